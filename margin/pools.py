@@ -1,0 +1,144 @@
+"""Positions and margin pools: notional, PnL, maintenance requirement, equity, health.
+
+Sign conventions: `sign` is +1 for a long and -1 for a short; unrealized PnL =
+sign x size x (mark - entry). A margin pool is the cross pool (the wallet plus every cross
+position) or one isolated position with its own margin. Its equity is the pool's balance
+plus the unrealized PnL of its positions.
+
+health = equity / maintenance requirement: the venue liquidates the pool at 1.
+margin ratio = maintenance requirement / equity (Binance's convention): liquidation at 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from margin.rules import ModeRule, VenueRule, venue_rule
+from margin.snapshot import Position, Snapshot
+from margin.tiers import tier_for
+
+
+def taker_fee(snapshot: Snapshot) -> float:
+    """The snapshot's taker fee, or the venue's base-tier fee when it gives none."""
+    if snapshot.taker_fee is not None:
+        return snapshot.taker_fee
+    return venue_rule(snapshot.exchange).default_taker_fee
+
+
+def requirement_line(
+    pos: Position, rule: ModeRule, fee: float, tier_price: float
+) -> tuple[float, float]:
+    """Maintenance requirement of `pos` as slope x price + intercept (quote currency), with
+    the tier chosen where the position's price is `tier_price`.
+
+    Within one tier the requirement is linear in the price; the liquidation and stress
+    solvers re-select the tier at each new price.
+    """
+    slope = 0.0
+    if rule.maintenance_basis == "entry":
+        tier = tier_for(pos.tiers, pos.size * pos.entry_price)
+        intercept = pos.size * pos.entry_price * tier.maintenance_margin_rate
+    else:
+        tier = tier_for(pos.tiers, pos.size * max(tier_price, 0.0))
+        slope += pos.size * tier.maintenance_margin_rate
+        intercept = 0.0
+    if rule.uses_maintenance_amount:
+        intercept -= tier.maintenance_amount
+    if rule.fee_in_requirement:
+        slope += pos.size * fee
+    return slope, intercept
+
+
+def maintenance_requirement(pos: Position, rule: ModeRule, fee: float, price: float) -> float:
+    """Maintenance requirement of `pos` (quote currency) when its mark is `price`."""
+    slope, intercept = requirement_line(pos, rule, fee, price)
+    return slope * price + intercept
+
+
+def unrealized_pnl(pos: Position, price: float) -> float:
+    """Unrealized PnL (quote currency) at `price`."""
+    return pos.sign * pos.size * (price - pos.entry_price)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A margin pool: `key` is "cross" or "isolated:<position index>"; `balance` is the
+    cross wallet or the isolated position's margin."""
+
+    key: str
+    margin_mode: str
+    indices: tuple[int, ...]
+    balance: float
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """A pool's numbers at one set of prices (quote currency)."""
+
+    pool: Pool
+    equity: float
+    maintenance_margin: float
+
+    @property
+    def health(self) -> float | None:
+        """equity / maintenance; None for a pool that holds no position."""
+        if not self.pool.indices or self.maintenance_margin <= 0:
+            return None
+        return self.equity / self.maintenance_margin
+
+    @property
+    def margin_ratio(self) -> float | None:
+        """maintenance / equity; None without a position or without positive equity."""
+        if not self.pool.indices or self.equity <= 0 or self.maintenance_margin <= 0:
+            return None
+        return self.maintenance_margin / self.equity
+
+    @property
+    def deficit(self) -> float:
+        """How far equity is below the maintenance requirement (0 when above)."""
+        return max(0.0, self.maintenance_margin - self.equity)
+
+    def topup_to(self, target_health: float) -> float:
+        """Collateral to add to the pool's balance so that health reaches `target_health`."""
+        return max(0.0, target_health * self.maintenance_margin - self.equity)
+
+
+def pools(snapshot: Snapshot) -> list[Pool]:
+    """The cross pool first (always present, possibly empty), then each isolated position."""
+    cross = tuple(i for i, p in enumerate(snapshot.positions) if p.margin_mode == "cross")
+    result = [Pool("cross", "cross", cross, snapshot.wallet_balance)]
+    for i, p in enumerate(snapshot.positions):
+        if p.margin_mode == "isolated":
+            result.append(Pool(f"isolated:{i}", "isolated", (i,), p.isolated_margin or 0.0))
+    return result
+
+
+def pool_figures(
+    snapshot: Snapshot, pool: Pool, prices: Sequence[float] | None = None
+) -> PoolFigures:
+    """Equity and maintenance requirement of `pool`, at mark or at `prices` (one per
+    position of the snapshot)."""
+    rule = venue_rule(snapshot.exchange).mode(pool.margin_mode)
+    fee = taker_fee(snapshot)
+    equity = pool.balance
+    requirement = 0.0
+    for i in pool.indices:
+        pos = snapshot.positions[i]
+        price = pos.mark_price if prices is None else prices[i]
+        equity += unrealized_pnl(pos, price)
+        requirement += maintenance_requirement(pos, rule, fee, price)
+    return PoolFigures(pool, equity, requirement)
+
+
+def pool_of(snapshot: Snapshot, index: int) -> Pool:
+    """The pool that holds position `index`."""
+    pos = snapshot.positions[index]
+    for pool in pools(snapshot):
+        if index in pool.indices and pool.margin_mode == pos.margin_mode:
+            return pool
+    raise IndexError(index)  # unreachable: every position belongs to a pool
+
+
+def rule_for(snapshot: Snapshot) -> VenueRule:
+    return venue_rule(snapshot.exchange)

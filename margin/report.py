@@ -1,0 +1,162 @@
+"""The risk report of one snapshot: everything the engine computes, as a JSON-ready dict.
+
+This is the document `marginwatch risk --format json` prints (its fields are listed in
+docs/snapshot-format.md, "Risk report"). Money in the collateral currency, prices in
+quote currency, distances and shocks as fractions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from margin.liquidation import (
+    disagrees,
+    distance_in_sigma,
+    distance_to_liquidation,
+    liquidation_price,
+)
+from margin.pools import (
+    PoolFigures,
+    maintenance_requirement,
+    pool_figures,
+    pools,
+    rule_for,
+    taker_fee,
+    unrealized_pnl,
+)
+from margin.remedies import deleverage_plan
+from margin.snapshot import Snapshot
+from margin.stress import DEFAULT_SHOCKS, liquidating_shocks, stress_test
+
+DEFAULT_TARGET_HEALTH = 1.5
+
+
+def risk_report(
+    snapshot: Snapshot,
+    target_health: float = DEFAULT_TARGET_HEALTH,
+    shocks: Sequence[float] = DEFAULT_SHOCKS,
+    slippage: float = 0.0,
+) -> dict[str, Any]:
+    """Account, positions, remedies and stress test of `snapshot`."""
+    all_pools = [pool_figures(snapshot, pool) for pool in pools(snapshot)]
+    cross = all_pools[0]
+    by_position = {i: f for f in all_pools[1:] for i in f.pool.indices}
+    healths = [f.health for f in all_pools if f.health is not None]
+    rule = rule_for(snapshot)
+    fee = taker_fee(snapshot)
+
+    positions = []
+    for i, pos in enumerate(snapshot.positions):
+        liq = liquidation_price(snapshot, i)
+        distance = distance_to_liquidation(snapshot, i, liq)
+        requirement = maintenance_requirement(pos, rule.mode(pos.margin_mode), fee, pos.mark_price)
+        isolated = by_position.get(i)
+        notional = pos.size * pos.mark_price
+        positions.append(
+            {
+                "symbol": pos.symbol,
+                "side": pos.side,
+                "margin_mode": pos.margin_mode,
+                "contracts": pos.contracts,
+                "size": pos.size,
+                "entry_price": pos.entry_price,
+                "mark_price": pos.mark_price,
+                "notional": notional,
+                "unrealized_pnl": unrealized_pnl(pos, pos.mark_price),
+                "maintenance_margin": requirement,
+                "leverage": pos.leverage,
+                "initial_margin": notional / pos.leverage if pos.leverage else None,
+                "liquidation_price": liq,
+                "distance_to_liquidation": distance,
+                "distance_sigma": distance_in_sigma(snapshot, i, liq, distance),
+                "exchange_liquidation_price": pos.exchange_liquidation_price,
+                "disagrees_with_exchange": disagrees(liq, pos.exchange_liquidation_price),
+                "equity": isolated.equity if isolated else None,
+                "health": isolated.health if isolated else None,
+                "topup_to_target": isolated.topup_to(target_health) if isolated else None,
+            }
+        )
+
+    plan = deleverage_plan(snapshot, target_health, slippage)
+    return {
+        "exchange": snapshot.exchange,
+        "account_name": snapshot.account,
+        "collateral": snapshot.collateral,
+        "target_health": target_health,
+        "account": {
+            "wallet_balance": snapshot.wallet_balance,
+            "equity": cross.equity,
+            "maintenance_margin": cross.maintenance_margin,
+            "health": cross.health,
+            "margin_ratio": cross.margin_ratio,
+            "deficit": cross.deficit,
+            "topup_to_target": cross.topup_to(target_health),
+            "native_ratio": _native_ratio(snapshot, cross),
+            "worst_health": min(healths) if healths else None,
+        },
+        "positions": positions,
+        "deleverage": [
+            {
+                "symbol": r.symbol,
+                "side": r.side,
+                "position": r.index,
+                "reduce_contracts": r.contracts,
+                "reduce_notional": r.notional,
+                "fee": r.fee,
+                "slippage_cost": r.slippage_cost,
+            }
+            for r in plan.reductions
+        ],
+        "deleverage_summary": {
+            "health_before": plan.health_before,
+            "health_after": plan.health_after,
+            "reaches_target": plan.reaches_target,
+            "total_cost": plan.total_cost,
+            "note": plan.note,
+        },
+        "stress": _stress(snapshot, shocks),
+    }
+
+
+def _native_ratio(snapshot: Snapshot, figures: PoolFigures) -> dict[str, Any] | None:
+    rule = rule_for(snapshot)
+    if rule.native_ratio_name is None:
+        return None
+    value = figures.health if rule.native_ratio_kind == "equity/maintenance" else figures.margin_ratio
+    return {"name": rule.native_ratio_name, "value": value}
+
+
+def _stress(snapshot: Snapshot, shocks: Sequence[float]) -> dict[str, Any]:
+    scenarios = []
+    for scenario in stress_test(snapshot, shocks):
+        scenarios.append(
+            {
+                "shock": scenario.shock,
+                "account": {
+                    "equity": scenario.pools[0].equity,
+                    "maintenance_margin": scenario.pools[0].maintenance_margin,
+                    "health": scenario.pools[0].health,
+                },
+                "pools": [
+                    {
+                        "pool": p.pool.key,
+                        "equity": p.equity,
+                        "maintenance_margin": p.maintenance_margin,
+                        "health": p.health,
+                        "liquidated": p.liquidated,
+                    }
+                    for p in scenario.pools
+                    if p.pool.indices
+                ],
+                "liquidated_positions": list(scenario.liquidated_positions),
+            }
+        )
+    return {
+        "shocks": list(shocks),
+        "scenarios": scenarios,
+        "liquidating_shocks": [
+            {"pool": s.pool.key, "down": s.down, "up": s.up, "smallest": s.smallest}
+            for s in liquidating_shocks(snapshot)
+        ],
+    }

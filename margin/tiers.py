@@ -1,0 +1,73 @@
+"""Maintenance-margin tiers (Binance "leverage brackets", Bybit "risk limits", OKX
+"position tiers", Hyperliquid "margin tiers").
+
+A tier applies to a position whose notional (quote currency) lies in
+[min_notional, max_notional). Maintenance margin = notional x rate - amount, where the
+amount (Binance's "cum", Hyperliquid's "deduction") keeps the margin continuous across tier
+boundaries: cum_n = cum_(n-1) + min_notional_n x (rate_n - rate_(n-1)) (Binance USD-M FAQ,
+"Leverage and Margin of USDⓈ-M Futures").
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier. `max_notional` is math.inf for the last, open-ended tier."""
+
+    min_notional: float
+    max_notional: float
+    maintenance_margin_rate: float
+    maintenance_amount: float
+    max_leverage: float | None = None
+
+
+def normalise_tiers(raw: Iterable[Mapping[str, float | None]]) -> tuple[Tier, ...]:
+    """Sort tiers by their floor and fill in missing maintenance amounts from the table.
+
+    Raises ValueError when two tiers start at the same notional or the first does not
+    start at 0.
+    """
+    rows = sorted(raw, key=lambda r: float(r["min_notional"] or 0.0))
+    tiers: list[Tier] = []
+    for row in rows:
+        floor = float(row["min_notional"] or 0.0)
+        rate = float(row["maintenance_margin_rate"])  # type: ignore[arg-type]
+        amount = row.get("maintenance_amount")
+        if tiers and floor == tiers[-1].min_notional:
+            raise ValueError(f"two tiers start at notional {floor:g}")
+        if amount is None:
+            if tiers:
+                prev = tiers[-1]
+                amount = prev.maintenance_amount + floor * (rate - prev.maintenance_margin_rate)
+            else:
+                amount = 0.0
+        ceiling = row.get("max_notional")
+        tiers.append(
+            Tier(
+                min_notional=floor,
+                max_notional=math.inf if ceiling is None else float(ceiling),
+                maintenance_margin_rate=rate,
+                maintenance_amount=float(amount),
+                max_leverage=None if row.get("max_leverage") is None else float(row["max_leverage"]),  # type: ignore[arg-type]
+            )
+        )
+    if tiers and tiers[0].min_notional != 0.0:
+        raise ValueError(f"the first tier must start at notional 0, not {tiers[0].min_notional:g}")
+    return tuple(tiers)
+
+
+def tier_index(tiers: tuple[Tier, ...], notional: float) -> int:
+    """Index of the tier that holds `notional` (the last one whose floor is <= notional)."""
+    floors = [t.min_notional for t in tiers]
+    return max(0, bisect.bisect_right(floors, notional) - 1)
+
+
+def tier_for(tiers: tuple[Tier, ...], notional: float) -> Tier:
+    """The tier that holds `notional`."""
+    return tiers[tier_index(tiers, notional)]

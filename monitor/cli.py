@@ -1,0 +1,90 @@
+"""The `marginwatch` command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from margin.report import DEFAULT_TARGET_HEALTH, risk_report
+from margin.stress import DEFAULT_SHOCKS
+from monitor.inputs import InputError, load_snapshot
+from monitor.risk_table import render_risk
+
+app = typer.Typer(
+    help="marginwatch: how far each account is from liquidation, and what restores it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit 2: how every bad input ends."""
+    print(f"marginwatch: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def parse_shocks(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return DEFAULT_SHOCKS
+    try:
+        shocks = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        fail(f"--shocks: expected comma-separated fractions like -0.2,-0.1,0.1; got {text!r}")
+    if not shocks or any(not math.isfinite(s) or s <= -1 for s in shocks):
+        fail(f"--shocks: every shock must be a fraction above -1 (e.g. -0.2); got {text!r}")
+    return shocks
+
+
+@app.callback()
+def main() -> None:
+    """marginwatch: margin-deficit monitor for crypto derivatives accounts."""
+
+
+@app.command()
+def risk(
+    snapshot: Annotated[Path, typer.Argument(help="Snapshot JSON file (docs/snapshot-format.md).")],
+    target_health: Annotated[
+        float, typer.Option(help="Health the remedies aim for (equity / maintenance).")
+    ] = DEFAULT_TARGET_HEALTH,
+    shocks: Annotated[
+        str | None, typer.Option(help="Uniform price shocks, e.g. -0.2,-0.1,0.1.")
+    ] = None,
+    slippage: Annotated[
+        float, typer.Option(help="Slippage rate paid on reductions, beside the taker fee.")
+    ] = 0.0,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for tools).")
+    ] = OutputFormat.table,
+) -> None:
+    """Health, liquidation prices, top-up, deleverage plan and stress test of a snapshot."""
+    if not math.isfinite(target_health) or target_health <= 0:
+        fail(f"--target-health: must be a number > 0; got {target_health}")
+    if not math.isfinite(slippage) or not 0 <= slippage < 1:
+        fail(f"--slippage: must be a fraction in [0, 1); got {slippage}")
+    shock_list = parse_shocks(shocks)
+    try:
+        parsed = load_snapshot(snapshot)
+    except InputError as exc:
+        fail(str(exc))
+    report = risk_report(parsed, target_health, shock_list, slippage)
+    if output is OutputFormat.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    else:
+        render_risk(report, Console())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
