@@ -6,12 +6,13 @@ pool, with every other position of the pool held at its mark. Positions of the s
 symbol in the same pool (the two legs of a hedge-mode position) move together, so both
 legs share one liquidation price, as Binance states.
 
-With the tiers fixed, both sides are linear in P, so P is one division. The tier is then
-re-selected at the notional at P and the division repeated until the tiers no longer
-change (Binance: "if the notional at the liquidation price falls into another bracket,
-recalculate with that bracket"). Because the requirement is convex in the price, this is
-Newton's method on a concave piecewise-linear function and ends within as many steps as
-there are tiers.
+With the tiers fixed, both sides are linear in P, so P is one division. Tiers change with
+the notional, so the solver walks from the mark toward the root one tier segment at a
+time and solves on the segment that holds it: the tier is the one at the notional at the
+liquidation price (Binance: "if the notional at the liquidation price falls into another
+bracket, recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
+have a requirement that jumps at tier borders; there the liquidation price can be the
+border itself, where the jump carries the pool below its requirement.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from __future__ import annotations
 import math
 
 from margin.pools import pool_figures, pool_of, requirement_line, rule_for, taker_fee
-from margin.snapshot import Snapshot
-from margin.tiers import tier_index
+from margin.snapshot import Position, Snapshot
 
 
 def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
@@ -38,45 +38,74 @@ def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
 def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
     """Price (quote currency) of position `index`'s symbol at which its pool is liquidated,
     other symbols held at mark; None when no positive price liquidates it (a fully
-    collateralised long, say)."""
+    collateralised long, say). For a pool already past liquidation, the price at which it
+    would be back at its requirement."""
     pool = pool_of(snapshot, index)
-    legs = hedge_legs(snapshot, index)
+    leg_indices = hedge_legs(snapshot, index)
+    legs = [snapshot.positions[i] for i in leg_indices]
     rule = rule_for(snapshot).mode(pool.margin_mode)
     fee = taker_fee(snapshot)
 
     # Everything that does not move with P: the balance, the other positions at mark.
     fixed = pool.balance
     for i in pool.indices:
-        if i in legs:
+        if i in leg_indices:
             continue
         other = snapshot.positions[i]
         slope, intercept = requirement_line(other, rule, fee, other.mark_price)
         fixed += other.sign * other.size * (other.mark_price - other.entry_price)
         fixed -= slope * other.mark_price + intercept
 
-    positions = [snapshot.positions[i] for i in legs]
-    price = positions[0].mark_price
-    max_steps = sum(len(p.tiers) for p in positions) + 2
-    for _ in range(max_steps):
+    def line(price: float, direction: int) -> tuple[float, float]:
+        """gap(P) = constant + coefficient x P on the tier segment beyond `price`."""
         constant, coefficient = fixed, 0.0
-        for p in positions:
-            slope, intercept = requirement_line(p, rule, fee, price)
+        for p in legs:
+            slope, intercept = requirement_line(p, rule, fee, price, direction)
             constant += -p.sign * p.size * p.entry_price - intercept
             coefficient += p.sign * p.size - slope
-        if coefficient == 0.0:
-            return None
-        solved = -constant / coefficient
-        if all(
-            tier_index(p.tiers, p.size * max(solved, 0.0))
-            == tier_index(p.tiers, p.size * max(price, 0.0))
-            for p in positions
-        ):
-            price = solved
-            break
-        price = solved
-    if not math.isfinite(price) or price <= 0.0:
+        return constant, coefficient
+
+    mark = legs[0].mark_price
+    constant, coefficient = line(mark, 0)
+    gap_at_mark = constant + coefficient * mark
+    if gap_at_mark == 0.0:
+        return mark
+    if coefficient == 0.0:
         return None
-    return price
+    # Walk toward the root: down when the gap falls with the price, up when it rises.
+    direction = (-1 if coefficient > 0 else 1) * (1 if gap_at_mark > 0 else -1)
+    price = mark
+    for _ in range(sum(len(p.tiers) for p in legs) + 2):
+        constant, coefficient = line(price, direction)
+        border = next_tier_border(legs, rule.maintenance_basis, price, direction)
+        if coefficient != 0.0:
+            root = -constant / coefficient
+            if (root - price) * direction >= 0 and (border is None or (border - root) * direction >= 0):
+                return root if root > 0.0 else None
+        if border is None or border <= 0.0:
+            return None
+        # Without a maintenance amount the requirement jumps at a tier border: the gap can
+        # cross zero there, and the border itself is the liquidation price.
+        constant, coefficient = line(border, direction)
+        if (constant + coefficient * border) * gap_at_mark <= 0:
+            return border
+        price = border
+    return None
+
+
+def next_tier_border(
+    legs: list[Position], basis: str, price: float, direction: int
+) -> float | None:
+    """The nearest price beyond `price` (up for direction 1, down for -1) at which a leg's
+    notional crosses a tier floor; 0 going down when there is none, None going up."""
+    if basis == "entry":
+        return 0.0 if direction < 0 else None
+    borders = [t.min_notional / p.size for p in legs for t in p.tiers if t.min_notional > 0]
+    if direction > 0:
+        above = [b for b in borders if b > price]
+        return min(above) if above else None
+    below = [b for b in borders if b < price]
+    return max(below) if below else 0.0
 
 
 def distance_to_liquidation(snapshot: Snapshot, index: int, liq_price: float | None) -> float | None:

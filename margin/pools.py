@@ -11,12 +11,13 @@ margin ratio = maintenance requirement / equity (Binance's convention): liquidat
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from margin.rules import ModeRule, VenueRule, venue_rule
 from margin.snapshot import Position, Snapshot
-from margin.tiers import tier_for
+from margin.tiers import Tier
 
 
 def taker_fee(snapshot: Snapshot) -> float:
@@ -27,20 +28,21 @@ def taker_fee(snapshot: Snapshot) -> float:
 
 
 def requirement_line(
-    pos: Position, rule: ModeRule, fee: float, tier_price: float
+    pos: Position, rule: ModeRule, fee: float, tier_price: float, direction: int = 0
 ) -> tuple[float, float]:
     """Maintenance requirement of `pos` as slope x price + intercept (quote currency), with
-    the tier chosen where the position's price is `tier_price`.
+    the tier chosen where the position's price is `tier_price`; with direction -1, the tier
+    just below that price (the segment a downward walk enters).
 
-    Within one tier the requirement is linear in the price; the liquidation and stress
-    solvers re-select the tier at each new price.
+    Within one tier the requirement is linear in the price; the liquidation solver walks
+    from tier to tier.
     """
     slope = 0.0
     if rule.maintenance_basis == "entry":
-        tier = tier_for(pos.tiers, pos.size * pos.entry_price)
+        tier = tier_at_price(pos, pos.entry_price)
         intercept = pos.size * pos.entry_price * tier.maintenance_margin_rate
     else:
-        tier = tier_for(pos.tiers, pos.size * max(tier_price, 0.0))
+        tier = tier_at_price(pos, tier_price, below=direction < 0)
         slope += pos.size * tier.maintenance_margin_rate
         intercept = 0.0
     if rule.uses_maintenance_amount:
@@ -48,6 +50,15 @@ def requirement_line(
     if rule.fee_in_requirement:
         slope += pos.size * fee
     return slope, intercept
+
+
+def tier_at_price(pos: Position, price: float, below: bool = False) -> Tier:
+    """The tier that holds `pos` when its price is `price`. Tier floors are compared as
+    prices (floor / size), the same numbers the liquidation walk stops at, so a walk that
+    lands exactly on a border selects the next tier without rounding in between."""
+    floors = [t.min_notional / pos.size for t in pos.tiers]
+    search = bisect.bisect_left if below else bisect.bisect_right
+    return pos.tiers[max(0, search(floors, price) - 1)]
 
 
 def maintenance_requirement(pos: Position, rule: ModeRule, fee: float, price: float) -> float:

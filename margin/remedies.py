@@ -95,6 +95,8 @@ def deleverage_plan(
         own = maintenance_requirement(pos, rule, fee, pos.mark_price)
         gap = _gap_after_reduction(pos, rule, fee, cost_rate, equity, requirement - own, target_health)
         x = _smallest_reduction(pos, gap)
+        if x == 0.0:
+            break  # the reductions so far already reach the target
         if x is None:
             if gap(pos.contracts) <= gap(0.0):
                 continue  # closing it would not raise health

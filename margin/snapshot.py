@@ -85,6 +85,7 @@ class Snapshot:
     wallet_balance: float
     positions: tuple[Position, ...] = field(default_factory=tuple)
     taker_fee: float | None = None
+    timestamp: str | None = None
 
 
 def parse_snapshot(doc: Any) -> Snapshot:
@@ -107,6 +108,7 @@ def parse_snapshot(doc: Any) -> Snapshot:
         wallet_balance=_number(doc, "wallet_balance", "", minimum=0.0),
         positions=positions,
         taker_fee=_optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0),
+        timestamp=None if doc.get("timestamp") is None else _string(doc, "timestamp", ""),
     )
 
 

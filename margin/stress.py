@@ -7,10 +7,11 @@ position is "past liquidation" when its pool's health is below 1 at that shock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
-from margin.pools import Pool, pool_figures, pools
+from margin.pools import Pool, pool_figures, pools, requirement_line, rule_for, taker_fee
 from margin.snapshot import Snapshot
 
 DEFAULT_SHOCKS: tuple[float, ...] = tuple(round(s / 10, 1) for s in range(-5, 6) if s != 0)
@@ -79,35 +80,59 @@ def stress_test(snapshot: Snapshot, shocks: Sequence[float] = DEFAULT_SHOCKS) ->
 def liquidating_shocks(snapshot: Snapshot) -> list[LiquidatingShock]:
     """For every pool that holds a position, the smallest liquidating shock each way.
 
-    equity - requirement is concave in the shock (equity is linear, the tiered requirement
-    convex), so on each side of 0 it crosses zero at most once: bisection finds it.
+    With the tiers fixed, equity - requirement is linear in the shock; tiers change where a
+    position's notional crosses a tier floor. Walk outward from 0 one such segment at a
+    time and solve on the first segment where the gap reaches 0 (or return the border where
+    a requirement that jumps, on venues without a maintenance amount, carries it below 0).
     """
     result = []
     for pool in pools(snapshot):
         if not pool.indices:
             continue
-
-        def gap(shock: float, pool: Pool = pool) -> float:
-            f = pool_figures(snapshot, pool, shocked_prices(snapshot, shock))
-            return f.equity - f.maintenance_margin
-
-        if gap(0.0) <= 0:
+        gap_line = _gap_line(snapshot, pool)
+        if gap_line(0.0)[0] <= 0:
             result.append(LiquidatingShock(pool, 0.0, 0.0))
             continue
-        down = _bisect(gap, 0.0, -1.0) if gap(-1.0) <= 0 else None
-        up = _bisect(gap, 0.0, MAX_UPWARD_SHOCK) if gap(MAX_UPWARD_SHOCK) <= 0 else None
+        borders = [
+            t.min_notional / (p.size * p.mark_price) - 1.0
+            for p in (snapshot.positions[i] for i in pool.indices)
+            for t in p.tiers
+            if t.min_notional > 0
+        ] if rule_for(snapshot).mode(pool.margin_mode).maintenance_basis == "mark" else []
+        down = _walk(gap_line, sorted((b for b in borders if -1.0 < b < 0.0), reverse=True), -1.0)
+        up = _walk(gap_line, sorted(b for b in borders if 0.0 < b < MAX_UPWARD_SHOCK), MAX_UPWARD_SHOCK)
         result.append(LiquidatingShock(pool, down, up))
     return result
 
 
-def _bisect(gap, safe: float, unsafe: float) -> float:
-    """The boundary between `safe` (gap > 0) and `unsafe` (gap <= 0), to 1e-12."""
-    for _ in range(200):
-        middle = (safe + unsafe) / 2
-        if gap(middle) > 0:
-            safe = middle
-        else:
-            unsafe = middle
-        if abs(unsafe - safe) < 1e-12:
-            break
-    return unsafe
+def _gap_line(snapshot: Snapshot, pool: Pool) -> Callable[[float], tuple[float, float]]:
+    """For a shock s, the gap (equity - requirement) as constant + slope x s', valid for s'
+    in the tier segment that holds s."""
+    rule = rule_for(snapshot).mode(pool.margin_mode)
+    fee = taker_fee(snapshot)
+    positions = [snapshot.positions[i] for i in pool.indices]
+
+    def line(shock: float) -> tuple[float, float]:
+        constant, slope = pool.balance, 0.0
+        for p in positions:
+            k, intercept = requirement_line(p, rule, fee, p.mark_price * (1.0 + shock))
+            constant += p.sign * p.size * (p.mark_price - p.entry_price) - k * p.mark_price - intercept
+            slope += p.sign * p.size * p.mark_price - k * p.mark_price
+        return constant, slope
+
+    return line
+
+
+def _walk(
+    gap_line: Callable[[float], tuple[float, float]], borders: list[float], limit: float
+) -> float | None:
+    """The first shock from 0 toward `limit` where the gap reaches 0, or None."""
+    points = [0.0, *borders, limit]
+    for start, end in pairwise(points):
+        constant, slope = gap_line((start + end) / 2)
+        at_start, at_end = constant + slope * start, constant + slope * end
+        if at_start <= 0:
+            return start
+        if at_end <= 0:
+            return -constant / slope
+    return None

@@ -62,12 +62,14 @@ def normalise_tiers(raw: Iterable[Mapping[str, float | None]]) -> tuple[Tier, ..
     return tuple(tiers)
 
 
-def tier_index(tiers: tuple[Tier, ...], notional: float) -> int:
-    """Index of the tier that holds `notional` (the last one whose floor is <= notional)."""
+def tier_index(tiers: tuple[Tier, ...], notional: float, below: bool = False) -> int:
+    """Index of the tier that holds `notional` (the last one whose floor is <= notional);
+    with `below`, of the tier just below it (the last floor < notional)."""
     floors = [t.min_notional for t in tiers]
-    return max(0, bisect.bisect_right(floors, notional) - 1)
+    search = bisect.bisect_left if below else bisect.bisect_right
+    return max(0, search(floors, notional) - 1)
 
 
-def tier_for(tiers: tuple[Tier, ...], notional: float) -> Tier:
-    """The tier that holds `notional`."""
-    return tiers[tier_index(tiers, notional)]
+def tier_for(tiers: tuple[Tier, ...], notional: float, below: bool = False) -> Tier:
+    """The tier that holds `notional` (or, with `below`, the one just below it)."""
+    return tiers[tier_index(tiers, notional, below)]

@@ -77,10 +77,15 @@ class BatchResult:
         return np.maximum(0.0, target_health * self.pool_maintenance - self.pool_equity)
 
 
-def _tier_columns(batch: Batch, price: FloatArray) -> IntArray:
-    basis = np.where(batch.basis_entry, batch.entry, np.maximum(price, 0.0))
-    notional = batch.size * basis
-    return np.maximum((batch.tier_floor <= notional[:, None]).sum(axis=1) - 1, 0)
+def _tier_columns(batch: Batch, price: FloatArray, below: np.ndarray | bool = False) -> IntArray:
+    """Tier column of every position at `price` (the tier just below it where `below`);
+    floors compared as prices, as margin.pools.tier_at_price does."""
+    basis = np.where(batch.basis_entry, batch.entry, price)
+    floors = batch.tier_floor / batch.size[:, None]
+    at_or_below = (floors <= basis[:, None]).sum(axis=1)
+    strictly_below = (floors < basis[:, None]).sum(axis=1)
+    chosen = np.where(np.asarray(below) & ~batch.basis_entry, strictly_below, at_or_below)
+    return np.maximum(chosen - 1, 0)
 
 
 def _requirement_line(batch: Batch, column: IntArray) -> tuple[FloatArray, FloatArray]:
@@ -133,39 +138,71 @@ def _liquidation_prices(
     pool_equity: FloatArray,
     pool_req: FloatArray,
 ) -> FloatArray:
-    """margin.liquidation.liquidation_price for every position: per hedge group, solve
-    equity(P) = requirement(P) with the rest of the pool at mark, re-selecting tiers."""
+    """margin.liquidation.liquidation_price for every position: per hedge group, walk from
+    the mark toward the root one tier segment at a time, with the rest of the pool at mark."""
     n_groups = batch.n_groups
+    group = batch.group
     group_pool = np.zeros(n_groups, dtype=np.int64)
-    group_pool[batch.group] = batch.pool
+    group_pool[group] = batch.pool
+    # balance + the other positions' PnL - their requirement
     fixed = (
         pool_equity[group_pool]
-        - np.bincount(batch.group, upnl, n_groups)
-        - (pool_req[group_pool] - np.bincount(batch.group, requirement, n_groups))
+        - np.bincount(group, upnl, n_groups)
+        - (pool_req[group_pool] - np.bincount(group, requirement, n_groups))
     )
-    # balance + others' PnL - others' requirement; the group's own legs are added per step
-    entry_term = np.bincount(batch.group, -batch.sign * batch.size * batch.entry, n_groups)
-    side_term = np.bincount(batch.group, batch.sign * batch.size, n_groups)
-    price = np.zeros(n_groups)
-    price[batch.group] = batch.mark
-    columns = _tier_columns(batch, batch.mark)
-    solved = price.copy()
-    active = np.ones(n_groups, dtype=bool)
-    for _ in range(batch.tier_floor.shape[1] * 2 + 2):
-        slope, intercept = _requirement_line(batch, columns)
-        constant = fixed + entry_term - np.bincount(batch.group, intercept, n_groups)
-        coefficient = side_term - np.bincount(batch.group, slope, n_groups)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(coefficient != 0.0, -constant / coefficient, np.nan)
-        solved = np.where(active, step, solved)
-        new_columns = _tier_columns(batch, np.nan_to_num(solved[batch.group], nan=0.0))
-        changed = np.zeros(n_groups, dtype=bool)
-        np.logical_or.at(changed, batch.group, new_columns != columns)
-        active &= changed
+    fixed = fixed + np.bincount(group, -batch.sign * batch.size * batch.entry, n_groups)
+    side_term = np.bincount(group, batch.sign * batch.size, n_groups)
+    has_border = (batch.tier_floor > 0) & np.isfinite(batch.tier_floor) & ~batch.basis_entry[:, None]
+    borders = np.where(has_border, batch.tier_floor / batch.size[:, None], np.nan)
+
+    def line(price: FloatArray, below: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        slope, intercept = _requirement_line(batch, _tier_columns(batch, price[group], below[group]))
+        constant = fixed - np.bincount(group, intercept, n_groups)
+        return constant, side_term - np.bincount(group, slope, n_groups)
+
+    def next_border(price: FloatArray, up: np.ndarray) -> FloatArray:
+        at = price[group][:, None]
+        above = np.where(borders > at, borders, np.inf).min(axis=1)
+        under = np.where(borders < at, borders, -np.inf).max(axis=1)
+        lowest_above = np.full(n_groups, np.inf)
+        highest_under = np.full(n_groups, -np.inf)
+        np.minimum.at(lowest_above, group, above)
+        np.maximum.at(highest_under, group, under)
+        return np.where(up, np.where(np.isinf(lowest_above), np.nan, lowest_above),
+                        np.maximum(highest_under, 0.0))
+
+    mark = np.zeros(n_groups)
+    mark[group] = batch.mark
+    constant, coefficient = line(mark, np.zeros(n_groups, dtype=bool))
+    gap_at_mark = constant + coefficient * mark
+    result = np.where(gap_at_mark == 0.0, mark, np.nan)
+    active = (gap_at_mark != 0.0) & (coefficient != 0.0)
+    direction = np.where(coefficient > 0, -1.0, 1.0) * np.where(gap_at_mark > 0, 1.0, -1.0)
+    down = direction < 0
+    price = mark.copy()
+    most_legs = int(np.bincount(group).max()) if group.size else 0
+    for _ in range(batch.tier_floor.shape[1] * most_legs + 2):  # as many borders as there are
         if not active.any():
             break
-        columns = np.where(active[batch.group], new_columns, columns)
-    per_position = solved[batch.group]
+        constant, coefficient = line(price, down)
+        border = next_border(price, ~down)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = -constant / coefficient
+        inside = (
+            active
+            & (coefficient != 0.0)
+            & ((root - price) * direction >= 0)
+            & (np.isnan(border) | ((border - root) * direction >= 0))
+        )
+        result = np.where(inside, np.where(root > 0.0, root, np.nan), result)
+        active &= ~inside & ~np.isnan(border) & (np.nan_to_num(border) > 0.0)
+        border = np.where(active, border, price)
+        constant, coefficient = line(border, down)
+        jump = active & ((constant + coefficient * border) * gap_at_mark <= 0)
+        result = np.where(jump, border, result)
+        active &= ~jump
+        price = np.where(active, border, price)
+    per_position = result[group]
     per_position[~np.isfinite(per_position) | (per_position <= 0.0)] = np.nan
     return per_position
 

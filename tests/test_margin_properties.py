@@ -1,0 +1,168 @@
+"""Properties of the engine over generated snapshots (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from margin.liquidation import hedge_legs, liquidation_price
+from margin.pools import pool_figures, pool_of, pools, taker_fee
+from margin.remedies import apply_deleverage, deleverage_plan
+from margin.snapshot import parse_snapshot
+from margin.stress import liquidating_shocks, shocked_prices
+from margin.vectorised import batch_from_snapshots, evaluate
+from tests.strategies import snapshots
+
+PROPERTY_SETTINGS = settings(max_examples=int(os.environ.get("MARGINWATCH_EXAMPLES", "300")), deadline=None)
+
+
+def _gap(snap, index: int, price: float) -> float:
+    legs = hedge_legs(snap, index)
+    prices = [price if j in legs else p.mark_price for j, p in enumerate(snap.positions)]
+    figures = pool_figures(snap, pool_of(snap, index), prices)
+    return figures.equity - figures.maintenance_margin
+
+
+@PROPERTY_SETTINGS
+@given(snapshots(venues=["binanceusdm", "bybit", "hyperliquid", "kraken"]))
+def test_pool_health_is_one_at_the_liquidation_price(doc: dict) -> None:
+    """The general rule, on venues whose tiers carry a maintenance amount (a continuous
+    requirement)."""
+    snap = parse_snapshot(doc)
+    for i in range(len(snap.positions)):
+        liq = liquidation_price(snap, i)
+        if liq is None:
+            continue
+        legs = hedge_legs(snap, i)
+        prices = [liq if j in legs else p.mark_price for j, p in enumerate(snap.positions)]
+        figures = pool_figures(snap, pool_of(snap, i), prices)
+        # cancellation guard: the requirement must not vanish next to the pool's money
+        scale = abs(figures.pool.balance) + sum(
+            snap.positions[j].size * max(prices[j], snap.positions[j].entry_price)
+            for j in figures.pool.indices
+        )
+        assume(figures.maintenance_margin > 1e-6 * scale)
+        assert figures.health == pytest.approx(1.0, rel=1e-9, abs=0)
+
+
+@PROPERTY_SETTINGS
+@given(snapshots(venues=["okx", "gate"]))
+def test_liquidation_price_where_the_requirement_jumps(doc: dict) -> None:
+    """OKX and Gate have no maintenance amount, so the requirement jumps at tier borders:
+    at the liquidation price the gap either is 0 or changes sign across a border."""
+    snap = parse_snapshot(doc)
+    for i in range(len(snap.positions)):
+        liq = liquidation_price(snap, i)
+        if liq is None:
+            continue
+        mark = snap.positions[i].mark_price
+        at_mark = _gap(snap, i, mark)
+        if at_mark == 0:
+            assert liq == mark
+            continue
+        step = math.copysign(liq * 1e-12, mark - liq)
+        tolerance = 1e-9 * sum(p.size * max(p.mark_price, liq) for p in snap.positions)
+        assert _gap(snap, i, liq + step) * at_mark > -tolerance * abs(at_mark)
+        assert _gap(snap, i, liq - step) * at_mark < tolerance * abs(at_mark)
+
+
+@PROPERTY_SETTINGS
+@given(snapshots(), st.floats(1.05, 3.0))
+def test_topup_reaches_the_target_health(doc: dict, target: float) -> None:
+    snap = parse_snapshot(doc)
+    for pool in pools(snap):
+        before = pool_figures(snap, pool)
+        if before.health is None:
+            continue
+        topup = before.topup_to(target)
+        if topup == 0:
+            assert before.health >= target
+            continue
+        after = pool_figures(snap, type(pool)(pool.key, pool.margin_mode, pool.indices, pool.balance + topup))
+        assert after.health == pytest.approx(target, rel=1e-9)
+
+
+@PROPERTY_SETTINGS
+@given(snapshots(modes=("cross",)), st.floats(1.05, 3.0), st.sampled_from([0.0, 0.001]))
+def test_deleverage_plan_reaches_the_target_when_it_says_so(
+    doc: dict, target: float, slippage: float
+) -> None:
+    snap = parse_snapshot(doc)
+    plan = deleverage_plan(snap, target, slippage)
+    after = apply_deleverage(snap, plan.reductions, taker_fee(snap), slippage)
+    figures = pool_figures(after, pools(after)[0])
+    assert figures.health == plan.health_after or figures.health == pytest.approx(plan.health_after)
+    if plan.reaches_target:
+        assert figures.health is None or figures.health >= target
+    else:
+        assert figures.health is None or figures.health < target
+        assert "cannot reach" in plan.note
+    for r in plan.reductions:
+        assert 0 < r.contracts <= snap.positions[r.index].contracts
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(snapshots(), min_size=1, max_size=4))
+def test_vectorised_equals_scalar(docs: list[dict]) -> None:
+    snaps = [parse_snapshot(d) for d in docs]
+    batch = batch_from_snapshots(snaps)
+    result = evaluate(batch)
+    for k in range(batch.size.shape[0]):
+        snap, i = snaps[batch.account[k]], int(batch.index[k])
+        expected = liquidation_price(snap, i)
+        got = result.liquidation_price[k]
+        if expected is None:
+            assert math.isnan(got)
+        else:
+            assert got == pytest.approx(expected, rel=1e-9)
+    for pool_id in range(batch.pool_balance.shape[0]):
+        snap = snaps[batch.pool_account[pool_id]]
+        positions_of_pool = batch.index[batch.pool == pool_id]
+        scalar_pools = pools(snap)
+        match = next(
+            p for p in scalar_pools
+            if sorted(p.indices) == sorted(positions_of_pool.tolist())
+            and p.margin_mode == ("cross" if batch.pool_is_cross[pool_id] else "isolated")
+        )
+        figures = pool_figures(snap, match)
+        assert result.pool_equity[pool_id] == pytest.approx(figures.equity, rel=1e-12, abs=1e-6)
+        assert result.pool_maintenance[pool_id] == pytest.approx(
+            figures.maintenance_margin, rel=1e-12, abs=1e-9
+        )
+        if figures.health is None:
+            assert np.isnan(result.pool_health[pool_id])
+        else:
+            assert result.pool_health[pool_id] == pytest.approx(figures.health, rel=1e-9)
+    for a, snap in enumerate(snaps):
+        healths = [f.health for f in (pool_figures(snap, p) for p in pools(snap)) if f.health is not None]
+        if healths:
+            assert result.account_worst_health[a] == pytest.approx(min(healths), rel=1e-9)
+
+
+@PROPERTY_SETTINGS
+@given(snapshots())
+def test_the_liquidating_shock_is_where_the_gap_crosses_zero(doc: dict) -> None:
+    """Just short of the smallest liquidating shock the pool is above its requirement; just
+    past it, at or below (to rounding)."""
+    snap = parse_snapshot(doc)
+    for shock in liquidating_shocks(snap):
+        scale = shock.pool.balance + sum(
+            snap.positions[i].size * snap.positions[i].mark_price for i in shock.pool.indices
+        )
+        for value in (shock.down, shock.up):
+            if not value:
+                continue
+            step = math.copysign(1e-9, value)
+            past = pool_figures(snap, shock.pool, shocked_prices(snap, value + step))
+            short = pool_figures(snap, shock.pool, shocked_prices(snap, value - step))
+            assert past.equity - past.maintenance_margin <= 1e-8 * scale
+            assert short.equity - short.maintenance_margin >= -1e-8 * scale
+            # and nothing between 0 and the shock liquidates the pool
+            for fraction in (0.25, 0.5, 0.75):
+                inside = pool_figures(snap, shock.pool, shocked_prices(snap, (value - step) * fraction))
+                assert inside.equity - inside.maintenance_margin >= -1e-8 * scale

@@ -1,0 +1,107 @@
+"""The snapshot format: validation names the bad field by its path; the JSON Schema and
+the parser agree."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from margin.snapshot import SnapshotError, parse_snapshot
+from margin.tiers import normalise_tiers, tier_for
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).parent.parent
+SCHEMA = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
+CASES = json.loads((FIXTURES / "margin" / "cases.json").read_text())
+DEMO = json.loads((ROOT / "examples" / "demo-snapshot.json").read_text())
+
+
+def _with(doc: dict, path: tuple, value: object) -> dict:
+    doc = copy.deepcopy(doc)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize("doc", [c["snapshot"] for c in CASES] + [DEMO])
+def test_schema_accepts_every_valid_snapshot(doc: dict) -> None:
+    jsonschema.validate(doc, SCHEMA)
+    parse_snapshot(doc)
+
+
+BAD = [
+    (("positions", 2, "entry_price"), -5, "positions[2].entry_price"),
+    (("positions", 0, "side"), "flat", "positions[0].side"),
+    (("positions", 1, "margin_mode"), "portfolio", "positions[1].margin_mode"),
+    (("positions", 0, "mark_price"), KeyError, "positions[0].mark_price"),
+    (("positions", 0, "contracts"), "3", "positions[0].contracts"),
+    (("positions", 0, "contracts"), 0, "positions[0].contracts"),
+    (("positions", 2, "isolated_margin"), None, "positions[2].isolated_margin"),
+    (("positions", 0, "tiers", 1, "maintenance_margin_rate"), KeyError,
+     "positions[0].tiers[1].maintenance_margin_rate"),
+    (("positions", 0, "tiers", 0, "min_notional"), -1, "positions[0].tiers[0].min_notional"),
+    (("wallet_balance",), -1.0, "wallet_balance"),
+    (("wallet_balance",), True, "wallet_balance"),
+    (("exchange",), KeyError, "exchange"),
+    (("positions", 1, "mark"), 3.0, "positions[1].mark"),
+    (("taker_fee",), 1.5, "taker_fee"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), BAD, ids=[b[2] for b in BAD])
+def test_parser_and_schema_reject_bad_field(path: tuple, value: object, named: str) -> None:
+    doc = _with(DEMO, path, value)
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(doc)
+    assert caught.value.path == named
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, SCHEMA)
+
+
+def test_tiers_and_flat_rate_are_exclusive() -> None:
+    doc = _with(DEMO, ("positions", 0, "maintenance_margin_rate"), 0.01)
+    with pytest.raises(SnapshotError, match="either tiers or maintenance_margin_rate"):
+        parse_snapshot(doc)
+
+
+def test_missing_maintenance_amount_is_derived_from_the_table() -> None:
+    # Binance BTCUSDT brackets: the published cum column is 0, 50, 1300, 46300, 546300.
+    tiers = normalise_tiers(
+        [
+            {"min_notional": 0, "max_notional": 50_000, "maintenance_margin_rate": 0.004},
+            {"min_notional": 50_000, "max_notional": 250_000, "maintenance_margin_rate": 0.005},
+            {"min_notional": 250_000, "max_notional": 3e6, "maintenance_margin_rate": 0.01},
+            {"min_notional": 3e6, "max_notional": 2e7, "maintenance_margin_rate": 0.025},
+            {"min_notional": 2e7, "max_notional": 4e7, "maintenance_margin_rate": 0.05},
+        ]
+    )
+    assert [t.maintenance_amount for t in tiers] == pytest.approx([0, 50, 1300, 46300, 546300])
+    # continuous across a boundary: just below and at 250,000
+    below, at = tier_for(tiers, 249_999.99), tier_for(tiers, 250_000)
+    assert 249_999.99 * below.maintenance_margin_rate - below.maintenance_amount == pytest.approx(
+        250_000 * at.maintenance_margin_rate - at.maintenance_amount, abs=1e-3
+    )
+
+
+def test_hyperliquid_rate_comes_from_max_leverage() -> None:
+    doc = {
+        "exchange": "hyperliquid", "account": "a", "collateral": "USDC", "wallet_balance": 100,
+        "positions": [{
+            "symbol": "BTC/USDC:USDC", "side": "long", "contracts": 1, "contract_size": 1,
+            "entry_price": 100, "mark_price": 100, "margin_mode": "cross",
+            "tiers": [{"min_notional": 0, "max_notional": None, "max_leverage": 40}],
+        }],
+    }
+    assert parse_snapshot(doc).positions[0].tiers[0].maintenance_margin_rate == 1 / 80
+    doc["exchange"] = "binanceusdm"  # other venues publish the rate: it must be given
+    with pytest.raises(SnapshotError, match=r"tiers\[0\]\.maintenance_margin_rate"):
+        parse_snapshot(doc)
