@@ -8,9 +8,10 @@ legs share one liquidation price, as Binance states.
 
 With the tiers fixed, both sides are linear in P, so P is one division. Tiers change with
 the notional, so the solver walks from the mark toward the root one tier segment at a
-time and solves on the segment that holds it: the tier is the one at the notional at the
-liquidation price (Binance: "if the notional at the liquidation price falls into another
-bracket, recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
+time, stepping each leg's tier as the price crosses its floor, and solves on the segment
+that holds the root: the tier is the one at the notional at the liquidation price
+(Binance: "if the notional at the liquidation price falls into another bracket,
+recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
 have a requirement that jumps at tier borders; there the liquidation price can be the
 border itself, where the jump carries the pool below its requirement.
 """
@@ -19,7 +20,17 @@ from __future__ import annotations
 
 import math
 
-from margin.pools import pool_figures, pool_of, requirement_line, rule_for, taker_fee
+from margin.pools import (
+    maintenance_requirement,
+    pool_figures,
+    pool_of,
+    requirement_line,
+    rule_for,
+    taker_fee,
+    tier_column,
+    unrealized_pnl,
+)
+from margin.rules import ModeRule
 from margin.snapshot import Position, Snapshot
 
 
@@ -52,21 +63,21 @@ def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
         if i in leg_indices:
             continue
         other = snapshot.positions[i]
-        slope, intercept = requirement_line(other, rule, fee, other.mark_price)
-        fixed += other.sign * other.size * (other.mark_price - other.entry_price)
-        fixed -= slope * other.mark_price + intercept
+        fixed += unrealized_pnl(other, other.mark_price)
+        fixed -= maintenance_requirement(other, rule, fee, other.mark_price)
 
-    def line(price: float, direction: int) -> tuple[float, float]:
-        """gap(P) = constant + coefficient x P on the tier segment beyond `price`."""
+    def line(columns: list[int]) -> tuple[float, float]:
+        """gap(P) = constant + coefficient x P with the legs in tiers `columns`."""
         constant, coefficient = fixed, 0.0
-        for p in legs:
-            slope, intercept = requirement_line(p, rule, fee, price, direction)
+        for p, column in zip(legs, columns, strict=True):
+            slope, intercept = requirement_line(p, rule, fee, column)
             constant += -p.sign * p.size * p.entry_price - intercept
             coefficient += p.sign * p.size - slope
         return constant, coefficient
 
     mark = legs[0].mark_price
-    constant, coefficient = line(mark, 0)
+    columns = [tier_column(p, rule, mark) for p in legs]
+    constant, coefficient = line(columns)
     gap_at_mark = constant + coefficient * mark
     if gap_at_mark == 0.0:
         return mark
@@ -74,38 +85,50 @@ def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
         return None
     # Walk toward the root: down when the gap falls with the price, up when it rises.
     direction = (-1 if coefficient > 0 else 1) * (1 if gap_at_mark > 0 else -1)
+    if direction < 0:
+        columns = [tier_column(p, rule, mark, below=True) for p in legs]
     price = mark
     for _ in range(sum(len(p.tiers) for p in legs) + 2):
-        constant, coefficient = line(price, direction)
-        border = next_tier_border(legs, rule.maintenance_basis, price, direction)
+        constant, coefficient = line(columns)
+        border = tier_border(legs, columns, rule, direction)
         if coefficient != 0.0:
             root = -constant / coefficient
             if (root - price) * direction >= 0 and (border is None or (border - root) * direction >= 0):
                 return root if root > 0.0 else None
         if border is None or border <= 0.0:
             return None
+        columns = [
+            c + direction if border == leg_border(p, c, rule, direction) else c
+            for p, c in zip(legs, columns, strict=True)
+        ]
         # Without a maintenance amount the requirement jumps at a tier border: the gap can
         # cross zero there, and the border itself is the liquidation price.
-        constant, coefficient = line(border, direction)
+        constant, coefficient = line(columns)
         if (constant + coefficient * border) * gap_at_mark <= 0:
             return border
         price = border
     return None
 
 
-def next_tier_border(
-    legs: list[Position], basis: str, price: float, direction: int
-) -> float | None:
-    """The nearest price beyond `price` (up for direction 1, down for -1) at which a leg's
-    notional crosses a tier floor; 0 going down when there is none, None going up."""
-    if basis == "entry":
-        return 0.0 if direction < 0 else None
-    borders = [t.min_notional / p.size for p in legs for t in p.tiers if t.min_notional > 0]
+def leg_border(pos: Position, column: int, rule: ModeRule, direction: int) -> float | None:
+    """Price at which `pos` leaves tier `column`, going up (1) or down (-1); None if never."""
+    if rule.maintenance_basis == "entry":
+        return None
     if direction > 0:
-        above = [b for b in borders if b > price]
-        return min(above) if above else None
-    below = [b for b in borders if b < price]
-    return max(below) if below else 0.0
+        return pos.tiers[column + 1].min_notional / pos.size if column + 1 < len(pos.tiers) else None
+    return pos.tiers[column].min_notional / pos.size if column > 0 else None
+
+
+def tier_border(
+    legs: list[Position], columns: list[int], rule: ModeRule, direction: int
+) -> float | None:
+    """The nearest price in `direction` where a leg changes tier: 0 going down when none
+    does, None going up."""
+    borders = [b for p, c in zip(legs, columns, strict=True)
+               if (b := leg_border(p, c, rule, direction)) is not None]
+    if direction > 0:
+        return min(borders) if borders else None
+    return max(borders) if borders else 0.0
 
 
 def distance_to_liquidation(snapshot: Snapshot, index: int, liq_price: float | None) -> float | None:

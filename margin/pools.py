@@ -11,13 +11,12 @@ margin ratio = maintenance requirement / equity (Binance's convention): liquidat
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from margin.rules import ModeRule, VenueRule, venue_rule
 from margin.snapshot import Position, Snapshot
-from margin.tiers import Tier
+from margin.tiers import tier_index
 
 
 def taker_fee(snapshot: Snapshot) -> float:
@@ -27,24 +26,22 @@ def taker_fee(snapshot: Snapshot) -> float:
     return venue_rule(snapshot.exchange).default_taker_fee
 
 
-def requirement_line(
-    pos: Position, rule: ModeRule, fee: float, tier_price: float, direction: int = 0
-) -> tuple[float, float]:
-    """Maintenance requirement of `pos` as slope x price + intercept (quote currency), with
-    the tier chosen where the position's price is `tier_price`; with direction -1, the tier
-    just below that price (the segment a downward walk enters).
+def tier_column(pos: Position, rule: ModeRule, price: float, below: bool = False) -> int:
+    """Index of the tier that holds `pos` when its price is `price` (entry value on venues
+    whose maintenance is on entry). With `below`, the tier just under that notional: the
+    segment a downward walk from exactly a tier floor enters."""
+    basis = pos.entry_price if rule.maintenance_basis == "entry" else price
+    return tier_index(pos.tiers, pos.size * max(basis, 0.0), below and rule.maintenance_basis == "mark")
 
-    Within one tier the requirement is linear in the price; the liquidation solver walks
-    from tier to tier.
-    """
-    slope = 0.0
+
+def requirement_line(pos: Position, rule: ModeRule, fee: float, column: int) -> tuple[float, float]:
+    """Maintenance requirement of `pos` in tier `column`, as slope x price + intercept
+    (quote currency): linear in the price while the tier holds."""
+    tier = pos.tiers[column]
     if rule.maintenance_basis == "entry":
-        tier = tier_at_price(pos, pos.entry_price)
-        intercept = pos.size * pos.entry_price * tier.maintenance_margin_rate
+        slope, intercept = 0.0, pos.size * pos.entry_price * tier.maintenance_margin_rate
     else:
-        tier = tier_at_price(pos, tier_price, below=direction < 0)
-        slope += pos.size * tier.maintenance_margin_rate
-        intercept = 0.0
+        slope, intercept = pos.size * tier.maintenance_margin_rate, 0.0
     if rule.uses_maintenance_amount:
         intercept -= tier.maintenance_amount
     if rule.fee_in_requirement:
@@ -52,18 +49,9 @@ def requirement_line(
     return slope, intercept
 
 
-def tier_at_price(pos: Position, price: float, below: bool = False) -> Tier:
-    """The tier that holds `pos` when its price is `price`. Tier floors are compared as
-    prices (floor / size), the same numbers the liquidation walk stops at, so a walk that
-    lands exactly on a border selects the next tier without rounding in between."""
-    floors = [t.min_notional / pos.size for t in pos.tiers]
-    search = bisect.bisect_left if below else bisect.bisect_right
-    return pos.tiers[max(0, search(floors, price) - 1)]
-
-
 def maintenance_requirement(pos: Position, rule: ModeRule, fee: float, price: float) -> float:
     """Maintenance requirement of `pos` (quote currency) when its mark is `price`."""
-    slope, intercept = requirement_line(pos, rule, fee, price)
+    slope, intercept = requirement_line(pos, rule, fee, tier_column(pos, rule, price))
     return slope * price + intercept
 
 

@@ -29,6 +29,7 @@ from margin.pools import (
     requirement_line,
     rule_for,
     taker_fee,
+    tier_column,
     unrealized_pnl,
 )
 from margin.rules import ModeRule
@@ -80,7 +81,7 @@ def deleverage_plan(
 
     def marginal_rate(i: int) -> float:
         pos = snapshot.positions[i]
-        slope, _ = requirement_line(pos, rule, fee, pos.mark_price)
+        slope, _ = requirement_line(pos, rule, fee, tier_column(pos, rule, pos.mark_price))
         return slope / pos.size if rule.maintenance_basis == "mark" else 0.0
 
     order = sorted(

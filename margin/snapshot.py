@@ -92,7 +92,14 @@ def parse_snapshot(doc: Any) -> Snapshot:
     """Validate a decoded JSON document and return the Snapshot it describes."""
     _require_mapping(doc, "", "the snapshot")
     _reject_unknown(doc, _SNAPSHOT_KEYS, "")
+    # Fields are checked in the order the format lists them, so the first error is the
+    # first one a reader of the document meets.
     exchange = _string(doc, "exchange", "")
+    account = _string(doc, "account", "")
+    collateral = _string(doc, "collateral", "")
+    wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    fee = _optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0)
+    timestamp = None if doc.get("timestamp") is None else _string(doc, "timestamp", "")
     positions_doc = doc.get("positions")
     if positions_doc is None:
         raise SnapshotError("positions", "missing (use [] for an account with no position)")
@@ -101,36 +108,55 @@ def parse_snapshot(doc: Any) -> Snapshot:
     positions = tuple(
         _position(p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc)
     )
+    _check_one_mark_per_symbol(positions)
     return Snapshot(
         exchange=exchange,
-        account=_string(doc, "account", ""),
-        collateral=_string(doc, "collateral", ""),
-        wallet_balance=_number(doc, "wallet_balance", "", minimum=0.0),
+        account=account,
+        collateral=collateral,
+        wallet_balance=wallet_balance,
         positions=positions,
-        taker_fee=_optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0),
-        timestamp=None if doc.get("timestamp") is None else _string(doc, "timestamp", ""),
+        taker_fee=fee,
+        timestamp=timestamp,
     )
+
+
+def _check_one_mark_per_symbol(positions: tuple[Position, ...]) -> None:
+    """Positions of one symbol (hedge legs, or cross beside isolated) share one mark."""
+    first: dict[str, int] = {}
+    for i, pos in enumerate(positions):
+        j = first.setdefault(pos.symbol, i)
+        if positions[j].mark_price != pos.mark_price:
+            raise SnapshotError(
+                f"positions[{i}].mark_price",
+                f"{pos.mark_price:g} differs from positions[{j}].mark_price "
+                f"{positions[j].mark_price:g} for the same symbol {pos.symbol}",
+            )
 
 
 def _position(doc: Any, path: str, exchange: str) -> Position:
     _require_mapping(doc, path, "a position")
     _reject_unknown(doc, _POSITION_KEYS, path)
+    symbol = _string(doc, "symbol", path)
     side = _choice(doc, "side", path, ("long", "short"))
+    contracts = _number(doc, "contracts", path, positive=True)
+    contract_size = _number(doc, "contract_size", path, positive=True)
+    entry_price = _number(doc, "entry_price", path, positive=True)
+    mark_price = _number(doc, "mark_price", path, positive=True)
     mode = _choice(doc, "margin_mode", path, ("cross", "isolated"))
     isolated_margin = _optional_number(doc, "isolated_margin", path, minimum=0.0)
     if mode == "isolated" and isolated_margin is None:
         raise SnapshotError(f"{path}.isolated_margin", "required for an isolated position")
     return Position(
-        symbol=_string(doc, "symbol", path),
+        symbol=symbol,
         side=side,  # type: ignore[arg-type]
-        contracts=_number(doc, "contracts", path, positive=True),
-        contract_size=_number(doc, "contract_size", path, positive=True),
-        entry_price=_number(doc, "entry_price", path, positive=True),
-        mark_price=_number(doc, "mark_price", path, positive=True),
+        contracts=contracts,
+        contract_size=contract_size,
+        entry_price=entry_price,
+        mark_price=mark_price,
         margin_mode=mode,  # type: ignore[arg-type]
-        tiers=_tiers(doc, path, exchange),
         isolated_margin=isolated_margin,
         leverage=_optional_number(doc, "leverage", path, positive=True),
+        tiers=_tiers(doc, path, exchange),
         exchange_liquidation_price=_optional_number(
             doc, "exchange_liquidation_price", path, minimum=0.0
         ),

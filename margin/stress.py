@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from margin.pools import Pool, pool_figures, pools, requirement_line, rule_for, taker_fee
+from margin.pools import (
+    Pool,
+    pool_figures,
+    pools,
+    requirement_line,
+    rule_for,
+    taker_fee,
+    tier_column,
+)
 from margin.snapshot import Snapshot
 
 DEFAULT_SHOCKS: tuple[float, ...] = tuple(round(s / 10, 1) for s in range(-5, 6) if s != 0)
@@ -115,7 +123,8 @@ def _gap_line(snapshot: Snapshot, pool: Pool) -> Callable[[float], tuple[float, 
     def line(shock: float) -> tuple[float, float]:
         constant, slope = pool.balance, 0.0
         for p in positions:
-            k, intercept = requirement_line(p, rule, fee, p.mark_price * (1.0 + shock))
+            column = tier_column(p, rule, p.mark_price * (1.0 + shock))
+            k, intercept = requirement_line(p, rule, fee, column)
             constant += p.sign * p.size * (p.mark_price - p.entry_price) - k * p.mark_price - intercept
             slope += p.sign * p.size * p.mark_price - k * p.mark_price
         return constant, slope

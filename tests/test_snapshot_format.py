@@ -105,3 +105,14 @@ def test_hyperliquid_rate_comes_from_max_leverage() -> None:
     doc["exchange"] = "binanceusdm"  # other venues publish the rate: it must be given
     with pytest.raises(SnapshotError, match=r"tiers\[0\]\.maintenance_margin_rate"):
         parse_snapshot(doc)
+
+
+def test_positions_of_one_symbol_share_a_mark() -> None:
+    doc = copy.deepcopy(DEMO)
+    twin = copy.deepcopy(doc["positions"][0])
+    twin["side"] = "short"
+    twin["mark_price"] = doc["positions"][0]["mark_price"] + 1
+    doc["positions"].append(twin)
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(doc)
+    assert caught.value.path == "positions[3].mark_price"

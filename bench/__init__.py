@@ -1,0 +1,1 @@
+"""`make bench`: the project's speed figures (printed, never asserted in tests)."""

@@ -1,0 +1,22 @@
+"""Run every benchmark, or those named: `python -m bench engine`."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import engine
+
+SUITES = {"engine": engine.main}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(SUITES)
+    for name in names:
+        if name not in SUITES:
+            raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(SUITES)}")
+        print(f"== {name} ==", flush=True)
+        SUITES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,92 @@
+"""The `marginwatch risk` command: bad input is one line and exit 2; good input reads well."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).parent.parent
+DEMO = ROOT / "examples" / "demo-snapshot.json"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("not json at all", "not valid JSON (line 1, column 1"),
+        ('{"a": NaN}', "NaN is not a number"),
+        ("[]", "the snapshot must be a JSON object"),
+        ('{"exchange": "binanceusdm"}', "account: missing"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    code, out, err = run_cli("risk", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and expected in err and str(path) in err
+    assert "Traceback" not in err
+
+
+def test_bad_field_is_named_by_its_path(write_json) -> None:
+    doc = json.loads(DEMO.read_text())
+    doc["positions"][2]["entry_price"] = -1
+    code, _, err = run_cli("risk", str(write_json(doc)))
+    assert code == 2
+    assert "positions[2].entry_price: must be > 0, got -1" in err
+
+
+def test_missing_file_and_bad_options(tmp_path: Path) -> None:
+    code, _, err = run_cli("risk", str(tmp_path / "nope.json"))
+    assert code == 2 and "cannot read" in err
+    code, _, err = run_cli("risk", str(DEMO), "--shocks", "-0.2,abc")
+    assert code == 2 and "--shocks" in err
+    code, _, err = run_cli("risk", str(DEMO), "--target-health", "-1")
+    assert code == 2 and "--target-health" in err
+
+
+def test_json_output_fields() -> None:
+    code, out, _ = run_cli("risk", str(DEMO), "--format", "json", "--shocks", "-0.2,-0.1,0.1")
+    assert code == 0
+    report = json.loads(out)
+    account = report["account"]
+    assert account["equity"] == pytest.approx(account["wallet_balance"] + sum(
+        p["unrealized_pnl"] for p in report["positions"] if p["margin_mode"] == "cross"))
+    assert account["deficit"] == max(0.0, account["maintenance_margin"] - account["equity"])
+    assert account["worst_health"] == min(
+        [account["health"]] + [p["health"] for p in report["positions"] if p["health"] is not None])
+    assert [s["shock"] for s in report["stress"]["scenarios"]] == [-0.2, -0.1, 0.1]
+    for field in ("symbol", "side", "notional", "unrealized_pnl", "maintenance_margin",
+                  "liquidation_price", "distance_to_liquidation", "exchange_liquidation_price",
+                  "disagrees_with_exchange", "health"):
+        assert all(field in p for p in report["positions"])
+    assert report["positions"][2]["health"] is not None  # the isolated one
+    assert report["positions"][0]["health"] is None
+
+
+def test_table_output_shows_the_account() -> None:
+    code, out, _ = run_cli("risk", str(DEMO), "--target-health", "10")
+    assert code == 0
+    assert "binanceusdm / demo" in out
+    assert "BTC/USDT long" in out
+    assert "Deleverage plan" in out and "reduce" in out
+    assert "Stress test" in out
+
+
+@pytest.mark.skipif(shutil.which("marginwatch", path=os.path.dirname(sys.executable)) is None,
+                    reason="the console script is installed by `make test`")
+def test_console_script_runs() -> None:
+    exe = shutil.which("marginwatch", path=os.path.dirname(sys.executable))
+    done = subprocess.run([exe, "risk", str(DEMO), "--format", "json"], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["account_name"] == "demo"
