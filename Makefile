@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/marginwatch risk examples/demo-snapshot.json
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
