@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -14,8 +15,10 @@ from rich.console import Console
 
 from margin.report import DEFAULT_TARGET_HEALTH, risk_report
 from margin.stress import DEFAULT_SHOCKS
+from monitor.config import Config, ConfigError, config_path, load_config
 from monitor.inputs import InputError, load_snapshot
 from monitor.risk_table import render_risk
+from monitor.secrets import credentials
 
 app = typer.Typer(
     help="marginwatch: how far each account is from liquidation, and what restores it.",
@@ -84,6 +87,57 @@ def risk(
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         render_risk(report, Console())
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="marginwatch.toml (default: $MARGINWATCH_CONFIG, then ./marginwatch.toml)."
+    ),
+]
+
+
+def load_or_fail(path: Path | None) -> Config:
+    """The validated config, or every problem on its own line and exit 2."""
+    try:
+        return load_config(config_path(path))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"marginwatch: {problem}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def snapshot(
+    account: Annotated[str, typer.Option("--account", help="The account's name in the config.")],
+    config: ConfigOption = None,
+) -> None:
+    """Print one account's current snapshot (docs/snapshot-format.md) as JSON."""
+    from connectors.account import AccountConnector  # ccxt is slow to import: only when needed
+    from connectors.errors import ConnectorError
+
+    settings = load_or_fail(config)
+    try:
+        chosen = settings.account(account)
+        creds = credentials(chosen)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"marginwatch: {problem}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+    async def fetch() -> dict:
+        connector = AccountConnector(chosen, creds, budget_seconds=settings.account_timeout)
+        try:
+            return await connector.fetch_snapshot()
+        finally:
+            await connector.close()
+
+    try:
+        doc = asyncio.run(fetch())
+    except ConnectorError as exc:
+        print(f"marginwatch: {chosen.label}: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(json.dumps(doc, indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,177 @@
+"""One watched account: a long-lived ccxt.async_support client and the fetches of a poll.
+
+The shell around the pure parts: venue profile (connectors.venues), normalisation
+(connectors.normalise), key permissions (connectors.permissions) and the error policy
+(connectors.errors). One client per account, so each keeps its own rate limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt_async
+from connectors.redirect import redirect
+
+from connectors.errors import DataError, KeyRefused, classify, with_retries
+from connectors.normalise import AccountData
+from connectors.permissions import (
+    UNVERIFIED,
+    KeyPermissions,
+    binance_permissions,
+    bybit_permissions,
+    okx_permissions,
+)
+from connectors.venues import VenueProfile, normalise, profile_for
+from monitor.config import AccountConfig
+
+# ccxt logs request headers (Binance's API key among them) at DEBUG.
+logging.getLogger("ccxt").setLevel(logging.INFO)
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DAY = 24 * 3600.0
+
+_PERMISSION_CALLS: dict[str, tuple[str, Callable[[Any], KeyPermissions]]] = {
+    "binance": ("sapi_get_account_apirestrictions", binance_permissions),
+    "bybit": ("private_get_v5_user_query_api", bybit_permissions),
+    "okx": ("private_get_account_config", okx_permissions),
+}
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for key, value in (headers or {}).items():
+        if str(key).lower() == "retry-after":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class AccountConnector:
+    """Fetches one account's snapshot. `budget` bounds every call, retries included."""
+
+    def __init__(
+        self,
+        config: AccountConfig,
+        credentials: Mapping[str, str],
+        *,
+        budget_seconds: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.profile: VenueProfile = profile_for(config.exchange)
+        self.budget = config.timeout_seconds or budget_seconds
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.client = self._make_client(credentials)
+        self.permissions: KeyPermissions | None = None
+        self._permissions_checked = -DAY
+        self._tiers: dict[str, list[dict[str, Any]]] = {}
+        self._tiers_fetched: dict[str, float] = {}
+        self._markets_loaded = False
+        self.warnings: list[str] = []
+
+    def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
+        cls = getattr(ccxt_async, self.config.exchange)
+        client = cls({
+            **credentials,
+            "enableRateLimit": True,
+            "timeout": int(self.budget * 1000),
+            "options": dict(self.profile.options),
+        })
+        if self.config.base_url:
+            redirect(client, self.config.base_url)
+        return client
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _call(self, make: Callable[[], Awaitable[T]], deadline: float) -> T:
+        return await with_retries(
+            make,
+            deadline=deadline,
+            on_stale_timestamp=self.client.load_time_difference,
+            retry_after=lambda: _retry_after(getattr(self.client, "last_response_headers", None)),
+            clock=self._clock,
+        )
+
+    # --- key permissions ---------------------------------------------------------------
+
+    async def check_key(self, deadline: float | None = None) -> KeyPermissions:
+        """Ask the venue what the key may do (at start, then daily)."""
+        deadline = deadline if deadline is not None else self._clock() + self.budget
+        call = _PERMISSION_CALLS.get(self.profile.permission_check or "")
+        if call is None:
+            self.permissions = UNVERIFIED
+        else:
+            method, parse = call
+            payload = await self._call(lambda: getattr(self.client, method)(), deadline)
+            self.permissions = parse(payload)
+        self._permissions_checked = self._wall_clock()
+        return self.permissions
+
+    # --- the poll ----------------------------------------------------------------------
+
+    async def fetch_snapshot(self) -> dict[str, Any]:
+        """The account's snapshot document now. Raises a ConnectorError subclass."""
+        deadline = self._clock() + self.budget
+        if self.permissions is None or self._wall_clock() - self._permissions_checked >= DAY:
+            await self.check_key(deadline)
+        assert self.permissions is not None  # noqa: S101 - set by check_key
+        if self.permissions.status == "refused":
+            raise KeyRefused(self.permissions.message)
+        if not self._markets_loaded:
+            await self._call(lambda: self.client.load_markets(), deadline)
+            self._markets_loaded = True
+        balance = await self._call(
+            lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline
+        )
+        positions = await self._call(
+            lambda: self.client.fetch_positions(None, dict(self.profile.fetch_positions_params)),
+            deadline,
+        )
+        if not isinstance(positions, list):
+            raise DataError(f"expected a list of positions, got {type(positions).__name__}", "positions")
+        symbols = sorted({str(p.get("symbol")) for p in positions if isinstance(p, Mapping)})
+        tiers = await self._tiers_for(symbols, deadline)
+        data = AccountData(
+            balance=balance,
+            positions=positions,
+            markets=self.client.markets or {},
+            tiers=tiers,
+            timestamp=datetime.fromtimestamp(self._wall_clock(), UTC).isoformat(),
+        )
+        return normalise(self.config.exchange, self.config.name, self.config.collateral, data)
+
+    async def _tiers_for(self, symbols: list[str], deadline: float) -> dict[str, list[dict[str, Any]]]:
+        """Tier tables for `symbols`, cached for a day. A failed refresh keeps the old table
+        (or lets the normaliser fall back to the rate the venue applied), with a warning."""
+        now = self._wall_clock()
+        stale = [s for s in symbols if now - self._tiers_fetched.get(s, -DAY) >= DAY]
+        if not stale or self.profile.tiers == "none":
+            return {s: self._tiers[s] for s in symbols if s in self._tiers}
+        try:
+            if self.profile.tiers == "all":
+                fetched = await self._call(lambda: self.client.fetch_leverage_tiers(stale), deadline)
+            else:
+                fetched = {}
+                for symbol in stale:
+                    fetched[symbol] = await self._call(
+                        lambda symbol=symbol: self.client.fetch_market_leverage_tiers(symbol), deadline
+                    )
+        except Exception as exc:
+            message = f"leverage tiers not refreshed: {classify(exc).message}"
+            log.warning("%s: %s", self.config.label, message)
+            self.warnings.append(message)
+        else:
+            for symbol in stale:
+                if fetched.get(symbol):
+                    self._tiers[symbol] = list(fetched[symbol])
+                    self._tiers_fetched[symbol] = now
+        return {s: self._tiers[s] for s in symbols if s in self._tiers}

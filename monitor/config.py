@@ -1,0 +1,151 @@
+"""`marginwatch.toml`: the accounts to watch and how, validated with pydantic.
+
+The file names the environment variables that hold each account's credentials, never the
+secrets themselves (monitor.secrets resolves them). A bad file gets one line per problem:
+file, key, what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import ccxt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PATH = Path("marginwatch.toml")
+ENV_VAR = "MARGINWATCH_CONFIG"
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; `problems` holds one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Strict):
+    """One exchange account (or sub-account) to watch."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    exchange: str
+    sub_account: str | None = None
+    collateral: str = "USDT"
+    key_env: str | None = None
+    secret_env: str | None = None
+    passphrase_env: str | None = None
+    wallet_address_env: str | None = None
+    private_key_env: str | None = None
+    target_health: float | None = Field(default=None, gt=1.0)
+    # Sends every request to this base URL (the exchange simulator), for tests and the demo.
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        if value not in ccxt.exchanges:
+            raise ValueError(f"unknown exchange {value!r} (not a ccxt exchange id)")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_named(self) -> AccountConfig:
+        from connectors.venues import profile_for
+
+        profile = profile_for(self.exchange)
+        needed = (["wallet_address_env", "private_key_env"] if profile.uses_wallet
+                  else ["key_env", "secret_env"] + (["passphrase_env"] if profile.needs_passphrase else []))
+        missing = [k for k in needed if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"{self.exchange} needs {', '.join(missing)} "
+                             "(the names of environment variables holding the credentials)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """exchange/name, as shown in tables and alert subjects."""
+        return f"{self.exchange}/{self.name}"
+
+
+class Config(_Strict):
+    poll_interval_seconds: float = Field(default=30.0, gt=0)
+    poll_timeout_seconds: float | None = Field(default=None, gt=0)
+    database_url: str = "sqlite:///marginwatch.db"
+    target_health: float = Field(default=1.5, gt=1.0)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for account in self.accounts:
+            if account.name in seen:
+                raise ValueError(f"two accounts are named {account.name!r}")
+            seen.add(account.name)
+        return self
+
+    @property
+    def account_timeout(self) -> float:
+        """Each account's budget in a cycle: its own timeout, never beyond the interval."""
+        return self.poll_timeout_seconds or max(1.0, self.poll_interval_seconds * 0.8)
+
+    def account(self, name: str) -> AccountConfig:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise ConfigError([f"no account named {name!r} (configured: "
+                           f"{', '.join(a.name for a in self.accounts) or 'none'})"])
+
+
+def config_path(explicit: Path | None) -> Path:
+    """--config, else $MARGINWATCH_CONFIG, else ./marginwatch.toml."""
+    if explicit is not None:
+        return explicit
+    return Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else DEFAULT_PATH
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def parse_config(doc: dict[str, Any], source: str = "marginwatch.toml") -> Config:
+    try:
+        return Config.model_validate(doc)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(f"{source}: {_location(tuple(error['loc']))}: {message}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; ConfigError lists every problem."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config file"])
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    return parse_config(doc, str(path))
+
