@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt_async
-from connectors.redirect import redirect
 
 from connectors.errors import DataError, KeyRefused, classify, with_retries
 from connectors.normalise import AccountData
@@ -25,6 +24,7 @@ from connectors.permissions import (
     bybit_permissions,
     okx_permissions,
 )
+from connectors.redirect import redirect
 from connectors.venues import VenueProfile, normalise, profile_for
 from monitor.config import AccountConfig
 
@@ -71,6 +71,7 @@ class AccountConnector:
         self._wall_clock = wall_clock
         self.client = self._make_client(credentials)
         self.permissions: KeyPermissions | None = None
+        self._unreported_check: KeyPermissions | None = None
         self._permissions_checked = -DAY
         self._tiers: dict[str, list[dict[str, Any]]] = {}
         self._tiers_fetched: dict[str, float] = {}
@@ -114,7 +115,13 @@ class AccountConnector:
             payload = await self._call(lambda: getattr(self.client, method)(), deadline)
             self.permissions = parse(payload)
         self._permissions_checked = self._wall_clock()
+        self._unreported_check = self.permissions
         return self.permissions
+
+    def take_key_check(self) -> KeyPermissions | None:
+        """The key check made since the last call, if any (for the store)."""
+        check, self._unreported_check = self._unreported_check, None
+        return check
 
     # --- the poll ----------------------------------------------------------------------
 

@@ -1,0 +1,198 @@
+"""The watch loop: every interval, fetch every account concurrently, run the engine,
+store what came back and what went wrong.
+
+Each account has its own budget (its connector's timeout, retries included); a slow or
+broken account delays no other beyond that budget: results that arrive early are
+evaluated together (the vectorised engine) and written at once, stragglers as they come.
+Writes go through one writer thread in short transactions, so the loop keeps serving the
+other fetches. A stop request (SIGTERM/SIGINT) lets the cycle in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import ConnectorError, KeyRefused, classify
+from connectors.permissions import KeyPermissions
+from margin.snapshot import parse_snapshot
+from monitor.config import AccountConfig, Config
+from monitor.figures import Polled, account_rows
+from store import repo
+
+log = logging.getLogger(__name__)
+
+# Results that arrive within this long of the first are evaluated in one batch.
+BATCH_WINDOW_SECONDS = 0.5
+RETENTION_EVERY_SECONDS = 3600.0
+
+
+class Connector(Protocol):
+    async def fetch_snapshot(self) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
+    def take_key_check(self) -> KeyPermissions | None: ...
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did: accounts stored, failed (name -> message), skipped (paused)."""
+
+    started: datetime
+    seconds: float = 0.0
+    stored: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """"i/n" (1 <= i <= n) -> (i, n)."""
+    if not text:
+        return None
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard: expected i/n like 1/2, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard: need 1 <= i <= n, got {text!r}")
+    return i, n
+
+
+def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
+    """Stable across processes and restarts (crc32, not Python's salted hash)."""
+    if shard is None:
+        return True
+    i, n = shard
+    return zlib.crc32(name.encode()) % n == i - 1
+
+
+def _document(doc: Mapping[str, Any]) -> str:
+    """The snapshot document without the raw exchange payloads (kept small for the store)."""
+    slim = {k: v for k, v in doc.items() if k != "info"}
+    slim["positions"] = [{k: v for k, v in p.items() if k != "info"} for p in doc.get("positions", [])]
+    return json.dumps(slim, allow_nan=False)
+
+
+class Poller:
+    def __init__(
+        self,
+        config: Config,
+        sessions: sessionmaker[Session],
+        connectors: Mapping[str, Connector],
+        *,
+        shard: tuple[int, int] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.accounts = [a for a in config.accounts if in_shard(a.name, shard) and a.name in connectors]
+        self.connectors = connectors
+        self.now = now
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marginwatch-writer")
+        self.ids = repo.ensure_accounts(sessions, [
+            repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in self.accounts
+        ])
+        self._last_retention = 0.0
+        self._retry_paused = True  # at start, paused accounts get one more try
+
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    def _target(self, account: AccountConfig) -> float:
+        return account.target_health or self.config.target_health
+
+    async def _poll(self, account: AccountConfig) -> tuple[AccountConfig, Polled | ConnectorError, datetime]:
+        started = time.monotonic()
+        at = self.now()
+        try:
+            doc = await asyncio.wait_for(
+                self.connectors[account.name].fetch_snapshot(),
+                timeout=(account.timeout_seconds or self.config.account_timeout) + 1.0,
+            )
+            snapshot = parse_snapshot(doc)
+        except Exception as exc:
+            return account, classify(exc), at
+        latency = int((time.monotonic() - started) * 1000)
+        return account, Polled(snapshot, at, self._target(account), latency, _document(doc)), at
+
+    async def cycle(self) -> CycleReport:
+        """Poll every active account once; store snapshots and failures."""
+        report = CycleReport(started=self.now())
+        clock = time.monotonic()
+        states = await self._write(self._states)
+        due = [a for a in self.accounts if states.get(a.name) == "active" or self._retry_paused]
+        report.skipped = [a.name for a in self.accounts if a not in due]
+        self._retry_paused = False
+        pending = {asyncio.ensure_future(self._poll(a)) for a in due}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if pending:  # let the rest of a burst arrive, to evaluate it in one batch
+                more, pending = await asyncio.wait(pending, timeout=BATCH_WINDOW_SECONDS)
+                done |= more
+            await self._store([task.result() for task in done], report)
+        await self._record_key_checks(due)
+        if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:
+            self._last_retention = time.monotonic()
+            await self._write(repo.apply_retention, self.sessions, self.now())
+        report.seconds = time.monotonic() - clock
+        return report
+
+    def _states(self) -> dict[str, str]:
+        with self.sessions() as session:
+            return {a.name: a.state for a in repo.accounts(session)}
+
+    async def _store(self, results: list[tuple[AccountConfig, Polled | ConnectorError, datetime]],
+                     report: CycleReport) -> None:
+        good = [(a, r) for a, r, _ in results if isinstance(r, Polled)]
+        for (account, polled), (row, positions) in zip(good, account_rows([r for _, r in good]), strict=True):
+            await self._write(repo.record_snapshot, self.sessions, self.ids[account.name], row, positions,
+                              polled.document)
+            report.stored.append(account.name)
+        for account, error, at in results:
+            if isinstance(error, Polled):
+                continue
+            pause = ("refused" if isinstance(error, KeyRefused)
+                     else "paused" if error.kind == "permanent" else None)
+            log.warning("%s: %s", account.label, error.message)
+            await self._write(repo.record_failure, self.sessions, self.ids[account.name], at,
+                              error.kind, error.message, error.cause, pause)
+            report.failed[account.name] = error.message
+
+    async def _record_key_checks(self, due: list[AccountConfig]) -> None:
+        for account in due:
+            check = self.connectors[account.name].take_key_check()
+            if check is not None:
+                await self._write(repo.record_key_check, self.sessions, self.ids[account.name],
+                                  self.now(), check.status, check.can_trade, check.can_withdraw,
+                                  check.message)
+
+    async def run(self, stop: asyncio.Event, cycles: int | None = None,
+                  on_cycle: Callable[[CycleReport], None] | None = None) -> None:
+        """Cycle every poll interval until `stop` is set (or `cycles` have run)."""
+        done = 0
+        while not stop.is_set() and (cycles is None or done < cycles):
+            started = time.monotonic()
+            report = await self.cycle()
+            done += 1
+            if on_cycle:
+                on_cycle(report)
+            wait = self.config.poll_interval_seconds - (time.monotonic() - started)
+            if wait > 0 and (cycles is None or done < cycles):
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    async def close(self) -> None:
+        for connector in self.connectors.values():
+            await connector.close()
+        self.writer.shutdown(wait=True)

@@ -1,0 +1,2 @@
+"""The store: typed SQLAlchemy tables, the engine (SQLite WAL or PostgreSQL), migrations,
+and repository functions."""

@@ -1,0 +1,171 @@
+"""The tables (SQLAlchemy 2.0, typed). Money in the collateral currency, prices in quote
+currency, times in UTC. Migrations in store/migrations mirror this file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as integer milliseconds since the epoch: 8 bytes a row
+    instead of a 26-character string, the same on SQLite and PostgreSQL, and a history can
+    be bucketed in SQL by integer division."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times as aware UTC datetimes")
+        return round(value.timestamp() * 1000)
+
+    def process_result_value(self, value: int | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromtimestamp(value / 1000, UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: Timestamp()}  # noqa: RUF012 - SQLAlchemy API
+
+
+class Account(Base):
+    """A watched account. `state`: "active", "paused" (a permanent error: bad key,
+    permission) or "refused" (the key can withdraw)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    exchange: Mapped[str] = mapped_column(String(40))
+    sub_account: Mapped[str | None] = mapped_column(String(120))
+    collateral: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="active")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    state_since: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The newest snapshot, kept on the account so "latest per account" is one join:
+    latest_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    # ...and its snapshot document (no raw info), for the dashboard's what-ifs
+    latest_document: Mapped[str | None] = mapped_column(Text)
+
+
+class AccountSnapshot(Base):
+    """One successful poll of one account: the cross pool's figures and the worst pool."""
+
+    __tablename__ = "account_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime]
+    exchange_time: Mapped[datetime | None]
+    wallet_balance: Mapped[float] = mapped_column(Float)
+    equity: Mapped[float] = mapped_column(Float)
+    maintenance_margin: Mapped[float] = mapped_column(Float)
+    health: Mapped[float | None] = mapped_column(Float)
+    margin_ratio: Mapped[float | None] = mapped_column(Float)
+    worst_health: Mapped[float | None] = mapped_column(Float)
+    deficit: Mapped[float] = mapped_column(Float)
+    topup_to_target: Mapped[float] = mapped_column(Float)
+    target_health: Mapped[float] = mapped_column(Float)
+    nearest_distance: Mapped[float | None] = mapped_column(Float)
+    positions: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        # "latest per account" and "history of one account" are both range scans on this
+        Index("ix_account_snapshots_account_time", "account_id", "taken_at"),
+    )
+
+
+class PositionSnapshot(Base):
+    """Every engine output per position of one account snapshot."""
+
+    __tablename__ = "position_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("account_snapshots.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(60))
+    side: Mapped[str] = mapped_column(String(5))
+    margin_mode: Mapped[str] = mapped_column(String(8))
+    contracts: Mapped[float] = mapped_column(Float)
+    contract_size: Mapped[float] = mapped_column(Float)
+    entry_price: Mapped[float] = mapped_column(Float)
+    mark_price: Mapped[float] = mapped_column(Float)
+    notional: Mapped[float] = mapped_column(Float)
+    unrealized_pnl: Mapped[float] = mapped_column(Float)
+    maintenance_margin: Mapped[float] = mapped_column(Float)
+    leverage: Mapped[float | None] = mapped_column(Float)
+    isolated_margin: Mapped[float | None] = mapped_column(Float)
+    liquidation_price: Mapped[float | None] = mapped_column(Float)
+    exchange_liquidation_price: Mapped[float | None] = mapped_column(Float)
+    disagrees: Mapped[bool] = mapped_column(Boolean)
+    distance: Mapped[float | None] = mapped_column(Float)
+    distance_sigma: Mapped[float | None] = mapped_column(Float)
+    health: Mapped[float | None] = mapped_column(Float)  # isolated positions: their pool's
+
+    __table_args__ = (Index("ix_position_snapshots_snapshot", "snapshot_id"),)
+
+
+class HourlySnapshot(Base):
+    """Raw snapshots older than the retention window, one row per account and hour."""
+
+    __tablename__ = "account_snapshots_hourly"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    last_equity: Mapped[float] = mapped_column(Float)
+    last_maintenance_margin: Mapped[float] = mapped_column(Float)
+    min_health: Mapped[float | None] = mapped_column(Float)
+    max_margin_ratio: Mapped[float | None] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+
+
+class PollError(Base):
+    __tablename__ = "poll_errors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))  # temporary | permanent | data
+    error_class: Mapped[str | None] = mapped_column(String(80))
+    message: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_poll_errors_account_time", "account_id", "occurred_at"),)
+
+
+class KeyCheck(Base):
+    __tablename__ = "key_checks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # read-only | trade | refused | unverified
+    can_trade: Mapped[bool] = mapped_column(Boolean)
+    can_withdraw: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_key_checks_account_time", "account_id", "checked_at"),)

@@ -1,0 +1,143 @@
+"""The store on SQLite and PostgreSQL: migrations, writes, latest-per-account, retention,
+and concurrent readers while the poller writes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+
+from margin.report import risk_report
+from margin.snapshot import parse_snapshot
+from monitor.figures import Polled, account_rows
+from store import repo
+from store.db import downgrade, make_engine, session_factory, upgrade
+from store.schema import HourlySnapshot, PositionSnapshot
+
+ROOT = Path(__file__).parent.parent
+DEMO = parse_snapshot(json.loads((ROOT / "examples" / "demo-snapshot.json").read_text()))
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _store(url: str):
+    upgrade(url)
+    return session_factory(make_engine(url))
+
+
+def test_migrations_upgrade_from_empty_and_downgrade(db_url: str) -> None:
+    upgrade(db_url)
+    tables = set(inspect(make_engine(db_url)).get_table_names())
+    assert {"accounts", "account_snapshots", "position_snapshots", "account_snapshots_hourly",
+            "poll_errors", "key_checks", "alembic_version"} <= tables
+    downgrade(db_url)
+    assert set(inspect(make_engine(db_url)).get_table_names()) <= {"alembic_version"}
+    upgrade(db_url)
+
+
+def test_snapshot_rows_match_the_scalar_engine() -> None:
+    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    report = risk_report(DEMO, 1.5)
+    assert row["health"] == pytest.approx(report["account"]["health"], rel=1e-12)
+    assert row["worst_health"] == pytest.approx(report["account"]["worst_health"], rel=1e-12)
+    assert row["topup_to_target"] == pytest.approx(report["account"]["topup_to_target"], abs=1e-9)
+    assert row["margin_ratio"] == pytest.approx(report["account"]["margin_ratio"], rel=1e-12)
+    for got, want in zip(positions, report["positions"], strict=True):
+        assert got["symbol"] == want["symbol"]
+        assert got["liquidation_price"] == pytest.approx(want["liquidation_price"], rel=1e-9)
+        assert got["distance"] == pytest.approx(want["distance_to_liquidation"], rel=1e-9)
+        assert got["distance_sigma"] == pytest.approx(want["distance_sigma"], rel=1e-9)
+        assert got["disagrees"] == want["disagrees_with_exchange"]
+        assert got["health"] == (None if want["health"] is None else pytest.approx(want["health"]))
+
+
+def test_writes_latest_failures_and_key_checks(db_url: str) -> None:
+    sessions = _store(db_url)
+    ids = repo.ensure_accounts(sessions, [repo.AccountInfo("a", "binanceusdm", "USDT"),
+                                          repo.AccountInfo("b", "okx", "USDT")])
+    for minute in range(3):
+        (row, positions), = account_rows([Polled(DEMO, T0 + timedelta(minutes=minute), 1.5)])
+        repo.record_snapshot(sessions, ids["a"], row, positions, '{"doc": 1}')
+    repo.record_failure(sessions, ids["b"], T0, "temporary", "timed out", "RequestTimeout")
+    repo.record_failure(sessions, ids["b"], T0 + timedelta(minutes=1), "permanent", "bad key",
+                        "AuthenticationError", pause_state="paused")
+    repo.record_key_check(sessions, ids["a"], T0, "trade", True, False, "enableFutures")
+    with sessions() as session:
+        latest = {a.name: (a, s) for a, s in repo.latest_snapshots(session)}
+        account, snap = latest["a"]
+        assert snap.taken_at == T0 + timedelta(minutes=2)
+        assert account.last_success_at == snap.taken_at and account.latest_document == '{"doc": 1}'
+        assert len(repo.latest_positions(session, snap.id)) == 3
+        failing, none = latest["b"]
+        assert none is None and failing.state == "paused" and failing.consecutive_failures == 2
+        assert [e.message for e in repo.recent_errors(session, ids["b"])] == ["bad key", "timed out"]
+        assert repo.latest_key_checks(session)[ids["a"]].status == "trade"
+
+
+def test_retention_rolls_old_snapshots_into_hours(db_url: str) -> None:
+    sessions = _store(db_url)
+    ids = repo.ensure_accounts(sessions, [repo.AccountInfo("a", "binanceusdm", "USDT")])
+    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    # 3 hours of 10-minute snapshots, health falling, then one recent snapshot
+    for step in range(18):
+        at = T0 + timedelta(minutes=10 * step)
+        repo.record_snapshot(sessions, ids["a"], {**row, "taken_at": at, "health": 3.0 - step * 0.1,
+                                                  "equity": 1000.0 + step}, positions)
+    repo.record_snapshot(sessions, ids["a"], {**row, "taken_at": T0 + timedelta(days=9)}, positions)
+    removed = repo.apply_retention(sessions, now=T0 + timedelta(days=9), keep_days=7)
+    assert removed == 18
+    with sessions() as session:
+        hours = session.scalars(select(HourlySnapshot).order_by(HourlySnapshot.hour)).all()
+        assert [h.samples for h in hours] == [6, 6, 6]
+        assert [h.min_health for h in hours] == pytest.approx([2.5, 1.9, 1.3])
+        assert [h.last_equity for h in hours] == [1005.0, 1011.0, 1017.0]
+        assert repo.snapshot_count(session) == 1
+        assert len(session.scalars(select(PositionSnapshot)).all()) == 3  # the recent one's
+        (_account, latest), = repo.latest_snapshots(session)
+        assert latest is not None and latest.taken_at == T0 + timedelta(days=9)
+
+
+def test_readers_never_see_database_is_locked(db_url: str) -> None:
+    """The poller writes while 8 readers query, as the dashboard does."""
+    sessions = _store(db_url)
+    names = [f"acct{i}" for i in range(10)]
+    ids = repo.ensure_accounts(sessions, [repo.AccountInfo(n, "binanceusdm", "USDT") for n in names])
+    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    reads = [0] * 8
+
+    def reader(k: int) -> None:
+        try:
+            while not stop.is_set():
+                with sessions() as session:
+                    for _, snap in repo.latest_snapshots(session):
+                        if snap is not None:
+                            repo.latest_positions(session, snap.id)
+                    repo.snapshot_count(session)
+                reads[k] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    writes = 0
+    deadline = time.monotonic() + 3.0
+    try:
+        while time.monotonic() < deadline:
+            for name in names:
+                at = T0 + timedelta(seconds=writes)
+                repo.record_snapshot(sessions, ids[name], {**row, "taken_at": at}, positions)
+                writes += 1
+            repo.apply_retention(sessions, now=T0 + timedelta(days=30), keep_days=7)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert writes > 50 and min(reads) > 5
