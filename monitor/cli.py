@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,6 +21,9 @@ from monitor.config import Config, ConfigError, config_path, load_config
 from monitor.inputs import InputError, load_snapshot
 from monitor.risk_table import render_risk
 from monitor.secrets import credentials
+
+if TYPE_CHECKING:
+    from monitor.poller import CycleReport
 
 app = typer.Typer(
     help="marginwatch: how far each account is from liquidation, and what restores it.",
@@ -113,10 +118,10 @@ def snapshot(
     config: ConfigOption = None,
 ) -> None:
     """Print one account's current snapshot (docs/snapshot-format.md) as JSON."""
+    settings = load_or_fail(config)
     from connectors.account import AccountConnector  # ccxt is slow to import: only when needed
     from connectors.errors import ConnectorError
 
-    settings = load_or_fail(config)
     try:
         chosen = settings.account(account)
         creds = credentials(chosen)
@@ -138,6 +143,68 @@ def snapshot(
         print(f"marginwatch: {chosen.label}: {exc.message}", file=sys.stderr)
         raise typer.Exit(1) from None
     print(json.dumps(doc, indent=2, allow_nan=False))
+
+
+@app.command()
+def poll(
+    config: ConfigOption = None,
+    shard: Annotated[
+        str | None, typer.Option(help="i/n: poll only this process's share of the accounts.")
+    ] = None,
+    cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
+) -> None:
+    """Watch every account: poll each interval, store snapshots and errors, until stopped."""
+    from monitor.poller import parse_shard
+    from monitor.runtime import run_poller
+
+    settings = load_or_fail(config)
+    try:
+        chosen_shard = parse_shard(shard)
+    except ValueError as exc:
+        fail(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = Console(stderr=True)
+
+    def report(cycle: CycleReport) -> None:
+        failed = f", {len(cycle.failed)} failed" if cycle.failed else ""
+        console.print(f"cycle: {len(cycle.stored)} stored{failed} in {cycle.seconds:.2f} s")
+
+    asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Every account's latest health, worst first."""
+    from monitor.overview import account_views
+    from monitor.status_table import render_status
+    from store.db import make_engine, session_factory, upgrade
+
+    settings = load_or_fail(config)
+    upgrade(settings.database_url)
+    sessions = session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        views = account_views(session, datetime.now(UTC), settings.stale_after)
+    render_status(views, Console())
+
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, revision: str = "head") -> None:
+    """Create or migrate the schema to `revision`."""
+    from store.db import upgrade
+
+    upgrade(load_or_fail(config).database_url, revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(config: ConfigOption = None, revision: str = "base") -> None:
+    """Migrate the schema down to `revision` (base: drop every table)."""
+    from store.db import downgrade
+
+    downgrade(load_or_fail(config).database_url, revision)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,6 +81,8 @@ class Config(_Strict):
     poll_timeout_seconds: float | None = Field(default=None, gt=0)
     database_url: str = "sqlite:///marginwatch.db"
     target_health: float = Field(default=1.5, gt=1.0)
+    stale_after_seconds: float | None = Field(default=None, gt=0)
+    retention_days: float = Field(default=7.0, gt=0)
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: dict[str, Any] = Field(default_factory=dict)
 
@@ -97,6 +99,11 @@ class Config(_Strict):
     def account_timeout(self) -> float:
         """Each account's budget in a cycle: its own timeout, never beyond the interval."""
         return self.poll_timeout_seconds or max(1.0, self.poll_interval_seconds * 0.8)
+
+    @property
+    def stale_after(self) -> float:
+        """No fresh snapshot for this long and an account is stale (default 3 intervals)."""
+        return self.stale_after_seconds or 3 * self.poll_interval_seconds
 
     def account(self, name: str) -> AccountConfig:
         for account in self.accounts:

@@ -1,0 +1,68 @@
+"""Wiring for the long-running commands: the store, one connector per account, the poller,
+and clean shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from connectors.account import AccountConnector
+from monitor.config import Config, ConfigError
+from monitor.poller import CycleReport, Poller
+from monitor.secrets import credentials
+from store import repo
+from store.db import make_engine, session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_connectors(config: Config, secrets_file: dict | None = None
+                     ) -> tuple[dict[str, AccountConnector], dict[str, str]]:
+    """A connector per account whose credentials resolve; the others with the reason."""
+    connectors: dict[str, AccountConnector] = {}
+    problems: dict[str, str] = {}
+    for account in config.accounts:
+        try:
+            creds = credentials(account, secrets_file)
+        except ConfigError as exc:
+            problems[account.name] = exc.problems[0]
+            continue
+        connectors[account.name] = AccountConnector(account, creds, budget_seconds=config.account_timeout)
+    return connectors, problems
+
+
+async def run_poller(
+    config: Config,
+    *,
+    shard: tuple[int, int] | None = None,
+    cycles: int | None = None,
+    on_cycle: Callable[[CycleReport], None] | None = None,
+    stop: asyncio.Event | None = None,
+    secrets_file: dict | None = None,
+) -> None:
+    """Poll until SIGTERM/SIGINT (or `stop`, or `cycles`); the cycle in flight finishes."""
+    upgrade(config.database_url)
+    sessions = session_factory(make_engine(config.database_url))
+    connectors, problems = build_connectors(config, secrets_file)
+    ids = repo.ensure_accounts(sessions, [
+        repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in config.accounts
+    ])
+    now = datetime.now(UTC)
+    for name, problem in problems.items():  # not polled, and the reason is shown
+        log.error("%s", problem)
+        repo.record_failure(sessions, ids[name], now, "permanent", problem, "ConfigError", "paused")
+    poller = Poller(config, sessions, connectors, shard=shard)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not POSIX
+            pass
+    try:
+        await poller.run(stop, cycles=cycles, on_cycle=on_cycle)
+    finally:
+        await poller.close()
