@@ -1,0 +1,1 @@
+"""Alerts: pure rules and state (alerts.rules, alerts.evaluate) and delivery (email, webhooks)."""
