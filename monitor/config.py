@@ -32,6 +32,72 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EmailConfig(_Strict):
+    """SMTP delivery. The password comes from the environment variable `password_env`."""
+
+    host: str
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: str = Field(default="starttls", pattern="^(starttls|ssl|none)$")
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str = Field(alias="from", default="marginwatch@localhost")
+    to: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookConfig(_Strict):
+    """A JSON POST (Slack and Discord incoming webhooks, or any JSON endpoint). The URL is
+    a secret (it grants posting), so it comes from the variable `url_env`."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    url_env: str
+    format: str = Field(default="slack", pattern="^(slack|discord|json)$")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class AlertRules(_Strict):
+    """Rule thresholds; every field may be overridden per account."""
+
+    warning_below: float = Field(default=1.5, gt=0)
+    warning_clear_above: float = Field(default=1.7, gt=0)
+    critical_below: float = Field(default=1.15, gt=0)
+    critical_clear_above: float = Field(default=1.25, gt=0)
+    warning_pending_polls: int = Field(default=2, ge=0)
+    critical_pending_polls: int = Field(default=0, ge=0)
+    distance_below: float | None = Field(default=0.05, gt=0, lt=1)  # None: rule off
+    distance_clear_above: float | None = Field(default=0.07, gt=0, lt=1)
+    below_target: bool = True
+    repeat_warning_minutes: float | None = Field(default=240, gt=0)
+    repeat_critical_minutes: float | None = Field(default=30, gt=0)
+    notify_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> AlertRules:
+        if self.warning_clear_above < self.warning_below:
+            raise ValueError("warning_clear_above must be >= warning_below")
+        if self.critical_clear_above < self.critical_below:
+            raise ValueError("critical_clear_above must be >= critical_below")
+        if self.critical_below > self.warning_below:
+            raise ValueError("critical_below must be <= warning_below")
+        return self
+
+
+class AlertOverrides(_Strict):
+    """Per-account alert settings: recipients, and any rule threshold."""
+
+    email_to: list[str] | None = None
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertConfig(AlertRules):
+    email: EmailConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    retry_base_seconds: float = Field(default=5.0, gt=0)  # delivery backoff, doubling
+    retry_cap_seconds: float = Field(default=300.0, gt=0)
+
+
 class AccountConfig(_Strict):
     """One exchange account (or sub-account) to watch."""
 
@@ -48,7 +114,7 @@ class AccountConfig(_Strict):
     # Sends every request to this base URL (the exchange simulator), for tests and the demo.
     base_url: str | None = Field(default=None, pattern=r"^https?://")
     timeout_seconds: float | None = Field(default=None, gt=0)
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    alerts: AlertOverrides = Field(default_factory=AlertOverrides)
 
     @field_validator("exchange")
     @classmethod
@@ -84,7 +150,7 @@ class Config(_Strict):
     stale_after_seconds: float | None = Field(default=None, gt=0)
     retention_days: float = Field(default=7.0, gt=0)
     accounts: list[AccountConfig] = Field(default_factory=list)
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -95,10 +161,37 @@ class Config(_Strict):
             seen.add(account.name)
         return self
 
+    @model_validator(mode="after")
+    def _account_rules_valid(self) -> Config:
+        for account in self.accounts:
+            try:
+                self.rules_for(account)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "rules"
+                raise ValueError(f"account {account.name!r}: alerts.rules.{where}: "
+                                 f"{first['msg'].removeprefix('Value error, ')}") from None
+        return self
+
     @property
     def account_timeout(self) -> float:
         """Each account's budget in a cycle: its own timeout, never beyond the interval."""
         return self.poll_timeout_seconds or max(1.0, self.poll_interval_seconds * 0.8)
+
+    def rules_for(self, account: AccountConfig) -> AlertRules:
+        """The alert rules of `account`: the defaults with its overrides."""
+        base = AlertRules.model_validate(
+            {k: v for k, v in self.alerts.model_dump().items() if k in AlertRules.model_fields}
+        )
+        if not account.alerts.rules:
+            return base
+        return AlertRules.model_validate({**base.model_dump(), **account.alerts.rules})
+
+    def recipients(self, account: AccountConfig) -> list[str]:
+        """Who gets `account`'s email: its own list, else the default list."""
+        if account.alerts.email_to is not None:
+            return account.alerts.email_to
+        return self.alerts.email.to if self.alerts.email else []
 
     @property
     def stale_after(self) -> float:

@@ -169,3 +169,88 @@ class KeyCheck(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_key_checks_account_time", "account_id", "checked_at"),)
+
+
+class AlertState(Base):
+    """Where one alert rule stands for one subject of one account (see alerts.rules)."""
+
+    __tablename__ = "alert_states"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(120), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[str] = mapped_column(String(60))  # JSON list of consecutive breaching polls
+    since: Mapped[datetime | None]
+    last_notified: Mapped[datetime | None]
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class AlertTransition(Base):
+    """Every change of level (and every repeat): the alert history."""
+
+    __tablename__ = "alert_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))  # fired | escalated | recovered | resolved | repeat
+    from_level: Mapped[int] = mapped_column(Integer)
+    to_level: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime]
+    muted: Mapped[bool] = mapped_column(Boolean)
+    notification_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_alert_transitions_account_time", "account_id", "at"),)
+
+
+class AlertNotification(Base):
+    """One message per account per cycle, listing every rule that changed."""
+
+    __tablename__ = "alert_notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    level: Mapped[int] = mapped_column(Integer)
+    subject_line: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # JSON, for webhooks
+    recipients: Mapped[str] = mapped_column(Text)  # JSON list of email addresses
+
+
+class AlertDelivery(Base):
+    """The outbox: one row per notification and channel. A sender claims a row by
+    compare-and-set (pending -> sending), so two senders never send it twice; a delivered
+    row is never sent again."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_notifications.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(80))  # "email" | "webhook:<name>"
+    status: Mapped[str] = mapped_column(String(20))  # pending | sending | sent | failed | muted
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_alert_deliveries_status_next", "status", "next_attempt_at"),)
+
+
+class Silence(Base):
+    """Mute one account (or all, account_id NULL) until `ends_at`; state still advances."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)

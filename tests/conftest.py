@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +98,57 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'marginwatch.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# --- a real SMTP server on loopback (aiosmtpd) -----------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    """What a loopback SMTP server received; `refuse_next` answers 451 (greylisting)."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse_next = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            return "451 4.7.1 Greylisted, try again later"
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inbox = Inbox()
+        self.running = False
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        # a Controller cannot be restarted: each start is a new server on the same port
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,157 @@
+"""Alert evaluation against the store: read an account's figures and rule states, step the
+rules (alerts.evaluate), and write new states, transitions and — when something worth
+telling changed — one notification with its outbox rows, all in one transaction. A
+restart therefore neither forgets a firing alert nor tells it twice."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerts.evaluate import AccountFigures, evaluate, position_subject
+from alerts.messages import MessageInputs, NearPosition, Remedy, compose
+from alerts.rules import Level, RuleState, Transition
+from margin.pools import pool_figures, pools
+from margin.remedies import deleverage_plan
+from margin.snapshot import SnapshotError, parse_snapshot
+from monitor.config import AccountConfig, Config
+from store import repo
+from store.schema import (
+    Account,
+    AccountSnapshot,
+    AlertDelivery,
+    AlertNotification,
+    AlertState,
+    AlertTransition,
+    PositionSnapshot,
+    Silence,
+)
+
+
+def _load_states(session: Session, account_id: int) -> dict[str, RuleState]:
+    rows = session.scalars(select(AlertState).where(AlertState.account_id == account_id))
+    return {r.subject: RuleState(Level(r.level), tuple(json.loads(r.counts)), r.since,
+                                 r.last_notified, r.value) for r in rows}
+
+
+def _save_states(session: Session, account_id: int, states: dict[str, RuleState]) -> None:
+    session.execute(delete(AlertState).where(AlertState.account_id == account_id))
+    for subject, s in states.items():
+        value = None if s.value is None or not math.isfinite(s.value) else s.value
+        session.add(AlertState(account_id=account_id, subject=subject, level=int(s.level),
+                               counts=json.dumps(list(s.counts)), since=s.since,
+                               last_notified=s.last_notified, value=value))
+
+
+def silenced(session: Session, account_id: int, now: datetime) -> bool:
+    return session.scalar(select(Silence.id).where(
+        or_(Silence.account_id == account_id, Silence.account_id.is_(None)),
+        Silence.starts_at <= now, Silence.ends_at > now).limit(1)) is not None
+
+
+def _figures(config: Config, account: Account, snapshot: AccountSnapshot | None,
+             positions: list[PositionSnapshot], target: float, now: datetime) -> AccountFigures:
+    age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
+    return AccountFigures(
+        state=account.state,
+        stale=age is None or age > config.stale_after,
+        health=snapshot.health if snapshot else None,
+        nearest_distance=snapshot.nearest_distance if snapshot else None,
+        target_health=target,
+        isolated={position_subject(p.symbol, p.side): p.health for p in positions
+                  if p.margin_mode == "isolated"},
+        has_snapshot=snapshot is not None,
+    )
+
+
+def _remedy(account: Account, target: float) -> Remedy | None:
+    """The engine's remedy, from the account's latest snapshot document."""
+    if not account.latest_document:
+        return None
+    try:
+        snapshot = parse_snapshot(json.loads(account.latest_document))
+    except (SnapshotError, ValueError):
+        return None
+    plan = deleverage_plan(snapshot, target)
+    topup = pool_figures(snapshot, pools(snapshot)[0]).topup_to(target)
+    return Remedy(topup=topup, target_health=target,
+                  reductions=[(r.symbol, r.side, r.contracts) for r in plan.reductions],
+                  reaches_target=plan.reaches_target, note=plan.note)
+
+
+def _worth_telling(config: Config, account: AccountConfig, t: Transition) -> bool:
+    return not (t.kind == "resolved" and not config.rules_for(account).notify_resolved)
+
+
+def evaluate_account(sessions: sessionmaker[Session], config: Config, account_config: AccountConfig,
+                     account_id: int, now: datetime) -> int | None:
+    """Step the account's rules once. Returns the id of the notification created, if any."""
+    target = account_config.target_health or config.target_health
+    with sessions.begin() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return None
+        snapshot = (session.get(AccountSnapshot, account.latest_snapshot_id)
+                    if account.latest_snapshot_id else None)
+        positions = repo.latest_positions(session, snapshot.id) if snapshot else []
+        figures = _figures(config, account, snapshot, positions, target, now)
+        rules = config.rules_for(account_config)
+        states, told = evaluate(rules, figures, _load_states(session, account_id), now)
+        _save_states(session, account_id, states)
+        muted = silenced(session, account_id, now)
+        tell = [(s, t) for s, t in told if _worth_telling(config, account_config, t)] if not muted else []
+        notification_id = None
+        if tell:
+            notification_id = _notify(session, config, account_config, account, snapshot, positions,
+                                      figures, tell, target, now)
+        for subject, t in told:
+            session.add(AlertTransition(
+                account_id=account_id, subject=subject, kind=t.kind, from_level=int(t.from_level),
+                to_level=int(t.to_level),
+                value=None if t.value is None or not math.isfinite(t.value) else t.value,
+                at=now, muted=muted or (subject, t) not in tell,
+                notification_id=notification_id if (subject, t) in tell else None))
+        return notification_id
+
+
+def _notify(session: Session, config: Config, account_config: AccountConfig, account: Account,
+            snapshot: AccountSnapshot | None, positions: list[PositionSnapshot],
+            figures: AccountFigures,
+            tell: list[tuple[str, Transition]], target: float, now: datetime) -> int:
+    nearest = sorted((p for p in positions if p.distance is not None), key=lambda p: p.distance)[:3]
+    stale_reason = None
+    if figures.state != "active":
+        stale_reason = f"not polled ({account.state}): {account.state_reason or account.last_error}"
+    elif figures.stale:
+        since = "never" if account.last_success_at is None else account.last_success_at.isoformat()
+        stale_reason = f"no fresh snapshot since {since}" + (
+            f"; last error: {account.last_error}" if account.last_error else "")
+    message = compose(MessageInputs(
+        label=account_config.label,
+        collateral=account.collateral,
+        transitions=tell,
+        health=snapshot.health if snapshot else None,
+        equity=snapshot.equity if snapshot else None,
+        maintenance_margin=snapshot.maintenance_margin if snapshot else None,
+        stale_reason=stale_reason,
+        positions=[NearPosition(p.symbol, p.side, p.mark_price, p.liquidation_price, p.distance)
+                   for p in nearest],
+        remedy=_remedy(account, target) if any(t.to_level > Level.OK for _, t in tell) else None,
+    ))
+    recipients = config.recipients(account_config)
+    notification = AlertNotification(
+        account_id=account.id, created_at=now, level=int(message.level), subject_line=message.subject,
+        body_text=message.text, body_html=message.html, payload=json.dumps(message.payload, default=str),
+        recipients=json.dumps(recipients))
+    session.add(notification)
+    session.flush()
+    channels = ((["email"] if config.alerts.email else [])
+                + [f"webhook:{w.name}" for w in config.alerts.webhooks])
+    for channel in channels:
+        session.add(AlertDelivery(notification_id=notification.id, channel=channel, status="pending",
+                                  attempts=0, next_attempt_at=now))
+    return int(notification.id)
