@@ -91,6 +91,7 @@ class Poller:
         *,
         shard: tuple[int, int] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        alerts_wake: asyncio.Event | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -101,6 +102,7 @@ class Poller:
         self.ids = repo.ensure_accounts(sessions, [
             repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in self.accounts
         ])
+        self.alerts_wake = alerts_wake  # set when alerts are on: wakes the sender
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
 
@@ -138,8 +140,11 @@ class Poller:
             if pending:  # let the rest of a burst arrive, to evaluate it in one batch
                 more, pending = await asyncio.wait(pending, timeout=BATCH_WINDOW_SECONDS)
                 done |= more
-            await self._store([task.result() for task in done], report)
+            results = [task.result() for task in done]
+            await self._store(results, report)
+            await self._alerts([account for account, _, _ in results])
         await self._record_key_checks(due)
+        await self._alerts([a for a in self.accounts if a not in due])  # repeats, staleness
         if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = time.monotonic()
             await self._write(repo.apply_retention, self.sessions, self.now())
@@ -166,6 +171,20 @@ class Poller:
             await self._write(repo.record_failure, self.sessions, self.ids[account.name], at,
                               error.kind, error.message, error.cause, pause)
             report.failed[account.name] = error.message
+
+    async def _alerts(self, accounts: list[AccountConfig]) -> None:
+        """Step the alert rules of `accounts` on what was just stored; wake the sender."""
+        if self.alerts_wake is None or not accounts:
+            return
+        from alerts.service import evaluate_account
+
+        told = False
+        for account in accounts:
+            notification = await self._write(evaluate_account, self.sessions, self.config, account,
+                                             self.ids[account.name], self.now())
+            told = told or notification is not None
+        if told:
+            self.alerts_wake.set()
 
     async def _record_key_checks(self, due: list[AccountConfig]) -> None:
         for account in due:

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from alerts.outbox import Backoff, run_sender
 from connectors.account import AccountConnector
 from monitor.config import Config, ConfigError
 from monitor.poller import CycleReport, Poller
@@ -54,8 +55,13 @@ async def run_poller(
     for name, problem in problems.items():  # not polled, and the reason is shown
         log.error("%s", problem)
         repo.record_failure(sessions, ids[name], now, "permanent", problem, "ConfigError", "paused")
-    poller = Poller(config, sessions, connectors, shard=shard)
     stop = stop or asyncio.Event()
+    wake = asyncio.Event()
+    poller = Poller(config, sessions, connectors, shard=shard, alerts_wake=wake)
+    sender_stop = asyncio.Event()
+    backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
+    sender = asyncio.create_task(run_sender(sessions, config, sender_stop, wake,
+                                            lambda: datetime.now(UTC), backoff=backoff))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -65,4 +71,7 @@ async def run_poller(
     try:
         await poller.run(stop, cycles=cycles, on_cycle=on_cycle)
     finally:
+        sender_stop.set()
+        wake.set()
+        await sender
         await poller.close()
