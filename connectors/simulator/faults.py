@@ -1,0 +1,94 @@
+"""Fault injection: which (venue, path) misbehaves, how, and for how many requests.
+
+A fault with `count` applies to that many requests and then clears itself; without it, it
+stays until cleared. Path "*" matches every path of the venue. The newest matching fault
+wins, so a test can stack a short fault over a standing one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FAULT_KINDS = frozenset({
+    "delay", "timeout", "http429", "http429_retry_after", "http500", "http502", "http503",
+    "maintenance", "malformed_json", "missing_field", "wrong_types", "connection_reset",
+    "stale_timestamp",
+})
+
+
+@dataclass
+class Fault:
+    venue: str
+    path: str
+    kind: str
+    count: int | None = None      # requests left; None: until cleared
+    seconds: float | None = None  # delay, and Retry-After for http429_retry_after
+    field: str | None = None      # missing_field / wrong_types: only this key, not the venue's set
+
+
+class FaultBook:
+    """The active faults; safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, venue: str, path: str, kind: str, count: int | None = None,
+            seconds: float | None = None, field: str | None = None) -> Fault:
+        """Register a fault; ValueError for an unknown kind or a bad count/seconds."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(sorted(FAULT_KINDS))}")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise ValueError(f"count must be a positive integer or null, got {count!r}")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                                    or seconds < 0):
+            raise ValueError(f"seconds must be a number >= 0, got {seconds!r}")
+        if kind == "delay" and seconds is None:
+            raise ValueError("a delay needs seconds")
+        path = path if path == "*" or path.startswith("/") else "/" + path
+        fault = Fault(venue, path, kind, count, None if seconds is None else float(seconds), field)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, venue: str, path: str) -> Fault | None:
+        """The fault for this request, counting it; None when the request is served normally."""
+        with self._lock:
+            for fault in reversed(self._faults):
+                if fault.venue == venue and fault.path in (path, "*"):
+                    if fault.count is not None:
+                        fault.count -= 1
+                        if fault.count <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def listing(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(f) for f in self._faults]
+
+
+def drop_fields(payload: Any, fields: Iterable[str]) -> Any:
+    """`payload` with every key in `fields` removed, at any depth."""
+    names = set(fields)
+    return _walk(payload, lambda d: {k: v for k, v in d.items() if k not in names})
+
+
+def retype_fields(payload: Any, rules: Mapping[str, Callable[[Any], Any]]) -> Any:
+    """`payload` with each key in `rules` replaced by rule(old value), at any depth."""
+    return _walk(payload, lambda d: {k: rules[k](v) if k in rules else v for k, v in d.items()})
+
+
+def _walk(payload: Any, fix: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
+    if isinstance(payload, dict):
+        return fix({k: _walk(v, fix) for k, v in payload.items()})
+    if isinstance(payload, list):
+        return [_walk(v, fix) for v in payload]
+    return payload

@@ -1,0 +1,286 @@
+"""The simulator's scenario: markets, tier tables and accounts, read from one JSON document.
+
+The format is documented in docs/simulator.md. `parse_scenario` checks a decoded document
+and returns frozen dataclasses, or raises `ScenarioError` naming the first bad field by its
+path (``accounts[1].positions[0].contracts``), like the snapshot parser does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VENUES = ("binanceusdm", "bybit", "okx")
+
+
+class ScenarioError(ValueError):
+    """A scenario document that does not follow the format; `path` names the field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """One maintenance tier in quote notional: [min_notional, max_notional)."""
+
+    min_notional: float
+    max_notional: float | None
+    maintenance_margin_rate: float
+    max_leverage: float
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """A linear perpetual. `contract_size` is base units per contract (OKX ctVal)."""
+
+    symbol: str
+    base: str
+    quote: str
+    mark_price: float
+    contract_size: float
+    price_tick: float
+    amount_step: float
+    tiers: tuple[TierSpec, ...]
+
+
+@dataclass(frozen=True)
+class PositionSpec:
+    """A position as the scenario gives it; `contracts` in the venue's contracts."""
+
+    symbol: str
+    side: str
+    contracts: float
+    entry_price: float
+    margin_mode: str
+    isolated_margin: float | None = None
+    leverage: float | None = None
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """An account, identified on its venue by its API key."""
+
+    venue: str
+    api_key: str
+    secret: str
+    passphrase: str | None
+    can_trade: bool
+    can_withdraw: bool
+    collateral: str
+    wallet_balance: float
+    positions: tuple[PositionSpec, ...]
+    name: str = ""
+    taker_fee: float | None = None
+
+
+@dataclass(frozen=True)
+class RandomWalk:
+    """Geometric random walk of every mark: ln(p) moves by N(0, volatility) per step."""
+
+    enabled: bool = False
+    interval_seconds: float = 1.0
+    volatility: float = 0.002
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seed: int
+    random_walk: RandomWalk
+    markets: dict[str, dict[str, MarketSpec]] = field(default_factory=dict)
+    accounts: tuple[AccountSpec, ...] = ()
+
+
+def load_scenario(path: str | Path) -> dict[str, Any]:
+    """Read a scenario JSON file (checked when the simulator is built)."""
+    with open(path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    parse_scenario(doc)  # fail early, naming the field
+    return doc
+
+
+def parse_scenario(doc: Any) -> Scenario:
+    """Validate a decoded scenario document."""
+    obj = _mapping(doc, "", "the scenario")
+    walk = _mapping(obj.get("random_walk") or {}, "random_walk", "random_walk")
+    random_walk = RandomWalk(
+        enabled=bool(walk.get("enabled", False)),
+        interval_seconds=_number(walk, "interval_seconds", "random_walk", default=1.0, positive=True),
+        volatility=_number(walk, "volatility", "random_walk", default=0.002, minimum=0.0),
+    )
+    markets_doc = _mapping(obj.get("markets"), "markets", "markets")
+    markets: dict[str, dict[str, MarketSpec]] = {}
+    for venue, items in markets_doc.items():
+        if venue not in VENUES:
+            raise ScenarioError(f"markets.{venue}", f"unknown venue; use one of {', '.join(VENUES)}")
+        if not isinstance(items, list):
+            raise ScenarioError(f"markets.{venue}", "must be a list")
+        specs = [_market(m, f"markets.{venue}[{i}]", venue) for i, m in enumerate(items)]
+        markets[venue] = {m.symbol: m for m in specs}
+    accounts_doc = obj.get("accounts")
+    if not isinstance(accounts_doc, list):
+        raise ScenarioError("accounts", "must be a list")
+    accounts = tuple(_account(a, f"accounts[{i}]", markets) for i, a in enumerate(accounts_doc))
+    seen: set[tuple[str, str]] = set()
+    for i, acc in enumerate(accounts):
+        if (acc.venue, acc.api_key) in seen:
+            raise ScenarioError(f"accounts[{i}].api_key", "used twice on the same venue")
+        seen.add((acc.venue, acc.api_key))
+    seed = obj.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ScenarioError("seed", f"must be an integer, got {seed!r}")
+    return Scenario(seed=seed, random_walk=random_walk, markets=markets, accounts=accounts)
+
+
+def parse_positions(docs: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
+                    ) -> tuple[PositionSpec, ...]:
+    """Validate a list of positions for an account on `venue`."""
+    if not isinstance(docs, list):
+        raise ScenarioError(path, "must be a list")
+    positions = tuple(_position(p, f"{path}[{i}]", venue, markets) for i, p in enumerate(docs))
+    modes: dict[str, str] = {}
+    for i, p in enumerate(positions):
+        # Binance and Bybit set the margin mode per symbol; OKX allows both on one instrument.
+        if venue != "okx" and modes.setdefault(p.symbol, p.margin_mode) != p.margin_mode:
+            raise ScenarioError(f"{path}[{i}].margin_mode", f"{p.symbol} is held {modes[p.symbol]} "
+                                f"already; {venue} has one margin mode per symbol")
+    return positions
+
+
+def split_symbol(symbol: str, path: str) -> tuple[str, str]:
+    """("BTC", "USDT") from the ccxt symbol "BTC/USDT:USDT"; only linear swaps are served."""
+    try:
+        pair, settle = symbol.split(":")
+        base, quote = pair.split("/")
+    except ValueError:
+        raise ScenarioError(path, f"must look like BASE/QUOTE:SETTLE, got {symbol!r}") from None
+    if settle != quote or not base or not quote:
+        raise ScenarioError(path, f"only linear swaps (settle = quote) are simulated, got {symbol!r}")
+    return base, quote
+
+
+def _market(doc: Any, path: str, venue: str) -> MarketSpec:
+    m = _mapping(doc, path, "a market")
+    symbol = _string(m, "symbol", path)
+    base, quote = split_symbol(symbol, f"{path}.symbol")
+    contract_size = _number(m, "contract_size", path, default=1.0, positive=True)
+    if venue != "okx" and contract_size != 1.0:
+        # Binance USD-M and Bybit linear contracts are one base unit each.
+        raise ScenarioError(f"{path}.contract_size", f"must be 1 on {venue}, got {contract_size:g}")
+    tiers_doc = m.get("tiers")
+    if not isinstance(tiers_doc, list) or not tiers_doc:
+        raise ScenarioError(f"{path}.tiers", "must be a non-empty list")
+    tiers: list[TierSpec] = []
+    floor = 0.0
+    for i, t in enumerate(tiers_doc):
+        tpath = f"{path}.tiers[{i}]"
+        tier = _mapping(t, tpath, "a tier")
+        cap = tier.get("max_notional")
+        if cap is not None:
+            cap = _number(tier, "max_notional", tpath, positive=True)
+            if cap <= floor:
+                raise ScenarioError(f"{tpath}.max_notional", f"must exceed the previous tier's {floor:g}")
+        elif i != len(tiers_doc) - 1:
+            raise ScenarioError(f"{tpath}.max_notional", "only the last tier may be unbounded (null)")
+        rate = _number(tier, "maintenance_margin_rate", tpath, minimum=0.0)
+        if rate >= 1.0:
+            raise ScenarioError(f"{tpath}.maintenance_margin_rate", f"must be < 1, got {rate:g}")
+        tiers.append(TierSpec(floor, cap, rate, _number(tier, "max_leverage", tpath, positive=True)))
+        floor = cap if cap is not None else math.inf
+    return MarketSpec(
+        symbol=symbol, base=base, quote=quote,
+        mark_price=_number(m, "mark_price", path, positive=True),
+        contract_size=contract_size,
+        price_tick=_number(m, "price_tick", path, default=0.01, positive=True),
+        amount_step=_number(m, "amount_step", path, default=0.001, positive=True),
+        tiers=tuple(tiers),
+    )
+
+
+def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]]) -> AccountSpec:
+    a = _mapping(doc, path, "an account")
+    venue = _string(a, "venue", path)
+    if venue not in VENUES:
+        raise ScenarioError(f"{path}.venue", f"must be one of {', '.join(VENUES)}, got {venue!r}")
+    passphrase = a.get("passphrase")
+    if venue == "okx" and not isinstance(passphrase, str):
+        raise ScenarioError(f"{path}.passphrase", "OKX keys need a passphrase")
+    perms = _mapping(a.get("permissions") or {}, f"{path}.permissions", "permissions")
+    wallet = _number(a, "wallet_balance", path, minimum=0.0)
+    fee = a.get("taker_fee")
+    positions = parse_positions(a.get("positions", []), f"{path}.positions", venue, markets)
+    return AccountSpec(
+        venue=venue,
+        api_key=_string(a, "api_key", path),
+        secret=_string(a, "secret", path),
+        passphrase=passphrase if isinstance(passphrase, str) else None,
+        can_trade=bool(perms.get("trade", False)),
+        can_withdraw=bool(perms.get("withdraw", False)),
+        collateral=str(a.get("collateral") or "USDT"),
+        wallet_balance=wallet,
+        positions=positions,
+        name=str(a.get("name") or a.get("api_key")),
+        taker_fee=None if fee is None else _number(a, "taker_fee", path, minimum=0.0),
+    )
+
+
+def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
+              ) -> PositionSpec:
+    p = _mapping(doc, path, "a position")
+    symbol = _string(p, "symbol", path)
+    if symbol not in markets.get(venue, {}):
+        raise ScenarioError(f"{path}.symbol", f"{symbol} is not among markets.{venue}")
+    side = _string(p, "side", path)
+    if side not in ("long", "short"):
+        raise ScenarioError(f"{path}.side", f"must be long or short, got {side!r}")
+    mode = _string(p, "margin_mode", path)
+    if mode not in ("cross", "isolated"):
+        raise ScenarioError(f"{path}.margin_mode", f"must be cross or isolated, got {mode!r}")
+    isolated = p.get("isolated_margin")
+    if mode == "isolated":
+        isolated = _number(p, "isolated_margin", path, positive=True)
+    elif isolated is not None:
+        raise ScenarioError(f"{path}.isolated_margin", "only for isolated positions")
+    leverage = p.get("leverage")
+    return PositionSpec(
+        symbol=symbol, side=side,
+        contracts=_number(p, "contracts", path, positive=True),
+        entry_price=_number(p, "entry_price", path, positive=True),
+        margin_mode=mode, isolated_margin=isolated,
+        leverage=None if leverage is None else _number(p, "leverage", path, positive=True),
+    )
+
+
+def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ScenarioError(path, f"{what} must be a JSON object")
+    return value
+
+
+def _string(obj: Mapping[str, Any], key: str, path: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ScenarioError(f"{path}.{key}" if path else key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _number(obj: Mapping[str, Any], key: str, path: str, *, default: float | None = None,
+            positive: bool = False, minimum: float | None = None) -> float:
+    where = f"{path}.{key}" if path else key
+    value = obj.get(key)
+    if value is None:
+        if default is None:
+            raise ScenarioError(where, "missing")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScenarioError(where, f"must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ScenarioError(where, f"must be > 0, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ScenarioError(where, f"must be >= {minimum:g}, got {value!r}")
+    return float(value)
