@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt_async
 
-from connectors.errors import DataError, KeyRefused, classify, with_retries
+from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
+from connectors.guards import redact, reject_unparseable_json
 from connectors.normalise import AccountData
 from connectors.permissions import (
     UNVERIFIED,
@@ -24,12 +25,11 @@ from connectors.permissions import (
     bybit_permissions,
     okx_permissions,
 )
-from connectors.redirect import redirect
+from connectors.redirect import quiet_ccxt_logger, redirect
 from connectors.venues import VenueProfile, normalise, profile_for
 from monitor.config import AccountConfig
 
-# ccxt logs request headers (Binance's API key among them) at DEBUG.
-logging.getLogger("ccxt").setLevel(logging.INFO)
+quiet_ccxt_logger()  # ccxt logs request headers (Binance's API key among them) at DEBUG
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -69,6 +69,7 @@ class AccountConnector:
         self.budget = config.timeout_seconds or budget_seconds
         self._clock = clock
         self._wall_clock = wall_clock
+        self._secrets = tuple(credentials.values())
         self.client = self._make_client(credentials)
         self.permissions: KeyPermissions | None = None
         self._unreported_check: KeyPermissions | None = None
@@ -86,6 +87,8 @@ class AccountConnector:
             "timeout": int(self.budget * 1000),
             "options": dict(self.profile.options),
         })
+        client.verbose = False  # verbose prints request headers, API key included
+        reject_unparseable_json(client)
         if self.config.base_url:
             redirect(client, self.config.base_url)
         return client
@@ -94,13 +97,18 @@ class AccountConnector:
         await self.client.close()
 
     async def _call(self, make: Callable[[], Awaitable[T]], deadline: float) -> T:
-        return await with_retries(
-            make,
-            deadline=deadline,
-            on_stale_timestamp=self.client.load_time_difference,
-            retry_after=lambda: _retry_after(getattr(self.client, "last_response_headers", None)),
-            clock=self._clock,
-        )
+        try:
+            return await with_retries(
+                make,
+                deadline=deadline,
+                on_stale_timestamp=self.client.load_time_difference,
+                retry_after=lambda: _retry_after(getattr(self.client, "last_response_headers", None)),
+                clock=self._clock,
+            )
+        except ConnectorError as exc:
+            exc.message = redact(exc.message, self._secrets)
+            exc.args = (exc.message,)
+            raise
 
     # --- key permissions ---------------------------------------------------------------
 
@@ -173,7 +181,7 @@ class AccountConnector:
                         lambda symbol=symbol: self.client.fetch_market_leverage_tiers(symbol), deadline
                     )
         except Exception as exc:
-            message = f"leverage tiers not refreshed: {classify(exc).message}"
+            message = redact(f"leverage tiers not refreshed: {classify(exc).message}", self._secrets)
             log.warning("%s: %s", self.config.label, message)
             self.warnings.append(message)
         else:

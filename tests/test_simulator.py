@@ -21,6 +21,7 @@ import aiohttp
 import ccxt
 import pytest
 
+from connectors.guards import reject_unparseable_json
 from connectors.redirect import make_client, redirect
 from connectors.simulator import ExchangeSimulator, ScenarioError, load_scenario
 from connectors.simulator.scenario import parse_scenario
@@ -314,24 +315,6 @@ def test_maintenance(sim: ExchangeSimulator, venue: str, error: type[Exception])
         run(sim, venue, fault_then_positions(sim, venue, "maintenance", count=1))
 
 
-def strict_json(client: Any) -> None:
-    """What a connector must add: ccxt returns an unparseable JSON body as text instead of
-    raising, and the venues' parsers then read it as an empty answer."""
-    original = client.on_rest_response
-
-    def on_rest_response(code: int, reason: str, url: str, method: str, headers: dict, body: str,
-                         request_headers: Any, request_body: Any) -> str:
-        body = original(code, reason, url, method, headers, body, request_headers, request_body)
-        if body and str(headers.get("Content-Type", "")).startswith("application/json"):
-            try:
-                json.loads(body)
-            except ValueError as exc:
-                raise ccxt.BadResponse(f"{client.id} sent unparseable JSON") from exc
-        return body
-
-    client.on_rest_response = on_rest_response
-
-
 @pytest.mark.parametrize("venue", VENUES)
 def test_malformed_json_raises_with_a_strict_client_and_never_hangs(sim: ExchangeSimulator,
                                                                    venue: str) -> None:
@@ -340,7 +323,7 @@ def test_malformed_json_raises_with_a_strict_client_and_never_hangs(sim: Exchang
     assert run(sim, venue, fault_then_positions(sim, venue, "malformed_json", count=1)) == []
 
     async def strict(client: Any) -> Any:
-        strict_json(client)
+        reject_unparseable_json(client)
         return await fault_then_positions(sim, venue, "malformed_json", count=1)(client)
 
     with pytest.raises(ccxt.BadResponse):
