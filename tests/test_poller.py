@@ -1,0 +1,135 @@
+"""The poller against the exchange simulator: three accounts on three venues, one of them
+timing out; the others get a snapshot every interval; the broken one goes stale with its
+error stored. SIGTERM finishes the cycle in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connectors.simulator import ExchangeSimulator
+from monitor.config import parse_config
+from monitor.overview import account_views
+from monitor.runtime import run_poller
+from store import repo
+from store.db import make_engine, session_factory
+from store.schema import AccountSnapshot, PollError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
+
+
+def _scenario() -> dict[str, Any]:
+    doc = json.loads(FIXTURE.read_text())
+    next(a for a in doc["accounts"] if a["venue"] == "okx")["permissions"]["withdraw"] = False
+    return doc
+
+
+@pytest.fixture
+def sim() -> Any:
+    simulator = ExchangeSimulator(copy.deepcopy(_scenario()))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def _config(sim: ExchangeSimulator, db: str, interval: float = 2.0, timeout: float = 1.0) -> dict:
+    creds = {"binanceusdm": ("bn-key", "bn-secret", None), "bybit": ("by-key", "by-secret", None),
+             "okx": ("ok-key", "ok-secret", "ok-pass")}
+    accounts = []
+    for venue, (key, secret, passphrase) in creds.items():
+        prefix = f"MW_POLLER_{venue.upper()}"
+        os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
+        account = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY",
+                   "secret_env": f"{prefix}_SECRET", "base_url": sim.base_url, "timeout_seconds": timeout}
+        if passphrase:
+            os.environ[f"{prefix}_PASS"] = passphrase
+            account["passphrase_env"] = f"{prefix}_PASS"
+        accounts.append(account)
+    return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 2.5,
+            "accounts": accounts}
+
+
+def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'poller.db'}"
+    config = parse_config(_config(sim, db))
+    sim.add_fault("okx", "/api/v5/account/positions", "timeout")
+    cycles: list[Any] = []
+    started = time.monotonic()
+    asyncio.run(run_poller(config, cycles=3, on_cycle=cycles.append, secrets_file={}))
+    elapsed = time.monotonic() - started
+
+    assert [sorted(c.stored) for c in cycles] == [["binanceusdm", "bybit"]] * 3
+    assert all(set(c.failed) == {"okx"} for c in cycles)
+    assert all(c.seconds < 3.0 for c in cycles)  # the timeout (1 s + retries) bounds each cycle
+    assert elapsed < 3 * 2.0 + 3.0  # three intervals, no cycle overran into the next
+    sessions = session_factory(make_engine(db))
+    with sessions() as session:
+        ids = {a.name: a.id for a in repo.accounts(session)}
+        for name in ("binanceusdm", "bybit"):
+            times = session.scalars(select(AccountSnapshot.taken_at).where(
+                AccountSnapshot.account_id == ids[name]).order_by(AccountSnapshot.taken_at)).all()
+            assert len(times) == 3
+            gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
+            assert all(1.7 <= g <= 2.6 for g in gaps), gaps  # one snapshot every interval
+        assert repo.snapshot_count(session, ids["okx"]) == 0
+        errors = session.scalars(select(PollError).where(PollError.account_id == ids["okx"])).all()
+        assert len(errors) == 3 and all(e.kind == "temporary" and "timed out" in e.message for e in errors)
+        views = {v.name: v for v in account_views(session, datetime.now(UTC), config.stale_after)}
+    assert views["okx"].stale and views["okx"].state == "active" and "timed out" in views["okx"].last_error
+    assert views["okx"] == account_views_first(sessions, config)  # unwatched sorts first
+    assert not views["binanceusdm"].stale and views["binanceusdm"].health is not None
+
+
+def account_views_first(sessions, config):
+    with sessions() as session:
+        return account_views(session, datetime.now(UTC), config.stale_after)[0]
+
+
+def test_authentication_failure_pauses_the_account(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'poller.db'}"
+    doc = _config(sim, db)
+    os.environ["MW_POLLER_BYBIT_SECRET"] = "wrong"
+    config = parse_config(doc)
+    cycles: list[Any] = []
+    asyncio.run(run_poller(config, cycles=2, on_cycle=cycles.append, secrets_file={}))
+    assert "bybit" in cycles[0].failed and "bybit" in cycles[1].skipped  # not retried every cycle
+    with session_factory(make_engine(db))() as session:
+        bybit = next(a for a in repo.accounts(session) if a.name == "bybit")
+    assert bybit.state == "paused" and "authentication failed" in bybit.state_reason
+
+
+def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'poller.db'}"
+    config_path = tmp_path / "marginwatch.toml"
+    doc = _config(sim, db, interval=30.0, timeout=3.0)
+    sim.add_fault("bybit", "/v5/position/list", "delay", seconds=1.5)  # a cycle takes ~1.5 s
+    lines = [f'poll_interval_seconds = {doc["poll_interval_seconds"]}', f'database_url = "{db}"']
+    for a in doc["accounts"]:
+        lines.append("[[accounts]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in a.items()]
+    config_path.write_text("\n".join(lines) + "\n")
+    process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+                               env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    before = len(sim.requests)
+    while time.monotonic() < deadline and "/v5/position/list" not in [p for *_, p in sim.requests[before:]]:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # while bybit's positions are still on their way
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "cycle: 3 stored" in err  # the cycle in flight was finished and written
+    with session_factory(make_engine(db))() as session:
+        assert all(repo.snapshot_count(session, a.id) == 1 for a in repo.accounts(session))
