@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/marginwatch risk examples/demo-snapshot.json
+	$(VENV)/bin/marginwatch demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -188,6 +188,42 @@ def status(config: ConfigOption = None) -> None:
     render_status(views, Console())
 
 
+@app.command()
+def demo(
+    interval: Annotated[float, typer.Option(help="Poll interval, seconds.")] = 5.0,
+    port: Annotated[int, typer.Option(help="Simulator port (0: any free port).")] = 0,
+    cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
+) -> None:
+    """The product on the built-in exchange simulator: no API keys needed."""
+    from monitor.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator
+    from monitor.overview import account_views
+    from monitor.runtime import run_poller
+    from monitor.status_table import render_status
+    from store.db import make_engine, session_factory
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    DEMO_DIR.mkdir(exist_ok=True)
+    database = DEMO_DIR / "marginwatch.db"
+    for stale in DEMO_DIR.glob("marginwatch.db*"):  # every demo starts from an empty history
+        stale.unlink()
+    scenario = demo_scenario()
+    simulator, base_url = start_simulator(scenario, port)
+    settings = demo_config(scenario, base_url, f"sqlite:///{database}", interval)
+    console = Console()
+    console.print(f"exchange simulator: {base_url}   database: {database}   "
+                  f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)")
+
+    def show(cycle: CycleReport) -> None:
+        with session_factory(make_engine(settings.database_url))() as session:
+            views = account_views(session, datetime.now(UTC), settings.stale_after)
+        render_status(views, console)
+
+    try:
+        asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))
+    finally:
+        simulator.stop()
+
+
 alerts_app = typer.Typer(help="Alerts: test the channels, silence accounts.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 

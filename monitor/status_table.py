@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,12 +23,32 @@ def age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def problem(v: AccountView) -> str:
+    """What needs a person: why it is not watched, the last error, a key that can trade."""
+    parts = [p for p in (v.state_reason if v.state != "active" else None,
+                         v.last_error if v.stale else None) if p]
+    if v.key_status == "trade":
+        parts.append("key can trade (use a read-only key)")
+    return "; ".join(parts)
+
+
 def render_status(views: Sequence[AccountView], console: Console) -> None:
-    table = Table(title="marginwatch: accounts, worst first", title_justify="left")
-    for column in ("account", "health", "worst", "equity", "maint.", "top-up", "nearest liq.",
-                   "data", "key", "problem"):
-        table.add_column(column, justify="left" if column in ("account", "data", "key", "problem")
-                         else "right")
+    table = Table(title="marginwatch: accounts, worst first", title_justify="left", pad_edge=False,
+                  box=box.SIMPLE_HEAD)
+    # figures keep their width; the account and the problem text give way
+    # Rich shrinks every column of a table too wide for the terminal, figures included: so
+    # the table is built to fit, and only the account and problem texts are shortened.
+    fixed = {"health": 8, "equity": 12, "top-up": 10, "liq. in": 9, "data": 10}
+    account_width = min(30, max([len(f"{v.exchange}/{v.name}") for v in views] + [7]))
+    room = console.width - sum(fixed.values()) - (len(fixed) + 2) - account_width
+    if room < 12:
+        account_width = max(12, account_width + room - 12)
+        room = 12
+    table.add_column("account", no_wrap=True, overflow="ellipsis", width=account_width)
+    for column, width in fixed.items():
+        table.add_column(column, justify="left" if column == "data" else "right", no_wrap=True,
+                         width=width)
+    table.add_column("problem", no_wrap=True, overflow="ellipsis", width=room)
     for v in views:
         if v.state != "active":
             data = Text(v.state.upper(), style="bold red")
@@ -39,14 +60,11 @@ def render_status(views: Sequence[AccountView], console: Console) -> None:
         style = "dim" if not v.watched else health_style(v.worst_health)
         table.add_row(
             f"{v.exchange}/{v.name}",
-            Text(ratio(v.health), style=style),
-            Text(ratio(v.worst_health), style=style),
+            Text(ratio(v.worst_health), style=style),  # the weakest pool is the account's risk
             money(v.equity),
-            money(v.maintenance_margin),
             money(v.topup_to_target),
             percent(v.nearest_distance),
             data,
-            v.key_status or "—",
-            (v.state_reason or v.last_error or "")[:80],
+            problem(v),
         )
     console.print(table)
