@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import engine
+from bench import engine, poll
 
-SUITES = {"engine": engine.main}
+SUITES = {"engine": engine.main, "poll": poll.main}
 
 
 def main(argv: list[str]) -> None:
