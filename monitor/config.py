@@ -66,9 +66,11 @@ class AlertRules(_Strict):
     critical_clear_above: float = Field(default=1.25, gt=0)
     warning_pending_polls: int = Field(default=2, ge=0)
     critical_pending_polls: int = Field(default=0, ge=0)
-    distance_below: float | None = Field(default=0.05, gt=0, lt=1)  # None: rule off
-    distance_clear_above: float | None = Field(default=0.07, gt=0, lt=1)
-    below_target: bool = True
+    # Off by default: at 20x and more, any healthy book is within a few % of liquidation,
+    # and "under target" repeats the warning band when the target is 1.5. Turn on per need.
+    distance_below: float | None = Field(default=None, gt=0, lt=1)
+    distance_clear_above: float | None = Field(default=None, gt=0, lt=1)
+    below_target: bool = False
     repeat_warning_minutes: float | None = Field(default=240, gt=0)
     repeat_critical_minutes: float | None = Field(default=30, gt=0)
     notify_resolved: bool = True

@@ -1,0 +1,153 @@
+"""Alerts end to end: the exchange simulator moves the mark, ccxt fetches, the engine and
+the rules decide, the outbox sends through a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from alerts.outbox import Backoff, deliver_due
+from connectors.simulator import ExchangeSimulator
+from monitor.config import parse_config
+from monitor.poller import Poller
+from monitor.runtime import build_connectors
+from store.db import make_engine, session_factory, upgrade
+from store.schema import Account, AlertDelivery, AlertTransition
+from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, toml
+from tests.conftest import SmtpServer, free_port
+
+
+@pytest.fixture
+def sim() -> Any:
+    simulator = ExchangeSimulator(scenario())
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def _subjects(server: SmtpServer) -> list[str]:
+    return [m["Subject"] for m in server.inbox.messages]
+
+
+def test_walk_to_critical_and_back_tells_exactly_four_things(
+        sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port))
+
+    async def main() -> None:
+        upgrade(config.database_url)
+        sessions = session_factory(make_engine(config.database_url))
+        connectors, _ = build_connectors(config, {})
+        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event())
+        document = await connectors["main"].fetch_snapshot()
+        path = [2.0, 1.8, 1.6, 1.45, 1.4, 1.3, 1.2, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.65,
+                1.8, 2.0] + [1.49, 1.51] * 10 + [1.6, 1.49, 1.51] * 5
+        try:
+            for health in path:
+                sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, health))
+                report = await poller.cycle()
+                assert report.stored == ["main"], report.failed
+                deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+        finally:
+            await poller.close()
+
+    asyncio.run(main())
+    assert _subjects(smtp_server) == [
+        "WARNING · binanceusdm/main · health 1.40",   # the 2nd poll below 1.5
+        "CRITICAL · binanceusdm/main · health 1.10",  # at once below 1.15
+        "WARNING · binanceusdm/main · health 1.30",   # above 1.25: recovered to warning
+        "RESOLVED · binanceusdm/main · health 1.80",  # above 1.7
+    ]  # and no flapping while health wobbled between 1.49 and 1.51
+    recovery = smtp_server.inbox.messages[2].get_body(("plain",)).get_content()
+    assert "health recovered to WARNING" in recovery
+
+
+def _poller(config_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+def test_killed_before_sending_the_email_arrives_once_after_restart(
+        sim: ExchangeSimulator, tmp_path: Path) -> None:
+    smtp = SmtpServer(free_port())  # not started: the first delivery attempts fail
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml(config_doc(sim.base_url, db, smtp.port)))
+    upgrade(db)
+    sessions = session_factory(make_engine(db))
+    first = _poller(config_path)
+    try:
+        _wait(lambda: _scalar(sessions, select(Account.last_success_at)) is not None)
+        with sessions() as session:
+            document = json.loads(session.scalars(select(Account.latest_document)).one())
+        sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 1.05))
+        # the transition is stored, and the email not sent (the server is down)
+        _wait(lambda: (_scalar(sessions, select(AlertDelivery.attempts)) or 0) >= 1)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert _scalar(sessions, select(AlertDelivery.status)) in ("pending", "sending")
+    smtp.start()
+    second = _poller(config_path)
+    try:
+        _wait(lambda: len(smtp.inbox.messages) >= 1)
+        time.sleep(3.0)  # three more cycles: nothing more to tell
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+        smtp.stop()
+    assert _subjects(smtp) == ["CRITICAL · binanceusdm/main · health 1.05"]
+    with sessions() as session:
+        fired = session.scalars(select(AlertTransition).where(AlertTransition.subject == "health")).all()
+    assert [t.kind for t in fired] == ["fired"]  # the restart remembered the firing alert
+
+
+def test_smtp_outage_delays_but_does_not_lose_the_email(
+        sim: ExchangeSimulator, tmp_path: Path) -> None:
+    smtp = SmtpServer(free_port())
+    smtp.start()
+    db = f"sqlite:///{tmp_path / 'o.db'}"
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml(config_doc(sim.base_url, db, smtp.port)))
+    upgrade(db)
+    sessions = session_factory(make_engine(db))
+    poller = _poller(config_path)
+    try:
+        _wait(lambda: _scalar(sessions, select(Account.latest_document)) is not None)
+        smtp.stop()
+        with sessions() as session:
+            document = json.loads(session.scalars(select(Account.latest_document)).one())
+        sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 1.05))
+        _wait(lambda: (_scalar(sessions, select(AlertDelivery.attempts)) or 0) >= 2)
+        assert smtp.inbox.messages == []
+        smtp.start()
+        _wait(lambda: len(smtp.inbox.messages) >= 1)
+    finally:
+        poller.send_signal(signal.SIGTERM)
+        poller.wait(20)
+        smtp.stop()
+    assert _subjects(smtp) == ["CRITICAL · binanceusdm/main · health 1.05"]
+    assert _scalar(sessions, select(AlertDelivery.status)) == "sent"
+
+
+def _scalar(sessions, query):
+    with sessions() as session:
+        return session.scalars(query).first()
