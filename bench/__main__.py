@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import engine, poll
+from bench import alerts, engine, poll
 
-SUITES = {"engine": engine.main, "poll": poll.main}
+SUITES = {"engine": engine.main, "poll": poll.main, "alerts": alerts.main}
 
 
 def main(argv: list[str]) -> None:
