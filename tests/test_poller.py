@@ -133,3 +133,29 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
     assert "cycle: 3 stored" in err  # the cycle in flight was finished and written
     with session_factory(make_engine(db))() as session:
         assert all(repo.snapshot_count(session, a.id) == 1 for a in repo.accounts(session))
+
+
+def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    """`marginwatch snapshot --account` prints a snapshot `marginwatch risk` reads;
+    `marginwatch status` lists every account, worst first."""
+    from tests.alert_scenario import toml
+    from tests.conftest import run_cli
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml(_config(sim, db)))
+    code, out, err = run_cli("snapshot", "--account", "okx", "--config", str(config_path))
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["exchange"] == "okx" and len(doc["positions"]) == 2
+    snapshot_file = tmp_path / "okx.json"
+    snapshot_file.write_text(out)
+    code, out, _ = run_cli("risk", str(snapshot_file), "--format", "json")
+    assert code == 0 and json.loads(out)["account"]["health"] > 1
+    code, _, err = run_cli("snapshot", "--account", "nobody", "--config", str(config_path))
+    assert code == 2 and "no account named 'nobody'" in err
+
+    asyncio.run(run_poller(parse_config(_config(sim, db)), cycles=1, secrets_file={}))
+    code, out, _ = run_cli("status", "--config", str(config_path))
+    assert code == 0
+    assert all(name in out for name in ("binanceusdm/", "bybit/bybit", "okx/okx"))
