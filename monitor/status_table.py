@@ -41,9 +41,9 @@ def render_status(views: Sequence[AccountView], console: Console) -> None:
     fixed = {"health": 8, "equity": 12, "top-up": 10, "liq. in": 9, "data": 10}
     account_width = min(30, max([len(f"{v.exchange}/{v.name}") for v in views] + [7]))
     room = console.width - sum(fixed.values()) - (len(fixed) + 2) - account_width
-    if room < 12:
-        account_width = max(12, account_width + room - 12)
-        room = 12
+    if room < 8:  # a narrow terminal: the account name gives way first, down to 12
+        account_width = max(12, account_width + room - 8)
+        room = 8
     table.add_column("account", no_wrap=True, overflow="ellipsis", width=account_width)
     for column, width in fixed.items():
         table.add_column(column, justify="left" if column == "data" else "right", no_wrap=True,
