@@ -158,4 +158,4 @@ def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) ->
     asyncio.run(run_poller(parse_config(_config(sim, db)), cycles=1, secrets_file={}))
     code, out, _ = run_cli("status", "--config", str(config_path))
     assert code == 0
-    assert all(name in out for name in ("binanceusdm/bin", "bybit/bybit", "okx/okx")), out
+    assert all(name in out for name in ("binanceusdm/b", "bybit/bybit", "okx/okx")), out
