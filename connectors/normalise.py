@@ -42,6 +42,9 @@ class Normaliser:
 
     def snapshot(self, account: str, collateral: str, data: AccountData) -> dict[str, Any]:
         """The snapshot document; DataError names the first field that does not fit."""
+        if not isinstance(data.positions, Sequence) or isinstance(data.positions, str | bytes):
+            raise DataError(f"expected a list, got {type(data.positions).__name__}", "positions")
+        balance = mapping(data.balance, "balance")
         open_positions = []
         for i, raw in enumerate(data.positions):
             pos = mapping(raw, f"positions[{i}]")
@@ -54,7 +57,7 @@ class Normaliser:
             "exchange": self.exchange_id,
             "account": account,
             "collateral": collateral,
-            "wallet_balance": self.cross_wallet(data.balance, collateral, [p for _, p in open_positions]),
+            "wallet_balance": self.cross_wallet(balance, collateral, [p for _, p in open_positions]),
             "taker_fee": data.taker_fee,
             "timestamp": data.timestamp,
             "positions": positions,
