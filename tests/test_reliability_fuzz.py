@@ -41,7 +41,8 @@ def position(draw: st.DrawFn, venue: str) -> dict[str, Any]:
                 "positionBalance": draw(maybe(numberish)), "liqPrice": draw(maybe(numberish))}
     elif venue == "okx":
         info = {"mgnMode": draw(maybe(st.sampled_from(["cross", "isolated"]))),
-                "margin": draw(maybe(numberish)), "liqPx": draw(maybe(numberish)), "upl": draw(maybe(numberish))}
+                "margin": draw(maybe(numberish)), "liqPx": draw(maybe(numberish)),
+                "upl": draw(maybe(numberish))}
     doc = {
         "symbol": draw(maybe(st.sampled_from(["BTC/USDT:USDT"] * 4 + ["ETH/USDT:USDT"] * 4
                                              + ["BTC/USD:BTC"]))),  # an inverse one now and then
