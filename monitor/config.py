@@ -29,7 +29,8 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has nan and inf: an infinite poll interval or a NaN threshold is a typo, not intent
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EmailConfig(_Strict):
@@ -44,7 +45,7 @@ class EmailConfig(_Strict):
     to: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class WebhookConfig(_Strict):
@@ -103,7 +104,8 @@ class AlertConfig(AlertRules):
 class AccountConfig(_Strict):
     """One exchange account (or sub-account) to watch."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    # a label, never a path: no slashes, no leading dot
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     exchange: str
     sub_account: str | None = None
     collateral: str = "USDT"
