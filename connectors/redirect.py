@@ -91,7 +91,10 @@ def make_client(venue: str, base_url: str, api_key: str, secret: str, password: 
 
 
 def quiet_ccxt_logger() -> None:
-    """ccxt logs request headers (API keys) at DEBUG: keep its logger at INFO or above."""
-    logger = logging.getLogger("ccxt")
-    if logger.getEffectiveLevel() < logging.INFO:
-        logger.setLevel(logging.INFO)
+    """ccxt logs request headers (API keys) and signed URLs at DEBUG: pin its loggers at
+    INFO or above, whatever the root logger is set to later (a level inherited from the
+    root would follow it down to DEBUG)."""
+    for name in ("ccxt", "ccxt.base.exchange", "ccxt.async_support.base.exchange"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
