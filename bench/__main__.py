@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, engine, poll
+from bench import alerts, engine, poll, risk
 
-SUITES = {"engine": engine.main, "poll": poll.main, "alerts": alerts.main}
+SUITES = {"engine": engine.main, "poll": poll.main, "alerts": alerts.main, "risk": risk.main}
 
 
 def main(argv: list[str]) -> None:
