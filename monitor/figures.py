@@ -4,16 +4,18 @@ cycle (margin.vectorised), split back into each account's snapshot and position 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from margin.funding import FundingRate, funding_projection
 from margin.liquidation import disagrees
 from margin.snapshot import Snapshot
 from margin.vectorised import batch_from_snapshots, evaluate
+from margin.volatility import touch_probability
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Polled:
     target_health: float
     latency_ms: int | None = None
     document: str | None = None  # the snapshot JSON kept as the account's latest
+    funding: Mapping[str, FundingRate] = field(default_factory=dict)
+    warning_health: float = 1.5
 
 
 def _value(x: float) -> float | None:
@@ -37,6 +41,10 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
         return []
     batch = batch_from_snapshots([p.snapshot for p in polled])
     result = evaluate(batch)
+    sigma = [polled[a].snapshot.positions[i].volatility
+             for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)]
+    touch = touch_probability(batch.mark, result.liquidation_price,
+                              [math.nan if s is None else s for s in sigma], 24.0, result.distance)
     cross_pool = {int(batch.pool_account[i]): i for i in np.flatnonzero(batch.pool_is_cross)}
     rows_of: dict[int, list[int]] = {}
     for row, account in enumerate(batch.account.tolist()):
@@ -79,8 +87,12 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
                 "distance_sigma": sigma,
                 "health": (_value(result.pool_health[batch.pool[r]])
                            if pos.margin_mode == "isolated" else None),
+                "volatility": pos.volatility,
+                "touch_probability": None if pos.volatility is None else float(touch[r]),
             }
         distances = [p["distance"] for p in positions if p and p["distance"] is not None]
+        touches = [p["touch_probability"] for p in positions if p and p["touch_probability"] is not None]
+        outlook = _funding_outlook(item)
         account = {
             "taken_at": item.taken_at,
             "exchange_time": None,
@@ -97,6 +109,23 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
             "nearest_distance": min(distances) if distances else None,
             "positions": len(snap.positions),
             "latency_ms": item.latency_ms,
+            "touch_probability": max(touches) if touches else None,
+            **outlook,
         }
         output.append((account, [p for p in positions if p is not None]))
     return output
+
+
+def _funding_outlook(item: Polled) -> dict[str, float | None]:
+    """The cross pool's health after 1, 3 and 7 days of funding at today's rates, and when
+    (hours) funding alone takes it below the warning level."""
+    empty = {"funding_health_1d": None, "funding_health_3d": None, "funding_health_7d": None,
+             "funding_breach_hours": None}
+    if not item.funding:
+        return empty
+    projection = funding_projection(item.snapshot, item.funding, (24.0, 72.0, 168.0), item.warning_health)
+    cross = next((p for p in projection.pools if p.pool == "cross"), None)
+    if cross is None:
+        return empty
+    return {"funding_health_1d": cross.health_at[24.0], "funding_health_3d": cross.health_at[72.0],
+            "funding_health_7d": cross.health_at[168.0], "funding_breach_hours": cross.breach_hours}

@@ -24,9 +24,11 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.errors import ConnectorError, KeyRefused, classify
+from connectors.market_data import MarketData
 from connectors.permissions import KeyPermissions
 from margin.snapshot import parse_snapshot
 from monitor.config import AccountConfig, Config
+from monitor.enrich import MarketView
 from monitor.figures import Polled, account_rows
 from store import repo
 
@@ -92,6 +94,7 @@ class Poller:
         shard: tuple[int, int] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         alerts_wake: asyncio.Event | None = None,
+        markets: Mapping[str, MarketData] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -103,6 +106,8 @@ class Poller:
             repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in self.accounts
         ])
         self.alerts_wake = alerts_wake  # set when alerts are on: wakes the sender
+        self.markets = markets or {}  # account name -> its venue's shared market data
+        self._views: dict[str, MarketView] = {}
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
 
@@ -145,6 +150,10 @@ class Poller:
             await self._alerts([account for account, _, _ in results])
         await self._record_key_checks(due)
         await self._alerts([a for a in self.accounts if a not in due])  # repeats, staleness
+        for exchange, view in self._views.items():
+            symbols = set(view.volatility) | set(view.betas) | set(view.funding)
+            await self._write(repo.upsert_market_stats, self.sessions, exchange, self.now(), view.stats(symbols))
+        self._views = {}
         if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = time.monotonic()
             await self._write(repo.apply_retention, self.sessions, self.now())

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from alerts.outbox import Backoff, run_sender
 from connectors.account import AccountConnector
+from connectors.market_data import MarketData
 from monitor.config import Config, ConfigError
 from monitor.poller import CycleReport, Poller
 from monitor.secrets import credentials
@@ -35,6 +36,18 @@ def build_connectors(config: Config, secrets_file: dict | None = None
     return connectors, problems
 
 
+def build_market_data(config: Config) -> dict[str, MarketData]:
+    """One public market-data client per venue (and simulator URL), shared by its accounts."""
+    shared: dict[tuple[str, str | None], MarketData] = {}
+    result = {}
+    for account in config.accounts:
+        key = (account.exchange, account.base_url)
+        if key not in shared:
+            shared[key] = MarketData(account.exchange, account.base_url, budget_seconds=config.account_timeout)
+        result[account.name] = shared[key]
+    return result
+
+
 async def run_poller(
     config: Config,
     *,
@@ -57,7 +70,8 @@ async def run_poller(
         repo.record_failure(sessions, ids[name], now, "permanent", problem, "ConfigError", "paused")
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
-    poller = Poller(config, sessions, connectors, shard=shard, alerts_wake=wake)
+    markets = build_market_data(config)
+    poller = Poller(config, sessions, connectors, shard=shard, alerts_wake=wake, markets=markets)
     sender_stop = asyncio.Event()
     backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
     sender = asyncio.create_task(run_sender(sessions, config, sender_stop, wake,
@@ -75,3 +89,5 @@ async def run_poller(
         wake.set()
         await sender
         await poller.close()
+        for market in {id(m): m for m in markets.values()}.values():
+            await market.close()

@@ -18,6 +18,8 @@ from store.schema import (
     AccountSnapshot,
     HourlySnapshot,
     KeyCheck,
+    LiquidationEvent,
+    MarketStat,
     PollError,
     PositionSnapshot,
     Timestamp,
@@ -223,3 +225,44 @@ def _min(a: float | None, b: float | None) -> float | None:
 def _max(a: float | None, b: float | None) -> float | None:
     values = [v for v in (a, b) if v is not None]
     return max(values) if values else None
+
+
+def upsert_market_stats(sessions: sessionmaker[Session], exchange: str, at: datetime,
+                        stats: Mapping[str, Mapping[str, Any]]) -> None:
+    """Latest public data per symbol: keys of each value are MarketStat columns; absent
+    keys keep what is stored (a failed refresh does not erase the last good value)."""
+    with sessions.begin() as session:
+        for symbol, values in stats.items():
+            row = session.get(MarketStat, (exchange, symbol))
+            if row is None:
+                row = MarketStat(exchange=exchange, symbol=symbol, updated_at=at)
+                session.add(row)
+            row.updated_at = at
+            for key, value in values.items():
+                setattr(row, key, value)
+
+
+def market_stats(session: Session, exchange: str | None = None) -> list[MarketStat]:
+    query = select(MarketStat).order_by(MarketStat.exchange, MarketStat.symbol)
+    if exchange is not None:
+        query = query.where(MarketStat.exchange == exchange)
+    return list(session.scalars(query))
+
+
+def record_liquidation(sessions: sessionmaker[Session], account_id: int, event: Mapping[str, Any]) -> bool:
+    """Store a liquidation once (same account, symbol, side and time): True if new."""
+    with sessions.begin() as session:
+        seen = session.scalar(select(LiquidationEvent.id).where(
+            LiquidationEvent.account_id == account_id, LiquidationEvent.symbol == event["symbol"],
+            LiquidationEvent.side == event["side"], LiquidationEvent.occurred_at == event["occurred_at"]))
+        if seen is not None:
+            return False
+        session.add(LiquidationEvent(account_id=account_id, **event))
+        return True
+
+
+def liquidations(session: Session, account_id: int | None = None) -> list[LiquidationEvent]:
+    query = select(LiquidationEvent).order_by(LiquidationEvent.occurred_at)
+    if account_id is not None:
+        query = query.where(LiquidationEvent.account_id == account_id)
+    return list(session.scalars(query))

@@ -92,6 +92,11 @@ class AccountSnapshot(Base):
     nearest_distance: Mapped[float | None] = mapped_column(Float)
     positions: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
+    touch_probability: Mapped[float | None] = mapped_column(Float)  # highest of any position, 24 h
+    funding_health_1d: Mapped[float | None] = mapped_column(Float)  # cross health if prices hold
+    funding_health_3d: Mapped[float | None] = mapped_column(Float)
+    funding_health_7d: Mapped[float | None] = mapped_column(Float)
+    funding_breach_hours: Mapped[float | None] = mapped_column(Float)  # funding alone -> warning
 
     __table_args__ = (
         # "latest per account" and "history of one account" are both range scans on this
@@ -124,6 +129,8 @@ class PositionSnapshot(Base):
     distance: Mapped[float | None] = mapped_column(Float)
     distance_sigma: Mapped[float | None] = mapped_column(Float)
     health: Mapped[float | None] = mapped_column(Float)  # isolated positions: their pool's
+    volatility: Mapped[float | None] = mapped_column(Float)  # daily σ of log returns
+    touch_probability: Mapped[float | None] = mapped_column(Float)  # of the liquidation price, 24 h
 
     __table_args__ = (Index("ix_position_snapshots_snapshot", "snapshot_id"),)
 
@@ -254,3 +261,40 @@ class Silence(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MarketStat(Base):
+    """The latest public data of one market: volatility, beta to BTC, funding, order book."""
+
+    __tablename__ = "market_stats"
+
+    exchange: Mapped[str] = mapped_column(String(40), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(60), primary_key=True)
+    updated_at: Mapped[datetime]
+    volatility: Mapped[float | None] = mapped_column(Float)  # daily σ of log returns
+    beta: Mapped[float | None] = mapped_column(Float)  # to BTC, hourly log returns
+    funding_rate: Mapped[float | None] = mapped_column(Float)
+    predicted_funding_rate: Mapped[float | None] = mapped_column(Float)
+    funding_interval_hours: Mapped[float | None] = mapped_column(Float)
+    hours_to_funding: Mapped[float | None] = mapped_column(Float)
+    order_book: Mapped[str | None] = mapped_column(Text)  # JSON {"bids", "asks"}, contracts
+    order_book_at: Mapped[datetime | None]
+
+
+class LiquidationEvent(Base):
+    """A position the venue liquidated, as its history shows it."""
+
+    __tablename__ = "liquidation_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(60))
+    side: Mapped[str] = mapped_column(String(5))
+    occurred_at: Mapped[datetime]
+    detected_at: Mapped[datetime]
+    price: Mapped[float | None] = mapped_column(Float)
+    contracts: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(40))  # fetch_my_liquidations | fetch_my_trades
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_liquidation_events_account_time", "account_id", "occurred_at"),)

@@ -58,7 +58,7 @@ def _config(sim: ExchangeSimulator, db: str, interval: float = 2.0, timeout: flo
             os.environ[f"{prefix}_PASS"] = passphrase
             account["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(account)
-    return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 2.5,
+    return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 6.0,
             "accounts": accounts}
 
 
@@ -89,7 +89,7 @@ def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tm
         assert len(errors) == 3 and all(e.kind == "temporary" and "timed out" in e.message for e in errors)
         views = {v.name: v for v in account_views(session, datetime.now(UTC), config.stale_after)}
     assert views["okx"].stale and views["okx"].state == "active" and "timed out" in views["okx"].last_error
-    assert views["okx"] == account_views_first(sessions, config)  # unwatched sorts first
+    assert account_views_first(sessions, config).name == "okx"  # unwatched sorts first
     assert not views["binanceusdm"].stale and views["binanceusdm"].health is not None
 
 

@@ -1,0 +1,140 @@
+"""Public market data of one venue — hourly candles, funding rates, order books — shared by
+every account on that venue: one ccxt client without keys, its own rate limiter, and caches
+sized to how fast each thing changes (candles hourly, funding every 10 minutes, books per
+poll). Failures never fail a poll: the caller gets what is known and a warning."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from connectors.errors import classify, with_retries
+from connectors.guards import reject_unparseable_json
+from connectors.redirect import quiet_ccxt_logger, redirect
+from connectors.venues import profile_for
+from margin.funding import FundingRate
+
+quiet_ccxt_logger()
+log = logging.getLogger(__name__)
+
+CANDLES_TTL = 3600.0
+FUNDING_TTL = 600.0
+BOOK_TTL = 10.0
+HOURS_OF_HISTORY = 720  # 30 days of hourly bars: enough for EWMA and for beta
+BOOK_LEVELS = 50
+
+
+@dataclass
+class _Cached:
+    value: Any
+    at: float
+
+
+@dataclass
+class MarketData:
+    """One venue's public data. `benchmark` is the symbol betas are measured against."""
+
+    exchange_id: str
+    base_url: str | None = None
+    budget_seconds: float = 10.0
+    benchmark: str = "BTC/USDT:USDT"
+    clock: Callable[[], float] = time.monotonic
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        profile = profile_for(self.exchange_id)
+        self.client = getattr(ccxt_async, self.exchange_id)({
+            "enableRateLimit": True, "timeout": int(self.budget_seconds * 1000),
+            "options": dict(profile.options)})
+        self.client.verbose = False
+        reject_unparseable_json(self.client)
+        if self.base_url:
+            redirect(self.client, self.base_url)
+        self._candles: dict[str, _Cached] = {}
+        self._funding: dict[str, _Cached] = {}
+        self._books: dict[str, _Cached] = {}
+        self._markets_loaded = False
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _call(self, make: Callable[[], Any]) -> Any:
+        return await with_retries(make, deadline=self.clock() + self.budget_seconds, clock=self.clock)
+
+    async def _fresh(self, cache: dict[str, _Cached], key: str, ttl: float,
+                     fetch: Callable[[], Any]) -> Any:
+        """The cached value if younger than `ttl`, else a fetch; on failure the old value
+        (or None), with a warning."""
+        held = cache.get(key)
+        if held is not None and self.clock() - held.at < ttl:
+            return held.value
+        try:
+            if not self._markets_loaded:
+                await self._call(lambda: self.client.load_markets())
+                self._markets_loaded = True
+            value = await self._call(fetch)
+        except Exception as exc:
+            message = f"{self.exchange_id} {key}: {classify(exc).message}"
+            log.warning("market data: %s", message)
+            self.warnings.append(message)
+            return held.value if held else None
+        cache[key] = _Cached(value, self.clock())
+        return value
+
+    async def hourly_closes(self, symbols: Iterable[str]) -> dict[str, list[float]]:
+        """The last 30 days of hourly closes of `symbols` and of the benchmark."""
+        result = {}
+        for symbol in sorted({*symbols, self.benchmark}):
+            rows = await self._fresh(self._candles, f"ohlcv:{symbol}", CANDLES_TTL,
+                                     lambda s=symbol: self.client.fetch_ohlcv(s, "1h", limit=HOURS_OF_HISTORY))
+            closes = [float(r[4]) for r in rows or [] if isinstance(r, list | tuple) and len(r) > 4 and r[4]]
+            if len(closes) >= 3:
+                result[symbol] = closes
+        return result
+
+    async def funding_rates(self, symbols: Iterable[str]) -> dict[str, FundingRate]:
+        """Current (and predicted, where the venue gives it) funding of `symbols`."""
+        result = {}
+        now_ms = time.time() * 1000
+        for symbol in sorted(set(symbols)):
+            raw = await self._fresh(self._funding, f"funding:{symbol}", FUNDING_TTL,
+                                    lambda s=symbol: self.client.fetch_funding_rate(s))
+            rate = _funding(symbol, raw, now_ms)
+            if rate is not None:
+                result[symbol] = rate
+        return result
+
+    async def order_books(self, symbols: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """Order books ({"bids": [[price, amount]], "asks": ...}, amounts in contracts)."""
+        result = {}
+        for symbol in sorted(set(symbols)):
+            book = await self._fresh(self._books, f"book:{symbol}", BOOK_TTL,
+                                     lambda s=symbol: self.client.fetch_order_book(s, BOOK_LEVELS))
+            if isinstance(book, Mapping) and book.get("bids") is not None:
+                result[symbol] = {"bids": book.get("bids") or [], "asks": book.get("asks") or [],
+                                  "timestamp": book.get("timestamp")}
+        return result
+
+
+def _funding(symbol: str, raw: Any, now_ms: float) -> FundingRate | None:
+    """ccxt's funding-rate structure -> FundingRate (interval defaults to 8 h)."""
+    if not isinstance(raw, Mapping) or raw.get("fundingRate") is None:
+        return None
+    interval = raw.get("interval")
+    hours = 8.0
+    if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():
+        hours = float(interval[:-1])
+    next_at = raw.get("fundingTimestamp") or raw.get("nextFundingTimestamp")
+    try:
+        return FundingRate(
+            symbol=symbol, rate=float(raw["fundingRate"]), interval_hours=hours,
+            predicted_rate=None if raw.get("nextFundingRate") is None else float(raw["nextFundingRate"]),
+            hours_to_next=None if not next_at else max(0.0, (float(next_at) - now_ms) / 3.6e6),
+        )
+    except (TypeError, ValueError):
+        return None
