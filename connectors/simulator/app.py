@@ -45,6 +45,8 @@ class SimulatorApp:
         app.router.add_post("/_admin/faults", self._admin_faults_add)
         app.router.add_delete("/_admin/faults", self._admin_faults_clear)
         app.router.add_post("/_admin/positions", self._admin_positions)
+        app.router.add_post("/_admin/funding", self._admin_funding)
+        app.router.add_post("/_admin/liquidate", self._admin_liquidate)
         app.router.add_get("/_admin/state", self._admin_state)
         app.router.add_route("*", "/{host}/{tail:.*}", self._dispatch)
         return app
@@ -163,6 +165,26 @@ class SimulatorApp:
         except ScenarioError as exc:
             return _admin_error(400, str(exc))
         return web.json_response({"ok": True})
+
+    async def _admin_funding(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            self.state.set_funding_rate(str(doc.get("venue")), str(doc.get("symbol")), doc.get("rate"))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    async def _admin_liquidate(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            records = self.state.liquidate(str(doc.get("venue")), str(doc.get("api_key")),
+                                           str(doc.get("symbol")))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        return web.json_response({"ok": True, "liquidations": [
+            {k: v for k, v in r.as_dict().items() if k != "api_key"} for r in records]})
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         doc = self.state.snapshot()

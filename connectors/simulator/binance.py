@@ -21,18 +21,28 @@ from connectors.simulator.common import (
     VenueError,
     VenueSpec,
     fixed,
+    int_param,
     places_of,
     plain,
     signed,
 )
 from connectors.simulator.figures import AccountFigures, PositionFigures, market_tiers
-from connectors.simulator.scenario import AccountSpec
+from connectors.simulator.liquidation import LiquidationRecord
+from connectors.simulator.market import HOUR_MS, Candle, next_funding_ms, order_book, window
+from connectors.simulator.scenario import AccountSpec, MarketSpec
 from connectors.simulator.state import SimState
 
 FAPI = "fapi.binance.com"
 SPOT = "api.binance.com"
 DEFAULT_RECV_WINDOW = 5000  # Binance's default when the request gives none
 UNBOUNDED_CAP = 9_000_000_000  # Binance always publishes a finite last cap
+INTERVALS = {"1h": 1, "2h": 2, "4h": 4, "6h": 6, "8h": 8, "12h": 12, "1d": 24}  # hours; the simulator's
+KLINE_LIMIT = (500, 1500)            # default, max
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+DEPTH_DEFAULT = 500
+FORCE_ORDERS_LIMIT = (50, 100)
+USER_TRADES_LIMIT = (500, 1000)
+WEEK_MS = 7 * 24 * HOUR_MS
 
 
 def market_id(symbol: str) -> str:
@@ -104,7 +114,8 @@ def _exchange_info(req: SimRequest, account: AccountSpec | None, state: SimState
             "quantityPrecision": places_of(market.amount_step),
             "baseAssetPrecision": 8, "quotePrecision": 8,
             "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0,
-            "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+            "triggerProtect": "0.0500", "liquidationFee": f"{market.liquidation_fee_rate:.6f}",
+            "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "4529764", "tickSize": tick},
@@ -240,6 +251,181 @@ def _api_restrictions(req: SimRequest, account: AccountSpec | None, state: SimSt
     }
 
 
+# --- market data ---------------------------------------------------------------------
+
+def _market(req: SimRequest, state: SimState) -> MarketSpec | None:
+    """The market of the `symbol` parameter, None without one (-1121 when unknown)."""
+    wanted = req.query.get("symbol")
+    if not wanted:
+        return None
+    for market in state.markets.get("binanceusdm", {}).values():
+        if market_id(market.symbol) == wanted:
+            return market
+    raise _error(400, -1121, "Invalid symbol.")
+
+
+def _required_market(req: SimRequest, state: SimState) -> MarketSpec:
+    market = _market(req, state)
+    if market is None:
+        raise _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
+                     "or malformed.")
+    return market
+
+
+def _bad_param(name: str) -> VenueError:
+    return _error(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+def _candles(req: SimRequest, state: SimState) -> tuple[MarketSpec, list[Candle], int]:
+    """The klines a /klines-style request selects: with startTime the first `limit` from
+    it, otherwise the last `limit` up to endTime (or now); oldest first."""
+    market = _required_market(req, state)
+    hours = INTERVALS.get(req.query.get("interval", ""))
+    if hours is None:
+        raise _error(400, -1120, "Invalid interval.")
+    limit = int_param(req.query, "limit", KLINE_LIMIT[0], lambda: _bad_param("limit"))
+    start = int_param(req.query, "startTime", None, lambda: _bad_param("startTime"))
+    end = int_param(req.query, "endTime", None, lambda: _bad_param("endTime"))
+    if limit is None or not 1 <= limit <= KLINE_LIMIT[1]:
+        raise _bad_param("limit")
+    candles = state.candles.candles("binanceusdm", market.symbol, req.now_ms, hours)
+    return market, window(candles, start=start, end=end, limit=limit, oldest_first=start is not None), \
+        hours * HOUR_MS
+
+
+def _klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    market, candles, width = _candles(req, state)
+    places = places_of(market.price_tick)
+    rows = []
+    for c in candles:
+        quote = c.volume * c.close
+        rows.append([c.ts, plain(c.open, places + 4), plain(c.high, places + 4), plain(c.low, places + 4),
+                     plain(c.close, places + 4), plain(c.volume, 8), c.ts + width - 1, fixed(quote, 5),
+                     max(1, int(quote / 5000)), plain(c.volume / 2, 8), fixed(quote / 2, 5), "0"])
+    return rows
+
+
+def _mark_price_klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    market, candles, width = _candles(req, state)
+    places = places_of(market.price_tick) + 4
+    return [[c.ts, plain(c.open, places), plain(c.high, places), plain(c.low, places), plain(c.close, places),
+             "0", c.ts + width - 1, "0", 60 * (width // HOUR_MS), "0", "0", "0"] for c in candles]
+
+
+def _premium_index(req: SimRequest, account: AccountSpec | None, state: SimState) -> list | dict:
+    wanted = _market(req, state)
+    rows = []
+    for market in state.markets.get("binanceusdm", {}).values():
+        if wanted is not None and market is not wanted:
+            continue
+        mark = fixed(state.mark("binanceusdm", market.symbol))
+        rows.append({
+            "symbol": market_id(market.symbol), "markPrice": mark, "indexPrice": mark,
+            "estimatedSettlePrice": mark,
+            # Binance calls it "last", but it is the rate of the running interval, paid at
+            # nextFundingTime (ccxt's fundingRate).
+            "lastFundingRate": fixed(state.funding_rate("binanceusdm", market.symbol)),
+            "interestRate": "0.00010000", "nextFundingTime": next_funding_ms(req.now_ms), "time": req.now_ms,
+        })
+    return rows[0] if wanted is not None else rows  # with a symbol Binance answers one object
+
+
+def _depth(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    market = _required_market(req, state)
+    limit = int_param(req.query, "limit", DEPTH_DEFAULT, lambda: _bad_param("limit"))
+    if limit not in DEPTH_LIMITS:
+        raise _error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is "
+                     f"'{', '.join(str(n) for n in DEPTH_LIMITS)}'.")
+    bids, asks = order_book(market, state.mark("binanceusdm", market.symbol))
+    price_places, qty_places = places_of(market.price_tick), places_of(market.amount_step)
+
+    def levels(side: list[tuple[float, float]]) -> list[list[str]]:
+        return [[fixed(p, price_places), fixed(q, qty_places)] for p, q in side[:limit]]
+
+    return {"lastUpdateId": req.now_ms * 10, "E": req.now_ms, "T": req.now_ms,
+            "bids": levels(bids), "asks": levels(asks)}
+
+
+# --- liquidations and trades ---------------------------------------------------------
+
+def _liquidations(req: SimRequest, account: AccountSpec, state: SimState, start: int | None,
+                  end: int | None) -> list[LiquidationRecord]:
+    market = _market(req, state)
+    return [r for r in state.liquidations("binanceusdm", account.api_key)
+            if (market is None or r.symbol == market.symbol)
+            and (start is None or r.time_ms >= start) and (end is None or r.time_ms <= end)]
+
+
+def _record_side(r: LiquidationRecord) -> tuple[str, str]:
+    """(order side, positionSide) of the closing order."""
+    position_side = ("LONG" if r.side == "long" else "SHORT") if r.hedge_mode else "BOTH"
+    return r.close_side.upper(), position_side
+
+
+def _range(req: SimRequest) -> tuple[int | None, int | None]:
+    start = int_param(req.query, "startTime", None, lambda: _bad_param("startTime"))
+    end = int_param(req.query, "endTime", None, lambda: _bad_param("endTime"))
+    if start is None:  # Binance: the 7 days before endTime (or now)
+        start = (end if end is not None else req.now_ms) - WEEK_MS
+    return start, end
+
+
+def _limit(req: SimRequest, bounds: tuple[int, int]) -> int:
+    limit = int_param(req.query, "limit", bounds[0], lambda: _bad_param("limit"))
+    if limit is None or not 1 <= limit <= bounds[1]:
+        raise _bad_param("limit")
+    return limit
+
+
+def _force_orders(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """The account's liquidation orders (autoCloseType LIQUIDATION; ADL: none), oldest first."""
+    account = signed(account)
+    kind = req.query.get("autoCloseType")
+    if kind not in (None, "LIQUIDATION", "ADL"):
+        raise _bad_param("autoCloseType")
+    limit = _limit(req, FORCE_ORDERS_LIMIT)
+    records = [] if kind == "ADL" else _liquidations(req, account, state, *_range(req))
+    rows = []
+    for r in records[-limit:]:
+        places = places_of(state.markets["binanceusdm"][r.symbol].price_tick)
+        side, position_side = _record_side(r)
+        rows.append({
+            "orderId": 6071832819 + r.id, "symbol": market_id(r.symbol), "status": "FILLED",
+            "clientOrderId": f"autoclose-{r.time_ms}{r.id:06d}", "price": fixed(r.price, places),
+            "avgPrice": fixed(r.price, places + 3), "origQty": plain(r.contracts),
+            "executedQty": plain(r.contracts), "cumQuote": fixed(r.size * r.price, 5),
+            "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False, "closePosition": False,
+            "side": side, "positionSide": position_side, "stopPrice": "0", "workingType": "CONTRACT_PRICE",
+            "origType": "LIMIT", "time": r.time_ms, "updateTime": r.time_ms,
+        })
+    return rows
+
+
+def _user_trades(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """The account's fills: here only its liquidation fills (the simulator takes no
+    orders), oldest first. `symbol` is required, as on Binance."""
+    account = signed(account)
+    _required_market(req, state)
+    limit = _limit(req, USER_TRADES_LIMIT)
+    from_id = int_param(req.query, "fromId", None, lambda: _bad_param("fromId"))
+    start, end = _range(req) if from_id is None else (None, None)
+    rows = []
+    for r in _liquidations(req, account, state, start, end):
+        trade_id = 698759 + r.id
+        if from_id is not None and trade_id < from_id:
+            continue
+        places = places_of(state.markets["binanceusdm"][r.symbol].price_tick)
+        side, position_side = _record_side(r)
+        rows.append({
+            "buyer": side == "BUY", "commission": fixed(r.fee), "commissionAsset": account.collateral,
+            "id": trade_id, "maker": False, "orderId": 6071832819 + r.id, "price": fixed(r.price, places),
+            "qty": plain(r.contracts), "quoteQty": fixed(r.size * r.price, 5),
+            "realizedPnl": fixed(r.realized_pnl), "side": side, "positionSide": position_side,
+            "symbol": market_id(r.symbol), "time": r.time_ms,
+        })
+    return rows[:limit] if from_id is not None else rows[-limit:]
+
+
 def _neg(value: object) -> str:
     return "-" + str(value).lstrip("-")
 
@@ -254,12 +440,20 @@ VENUE = VenueSpec(
         ("GET", "/fapi/v3/positionRisk"): Route(_position_risk, signed=True, host=FAPI),
         ("GET", "/fapi/v1/leverageBracket"): Route(_leverage_bracket, signed=True, host=FAPI),
         ("GET", "/sapi/v1/account/apiRestrictions"): Route(_api_restrictions, signed=True, host=SPOT),
+        ("GET", "/fapi/v1/klines"): Route(_klines, host=FAPI),
+        ("GET", "/fapi/v1/markPriceKlines"): Route(_mark_price_klines, host=FAPI),
+        ("GET", "/fapi/v1/premiumIndex"): Route(_premium_index, host=FAPI),
+        ("GET", "/fapi/v1/depth"): Route(_depth, host=FAPI),
+        ("GET", "/fapi/v1/forceOrders"): Route(_force_orders, signed=True, host=FAPI),
+        ("GET", "/fapi/v1/userTrades"): Route(_user_trades, signed=True, host=FAPI),
     },
     authenticate=authenticate,
     error=error,
-    key_fields=("markPrice", "liquidationPrice", "walletBalance", "maintMarginRatio", "pricePrecision"),
+    key_fields=("markPrice", "liquidationPrice", "walletBalance", "maintMarginRatio", "pricePrecision",
+                "lastFundingRate", "avgPrice"),
     wrong_types={
         "markPrice": lambda v: None, "positionAmt": _neg, "unRealizedProfit": lambda v: "n/a",
         "walletBalance": lambda v: "n/a", "maintMarginRatio": str, "notionalFloor": str,
+        "lastFundingRate": lambda v: "n/a", "avgPrice": lambda v: "n/a",
     },
 )

@@ -24,18 +24,25 @@ from connectors.simulator.common import (
     SimRequest,
     VenueError,
     VenueSpec,
+    int_param,
     places_of,
     plain,
     signed,
 )
 from connectors.simulator.figures import PositionFigures, market_tiers
-from connectors.simulator.scenario import AccountSpec
+from connectors.simulator.market import HOUR_MS, Candle, next_funding_ms, order_book, window
+from connectors.simulator.scenario import AccountSpec, MarketSpec
 from connectors.simulator.state import SimState
 
 HOST = "api.bybit.com"
 DEFAULT_RECV_WINDOW = 5000
 RISK_LIMIT_PAGE = 10          # rows per risk-limit page: ccxt follows nextPageCursor
 UNBOUNDED_RISK_LIMIT = 1_000_000_000
+INTERVALS = {"60": 1, "120": 2, "240": 4, "360": 6, "720": 12, "D": 24}  # hours; the simulator's
+KLINE_LIMIT = (200, 1000)       # default, max
+ORDERBOOK_LIMIT = (25, 500)     # linear
+EXECUTION_LIMIT = (50, 100)
+WEEK_MS = 7 * 24 * HOUR_MS
 
 
 def market_id(symbol: str) -> str:
@@ -261,6 +268,160 @@ def _position(p: PositionFigures, hedge_mode: bool, created: int) -> dict:
     }
 
 
+# --- market data ---------------------------------------------------------------------
+
+def _params_error(req: SimRequest, what: str) -> VenueError:
+    return _error(200, 10001, f"params error: {what}", req)
+
+
+def _market(req: SimRequest, state: SimState) -> MarketSpec | None:
+    """The linear market of `symbol`, None without one (category must be linear)."""
+    if req.query.get("category") != "linear":
+        raise _params_error(req, "category only support linear")
+    wanted = req.query.get("symbol")
+    if not wanted:
+        return None
+    for market in state.markets.get("bybit", {}).values():
+        if market_id(market.symbol) == wanted:
+            return market
+    raise _params_error(req, "symbol invalid")
+
+
+def _required_market(req: SimRequest, state: SimState) -> MarketSpec:
+    market = _market(req, state)
+    if market is None:
+        raise _params_error(req, "symbol is required")
+    return market
+
+
+def _candles(req: SimRequest, state: SimState) -> tuple[MarketSpec, list[Candle]]:
+    """The klines a kline request selects, newest first as Bybit sends them: the candle
+    holding `start` and later ones; with start only the `limit` oldest of those, otherwise
+    the `limit` newest up to `end`."""
+    market = _required_market(req, state)
+    hours = INTERVALS.get(req.query.get("interval", ""))
+    if hours is None:
+        raise _params_error(req, "interval invalid")
+    limit = int_param(req.query, "limit", KLINE_LIMIT[0], lambda: _params_error(req, "limit invalid"))
+    start = int_param(req.query, "start", None, lambda: _params_error(req, "start invalid"))
+    end = int_param(req.query, "end", None, lambda: _params_error(req, "end invalid"))
+    if limit is None or not 1 <= limit <= KLINE_LIMIT[1]:
+        raise _params_error(req, "limit invalid")
+    width = hours * HOUR_MS
+    candles = state.candles.candles("bybit", market.symbol, req.now_ms, hours)
+    first = None if start is None else start - start % width  # the candle that holds `start`
+    chosen = window(candles, start=first, end=end, limit=limit,
+                    oldest_first=start is not None and end is None)
+    return market, chosen[::-1]
+
+
+def _kline(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    market, candles = _candles(req, state)
+    places = places_of(market.price_tick) + 4
+    rows = [[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
+             plain(c.close, places), plain(c.volume, 8), plain(c.volume * c.close, 8)] for c in candles]
+    return envelope({"symbol": market_id(market.symbol), "category": "linear", "list": rows}, req.now_ms)
+
+
+def _mark_price_kline(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    market, candles = _candles(req, state)
+    places = places_of(market.price_tick) + 4
+    rows = [[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
+             plain(c.close, places)] for c in candles]
+    return envelope({"symbol": market_id(market.symbol), "category": "linear", "list": rows}, req.now_ms)
+
+
+def _tickers(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """Linear tickers, with the funding rate of the running interval (`fundingRate`, paid
+    at `nextFundingTime`); 24 h figures from the hourly candles."""
+    wanted = _market(req, state)
+    rows = []
+    for market in state.markets.get("bybit", {}).values():
+        if wanted is not None and market is not wanted:
+            continue
+        places = places_of(market.price_tick)
+        mark = state.mark("bybit", market.symbol)
+        day = state.candles.hourly("bybit", market.symbol, req.now_ms)[-24:]
+        previous = day[0].open
+        bids, asks = order_book(market, mark)
+        volume = sum(c.volume for c in day)
+        rows.append({
+            "symbol": market_id(market.symbol), "lastPrice": plain(mark, places + 2),
+            "indexPrice": plain(mark, places + 2), "markPrice": plain(mark, places + 2),
+            "prevPrice24h": plain(previous, places + 2), "price24hPcnt": plain(mark / previous - 1, 6),
+            "highPrice24h": plain(max(c.high for c in day), places + 2),
+            "lowPrice24h": plain(min(c.low for c in day), places + 2),
+            "prevPrice1h": plain(day[-1].open, places + 2), "openInterest": plain(volume * 2, 3),
+            "openInterestValue": plain(volume * 2 * mark, 2), "turnover24h": plain(volume * mark, 4),
+            "volume24h": plain(volume, 4),
+            "fundingRate": plain(state.funding_rate("bybit", market.symbol), 8),
+            "nextFundingTime": str(next_funding_ms(req.now_ms)), "fundingIntervalHour": "8",
+            "fundingCap": "0.005", "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "",
+            "deliveryTime": "0", "bid1Price": plain(bids[0][0], places) if bids else "",
+            "bid1Size": plain(bids[0][1]) if bids else "", "ask1Price": plain(asks[0][0], places),
+            "ask1Size": plain(asks[0][1]), "basis": "", "preOpenPrice": "", "preQty": "",
+            "curPreListingPhase": "",
+        })
+    return envelope({"category": "linear", "list": rows}, req.now_ms)
+
+
+def _orderbook(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    market = _required_market(req, state)
+    limit = int_param(req.query, "limit", ORDERBOOK_LIMIT[0], lambda: _params_error(req, "limit invalid"))
+    if limit is None or not 1 <= limit <= ORDERBOOK_LIMIT[1]:
+        raise _params_error(req, "limit invalid")
+    bids, asks = order_book(market, state.mark("bybit", market.symbol))
+    places = places_of(market.price_tick)
+    return envelope({
+        "s": market_id(market.symbol), "b": [[plain(p, places), plain(q)] for p, q in bids[:limit]],
+        "a": [[plain(p, places), plain(q)] for p, q in asks[:limit]], "ts": req.now_ms,
+        "u": req.now_ms // 1000, "seq": req.now_ms, "cts": req.now_ms,
+    }, req.now_ms)
+
+
+# --- executions --------------------------------------------------------------------------
+
+def _execution_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """The account's executions, newest first: here only its liquidation fills
+    (execType BustTrade; the simulator takes no orders). Without startTime/endTime the
+    last 7 days; `cursor` is the offset of the next page."""
+    account = signed(account)
+    market = _market(req, state)
+    kind = req.query.get("execType")
+    limit = int_param(req.query, "limit", EXECUTION_LIMIT[0], lambda: _params_error(req, "limit invalid"))
+    if limit is None or not 1 <= limit <= EXECUTION_LIMIT[1]:
+        raise _params_error(req, "limit invalid")
+    start = int_param(req.query, "startTime", None, lambda: _params_error(req, "startTime invalid"))
+    end = int_param(req.query, "endTime", None, lambda: _params_error(req, "endTime invalid"))
+    if start is None and end is None:
+        start = req.now_ms - WEEK_MS
+    records = [r for r in state.liquidations("bybit", account.api_key)
+               if (market is None or r.symbol == market.symbol) and kind in (None, "BustTrade")
+               and (start is None or r.time_ms >= start) and (end is None or r.time_ms <= end)][::-1]
+    offset = int_param(req.query, "cursor", 0, lambda: _params_error(req, "cursor invalid")) or 0
+    page = records[offset:offset + limit]
+    rows = []
+    for r in page:
+        places = places_of(state.markets["bybit"][r.symbol].price_tick)
+        rows.append({
+            "symbol": market_id(r.symbol), "orderType": "Market", "underlyingPrice": "", "orderLinkId": "",
+            "side": "Sell" if r.close_side == "sell" else "Buy", "indexPrice": "",
+            "orderId": f"{r.id:08x}-5b0c-4d1e-9f2a-{r.event:012x}", "stopOrderType": "UNKNOWN",
+            "leavesQty": "0", "execTime": str(r.time_ms), "feeCurrency": account.collateral,
+            "isMaker": False, "execFee": plain(r.fee, 8),
+            "feeRate": plain(state.markets["bybit"][r.symbol].liquidation_fee_rate, 6),
+            "execId": f"{r.id:08x}-e0cb-4e81-8f18-{r.event:012x}", "tradeIv": "", "blockTradeId": "",
+            "markPrice": plain(r.mark_price, places + 2), "execPrice": plain(r.price, places),
+            "markIv": "", "orderQty": plain(r.contracts), "orderPrice": plain(r.price, places),
+            "execValue": plain(r.size * r.price, 8), "execType": "BustTrade", "execQty": plain(r.contracts),
+            "closedSize": plain(r.contracts), "extraFees": "", "seq": 9_000_000_000 + r.id,
+            "createType": "CreateByLiq",
+        })
+    more = offset + limit < len(records)
+    return envelope({"nextPageCursor": str(offset + limit) if more else "", "category": "linear",
+                     "list": rows}, req.now_ms)
+
+
 def _neg(value: object) -> str:
     return "-" + str(value).lstrip("-")
 
@@ -277,12 +438,19 @@ VENUE = VenueSpec(
         ("GET", "/v5/account/info"): Route(_account_info, signed=True),
         ("GET", "/v5/account/wallet-balance"): Route(_wallet_balance, signed=True),
         ("GET", "/v5/position/list"): Route(_position_list, signed=True),
+        ("GET", "/v5/market/kline"): Route(_kline),
+        ("GET", "/v5/market/mark-price-kline"): Route(_mark_price_kline),
+        ("GET", "/v5/market/tickers"): Route(_tickers),
+        ("GET", "/v5/market/orderbook"): Route(_orderbook),
+        ("GET", "/v5/execution/list"): Route(_execution_list, signed=True),
     },
     authenticate=authenticate,
     error=error,
-    key_fields=("markPrice", "liqPrice", "walletBalance", "maintenanceMargin", "positionMM"),
+    key_fields=("markPrice", "liqPrice", "walletBalance", "maintenanceMargin", "positionMM",
+                "fundingRate", "execPrice"),
     wrong_types={
         "markPrice": lambda v: None, "size": _neg, "unrealisedPnl": lambda v: "n/a",
         "walletBalance": lambda v: "n/a", "maintenanceMargin": lambda v: "n/a",
+        "fundingRate": lambda v: "n/a", "execPrice": lambda v: "n/a",
     },
 )

@@ -97,3 +97,16 @@ def places_of(step: float) -> int:
     """Decimals of a tick or lot step: 0.1 -> 1, 0.001 -> 3, 1 -> 0."""
     text = plain(step, 12)
     return len(text.split(".")[1]) if "." in text else 0
+
+
+def int_param(query: Mapping[str, str], key: str, default: int | None,
+              error: Callable[[], VenueError]) -> int | None:
+    """An integer query parameter (`default` when absent); `error()` is raised when it
+    is not an integer."""
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise error() from None

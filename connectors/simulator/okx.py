@@ -24,17 +24,35 @@ from connectors.simulator.common import (
     SimRequest,
     VenueError,
     VenueSpec,
+    int_param,
     places_of,
     plain,
     signed,
 )
 from connectors.simulator.figures import AccountFigures, PositionFigures
+from connectors.simulator.liquidation import LiquidationRecord
+from connectors.simulator.market import (
+    FUNDING_INTERVAL_MS,
+    HOUR_MS,
+    Candle,
+    next_funding_ms,
+    order_book,
+)
 from connectors.simulator.scenario import AccountSpec, MarketSpec
 from connectors.simulator.state import SimState
 
 HOST = "www.okx.com"
 TIMESTAMP_WINDOW_MS = 30_000  # OKX refuses a request timestamp more than 30 s off
 UNBOUNDED_SZ = 100_000_000
+HK_OFFSET_MS = 8 * HOUR_MS  # bars of 6 h and more without "utc" are aligned on Hong Kong time
+BARS = {"1H": (1, 0), "2H": (2, 0), "4H": (4, 0), "6H": (6, HK_OFFSET_MS), "12H": (12, HK_OFFSET_MS),
+        "1D": (24, HK_OFFSET_MS), "6Hutc": (6, 0), "12Hutc": (12, 0), "1Dutc": (24, 0)}  # the simulator's
+RECENT_CANDLES = 1440           # /market/candles serves only the latest 1440 bars
+CANDLE_LIMIT = (100, 300)       # default, max (candles and history-candles)
+MARK_CANDLE_LIMIT = (100, 100)
+BOOKS_MAX = {"/api/v5/market/books": 400, "/api/v5/market/books-full": 5000}
+FILLS_LIMIT = (100, 100)
+FILLS_RECENT_MS = 3 * 24 * HOUR_MS  # /trade/fills: the last 3 days
 
 
 def inst_id(symbol: str) -> str:
@@ -260,6 +278,207 @@ def _config(req: SimRequest, account: AccountSpec | None, state: SimState) -> di
     }])
 
 
+# --- market data ---------------------------------------------------------------------
+
+def _param_error(name: str) -> VenueError:
+    return _error(400, "51000", f"Parameter {name} error")
+
+
+def _market(req: SimRequest, state: SimState) -> MarketSpec:
+    """The swap of `instId` (51001 when unknown)."""
+    wanted = req.query.get("instId")
+    if not wanted:
+        raise _error(400, "50014", "Parameter instId can not be empty.")
+    for market in state.markets.get("okx", {}).values():
+        if inst_id(market.symbol) == wanted:
+            return market
+    raise _error(400, "51001", "Instrument ID does not exist.")
+
+
+def _candles(req: SimRequest, state: SimState, limits: tuple[int, int], recent_only: bool
+             ) -> tuple[MarketSpec, list[Candle], int]:
+    """The bars a candles request selects, newest first as OKX sends them: open time
+    < `after` and > `before`, the newest `limit` of those."""
+    market = _market(req, state)
+    bar = BARS.get(req.query.get("bar") or "1m")  # OKX's default bar is 1m, which is not simulated
+    if bar is None:
+        raise _param_error("bar")
+    hours, offset = bar
+    limit = int_param(req.query, "limit", limits[0], lambda: _param_error("limit"))
+    after = int_param(req.query, "after", None, lambda: _param_error("after"))
+    before = int_param(req.query, "before", None, lambda: _param_error("before"))
+    if limit is None or not 1 <= limit <= limits[1]:
+        raise _param_error("limit")
+    candles = state.candles.candles("okx", market.symbol, req.now_ms, hours, offset)
+    if recent_only:
+        candles = candles[-RECENT_CANDLES:]
+    chosen = [c for c in candles if (after is None or c.ts < after) and (before is None or c.ts > before)]
+    return market, chosen[-limit:][::-1], hours * HOUR_MS
+
+
+def _confirm(c: Candle, width: int, now_ms: int) -> str:
+    return "1" if c.ts + width <= now_ms else "0"
+
+
+def _candle_rows(req: SimRequest, state: SimState, recent_only: bool) -> dict:
+    market, candles, width = _candles(req, state, CANDLE_LIMIT, recent_only)
+    places = places_of(market.price_tick) + 4
+    return envelope([[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
+                      plain(c.close, places), plain(c.volume, 8), plain(c.volume * market.contract_size, 8),
+                      plain(c.volume * market.contract_size * c.close, 8), _confirm(c, width, req.now_ms)]
+                     for c in candles])
+
+
+def _market_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    return _candle_rows(req, state, recent_only=True)
+
+
+def _history_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    return _candle_rows(req, state, recent_only=False)
+
+
+def _mark_rows(req: SimRequest, state: SimState, recent_only: bool) -> dict:
+    market, candles, width = _candles(req, state, MARK_CANDLE_LIMIT, recent_only)
+    places = places_of(market.price_tick) + 4
+    return envelope([[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
+                      plain(c.close, places), _confirm(c, width, req.now_ms)] for c in candles])
+
+
+def _mark_price_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    return _mark_rows(req, state, recent_only=True)
+
+
+def _history_mark_price_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    return _mark_rows(req, state, recent_only=False)
+
+
+def _funding_rate(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """`fundingRate` is the running interval's, settled at `fundingTime` (the next
+    settlement); `nextFundingRate` the prediction for the one after (here the same rate);
+    instId=ANY lists every swap."""
+    if req.query.get("instId") == "ANY":
+        markets = list(state.markets.get("okx", {}).values())
+    else:
+        markets = [_market(req, state)]
+    funding_time = next_funding_ms(req.now_ms)
+    rows = []
+    for market in markets:
+        rate = plain(state.funding_rate("okx", market.symbol), 10)
+        rows.append({
+            "formulaType": "noRate", "fundingRate": rate, "fundingTime": str(funding_time),
+            "impactValue": "", "instId": inst_id(market.symbol), "instType": "SWAP", "interestRate": "0",
+            "maxFundingRate": "0.0075", "method": "current_period", "minFundingRate": "-0.0075",
+            "nextFundingRate": rate, "nextFundingTime": str(funding_time + FUNDING_INTERVAL_MS),
+            "premium": "0", "settFundingRate": rate, "settState": "settled", "ts": str(req.now_ms),
+        })
+    return envelope(rows)
+
+
+def _books(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """Depth in contracts: [price, contracts, "0", number of orders]."""
+    market = _market(req, state)
+    size = int_param(req.query, "sz", 1, lambda: _param_error("sz"))
+    if size is None or not 1 <= size <= BOOKS_MAX[req.path]:
+        raise _param_error("sz")
+    bids, asks = order_book(market, state.mark("okx", market.symbol))
+    places = places_of(market.price_tick)
+
+    def levels(side: list[tuple[float, float]]) -> list[list[str]]:
+        return [[plain(p, places), plain(q), "0", str(1 + i % 7)] for i, (p, q) in enumerate(side[:size])]
+
+    return envelope([{"asks": levels(asks), "bids": levels(bids), "ts": str(req.now_ms),
+                      "seqId": req.now_ms // 1000}])
+
+
+# --- liquidation fills and closed positions ------------------------------------------
+
+def _bill_id(r: LiquidationRecord) -> int:
+    return 800_000_000_000 + r.id
+
+
+def _fills(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """The account's fills, newest first: here only its liquidation fills (the simulator
+    takes no orders). subType 104/105 (liquidation long/short) in long/short mode, 106/107
+    (liquidation buy/sell) in net mode. /trade/fills-history needs instType;
+    /trade/fills covers the last 3 days."""
+    account = signed(account)
+    history = req.path.endswith("fills-history")
+    kind = req.query.get("instType")
+    if history and not kind:
+        raise _error(400, "50014", "Parameter instType can not be empty.")
+    if kind not in (None, "SWAP"):
+        return envelope([])
+    wanted = req.query.get("instId")
+    limit = int_param(req.query, "limit", FILLS_LIMIT[0], lambda: _param_error("limit"))
+    if limit is None or not 1 <= limit <= FILLS_LIMIT[1]:
+        raise _param_error("limit")
+    begin = int_param(req.query, "begin", None, lambda: _param_error("begin"))
+    end = int_param(req.query, "end", None, lambda: _param_error("end"))
+    after = int_param(req.query, "after", None, lambda: _param_error("after"))
+    before = int_param(req.query, "before", None, lambda: _param_error("before"))
+    oldest = None if history else req.now_ms - FILLS_RECENT_MS
+    records = [r for r in state.liquidations("okx", account.api_key)
+               if (not wanted or inst_id(r.symbol) == wanted)
+               and (begin is None or r.time_ms >= begin) and (end is None or r.time_ms <= end)
+               and (oldest is None or r.time_ms >= oldest)
+               and (after is None or _bill_id(r) < after) and (before is None or _bill_id(r) > before)]
+    rows = []
+    for r in records[::-1][:limit]:
+        places = places_of(state.markets["okx"][r.symbol].price_tick)
+        if r.hedge_mode:
+            sub_type, pos_side = ("104", "long") if r.side == "long" else ("105", "short")
+        else:
+            sub_type, pos_side = ("107" if r.close_side == "sell" else "106"), "net"
+        rate = state.markets["okx"][r.symbol].liquidation_fee_rate
+        rows.append({
+            "instType": "SWAP", "instId": inst_id(r.symbol), "tradeId": str(400_000_000 + r.id),
+            "ordId": str(700_000_000_000 + r.id), "clOrdId": "", "billId": str(_bill_id(r)),
+            "subType": sub_type, "tag": "", "fillPx": plain(r.price, places), "fillSz": plain(r.contracts),
+            "fillIdxPx": plain(r.mark_price, places + 2), "fillPnl": plain(r.realized_pnl, 8),
+            "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
+            "fillMarkPx": plain(r.mark_price, places + 2), "side": r.close_side, "posSide": pos_side,
+            "execType": "T", "feeCcy": account.collateral, "fee": plain(-r.fee, 8),
+            "ts": str(r.time_ms), "fillTime": str(r.time_ms), "feeRate": plain(-rate, 6),
+        })
+    return envelope(rows)
+
+
+def _positions_history(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """Closed positions, newest first: here the liquidated ones, `type` "3" (liquidation),
+    the liquidation fee in `liqPenalty` (negative)."""
+    account = signed(account)
+    if req.query.get("instType") not in (None, "SWAP"):
+        return envelope([])
+    wanted, mode, kind = req.query.get("instId"), req.query.get("mgnMode"), req.query.get("type")
+    limit = int_param(req.query, "limit", 100, lambda: _param_error("limit"))
+    after = int_param(req.query, "after", None, lambda: _param_error("after"))
+    before = int_param(req.query, "before", None, lambda: _param_error("before"))
+    if limit is None or not 1 <= limit <= 100:
+        raise _param_error("limit")
+    rows = []
+    for r in state.liquidations("okx", account.api_key)[::-1]:
+        if (wanted and inst_id(r.symbol) != wanted) or mode not in (None, r.margin_mode) \
+                or kind not in (None, "3") or (after is not None and r.time_ms >= after) \
+                or (before is not None and r.time_ms <= before):
+            continue
+        market = state.markets["okx"][r.symbol]
+        places = places_of(market.price_tick)
+        margin = r.entry_price * r.size / r.leverage
+        rows.append({
+            "cTime": str(state.started_ms), "ccy": account.collateral, "closeAvgPx": plain(r.price, places),
+            "closeTotalPos": plain(r.contracts), "direction": r.side, "fee": "0", "fundingFee": "0",
+            "instId": inst_id(r.symbol), "instType": "SWAP", "lever": plain(r.leverage),
+            "liqPenalty": plain(-r.fee, 8), "mgnMode": r.margin_mode, "nonSettleAvgPx": "",
+            "openAvgPx": plain(r.entry_price, 8), "openMaxPos": plain(r.contracts),
+            "pnl": plain(r.realized_pnl, 8), "pnlRatio": plain(r.realized_pnl / margin if margin else 0, 8),
+            "posId": str(3234547810395054080 + r.id),
+            "posSide": (r.side if r.hedge_mode else "net"), "realizedPnl": plain(r.realized_pnl - r.fee, 8),
+            "settledPnl": "", "triggerPx": plain(r.price, places), "type": "3", "uTime": str(r.time_ms),
+            "uly": inst_family(market),
+        })
+    return envelope(rows[:limit])
+
+
 def _neg(value: object) -> str:
     return "-" + str(value).lstrip("-")
 
@@ -275,12 +494,23 @@ VENUE = VenueSpec(
         ("GET", "/api/v5/account/balance"): Route(_balance, signed=True),
         ("GET", "/api/v5/account/positions"): Route(_positions, signed=True),
         ("GET", "/api/v5/account/config"): Route(_config, signed=True),
+        ("GET", "/api/v5/market/candles"): Route(_market_candles),
+        ("GET", "/api/v5/market/history-candles"): Route(_history_candles),
+        ("GET", "/api/v5/market/mark-price-candles"): Route(_mark_price_candles),
+        ("GET", "/api/v5/market/history-mark-price-candles"): Route(_history_mark_price_candles),
+        ("GET", "/api/v5/public/funding-rate"): Route(_funding_rate),
+        ("GET", "/api/v5/market/books"): Route(_books),
+        ("GET", "/api/v5/market/books-full"): Route(_books),
+        ("GET", "/api/v5/trade/fills"): Route(_fills, signed=True),
+        ("GET", "/api/v5/trade/fills-history"): Route(_fills, signed=True),
+        ("GET", "/api/v5/account/positions-history"): Route(_positions_history, signed=True),
     },
     authenticate=authenticate,
     error=error,
-    key_fields=("markPx", "liqPx", "cashBal", "mmr", "ctVal"),
+    key_fields=("markPx", "liqPx", "cashBal", "mmr", "ctVal", "fundingRate", "fillPx"),
     wrong_types={
         "markPx": lambda v: None, "pos": _neg, "upl": lambda v: "n/a", "cashBal": lambda v: "n/a",
-        "mmr": lambda v: "n/a", "ctVal": lambda v: "n/a",
+        "mmr": lambda v: "n/a", "ctVal": lambda v: "n/a", "fundingRate": lambda v: "n/a",
+        "fillPx": lambda v: "n/a",
     },
 )

@@ -7,6 +7,7 @@ path (``accounts[1].positions[0].contracts``), like the snapshot parser does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -15,6 +16,18 @@ from pathlib import Path
 from typing import Any
 
 VENUES = ("binanceusdm", "bybit", "okx")
+
+# Market data defaults (docs/simulator.md, "Market data").
+FACTOR_BASE = "BTC"                  # markets of this base are the market factor (beta 1)
+DEFAULT_FACTOR_VOLATILITY = 0.005    # hourly log-return sigma of the factor (BTC)
+DEFAULT_IDIOSYNCRATIC_VOLATILITY = 0.005
+DEFAULT_FUNDING_RATE = 0.0001        # per 8 h funding interval
+DEFAULT_BOOK_LEVELS = 50
+DEFAULT_LEVEL_NOTIONAL = 10_000.0    # quote value of the best level when book_level_size is absent
+DEFAULT_HISTORY_DAYS = 30
+# Liquidation fee as a fraction of the closed notional. Binance publishes 0.0125
+# (exchangeInfo `liquidationFee`); Bybit and OKX publish no single figure.
+DEFAULT_LIQUIDATION_FEE = {"binanceusdm": 0.0125, "bybit": 0.005, "okx": 0.005}
 
 
 class ScenarioError(ValueError):
@@ -47,6 +60,19 @@ class MarketSpec:
     price_tick: float
     amount_step: float
     tiers: tuple[TierSpec, ...]
+    # Market data. hourly_volatility is the total sigma of hourly log returns; the series is
+    # r = beta x r_factor + idiosyncratic noise (factor: the venue's BTC market).
+    hourly_volatility: float = DEFAULT_FACTOR_VOLATILITY
+    beta: float = 1.0
+    funding_rate: float = DEFAULT_FUNDING_RATE
+    book_depth_levels: int = DEFAULT_BOOK_LEVELS
+    book_level_size: float = 1.0    # contracts at the best level (the scenario default is computed)
+    book_level_ticks: int = 1       # ticks between two levels
+    liquidation_fee_rate: float = 0.005
+
+    @property
+    def is_factor(self) -> bool:
+        return self.base == FACTOR_BASE
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,23 @@ class Scenario:
     random_walk: RandomWalk
     markets: dict[str, dict[str, MarketSpec]] = field(default_factory=dict)
     accounts: tuple[AccountSpec, ...] = ()
+    auto_liquidate: bool = True
+    ohlcv_history_days: int = DEFAULT_HISTORY_DAYS
+
+
+def factor_volatility(markets: Mapping[str, MarketSpec]) -> float:
+    """Hourly sigma of a venue's market factor: its first BTC market's, or the default."""
+    for market in markets.values():
+        if market.is_factor:
+            return market.hourly_volatility
+    return DEFAULT_FACTOR_VOLATILITY
+
+
+def idiosyncratic_volatility(market: MarketSpec, factor_sigma: float) -> float:
+    """The noise sigma that, with beta x the factor, makes up the market's total sigma."""
+    if market.is_factor:
+        return 0.0
+    return math.sqrt(max(0.0, market.hourly_volatility ** 2 - (market.beta * factor_sigma) ** 2))
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:
@@ -121,6 +164,7 @@ def parse_scenario(doc: Any) -> Scenario:
         if not isinstance(items, list):
             raise ScenarioError(f"markets.{venue}", "must be a list")
         specs = [_market(m, f"markets.{venue}[{i}]", venue) for i, m in enumerate(items)]
+        specs = _resolve_volatility(specs, items, f"markets.{venue}")
         markets[venue] = {m.symbol: m for m in specs}
     accounts_doc = obj.get("accounts")
     if not isinstance(accounts_doc, list):
@@ -134,7 +178,33 @@ def parse_scenario(doc: Any) -> Scenario:
     seed = obj.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ScenarioError("seed", f"must be an integer, got {seed!r}")
-    return Scenario(seed=seed, random_walk=random_walk, markets=markets, accounts=accounts)
+    auto_liquidate = obj.get("auto_liquidate", True)
+    if not isinstance(auto_liquidate, bool):
+        raise ScenarioError("auto_liquidate", f"must be true or false, got {auto_liquidate!r}")
+    days = _integer(obj, "ohlcv_history_days", "", default=DEFAULT_HISTORY_DAYS, minimum=1, maximum=365)
+    return Scenario(seed=seed, random_walk=random_walk, markets=markets, accounts=accounts,
+                    auto_liquidate=auto_liquidate, ohlcv_history_days=days)
+
+
+def _resolve_volatility(specs: list[MarketSpec], docs: list[Any], path: str) -> list[MarketSpec]:
+    """Fill in each market's total hourly volatility from its beta and the venue's factor:
+    absent, it is sqrt((beta x factor sigma)^2 + default idiosyncratic sigma^2); given, it
+    must be at least |beta| x factor sigma (the idiosyncratic part cannot be negative)."""
+    factor = next((m for m in specs if m.is_factor), None)
+    factor_sigma = factor.hourly_volatility if factor else DEFAULT_FACTOR_VOLATILITY
+    resolved = []
+    for i, (market, doc) in enumerate(zip(specs, docs, strict=True)):
+        if not market.is_factor:
+            if doc.get("hourly_volatility") is None:
+                sigma = math.hypot(market.beta * factor_sigma, DEFAULT_IDIOSYNCRATIC_VOLATILITY)
+                market = dataclasses.replace(market, hourly_volatility=sigma)
+            elif market.hourly_volatility < abs(market.beta) * factor_sigma - 1e-12:
+                floor = abs(market.beta) * factor_sigma
+                raise ScenarioError(f"{path}[{i}].hourly_volatility",
+                                    f"must be >= |beta| x the {FACTOR_BASE} market's ({floor:g}), "
+                                    f"got {market.hourly_volatility:g}")
+        resolved.append(market)
+    return resolved
 
 
 def parse_positions(docs: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
@@ -192,13 +262,36 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
             raise ScenarioError(f"{tpath}.maintenance_margin_rate", f"must be < 1, got {rate:g}")
         tiers.append(TierSpec(floor, cap, rate, _number(tier, "max_leverage", tpath, positive=True)))
         floor = cap if cap is not None else math.inf
+    mark = _number(m, "mark_price", path, positive=True)
+    step = _number(m, "amount_step", path, default=0.001, positive=True)
+    beta = _number(m, "beta", path, default=1.0)
+    if base == FACTOR_BASE and beta != 1.0:
+        raise ScenarioError(f"{path}.beta", f"{FACTOR_BASE} is the market factor: its beta is 1, "
+                            f"got {beta:g}")
+    funding = _number(m, "funding_rate", path, default=DEFAULT_FUNDING_RATE)
+    if abs(funding) >= 1.0:
+        raise ScenarioError(f"{path}.funding_rate",
+                            f"must be a fraction per interval (|rate| < 1), got {funding:g}")
+    fee = _number(m, "liquidation_fee_rate", path, default=DEFAULT_LIQUIDATION_FEE[venue], minimum=0.0)
+    if fee >= 1.0:
+        raise ScenarioError(f"{path}.liquidation_fee_rate", f"must be < 1, got {fee:g}")
+    default_size = max(step, round(DEFAULT_LEVEL_NOTIONAL / (mark * contract_size) / step) * step)
     return MarketSpec(
         symbol=symbol, base=base, quote=quote,
-        mark_price=_number(m, "mark_price", path, positive=True),
+        mark_price=mark,
         contract_size=contract_size,
         price_tick=_number(m, "price_tick", path, default=0.01, positive=True),
-        amount_step=_number(m, "amount_step", path, default=0.001, positive=True),
+        amount_step=step,
         tiers=tuple(tiers),
+        hourly_volatility=_number(m, "hourly_volatility", path, default=DEFAULT_FACTOR_VOLATILITY,
+                                  positive=True),
+        beta=beta,
+        funding_rate=funding,
+        book_depth_levels=_integer(m, "book_depth_levels", path, default=DEFAULT_BOOK_LEVELS,
+                                   minimum=1, maximum=1000),
+        book_level_size=_number(m, "book_level_size", path, default=default_size, positive=True),
+        book_level_ticks=_integer(m, "book_level_ticks", path, default=1, minimum=1, maximum=1_000_000),
+        liquidation_fee_rate=fee,
     )
 
 
@@ -254,6 +347,17 @@ def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str
         margin_mode=mode, isolated_margin=isolated,
         leverage=None if leverage is None else _number(p, "leverage", path, positive=True),
     )
+
+
+def _integer(obj: Mapping[str, Any], key: str, path: str, *, default: int, minimum: int,
+             maximum: int) -> int:
+    where = f"{path}.{key}" if path else key
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ScenarioError(where, f"must be an integer from {minimum} to {maximum}, got {value!r}")
+    return value
 
 
 def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from connectors.simulator.app import SimulatorApp
 from connectors.simulator.faults import Fault, FaultBook
+from connectors.simulator.liquidation import LiquidationRecord
 from connectors.simulator.scenario import parse_scenario
 from connectors.simulator.state import SimState
 
@@ -135,6 +136,19 @@ class ExchangeSimulator:
         """Replace an account's positions, in the scenario's position format."""
         self.state.set_positions(venue, api_key, positions)
 
+    def set_funding_rate(self, venue: str, symbol: str, rate: float) -> None:
+        """Set a market's funding rate (per 8 h interval; the current and predicted rate)."""
+        self.state.set_funding_rate(venue, symbol, rate)
+
+    def liquidate(self, venue: str, api_key: str, symbol: str) -> list[LiquidationRecord]:
+        """Force the liquidation of the pool(s) holding the account's `symbol` position(s)
+        at the current marks; returns the records (docs/simulator.md, "Liquidations")."""
+        return self.state.liquidate(venue, api_key, symbol)
+
+    def liquidations(self, venue: str, api_key: str) -> list[LiquidationRecord]:
+        """The account's liquidated positions, oldest first."""
+        return self.state.liquidations(venue, api_key)
+
     def add_fault(self, venue: str, path: str, kind: str, count: int | None = None,
                   seconds: float | None = None, field: str | None = None) -> Fault:
         """Make (venue, path) misbehave; see docs/simulator.md for the kinds."""
@@ -144,7 +158,8 @@ class ExchangeSimulator:
         self.faults.clear()
 
     def reset(self) -> None:
-        """Back to the scenario's marks and positions, without faults; the request log stays."""
+        """Back to the scenario's marks, positions, wallets and funding rates, without faults
+        or liquidation records; the request log stays."""
         self.faults.clear()
         self.state.reset()
 
