@@ -16,7 +16,7 @@ from alerts.rules import Level, Transition
 
 KIND_WORDS = {
     "fired": "entered", "escalated": "escalated to", "recovered": "recovered to",
-    "resolved": "resolved", "repeat": "still",
+    "resolved": "resolved", "repeat": "still", "liquidated": "liquidated:",
 }
 SUBJECT_WORDS = {
     "health": "health", "distance": "distance to liquidation", "target": "health under target",
@@ -69,6 +69,9 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def _subject_word(subject: str) -> str:
+    if subject.startswith("liquidation:"):
+        symbol, _, side = subject.removeprefix("liquidation:").rpartition(":")
+        return f"{symbol} {side}"
     if subject.startswith("position:"):
         symbol, _, side = subject.removeprefix("position:").rpartition(":")
         return f"{symbol} {side} (isolated) health"

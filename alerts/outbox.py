@@ -111,7 +111,7 @@ async def run_sender(sessions: sessionmaker[Session], config: Config, stop: asyn
         wake.clear()
         try:
             await asyncio.to_thread(deliver_due, sessions, config, now, backoff)
-        except Exception:
+        except Exception:  # the sender must outlive a bad moment; it is logged
             log.exception("alert delivery failed; retrying")
         try:
             await asyncio.wait_for(wake.wait(), timeout=idle_seconds)

@@ -149,9 +149,47 @@ def _notify(session: Session, config: Config, account_config: AccountConfig, acc
         recipients=json.dumps(recipients))
     session.add(notification)
     session.flush()
-    channels = ((["email"] if config.alerts.email else [])
-                + [f"webhook:{w.name}" for w in config.alerts.webhooks])
-    for channel in channels:
+    for channel in _channels(config):
         session.add(AlertDelivery(notification_id=notification.id, channel=channel, status="pending",
                                   attempts=0, next_attempt_at=now))
     return int(notification.id)
+
+
+def alert_liquidation(sessions: sessionmaker[Session], config: Config, account_config: AccountConfig,
+                      account_id: int, event: dict, now: datetime) -> int | None:
+    """A liquidation the venue confirmed: told at once as CRITICAL (an event, not a state:
+    nothing to resolve later)."""
+    subject = f"liquidation:{event['symbol']}:{event['side']}"
+    transition = Transition("liquidation", "liquidated", Level.OK, Level.CRITICAL, event.get("price"), now)
+    with sessions.begin() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return None
+        muted = silenced(session, account_id, now)
+        notification_id = None
+        if not muted:
+            price = "an unknown price" if event.get("price") is None else f"{float(event['price']):,.4f}"
+            message = compose(MessageInputs(
+                label=account_config.label, collateral=account.collateral,
+                transitions=[(subject, transition)],
+                stale_reason=f"{event['symbol']} {event['side']} was liquidated at {price} "
+                             f"({event['source']}, {event['occurred_at']:%Y-%m-%d %H:%M:%S} UTC)"))
+            notification = AlertNotification(
+                account_id=account_id, created_at=now, level=int(Level.CRITICAL),
+                subject_line=f"LIQUIDATED · {account_config.label} · {event['symbol']} {event['side']} at {price}",
+                body_text=message.text, body_html=message.html, payload=json.dumps(message.payload, default=str),
+                recipients=json.dumps(config.recipients(account_config)))
+            session.add(notification)
+            session.flush()
+            notification_id = int(notification.id)
+            for channel in _channels(config):
+                session.add(AlertDelivery(notification_id=notification_id, channel=channel, status="pending",
+                                          attempts=0, next_attempt_at=now))
+        session.add(AlertTransition(account_id=account_id, subject=subject, kind="liquidated", from_level=0,
+                                    to_level=int(Level.CRITICAL), value=event.get("price"), at=now, muted=muted,
+                                    notification_id=notification_id))
+        return notification_id
+
+
+def _channels(config: Config) -> list[str]:
+    return (["email"] if config.alerts.email else []) + [f"webhook:{w.name}" for w in config.alerts.webhooks]

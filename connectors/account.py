@@ -42,6 +42,24 @@ _PERMISSION_CALLS: dict[str, tuple[str, Callable[[Any], KeyPermissions]]] = {
 }
 
 
+_OKX_LIQUIDATION = {"104", "105", "106", "107"}  # fills subType: liquidation (partial, full, ADL)
+
+
+def _liquidation(row: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A liquidation record: the closing order's side is the opposite of the position's."""
+    info = row.get("info") or {}
+    order_side = str(row.get("side") or info.get("side") or "").lower()
+    side = {"sell": "long", "buy": "short"}.get(order_side)
+    timestamp = row.get("timestamp")
+    return {
+        "occurred_at": datetime.fromtimestamp(timestamp / 1000, UTC) if timestamp else None,
+        "price": row.get("price"),
+        "contracts": row.get("contracts") if row.get("contracts") is not None else row.get("amount"),
+        "side": side,
+        "source": source,
+    }
+
+
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     for key, value in (headers or {}).items():
         if str(key).lower() == "retry-after":
@@ -164,6 +182,22 @@ class AccountConnector:
         )
         return normalise(self.config.exchange, self.config.name, self.config.collateral, data)
 
+    async def recent_liquidations(self, symbol: str, since: datetime) -> list[dict[str, Any]]:
+        """The venue's record of liquidations of `symbol` since `since` (empty where the
+        venue keeps none): occurred_at, price, contracts, side (of the position), source."""
+        deadline = self._clock() + self.budget
+        since_ms = int(since.timestamp() * 1000)
+        kind = self.profile.liquidation_history
+        if kind == "liquidations" and self.client.has.get("fetchMyLiquidations"):
+            rows = await self._call(lambda: self.client.fetch_my_liquidations(symbol, since_ms), deadline)
+            return [_liquidation(r, "fetch_my_liquidations") for r in rows or [] if isinstance(r, Mapping)]
+        if kind == "okx_fills":
+            rows = await self._call(lambda: self.client.fetch_my_trades(symbol, since_ms, None, {"type": "swap"}),
+                                    deadline)
+            return [_liquidation(r, "fetch_my_trades") for r in rows or []
+                    if isinstance(r, Mapping) and str((r.get("info") or {}).get("subType")) in _OKX_LIQUIDATION]
+        return []
+
     async def _tiers_for(self, symbols: list[str], deadline: float) -> dict[str, list[dict[str, Any]]]:
         """Tier tables for `symbols`, cached for a day. A failed refresh keeps the old table
         (or lets the normaliser fall back to the rate the venue applied), with a warning."""
@@ -180,7 +214,7 @@ class AccountConnector:
                     fetched[symbol] = await self._call(
                         lambda symbol=symbol: self.client.fetch_market_leverage_tiers(symbol), deadline
                     )
-        except Exception as exc:
+        except Exception as exc:  # tiers are an enhancement: the poll goes on
             message = redact(f"leverage tiers not refreshed: {classify(exc).message}", self._secrets)
             log.warning("%s: %s", self.config.label, message)
             self.warnings.append(message)

@@ -137,7 +137,7 @@ async def with_retries(
     while True:
         try:
             return await call()
-        except Exception as raw:
+        except Exception as raw:  # every error is classified below
             error = classify(raw)
             if error.kind != "temporary":
                 raise error from raw

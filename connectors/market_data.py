@@ -78,7 +78,7 @@ class MarketData:
                 await self._call(lambda: self.client.load_markets())
                 self._markets_loaded = True
             value = await self._call(fetch)
-        except Exception as exc:
+        except Exception as exc:  # market data enriches a poll, never fails it
             message = f"{self.exchange_id} {key}: {classify(exc).message}"
             log.warning("market data: %s", message)
             self.warnings.append(message)
@@ -89,13 +89,22 @@ class MarketData:
     async def hourly_closes(self, symbols: Iterable[str]) -> dict[str, list[float]]:
         """The last 30 days of hourly closes of `symbols` and of the benchmark."""
         result = {}
+        per_call = profile_for(self.exchange_id).ohlcv_per_call
         for symbol in sorted({*symbols, self.benchmark}):
             rows = await self._fresh(self._candles, f"ohlcv:{symbol}", CANDLES_TTL,
-                                     lambda s=symbol: self.client.fetch_ohlcv(s, "1h", limit=HOURS_OF_HISTORY))
+                                     lambda s=symbol: self._candles_of(s, per_call))
             closes = [float(r[4]) for r in rows or [] if isinstance(r, list | tuple) and len(r) > 4 and r[4]]
             if len(closes) >= 3:
                 result[symbol] = closes
         return result
+
+    async def _candles_of(self, symbol: str, per_call: int) -> list[list[float]]:
+        if HOURS_OF_HISTORY <= per_call:
+            return await self.client.fetch_ohlcv(symbol, "1h", limit=HOURS_OF_HISTORY)
+        # OKX answers 300 bars a call: let ccxt page back from 30 days ago
+        since = int((time.time() - HOURS_OF_HISTORY * 3600) * 1000)
+        rows = await self.client.fetch_ohlcv(symbol, "1h", since=since, params={"paginate": True})
+        return rows[-HOURS_OF_HISTORY:]
 
     async def funding_rates(self, symbols: Iterable[str]) -> dict[str, FundingRate]:
         """Current (and predicted, where the venue gives it) funding of `symbols`."""

@@ -217,6 +217,10 @@ class VenueProfile:
     tiers: str = "none"  # "all": one fetch_leverage_tiers; "per_market"; "none"
     fetch_balance_params: Mapping[str, Any] = field(default_factory=dict)
     fetch_positions_params: Mapping[str, Any] = field(default_factory=dict)
+    ohlcv_per_call: int = 1000  # candles one request returns; beyond it ccxt paginates
+    # where the venue tells a liquidation: ccxt's fetch_my_liquidations, or OKX fills whose
+    # subType 104-107 mark a liquidation; None: the venue shows none
+    liquidation_history: str | None = "liquidations"
 
 
 PROFILES: dict[str, VenueProfile] = {
@@ -236,7 +240,8 @@ PROFILES: dict[str, VenueProfile] = {
         "okx", OkxNormaliser,
         options={"fetchMarkets": {"types": ["swap"]}, "fetchCurrencies": False, "defaultType": "swap"},
         needs_passphrase=True, permission_check="okx", tiers="per_market",
-        fetch_positions_params={"instType": "SWAP"},
+        fetch_positions_params={"instType": "SWAP"}, ohlcv_per_call=300,
+        liquidation_history="okx_fills",
     ),
     "hyperliquid": VenueProfile("hyperliquid", HyperliquidNormaliser, uses_wallet=True),
 }

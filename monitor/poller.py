@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +28,7 @@ from connectors.market_data import MarketData
 from connectors.permissions import KeyPermissions
 from margin.snapshot import parse_snapshot
 from monitor.config import AccountConfig, Config
-from monitor.enrich import MarketView
+from monitor.enrich import MarketView, market_view, with_volatility
 from monitor.figures import Polled, account_rows
 from store import repo
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Results that arrive within this long of the first are evaluated in one batch.
 BATCH_WINDOW_SECONDS = 0.5
 RETENTION_EVERY_SECONDS = 3600.0
+LIQUIDATION_SLACK = timedelta(minutes=5)  # exchange clocks and ours differ a little
 
 
 class Connector(Protocol):
@@ -108,6 +109,7 @@ class Poller:
         self.alerts_wake = alerts_wake  # set when alerts are on: wakes the sender
         self.markets = markets or {}  # account name -> its venue's shared market data
         self._views: dict[str, MarketView] = {}
+        self._last_positions: dict[str, tuple[datetime, list[dict[str, Any]]] | None] = {}
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
 
@@ -120,16 +122,37 @@ class Poller:
     async def _poll(self, account: AccountConfig) -> tuple[AccountConfig, Polled | ConnectorError, datetime]:
         started = time.monotonic()
         at = self.now()
+        budget = (account.timeout_seconds or self.config.account_timeout) + 1.0
         try:
-            doc = await asyncio.wait_for(
-                self.connectors[account.name].fetch_snapshot(),
-                timeout=(account.timeout_seconds or self.config.account_timeout) + 1.0,
-            )
+            doc = await asyncio.wait_for(self.connectors[account.name].fetch_snapshot(), timeout=budget)
+            latency = int((time.monotonic() - started) * 1000)
+            view = await self._market_view(account, doc, budget)
+            doc = with_volatility(doc, view)
             snapshot = parse_snapshot(doc)
-        except Exception as exc:
+        except Exception as exc:  # every failure is classified and stored; none escapes the poller
             return account, classify(exc), at
-        latency = int((time.monotonic() - started) * 1000)
-        return account, Polled(snapshot, at, self._target(account), latency, _document(doc)), at
+        warning = self.config.rules_for(account).warning_below
+        polled = Polled(snapshot, at, self._target(account), latency, _document(doc),
+                        funding=view.funding, warning_health=warning)
+        return account, polled, at
+
+    async def _market_view(self, account: AccountConfig, doc: Mapping[str, Any], budget: float) -> MarketView:
+        """Volatility, betas and funding for the account's symbols (cached per venue); an
+        empty view when market data is slow or missing: it enriches a poll, never blocks it."""
+        market = self.markets.get(account.name)
+        if market is None:
+            return MarketView()
+        symbols = {p["symbol"] for p in doc.get("positions", [])}
+        try:
+            view = await asyncio.wait_for(market_view(market, symbols), timeout=budget)
+        except Exception as exc:  # see the docstring
+            log.warning("%s: market data unavailable: %s", account.label, classify(exc).message)
+            return MarketView()
+        merged = self._views.get(account.exchange, MarketView())
+        self._views[account.exchange] = MarketView({**merged.volatility, **view.volatility},
+                                                   {**merged.betas, **view.betas},
+                                                   {**merged.funding, **view.funding})
+        return view
 
     async def cycle(self) -> CycleReport:
         """Poll every active account once; store snapshots and failures."""
@@ -168,9 +191,12 @@ class Poller:
                      report: CycleReport) -> None:
         good = [(a, r) for a, r, _ in results if isinstance(r, Polled)]
         for (account, polled), (row, positions) in zip(good, account_rows([r for _, r in good]), strict=True):
+            previous = await self._previous_positions(account)
             await self._write(repo.record_snapshot, self.sessions, self.ids[account.name], row, positions,
                               polled.document)
+            self._last_positions[account.name] = (polled.taken_at, positions)
             report.stored.append(account.name)
+            await self._check_liquidations(account, previous, positions, polled.taken_at)
         for account, error, at in results:
             if isinstance(error, Polled):
                 continue
@@ -180,6 +206,56 @@ class Poller:
             await self._write(repo.record_failure, self.sessions, self.ids[account.name], at,
                               error.kind, error.message, error.cause, pause)
             report.failed[account.name] = error.message
+
+    async def _previous_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
+        """The account's positions at its previous poll (from memory, or the store after a
+        restart)."""
+        if account.name not in self._last_positions:
+            self._last_positions[account.name] = await self._write(self._stored_positions, account)
+        return self._last_positions.get(account.name)
+
+    def _stored_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
+        with self.sessions() as session:
+            row = next((s for a, s in repo.latest_snapshots(session) if a.name == account.name), None)
+            if row is None:
+                return None
+            return row.taken_at, [{"symbol": p.symbol, "side": p.side}
+                                  for p in repo.latest_positions(session, row.id)]
+
+    async def _check_liquidations(self, account: AccountConfig, previous: tuple[datetime, list[dict[str, Any]]] | None,
+                                  positions: list[dict[str, Any]], now: datetime) -> None:
+        """A position gone since the previous poll is looked up in the venue's liquidation
+        history; what the venue confirms is stored and alerted (a close by the trader is
+        not in that history, and is left alone)."""
+        if previous is None:
+            return
+        since, before = previous
+        held = {(p["symbol"], p["side"]) for p in positions}
+        # Every position that vanished is looked up, not only those near liquidation at the
+        # previous poll: a crash between two polls liquidates a position that looked safe.
+        # Positions close rarely, so the lookups cost little.
+        for gone in (p for p in before if (p["symbol"], p["side"]) not in held):
+            connector = self.connectors[account.name]
+            try:
+                records = await connector.recent_liquidations(gone["symbol"], since - LIQUIDATION_SLACK)
+            except Exception as exc:  # a failed lookup is logged; the poll goes on
+                log.warning("%s: liquidation history unavailable: %s", account.label, classify(exc).message)
+                continue
+            for record in records:
+                if record["side"] not in (None, gone["side"]) or record["occurred_at"] is None:
+                    continue
+                event = {"symbol": gone["symbol"], "side": gone["side"], "occurred_at": record["occurred_at"],
+                         "detected_at": now, "price": record["price"], "contracts": record["contracts"],
+                         "source": record["source"], "detail": None}
+                if await self._write(repo.record_liquidation, self.sessions, self.ids[account.name], event):
+                    log.warning("%s: %s %s liquidated at %s", account.label, gone["symbol"], gone["side"],
+                                record["price"])
+                    if self.alerts_wake is not None:
+                        from alerts.service import alert_liquidation
+
+                        await self._write(alert_liquidation, self.sessions, self.config, account,
+                                          self.ids[account.name], event, now)
+                        self.alerts_wake.set()
 
     async def _alerts(self, accounts: list[AccountConfig]) -> None:
         """Step the alert rules of `accounts` on what was just stored; wake the sender."""

@@ -1,0 +1,102 @@
+"""Risk intelligence through the whole pipe: the simulator's candles, funding and
+liquidation history reach the store through ccxt, the engine and the poller."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from alerts.outbox import Backoff, deliver_due
+from connectors.simulator import ExchangeSimulator
+from monitor.config import parse_config
+from monitor.poller import Poller
+from monitor.runtime import build_connectors, build_market_data
+from store import repo
+from store.db import make_engine, session_factory, upgrade
+from store.schema import PositionSnapshot
+from tests.conftest import SmtpServer
+
+SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
+CREDS = {"binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None), "bybit": ("by-mkt-key", "by-mkt-secret", None),
+         "okx": ("ok-mkt-key", "ok-mkt-secret", "ok-mkt-pass")}
+
+
+@pytest.fixture
+def sim() -> Any:
+    simulator = ExchangeSimulator(json.loads(SCENARIO.read_text()))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def _config(sim: ExchangeSimulator, db: str, smtp_port: int) -> Any:
+    accounts = []
+    for venue, (key, secret, passphrase) in CREDS.items():
+        prefix = f"MW_RISK_{venue.upper()}"
+        os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
+        entry = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
+                 "base_url": sim.base_url, "timeout_seconds": 5}
+        if passphrase:
+            os.environ[f"{prefix}_PASS"] = passphrase
+            entry["passphrase_env"] = f"{prefix}_PASS"
+        accounts.append(entry)
+    return parse_config({
+        "database_url": db, "accounts": accounts,
+        "alerts": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                             "from": "mw@example.org", "to": ["t@example.org"]}}})
+
+
+def test_volatility_funding_and_a_confirmed_liquidation(sim: ExchangeSimulator, smtp_server: SmtpServer,
+                                                        tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'risk.db'}"
+    config = _config(sim, db, smtp_server.port)
+
+    async def main() -> None:
+        upgrade(db)
+        sessions = session_factory(make_engine(db))
+        connectors, _ = build_connectors(config, {})
+        markets = build_market_data(config)
+        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event(), markets=markets)
+        try:
+            first = await poller.cycle()
+            assert sorted(first.stored) == ["binanceusdm", "bybit", "okx"], first.failed
+            # Bybit's isolated BTC long goes below its liquidation price: the venue liquidates it
+            sim.set_mark("bybit", "BTC/USDT:USDT", 60_000.0)
+            second = await poller.cycle()
+            assert "bybit" in second.stored, second.failed
+            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+        finally:
+            await poller.close()
+            for market in {id(m): m for m in markets.values()}.values():
+                await market.close()
+        return sessions
+
+    sessions = asyncio.run(main())
+    with sessions() as session:
+        stats = {(s.exchange, s.symbol): s for s in repo.market_stats(session)}
+        for venue in CREDS:
+            sol_beta = stats.get((venue, "ETH/USDT:USDT"))
+            assert sol_beta is not None and sol_beta.volatility > 0
+            assert sol_beta.beta == pytest.approx(1.2, abs=0.25)  # the scenario's beta for ETH
+            assert sol_beta.funding_rate == pytest.approx(0.00025)
+        positions = session.scalars(select(PositionSnapshot)).all()
+        assert all(p.volatility and p.volatility > 0 for p in positions)
+        assert all(0 <= p.touch_probability <= 1 for p in positions)
+        snaps = {a.name: s for a, s in repo.latest_snapshots(session)}
+        # a 10-contract ETH long on 5,000 USDT pays 0.025 % every 8 h: health drifts down
+        binance = snaps["binanceusdm"]
+        assert binance.funding_health_7d < binance.funding_health_1d < binance.health
+        events = repo.liquidations(session)
+    (event,) = events
+    assert (event.symbol, event.side, event.source) == ("BTC/USDT:USDT", "long", "fetch_my_liquidations")
+    assert event.price is not None and math.isfinite(event.price)
+    subjects = [m["Subject"] for m in smtp_server.inbox.messages]
+    assert any(s.startswith("LIQUIDATED · bybit/bybit · BTC/USDT:USDT long at") for s in subjects), subjects
