@@ -1,10 +1,11 @@
 """One account's alert rules for one poll: pure, over the figures the store holds.
 
 Subjects: "health" (the cross pool), "distance" (nearest liquidation), "target" (health
-under the target health), "position:<symbol>:<side>" (each isolated position's own pool)
-and "data" (stale data: WARNING; an account not polled because its key was refused or
-failed: CRITICAL). While data is stale the figure rules keep their level: silence about
-a broken feed is never taken for recovery.
+under the target health), "touch" (chance of a liquidation price being hit within 24 h),
+"position:<symbol>:<side>" (each isolated position's own pool) and "data" (stale data:
+WARNING; an account not polled because its key was refused or failed: CRITICAL). While
+data is stale the figure rules keep their level: silence about a broken feed is never
+taken for recovery.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class AccountFigures:
     target_health: float | None = None
     isolated: Mapping[str, float | None] = field(default_factory=dict)  # subject -> health
     has_snapshot: bool = False
+    touch_probability: float | None = None  # highest chance of a liquidation price being hit in 24 h
 
 
 def position_subject(symbol: str, side: str) -> str:
@@ -52,6 +54,12 @@ def rules_from(settings: AlertRules) -> dict[str, Rule]:
         clear = max(settings.distance_clear_above or settings.distance_below, settings.distance_below)
         rules["distance"] = Rule("distance", (Band(Level.WARNING, settings.distance_below, clear,
                                                    settings.warning_pending_polls),), repeat)
+    if settings.touch_probability_above is not None:
+        # value = 1 - probability, so that "below the trigger" means "more likely than X";
+        # it clears once the chance is back under 60 % of X
+        above = settings.touch_probability_above
+        rules["touch"] = Rule("touch", (Band(Level.WARNING, 1.0 - above, 1.0 - 0.6 * above,
+                                             settings.warning_pending_polls),), repeat)
     if settings.below_target:
         # value = health / target: below 1 means under the target
         rules["target"] = Rule("target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),),
@@ -90,7 +98,8 @@ def evaluate(
     if data_level != Level.OK or not figures.has_snapshot:
         return new_states, told  # figure rules hold their level until fresh data comes
 
-    values = {"health": _value(figures.health), "distance": _value(figures.nearest_distance)}
+    values = {"health": _value(figures.health), "distance": _value(figures.nearest_distance),
+              "touch": 1.0 - (figures.touch_probability or 0.0)}
     if figures.target_health and figures.health is not None:
         values["target"] = figures.health / figures.target_health
     else:

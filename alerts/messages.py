@@ -20,6 +20,7 @@ KIND_WORDS = {
 }
 SUBJECT_WORDS = {
     "health": "health", "distance": "distance to liquidation", "target": "health under target",
+    "touch": "chance of liquidation within 24 h",
     "data": "data",
 }
 
@@ -83,6 +84,8 @@ def _change_line(subject: str, t: Transition) -> str:
     value = "" if t.value is None or t.value == float("inf") else f" ({_fmt(t.value, 3)})"
     if subject == "distance" and t.value is not None and t.value != float("inf"):
         value = f" ({t.value * 100:.2f}%)"
+    if subject == "touch" and t.value is not None and t.value != float("inf"):
+        value = f" ({(1 - t.value) * 100:.1f}%)"
     if t.kind == "resolved":
         return f"{_subject_word(subject)} resolved{value}"
     return f"{_subject_word(subject)} {KIND_WORDS[t.kind]} {level}{value}"

@@ -65,6 +65,7 @@ def _figures(config: Config, account: Account, snapshot: AccountSnapshot | None,
         isolated={position_subject(p.symbol, p.side): p.health for p in positions
                   if p.margin_mode == "isolated"},
         has_snapshot=snapshot is not None,
+        touch_probability=snapshot.touch_probability if snapshot else None,
     )
 
 

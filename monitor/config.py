@@ -72,6 +72,8 @@ class AlertRules(_Strict):
     distance_below: float | None = Field(default=None, gt=0, lt=1)
     distance_clear_above: float | None = Field(default=None, gt=0, lt=1)
     below_target: bool = False
+    # "chance of liquidation in 24 h above X" (first passage under the realized volatility)
+    touch_probability_above: float | None = Field(default=None, gt=0, lt=1)
     repeat_warning_minutes: float | None = Field(default=240, gt=0)
     repeat_critical_minutes: float | None = Field(default=30, gt=0)
     notify_resolved: bool = True
@@ -108,6 +110,7 @@ class AccountConfig(_Strict):
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     exchange: str
     sub_account: str | None = None
+    owner: str | None = None  # accounts of one owner may lend each other collateral (rebalancing)
     collateral: str = "USDT"
     key_env: str | None = None
     secret_env: str | None = None

@@ -67,3 +67,21 @@ def test_level_is_consistent_with_the_bands(values: list[float]) -> None:
         if state.level > before:
             assert value < (1.15 if state.level == Level.CRITICAL else 1.5)
         assert (transition is not None and transition.kind != "repeat") == (state.level != before)
+
+
+def test_touch_probability_rule_is_opt_in_and_fires_above_its_threshold() -> None:
+    from alerts.evaluate import AccountFigures, evaluate
+    from monitor.config import AlertRules
+
+    figures = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.08)
+    _, told = evaluate(AlertRules(), figures, {}, T0)
+    assert [s for s, _ in told] == []  # off by default
+    rules = AlertRules(touch_probability_above=0.05, warning_pending_polls=0)
+    states, told = evaluate(rules, figures, {}, T0)
+    assert [(s, t.kind, t.to_level) for s, t in told] == [("touch", "fired", Level.WARNING)]
+    calmer = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.04)
+    states, told = evaluate(rules, calmer, states, T0 + timedelta(minutes=1))
+    assert told == []  # 4 % is under 5 % but above the 3 % clear level: no flapping
+    calm = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.02)
+    _, told = evaluate(rules, calm, states, T0 + timedelta(minutes=2))
+    assert [(s, t.kind) for s, t in told] == [("touch", "resolved")]
