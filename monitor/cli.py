@@ -224,6 +224,40 @@ def demo(
         simulator.stop()
 
 
+@app.command()
+def stress(
+    config: ConfigOption = None,
+    shocks: Annotated[str | None, typer.Option(help="BTC shocks, e.g. -0.05,-0.1,-0.2.")] = None,
+) -> None:
+    """Every account under BTC shocks (each symbol moved by its beta to BTC): health, who
+    liquidates first, and the collateral needed to survive each shock."""
+    from margin.correlation import DEFAULT_BTC_SHOCKS
+    from monitor.risk_tables import render_stress
+    from monitor.risk_views import cross_account_stress
+
+    settings = load_or_fail(config)
+    chosen = parse_shocks(shocks) if shocks else DEFAULT_BTC_SHOCKS
+    with _store(settings)() as session:
+        result = cross_account_stress(session, chosen, settings.target_health)
+    if not result.accounts:
+        fail("no account has a snapshot yet: run `marginwatch poll` first")
+    render_stress(result, Console())
+
+
+@app.command()
+def rebalance(config: ConfigOption = None) -> None:
+    """For each owner's accounts: the fewest transfers that bring every one to its target."""
+    from monitor.risk_tables import render_rebalance
+    from monitor.risk_views import rebalance_plans
+
+    settings = load_or_fail(config)
+    with _store(settings)() as session:
+        plans = rebalance_plans(session, settings)
+    if not plans:
+        fail("no owner has two accounts with snapshots: set `owner = \"...\"` on the accounts to group")
+    render_rebalance(plans, Console())
+
+
 alerts_app = typer.Typer(help="Alerts: test the channels, silence accounts.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.errors import ConnectorError, KeyRefused, classify
 from connectors.market_data import MarketData
 from connectors.permissions import KeyPermissions
+from margin.remedies import deleverage_plan
 from margin.snapshot import parse_snapshot
 from monitor.config import AccountConfig, Config
 from monitor.enrich import MarketView, market_view, with_volatility
@@ -197,6 +198,8 @@ class Poller:
             self._last_positions[account.name] = (polled.taken_at, positions)
             report.stored.append(account.name)
             await self._check_liquidations(account, previous, positions, polled.taken_at)
+            if row["topup_to_target"] > 0:
+                await self._store_books(account, polled)
         for account, error, at in results:
             if isinstance(error, Polled):
                 continue
@@ -206,6 +209,26 @@ class Poller:
             await self._write(repo.record_failure, self.sessions, self.ids[account.name], at,
                               error.kind, error.message, error.cause, pause)
             report.failed[account.name] = error.message
+
+    async def _store_books(self, account: AccountConfig, polled: Polled) -> None:
+        """Order books of the symbols the account's deleverage plan would trade, so the
+        dashboard can price the plan (it never calls an exchange itself)."""
+        market = self.markets.get(account.name)
+        if market is None:
+            return
+        plan = deleverage_plan(polled.snapshot, polled.target_health)
+        symbols = {r.symbol for r in plan.reductions}
+        if not symbols:
+            return
+        try:
+            books = await asyncio.wait_for(market.order_books(symbols), timeout=self.config.account_timeout)
+        except Exception as exc:  # books enrich the remedy; their absence is logged, not fatal
+            log.warning("%s: order books unavailable: %s", account.label, classify(exc).message)
+            return
+        now = self.now()
+        stats = {symbol: {"order_book": json.dumps(book, default=str), "order_book_at": now}
+                 for symbol, book in books.items()}
+        await self._write(repo.upsert_market_stats, self.sessions, account.exchange, now, stats)
 
     async def _previous_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
         """The account's positions at its previous poll (from memory, or the store after a

@@ -22,7 +22,8 @@ from monitor.runtime import build_connectors, build_market_data
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import PositionSnapshot
-from tests.conftest import SmtpServer
+from tests.alert_scenario import toml
+from tests.conftest import SmtpServer, run_cli
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 CREDS = {"binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None), "bybit": ("by-mkt-key", "by-mkt-secret", None),
@@ -37,27 +38,28 @@ def sim() -> Any:
     simulator.stop()
 
 
-def _config(sim: ExchangeSimulator, db: str, smtp_port: int) -> Any:
+def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int) -> dict[str, Any]:
     accounts = []
     for venue, (key, secret, passphrase) in CREDS.items():
         prefix = f"MW_RISK_{venue.upper()}"
         os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
         entry = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
-                 "base_url": sim.base_url, "timeout_seconds": 5}
+                 "base_url": sim.base_url, "timeout_seconds": 5, "owner": "fund",
+                 "target_health": 40.0 if venue == "okx" else 1.5}
         if passphrase:
             os.environ[f"{prefix}_PASS"] = passphrase
             entry["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(entry)
-    return parse_config({
-        "database_url": db, "accounts": accounts,
-        "alerts": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                             "from": "mw@example.org", "to": ["t@example.org"]}}})
+    return {"database_url": db, "accounts": accounts,
+            "alerts": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                                 "from": "mw@example.org", "to": ["t@example.org"]}}}
 
 
 def test_volatility_funding_and_a_confirmed_liquidation(sim: ExchangeSimulator, smtp_server: SmtpServer,
                                                         tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'risk.db'}"
-    config = _config(sim, db, smtp_server.port)
+    doc = _config_doc(sim, db, smtp_server.port)
+    config = parse_config(doc)
 
     async def main() -> None:
         upgrade(db)
@@ -100,3 +102,13 @@ def test_volatility_funding_and_a_confirmed_liquidation(sim: ExchangeSimulator, 
     assert event.price is not None and math.isfinite(event.price)
     subjects = [m["Subject"] for m in smtp_server.inbox.messages]
     assert any(s.startswith("LIQUIDATED · bybit/bybit · BTC/USDT:USDT long at") for s in subjects), subjects
+
+    # the cross-account views read the same store
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml(doc))
+    code, out, err = run_cli("stress", "--config", str(config_path))
+    assert code == 0, err
+    assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out
+    code, out, err = run_cli("rebalance", "--config", str(config_path))
+    assert code == 0, err
+    assert "fund (USDT)" in out and "okx" in out  # the others lend to the one far under its target
