@@ -1,0 +1,1 @@
+"""Page scripts for st.navigation (app/main.py). Not `pages/`: see main.py."""

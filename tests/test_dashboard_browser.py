@@ -1,0 +1,182 @@
+"""The dashboard in a real browser on the demo: `marginwatch demo` (exchange simulator +
+poller) writes the store, app.launch starts Streamlit on it, headless Chromium (Debian's
+package, driven by Playwright) checks the overview lists the demo accounts, opens one, and
+moves the shock slider. Screenshots go to tests/artifacts/ (git-ignored)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from app.auth import hash_password
+from app.launch import start_dashboard, wait_until_up, write_config
+from monitor.config import parse_config
+from monitor.demo import demo_scenario
+from tests.conftest import free_port, require_system_part
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _wait_for_snapshots(database: Path, accounts: int, timeout: float,
+                        demo: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert demo.poll() is None, "marginwatch demo exited"
+        if database.exists():
+            try:
+                with sqlite3.connect(database) as conn:
+                    done = conn.execute("SELECT count(*) FROM accounts WHERE latest_snapshot_id IS NOT NULL")
+                    if done.fetchone()[0] >= accounts:
+                        return
+            except sqlite3.OperationalError:  # the schema is being created
+                pass
+        time.sleep(0.3)
+    raise TimeoutError(f"the demo stored no snapshot of {accounts} accounts in {timeout:g} s")
+
+
+def _config(path: Path, database: Path) -> Path:
+    """The demo's accounts, for the dashboard: names, venues, names of credential variables."""
+    accounts = []
+    for i, account in enumerate(demo_scenario()["accounts"]):
+        entry = {"name": account["name"], "exchange": account["venue"],
+                 "key_env": f"MARGINWATCH_DEMO_{i}_KEY", "secret_env": f"MARGINWATCH_DEMO_{i}_SECRET"}
+        if account.get("passphrase"):
+            entry["passphrase_env"] = f"MARGINWATCH_DEMO_{i}_PASSPHRASE"
+        accounts.append(entry)
+    config = parse_config({"database_url": f"sqlite:///{database}", "poll_interval_seconds": 3,
+                           "accounts": accounts})
+    return write_config(config, path)
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[str]:
+    """The demo polling every 3 s in tmp_path, and the dashboard on it; yields its URL."""
+    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium",
+                        "apt-get install chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    cli = Path(sys.executable).with_name("marginwatch")
+    command = [str(cli)] if cli.exists() else [sys.executable, "-c", "from monitor.cli import app; app()"]
+    with (ARTIFACTS / "demo.log").open("wb") as demo_log, (ARTIFACTS / "dashboard.log").open("wb") as log:
+        demo = subprocess.Popen([*command, "demo", "--interval", "3"], cwd=tmp_path,
+                                stdout=demo_log, stderr=subprocess.STDOUT)
+        processes = [demo]
+        try:
+            database = tmp_path / ".marginwatch-demo" / "marginwatch.db"
+            polled = [a for a in demo_scenario()["accounts"] if not a["permissions"].get("withdraw")]
+            _wait_for_snapshots(database, len(polled), 45, demo)  # a refused key never gets one
+            port = free_port()
+            # run from tmp_path: a developer's own .streamlit/secrets.toml (a login) stays out
+            app = start_dashboard(_config(tmp_path / "marginwatch.toml", database), port, cwd=tmp_path,
+                                  stdout=log, stderr=subprocess.STDOUT)
+            processes.append(app)
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url, 45, app)
+            yield url
+        finally:
+            for process in reversed(processes):
+                _stop(process)
+
+
+def _metric(page: Page, label: str) -> Locator:
+    return page.locator('[data-testid="stMetric"]').filter(has_text=label).first \
+        .locator('[data-testid="stMetricValue"]')
+
+
+def test_overview_account_and_what_if_in_chromium(dashboard: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    accounts = demo_scenario()["accounts"]
+    names = [a["name"] for a in accounts]
+    watched = next(a["name"] for a in accounts if a["positions"] and not a["permissions"].get("withdraw"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1400})
+            page.set_default_timeout(30_000)
+            page.goto(dashboard)
+            expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+            for name in names:  # the health chart's labels: text the page holds, not canvas pixels
+                expect(page.get_by_text(name, exact=False).first).to_be_visible()
+            expect(page.get_by_text("REFUSED").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+            page.get_by_role("link", name="Account").first.click()
+            expect(page.get_by_role("heading", name="Account")).to_be_visible()
+            page.goto(f"{dashboard}/account?account={watched}")  # a link to one account
+            expect(page.get_by_text("What-if health")).to_be_visible()
+            before = _metric(page, "What-if health").inner_text()
+            slider = page.get_by_role("slider").first
+            slider.focus()
+            for _ in range(10):  # -10 %: every price down at once
+                slider.press("ArrowLeft")
+            expect(_metric(page, "What-if health")).not_to_have_text(before)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            # Streamlit scrolls inside its own container: a tall window shows the whole page
+            page.set_viewport_size({"width": 1500, "height": 3400})
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "account-what-if.png"))
+        finally:
+            browser.close()
+
+
+def test_first_request_to_a_page_of_a_gated_app_gets_the_login(tmp_path: Path) -> None:
+    """Right after a start, a deep link (/account) must meet the login too: Streamlit runs
+    a pages/ folder's scripts without the entry point until st.navigation has run once."""
+    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium",
+                        "apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(
+        f'[marginwatch_auth]\npassword_hash = "{hash_password("s3cret", iterations=1000)}"\n')
+    config = tmp_path / "marginwatch.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "none.db"}"\n')
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "dashboard-gated.log").open("wb") as log:
+        app = start_dashboard(config, port, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url, 45, app)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1200, "height": 800})
+                    page.set_default_timeout(30_000)
+                    page.goto(f"{url}/account?account=x")  # the first request the server sees
+                    expect(page.get_by_label("Password").first).to_be_visible()
+                    expect(page.get_by_role("heading", name="Account")).to_have_count(0)
+                    expect(page.get_by_text("database")).to_have_count(0)  # no page code ran
+                    page.screenshot(path=str(ARTIFACTS / "gated-login.png"))
+                    page.get_by_label("Password").first.fill("s3cret")
+                    page.get_by_role("button", name="Log in").click()
+                    # in, on the deep-linked page (which says this store has no database)
+                    expect(page.get_by_text("No database at").first).to_be_visible()
+                    expect(page.get_by_role("link", name="Alerts")).to_be_visible()
+                finally:
+                    browser.close()
+        finally:
+            _stop(app)
