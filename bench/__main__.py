@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, engine, poll, risk
+from bench import alerts, dashboard, engine, poll, risk
 
-SUITES = {"engine": engine.main, "poll": poll.main, "alerts": alerts.main, "risk": risk.main}
+SUITES = {
+    "engine": engine.main,
+    "poll": poll.main,
+    "alerts": alerts.main,
+    "dashboard": dashboard.main,
+    "risk": risk.main,
+}
 
 
 def main(argv: list[str]) -> None:

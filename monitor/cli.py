@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -192,14 +193,16 @@ def status(config: ConfigOption = None) -> None:
 def demo(
     interval: Annotated[float, typer.Option(help="Poll interval, seconds.")] = 5.0,
     port: Annotated[int, typer.Option(help="Simulator port (0: any free port).")] = 0,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1.")] = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Poll only; no dashboard.")] = False,
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
 ) -> None:
-    """The product on the built-in exchange simulator: no API keys needed."""
+    """The product on the built-in exchange simulator, with the dashboard: no API keys needed."""
     from monitor.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator
     from monitor.overview import account_views
     from monitor.runtime import run_poller
     from monitor.status_table import render_status
-    from store.db import make_engine, session_factory
+    from store.db import make_engine, session_factory, upgrade
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     DEMO_DIR.mkdir(exist_ok=True)
@@ -208,20 +211,45 @@ def demo(
         stale.unlink()
     scenario = demo_scenario()
     simulator, base_url = start_simulator(scenario, port)
-    settings = demo_config(scenario, base_url, f"sqlite:///{database}", interval)
+    settings = demo_config(scenario, base_url, f"sqlite:///{database.resolve()}", interval)
+    upgrade(settings.database_url)
     console = Console()
+    dashboard = None
+    if not no_dashboard:
+        from app.launch import start_dashboard, wait_until_up, write_config
+
+        log_file = (DEMO_DIR / "dashboard.log").open("wb")
+        # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
+        dashboard = start_dashboard(write_config(settings, DEMO_DIR / "marginwatch.toml"), dashboard_port,
+                                    cwd=Path.cwd(), stdout=log_file, stderr=subprocess.STDOUT)
     console.print(f"exchange simulator: {base_url}   database: {database}   "
                   f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)")
 
+    waiting_for_dashboard = dashboard is not None
+
     def show(cycle: CycleReport) -> None:
+        nonlocal waiting_for_dashboard
         with session_factory(make_engine(settings.database_url))() as session:
             views = account_views(session, datetime.now(UTC), settings.stale_after)
         render_status(views, console)
+        if waiting_for_dashboard:  # after the first cycle: the dashboard opens on data
+            waiting_for_dashboard = False
+            try:
+                wait_until_up(f"http://127.0.0.1:{dashboard_port}", 60, dashboard)
+                console.print(f"[bold]dashboard: http://127.0.0.1:{dashboard_port}[/bold]")
+            except (TimeoutError, RuntimeError) as exc:
+                console.print(f"[red]dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}[/red]")
 
     try:
         asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))
     finally:
         simulator.stop()
+        if dashboard is not None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(10)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
 
 
 @app.command()

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app.auth import hash_password
-from app.launch import start_dashboard, wait_until_up, write_config
-from monitor.config import parse_config
+from app.launch import start_dashboard, wait_until_up
 from monitor.demo import demo_scenario
 from tests.conftest import free_port, require_system_part
 
@@ -57,47 +56,29 @@ def _wait_for_snapshots(database: Path, accounts: int, timeout: float,
     raise TimeoutError(f"the demo stored no snapshot of {accounts} accounts in {timeout:g} s")
 
 
-def _config(path: Path, database: Path) -> Path:
-    """The demo's accounts, for the dashboard: names, venues, names of credential variables."""
-    accounts = []
-    for i, account in enumerate(demo_scenario()["accounts"]):
-        entry = {"name": account["name"], "exchange": account["venue"],
-                 "key_env": f"MARGINWATCH_DEMO_{i}_KEY", "secret_env": f"MARGINWATCH_DEMO_{i}_SECRET"}
-        if account.get("passphrase"):
-            entry["passphrase_env"] = f"MARGINWATCH_DEMO_{i}_PASSPHRASE"
-        accounts.append(entry)
-    config = parse_config({"database_url": f"sqlite:///{database}", "poll_interval_seconds": 3,
-                           "accounts": accounts})
-    return write_config(config, path)
-
-
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[str]:
-    """The demo polling every 3 s in tmp_path, and the dashboard on it; yields its URL."""
+    """`marginwatch demo` polling every 3 s in tmp_path, with its dashboard; yields its URL."""
     require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium",
                         "apt-get install chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     cli = Path(sys.executable).with_name("marginwatch")
     command = [str(cli)] if cli.exists() else [sys.executable, "-c", "from monitor.cli import app; app()"]
-    with (ARTIFACTS / "demo.log").open("wb") as demo_log, (ARTIFACTS / "dashboard.log").open("wb") as log:
-        demo = subprocess.Popen([*command, "demo", "--interval", "3"], cwd=tmp_path,
-                                stdout=demo_log, stderr=subprocess.STDOUT)
-        processes = [demo]
+    port = free_port()
+    with (ARTIFACTS / "demo.log").open("wb") as demo_log:
+        # the real `marginwatch demo`: simulator, poller and dashboard; run in tmp_path so a
+        # developer's own .streamlit/secrets.toml (a login) stays out of the test
+        demo = subprocess.Popen([*command, "demo", "--interval", "3", "--dashboard-port", str(port)],
+                                cwd=tmp_path, stdout=demo_log, stderr=subprocess.STDOUT)
         try:
             database = tmp_path / ".marginwatch-demo" / "marginwatch.db"
             polled = [a for a in demo_scenario()["accounts"] if not a["permissions"].get("withdraw")]
             _wait_for_snapshots(database, len(polled), 45, demo)  # a refused key never gets one
-            port = free_port()
-            # run from tmp_path: a developer's own .streamlit/secrets.toml (a login) stays out
-            app = start_dashboard(_config(tmp_path / "marginwatch.toml", database), port, cwd=tmp_path,
-                                  stdout=log, stderr=subprocess.STDOUT)
-            processes.append(app)
             url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, 45, app)
+            wait_until_up(url, 45)
             yield url
         finally:
-            for process in reversed(processes):
-                _stop(process)
+            _stop(demo)
 
 
 def _metric(page: Page, label: str) -> Locator:
