@@ -114,6 +114,11 @@ class Poller:
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
 
+    def retry_paused(self) -> None:
+        """Give paused accounts one more try next cycle (as at start: credentials or key
+        permissions may have been fixed since)."""
+        self._retry_paused = True
+
     async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 

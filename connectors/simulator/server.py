@@ -132,6 +132,10 @@ class ExchangeSimulator:
         """Move one market's mark (every account holding it is revalued)."""
         self.state.set_mark(venue, symbol, price)
 
+    def revoke_key(self, venue: str, api_key: str) -> None:
+        """The key stops working (the venue's own invalid-key error); reset() restores it."""
+        self.state.revoke_key(venue, api_key)
+
     def set_positions(self, venue: str, api_key: str, positions: list[dict[str, Any]]) -> None:
         """Replace an account's positions, in the scenario's position format."""
         self.state.set_positions(venue, api_key, positions)

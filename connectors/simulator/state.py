@@ -52,6 +52,7 @@ class SimState:
         self._marks = {(venue, symbol): m.mark_price
                        for venue, markets in scenario.markets.items() for symbol, m in markets.items()}
         self._accounts = {(a.venue, a.api_key): a for a in scenario.accounts}
+        self._revoked: set[tuple[str, str]] = set()
         self._funding = {(venue, symbol): m.funding_rate
                          for venue, markets in scenario.markets.items() for symbol, m in markets.items()}
         self.candles = CandleBook(scenario, self.started_ms)
@@ -77,6 +78,7 @@ class SimState:
             for (venue, symbol) in self._marks:
                 self._marks[(venue, symbol)] = self.markets[venue][symbol].mark_price
             self._accounts = {(a.venue, a.api_key): a for a in self.scenario.accounts}
+            self._revoked.clear()
             self._funding = {key: self.markets[key[0]][key[1]].funding_rate for key in self._funding}
             self._liquidations.clear()
             self._next_liquidation = self._next_event = 1
@@ -189,8 +191,17 @@ class SimState:
     # --- accounts ----------------------------------------------------------------------
 
     def account(self, venue: str, api_key: str) -> AccountSpec | None:
+        """The account of a key; None for an unknown or revoked key (the venue then
+        answers with its own invalid-key error)."""
         with self._lock:
+            if (venue, api_key) in self._revoked:
+                return None
             return self._accounts.get((venue, api_key))
+
+    def revoke_key(self, venue: str, api_key: str) -> None:
+        """The key stops working, as when its owner deletes it on the exchange."""
+        with self._lock:
+            self._revoked.add((venue, api_key))
 
     def accounts(self) -> list[AccountSpec]:
         with self._lock:
