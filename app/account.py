@@ -1,5 +1,7 @@
-"""The account page: the latest figures and positions, the history, then the remedy and
-the what-ifs (app.remedy_panel, app.whatif_panel) recomputed from the latest snapshot."""
+"""The account page: the latest figures and positions, the liquidation chance and funding
+drag (app.account_risk), the history with its liquidations, then the remedy (priced against
+the stored books) and the what-ifs (app.remedy_panel, app.whatif_panel) recomputed from the
+latest snapshot."""
 
 from __future__ import annotations
 
@@ -10,7 +12,16 @@ import pandas as pd
 import streamlit as st
 
 from app import fmt, tables, tz
-from app.account_data import WINDOWS, history_frame, latest, positions_frame, stored_accounts
+from app.account_data import (
+    WINDOWS,
+    funding_frame,
+    history_frame,
+    latest,
+    liquidations_frame,
+    positions_frame,
+    stored_accounts,
+)
+from app.account_risk import TOUCH_HELP, render_liquidations, render_outlook
 from app.charts import history_figure
 from app.levels import COLORS, CRITICAL
 from app.remedy_panel import render_remedy
@@ -18,6 +29,8 @@ from app.settings import Store
 from app.whatif import load
 from app.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
+from monitor.risk_views import stored_books
+from store import repo
 from store.schema import Account, AccountSnapshot
 
 CHOICE, BOX = "mw_account", "mw_account_box"
@@ -50,29 +63,44 @@ def render(store: Store) -> None:
         account = choose(accounts)
         snap = latest(session, account)
         positions = positions_frame(session, account)
+        events = liquidations_frame(session, account.id)
+        stats = repo.market_stats(session, account.exchange)
+        books = stored_books(session, account.exchange)
     now = datetime.now(UTC)
     zone = tz.current()
     rules = store.rules(account.name)
+    snapshot, problem = _snapshot(account)
     _status(store, account, now)
     if snap is not None:
         _figures(snap, account.collateral)
         _positions(positions)
-    _history(store, account, now, zone, rules.critical_below, rules.warning_below)
-    if not account.latest_document:
+        funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
+        render_outlook(snap, funding, rules.warning_below, zone)
+    _history(store, account, now, zone, rules.critical_below, rules.warning_below, events)
+    render_liquidations(events, zone, account.name)
+    if problem:
+        st.error(problem)
+        return
+    if snapshot is None:
         st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
         return
-    try:
-        snapshot = _parsed(account.latest_document)
-    except (SnapshotError, ValueError) as exc:
-        st.error(f"The stored snapshot document cannot be read: {exc}")
-        return
-    render_remedy(snapshot, store.target_health(account.name), account.name)
+    render_remedy(snapshot, store.target_health(account.name), account.name, books, zone)
     render_what_if(snapshot, store.target_health(account.name), rules, account.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=200)
 def _parsed(document: str) -> Snapshot:
     return load(document)
+
+
+def _snapshot(account: Account) -> tuple[Snapshot | None, str | None]:
+    """The latest snapshot document parsed, or why there is none to use."""
+    if not account.latest_document:
+        return None, None
+    try:
+        return _parsed(account.latest_document), None
+    except (SnapshotError, ValueError) as exc:
+        return None, f"The stored snapshot document cannot be read: {exc}"
 
 
 def _status(store: Store, account: Account, now: datetime) -> None:
@@ -136,13 +164,16 @@ def _positions(frame: pd.DataFrame) -> None:
         "leverage": st.column_config.NumberColumn("leverage", format="%gx"),
         "isolated_margin": st.column_config.NumberColumn("isolated margin", format=money),
         "health": st.column_config.NumberColumn("pool health", format="%.2f"),
+        "volatility": st.column_config.NumberColumn("σ daily", format="percent",
+                                                    help="EWMA realized volatility of daily log returns."),
+        "touch_probability": st.column_config.NumberColumn("liq. chance 24 h", format="percent", help=TOUCH_HELP),
     }
     tables.show(frame, "positions", styler=_style_positions(frame), column_config=config,
                 hide=["amount_step"], key="positions")
 
 
 def _history(store: Store, account: Account, now: datetime, zone: tzinfo, critical: float,
-             warning: float) -> None:
+             warning: float, events: pd.DataFrame) -> None:
     st.subheader("History")
     label = st.segmented_control("Window", list(WINDOWS), default="24 h", key="mw_history_window") or "24 h"
     started = time.perf_counter()
@@ -152,7 +183,9 @@ def _history(store: Store, account: Account, now: datetime, zone: tzinfo, critic
     if frame.empty:
         st.caption("No history in this window.")
         return
-    st.plotly_chart(history_figure(frame, zone, critical, warning, account.collateral),
+    start = now - WINDOWS[label]
+    shown = events[pd.to_datetime(events["occurred_at"], utc=True) >= start] if len(events) else events
+    st.plotly_chart(history_figure(frame, zone, critical, warning, account.collateral, shown),
                     key="history_chart")
     st.caption(f"{len(frame)} buckets of the worst health and average equity "
                f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms).")

@@ -1,5 +1,6 @@
-"""Plotly figures: the overview's health bars, an account's history, the stress curve and
-the alert timeline. Pure builders (data in, figure out), so they are testable and fast."""
+"""Plotly figures: the overview's health bars, an account's history (with its
+liquidations), the stress curve and the alert timeline. Pure builders (data in, figure
+out), so they are testable and fast."""
 
 from __future__ import annotations
 
@@ -71,11 +72,29 @@ def _log_axis(values: Sequence[float], low: float, high: float, title: str) -> d
             "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
+def _local(values: pd.Series, zone: tzinfo) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+
+
+def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: float) -> None:
+    """A dotted vertical line at each liquidation, and a marker at the top of the health
+    axis that carries the hover text (a shape has none)."""
+    times = _local(events["occurred_at"], zone)
+    for moment in times:
+        fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5)
+    texts = [f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})"
+             for e in events.itertuples()]
+    fig.add_trace(go.Scatter(x=times, y=[top] * len(events), mode="markers", name="liquidation",
+                             marker={"symbol": "triangle-down", "size": 13, "color": LIQUIDATION},
+                             text=texts, hovertemplate="%{text}<extra></extra>"))
+
+
 def history_figure(frame: pd.DataFrame, zone: tzinfo, critical: float, warning: float,
-                   collateral: str) -> go.Figure:
+                   collateral: str, events: pd.DataFrame | None = None) -> go.Figure:
     """Health (worst per bucket, log scale) with the warning and critical bands, and the
-    equity on a second axis; a range selector to zoom into the loaded window."""
-    times = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+    equity on a second axis; a range selector to zoom into the loaded window; liquidation
+    `events` (occurred_at, symbol, side, price, source) as marked vertical lines."""
+    times = _local(frame["at"], zone)
     health = frame["min_health"].clip(lower=0.01)
     fig = go.Figure()
     mode = "lines+markers" if len(frame) < 60 else "lines"  # a young account's few points stay visible
@@ -84,10 +103,13 @@ def history_figure(frame: pd.DataFrame, zone: tzinfo, critical: float, warning: 
     fig.add_trace(go.Scatter(x=times, y=frame["equity"], name=f"equity ({collateral})", mode="lines",
                              line={"color": "#9467bd", "width": 1}, yaxis="y2", opacity=0.7))
     _bands(fig, critical, warning)
+    axis = _log_axis(list(health), 0.9, warning * 1.3, "health")
+    if events is not None and len(events):
+        _liquidation_marks(fig, events, zone, 10 ** (axis["range"][1] - 0.03))
     fig.update_layout(
         height=400, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        yaxis=_log_axis(list(health), 0.9, warning * 1.3, "health"),
+        yaxis=axis,
         yaxis2={"title": f"equity ({collateral})", "overlaying": "y", "side": "right", "showgrid": False},
         xaxis={"rangeselector": {"buttons": [
             {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},

@@ -83,3 +83,19 @@ def when(moment: datetime | None, zone: tzinfo) -> str:
     if moment is None:
         return DASH
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def chance(value: float | None) -> str:
+    """A probability: one decimal in %, and "< 0.1 %" rather than a misleading "0.0 %"."""
+    if not _finite(value):
+        return DASH
+    if 0 < value < 0.001:
+        return "< 0.1 %"
+    return f"{value * 100:.1f} %"
+
+
+def hours(value: float | None) -> str:
+    """A horizon in hours, with days beside it past two days."""
+    if not _finite(value):
+        return DASH
+    return f"{value:.0f} h" if value < 48 else f"{value:.0f} h ({value / 24:.1f} d)"

@@ -26,6 +26,7 @@ st.set_page_config(page_title="marginwatch", page_icon=":material/monitor_heart:
 PAGES = {  # url path: (script, title, icon)
     "": ("views/overview.py", "Overview", ":material/dashboard:"),
     "account": ("views/account.py", "Account", ":material/account_balance_wallet:"),
+    "risk": ("views/risk.py", "Risk", ":material/crisis_alert:"),
     "alerts": ("views/alerts.py", "Alerts", ":material/notifications:"),
     "keys": ("views/accounts_keys.py", "Accounts & keys", ":material/key:"),
 }

@@ -18,7 +18,7 @@ from app.settings import Store
 
 ACCOUNT_PAGE = "views/account.py"
 SHOWN = ["account", "health", "equity", "maintenance_margin", "margin_ratio", "topup_to_target",
-         "nearest_distance", "data", "alert", "key", "positions", "problem"]
+         "nearest_distance", "touch_probability", "funding", "data", "alert", "key", "positions", "problem"]
 
 
 def render(store: Store) -> None:
@@ -77,6 +77,8 @@ def _style(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
             styles[where["alert"]] = f"color: {COLORS[CRITICAL]}; font-weight: bold"
         elif row["alert"].startswith("WARNING"):
             styles[where["alert"]] = f"color: {COLORS[WARNING]}; font-weight: bold"
+        if row["funding"].startswith("⚠"):
+            styles[where["funding"]] = f"color: {COLORS[WARNING]}; font-weight: bold"
         if row["key"] in ("trade", "refused"):
             styles[where["key"]] = f"color: {COLORS[CRITICAL]}"
         return styles
@@ -95,6 +97,11 @@ def _table(frame: pd.DataFrame) -> None:
         "margin_ratio": st.column_config.NumberColumn("margin ratio", format="%.4f"),
         "topup_to_target": st.column_config.NumberColumn("top-up to target", format=money),
         "nearest_distance": st.column_config.NumberColumn("nearest liq.", format="percent"),
+        "touch_probability": st.column_config.NumberColumn(
+            "liq. chance 24 h", format="percent",
+            help="Highest chance among the positions that the liquidation price is touched within 24 h."),
+        "funding": st.column_config.TextColumn(
+            "funding", help="⚠ when funding alone, prices unchanged, takes health below the warning level."),
         "data": st.column_config.TextColumn("data age"),
         "key": st.column_config.TextColumn("key"),
     }

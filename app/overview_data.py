@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from alerts.silences import active_silences
 from app import fmt
+from app.account_risk import funding_breach_text
 from app.levels import ALERT_NAMES, ORDER, STALE, data_label, level
 from app.settings import Store
 from monitor.overview import account_views
 from monitor.status_table import problem
-from store.schema import AlertState
+from store.schema import AccountSnapshot, AlertState
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ def alert_levels(session: Session) -> dict[int, int]:
     return {account_id: int(top or 0) for account_id, top in rows}
 
 
+def latest_risk(session: Session, snapshot_ids: list[int]) -> dict[int, tuple[float | None, float | None]]:
+    """(24 h liquidation chance, funding breach hours) of each latest snapshot: one query
+    by primary key, never the history."""
+    if not snapshot_ids:
+        return {}
+    rows = session.execute(select(AccountSnapshot.id, AccountSnapshot.touch_probability,
+                                  AccountSnapshot.funding_breach_hours)
+                           .where(AccountSnapshot.id.in_(snapshot_ids)))
+    return {sid: (touch, breach) for sid, touch, breach in rows}
+
+
+def funding_flag(breach_hours: float | None, warning: float) -> str:
+    """The overview's short form of the account page's funding flag."""
+    if funding_breach_text(breach_hours, warning) is None:
+        return fmt.DASH
+    return f"⚠ < {warning:g} in {fmt.hours(breach_hours)}"
+
+
 def _alert_text(top: int | None, silenced: bool) -> str:
     if not top:
         return "—"
@@ -46,6 +65,7 @@ def load_overview(store: Store, now: datetime) -> Overview:
     with store.sessions() as session:
         views = account_views(session, now, store.config.stale_after)
         alerts = alert_levels(session)
+        risk = latest_risk(session, [v.snapshot_id for v in views if v.snapshot_id is not None])
     silences = active_silences(store.sessions, now)
     silence_all = any(s.account is None for s in silences)
     silenced = {s.account for s in silences}
@@ -61,6 +81,7 @@ def load_overview(store: Store, now: datetime) -> Overview:
             equity[v.collateral] += v.equity
         if v.topup_to_target is not None and lvl != STALE:
             topup[v.collateral] += v.topup_to_target
+        touch, breach = risk.get(v.snapshot_id, (None, None))
         rows.append({
             "account_id": v.account_id,
             "account": f"{v.exchange}/{v.name}",
@@ -77,6 +98,8 @@ def load_overview(store: Store, now: datetime) -> Overview:
             "margin_ratio": v.margin_ratio,
             "topup_to_target": v.topup_to_target,
             "nearest_distance": v.nearest_distance,
+            "touch_probability": touch,
+            "funding": funding_flag(breach, rules.warning_below),
             "data": data_label(v, fmt.age(v.age_seconds)),
             "age_seconds": v.age_seconds,
             "alert": _alert_text(alerts.get(v.account_id), silence_all or v.name in silenced),
@@ -90,5 +113,5 @@ def load_overview(store: Store, now: datetime) -> Overview:
 
 COLUMNS = ["account_id", "account", "name", "exchange", "collateral", "level", "health", "cross_health",
            "critical_below", "warning_below", "equity", "maintenance_margin", "margin_ratio",
-           "topup_to_target", "nearest_distance", "data", "age_seconds", "alert", "key", "positions",
-           "problem"]
+           "topup_to_target", "nearest_distance", "touch_probability", "funding", "data", "age_seconds", "alert",
+           "key", "positions", "problem"]

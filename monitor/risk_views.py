@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from margin.correlation import DEFAULT_BTC_SHOCKS, CorrelatedStress, correlated_stress
 from margin.pools import pool_figures, pools
 from margin.rebalance import AccountState, RebalancePlan, rebalance
-from margin.remedies import deleverage_plan
+from margin.remedies import DeleveragePlan, deleverage_plan
 from margin.slippage import PricedPlan, price_plan
 from margin.snapshot import Snapshot, SnapshotError, parse_snapshot
 from monitor.config import Config
@@ -93,3 +94,48 @@ def priced_deleverage(session: Session, name: str, target_health: float,
     if not plan.reductions or not all(r.symbol in books for r in plan.reductions):
         return None
     return price_plan(snapshot, plan, books)
+
+
+@dataclass(frozen=True)
+class StoredBook:
+    """An order book the poller stored (ccxt's structure, amounts in contracts) and when."""
+
+    book: dict
+    at: datetime | None
+
+
+def stored_books(session: Session, exchange: str) -> dict[str, StoredBook]:
+    """The latest stored order book of each of the venue's symbols that has one."""
+    books = {}
+    for stat in repo.market_stats(session, exchange):
+        if not stat.order_book:
+            continue
+        try:
+            books[stat.symbol] = StoredBook(json.loads(stat.order_book), stat.order_book_at)
+        except ValueError:  # a damaged row prices nothing; the plan is still shown at mark
+            continue
+    return books
+
+
+@dataclass(frozen=True)
+class PricedRemedy:
+    """The deleverage plan and, when every symbol it trades has a stored book, the plan
+    filled against those books; else the symbols without one."""
+
+    plan: DeleveragePlan
+    priced: PricedPlan | None
+    missing_books: tuple[str, ...]
+    books_at: dict[str, datetime | None]
+
+
+def priced_remedy(snapshot: Snapshot, books: Mapping[str, StoredBook], target_health: float,
+                  slippage: float = 0.0) -> PricedRemedy:
+    """Like priced_deleverage for an already parsed snapshot and its venue's stored books,
+    but saying why a plan is not priced (nothing to cut, or which books are missing)."""
+    plan = deleverage_plan(snapshot, target_health, slippage)
+    symbols = sorted({r.symbol for r in plan.reductions})
+    missing = tuple(s for s in symbols if s not in books)
+    priced = None
+    if symbols and not missing:
+        priced = price_plan(snapshot, plan, {s: books[s].book for s in symbols})
+    return PricedRemedy(plan, priced, missing, {s: books[s].at for s in symbols if s in books})

@@ -1,6 +1,8 @@
 """The dashboard in Streamlit's AppTest on a seeded SQLite store: every page loads, the
 overview is worst first, a stale account is shown as stale, the what-if slider moves the
-health, and a gated deployment shows an anonymous visitor only the login."""
+health, a gated deployment shows an anonymous visitor only the login, and the risk
+intelligence shows: liquidation chance, funding flag, the remedy priced against a stored
+book, a liquidation on the chart, the correlated stress and an owner's rebalancing."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from alerts.silences import create_silence
 from app.auth import hash_password
 from app.launch import write_config
+from margin.funding import FundingRate
 from margin.snapshot import parse_snapshot
 from monitor.config import parse_config
 from monitor.figures import Polled, account_rows
@@ -36,6 +40,27 @@ ACCOUNTS = {  # name: (exchange, wallet, minutes since the last poll)
 }
 
 
+OWNER = "fund-a"  # alpha (surplus) and bravo (deficit): one transfer
+BTC, ETH, LTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "LTC/USDT:USDT"
+# steep BTC funding: alpha's cross pool (8.9) falls below 1.5 in 146 h on funding alone
+RATES = {BTC: FundingRate(BTC, 0.002, 8.0, 0.003, 2.0), ETH: FundingRate(ETH, -0.0005, 8.0, None, 2.0),
+         LTC: FundingRate(LTC, 0.0001, 8.0, None, 2.0)}
+# 2.4 BTC of bids: enough for bravo's plan to 1.5 (1.213 BTC), too thin for 3 (3.095 BTC)
+BTC_BOOK = {"bids": [[91470.0, 0.6], [91440.0, 0.8], [91380.0, 1.0]], "asks": [[91490.0, 2.0]]}
+LIQUIDATION = {"symbol": "SOL/USDT:USDT", "side": "long", "price": 142.5, "contracts": 80.0,
+               "source": "fetch_my_liquidations", "detail": None}
+
+
+def _market_stats(now: datetime) -> dict[str, dict]:
+    stats: dict[str, dict] = {
+        BTC: {"beta": 1.0, "volatility": 0.028, "order_book": json.dumps(BTC_BOOK), "order_book_at": now},
+        ETH: {"beta": 1.25, "volatility": 0.035}, LTC: {"beta": 1.6, "volatility": 0.045}}
+    for symbol, rate in RATES.items():
+        stats[symbol].update(funding_rate=rate.rate, predicted_funding_rate=rate.predicted_rate,
+                             funding_interval_hours=rate.interval_hours, hours_to_funding=rate.hours_to_next)
+    return stats
+
+
 def _document(name: str, exchange: str, wallet: float) -> dict:
     doc = copy.deepcopy(DEMO)
     doc.update(account=name, exchange=exchange, wallet_balance=wallet)
@@ -43,7 +68,8 @@ def _document(name: str, exchange: str, wallet: float) -> dict:
 
 
 def seed(url: str, now: datetime) -> None:
-    """Four polled accounts (one stale), one refused, alerts, a silence and key checks."""
+    """Four polled accounts (one stale), one refused, alerts, a silence, key checks, market
+    stats (betas, funding, a BTC book) and one liquidation of bravo an hour ago."""
     upgrade(url)
     sessions = session_factory(make_engine(url))
     infos = [repo.AccountInfo(n, ex, "USDT") for n, (ex, _, _) in ACCOUNTS.items()]
@@ -52,7 +78,7 @@ def seed(url: str, now: datetime) -> None:
         doc = _document(name, exchange, wallet)
         for back in (90, 30, 0):  # a short history
             taken = now - timedelta(minutes=minutes + back)
-            (row, positions), = account_rows([Polled(parse_snapshot(doc), taken, 1.5)])
+            (row, positions), = account_rows([Polled(parse_snapshot(doc), taken, 1.5, funding=RATES)])
             repo.record_snapshot(sessions, ids[name], row, positions, json.dumps(doc))
         repo.record_key_check(sessions, ids[name], now, "read-only", False, False, "read-only key")
     repo.record_failure(sessions, ids["echo"], now, "permanent", "key can withdraw funds: refused",
@@ -64,10 +90,14 @@ def seed(url: str, now: datetime) -> None:
         session.add(AlertTransition(account_id=ids["bravo"], subject="health", kind="fired", from_level=0,
                                     to_level=2, value=1.04, at=now - timedelta(minutes=20), muted=False))
     create_silence(sessions, "charlie", now, 60, "topping up")
+    repo.upsert_market_stats(sessions, "binanceusdm", now, _market_stats(now))
+    repo.record_liquidation(sessions, ids["bravo"], {**LIQUIDATION, "occurred_at": now - timedelta(minutes=60),
+                                                     "detected_at": now - timedelta(minutes=59)})
 
 
 def config_file(path: Path, url: str) -> Path:
-    accounts = [{"name": name, "exchange": exchange, "key_env": "MW_T_KEY", "secret_env": "MW_T_SECRET"}
+    accounts = [{"name": name, "exchange": exchange, "key_env": "MW_T_KEY", "secret_env": "MW_T_SECRET",
+                 **({"owner": OWNER} if name in ("alpha", "bravo") else {})}
                 for name, (exchange, _, _) in [*ACCOUNTS.items(), ("echo", ("binanceusdm", 0, 0))]]
     return write_config(parse_config({"database_url": url, "poll_interval_seconds": 60,
                                       "accounts": accounts}), path)
@@ -102,7 +132,8 @@ def _metric(at: AppTest, label: str) -> str:
 def test_every_page_loads(app: AppTest) -> None:
     app.run()
     _no_exception(app)
-    for page in ("views/account.py", "views/alerts.py", "views/accounts_keys.py", "views/overview.py"):
+    for page in ("views/account.py", "views/risk.py", "views/alerts.py", "views/accounts_keys.py",
+                 "views/overview.py"):
         app.switch_page(page).run()
         _no_exception(app)
         assert app.title, page
@@ -172,3 +203,77 @@ def test_oidc_login_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> N
     app.run()
     _no_exception(app)
     assert app.dataframe and app.title[0].value == "Overview"
+
+
+def _frame(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page that has `column`."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _account(app: AppTest, name: str) -> AppTest:
+    app.session_state["mw_account"] = name
+    app.run()
+    app.switch_page("views/account.py").run()
+    _no_exception(app)
+    return app
+
+
+def test_overview_shows_the_liquidation_chance_and_the_funding_flag(app: AppTest) -> None:
+    app.run()
+    _no_exception(app)
+    frame = app.dataframe[0].value.set_index("name")
+    assert frame.loc["bravo", "touch_probability"] == pytest.approx(0.9923, abs=1e-4)
+    assert frame.loc["alpha", "funding"] == "⚠ < 1.5 in 146 h (6.1 d)"
+    assert frame.loc["bravo", "funding"] == "—"  # below 1.5 already: funding is not what crosses it
+
+
+def test_account_page_shows_touch_probability_priced_remedy_and_liquidation(app: AppTest) -> None:
+    _account(app, "bravo")
+    assert _metric(app, "Liquidation chance 24 h (highest)") == "99.2 %"
+    positions = _frame(app, "touch_probability").set_index("symbol")
+    assert positions.loc[BTC, "touch_probability"] == pytest.approx(0.9923, abs=1e-4)
+    events = _frame(app, "detected_at")
+    assert list(events["symbol"]) == ["SOL/USDT:USDT"] and events["price"].iloc[0] == 142.5
+    history = json.loads(next(c.proto.spec for c in app.get("plotly_chart") if "health (min)" in c.proto.spec))
+    marks = next(t for t in history["data"] if t["name"] == "liquidation")  # hover text on the chart
+    assert marks["text"] == ["LIQUIDATED SOL/USDT:USDT long at 142.500 (fetch_my_liquidations)"]
+    assert len([s for s in history["layout"]["shapes"] if s["line"].get("dash") == "dot"]) == 1  # its line
+    # the plan (1.213 BTC) filled against the stored bids: two levels, VWAP below mark
+    fills = _frame(app, "vwap")
+    assert fills["book"].tolist() == ["fills"] and fills["levels"].iloc[0] == 2
+    assert fills["vwap"].iloc[0] == pytest.approx((0.6 * 91470 + 0.613 * 91440) / 1.213)
+    assert _metric(app, "Health at mark") == "1.50" and _metric(app, "Health reached at book prices") == "1.48"
+    app.number_input(key="mw_target_bravo").set_value(3.0).run()  # 3.095 BTC: more than the 2.4 bid
+    _no_exception(app)
+    assert _frame(app, "vwap")["book"].iloc[0].startswith("too large for the book: 0.695 unfilled")
+    assert any("too large for the book" in e.value for e in app.error)
+
+
+def test_account_page_flags_funding_that_crosses_the_warning_level(app: AppTest) -> None:
+    _account(app, "alpha")
+    assert any(e.value == "Funding alone takes health below 1.5 in 146 h (6.1 d) (prices unchanged)."
+               for e in app.error)
+    assert _metric(app, "Health after 7 d of funding") == "0.62"
+    rates = _frame(app, "funding_rate").set_index("symbol")
+    assert rates.loc[BTC, "funding_rate"] == 0.002 and rates.loc[BTC, "predicted_funding_rate"] == 0.003
+    # +0.2 %: the BTC long pays; −0.05 %: the ETH short pays too
+    assert rates.loc[BTC, "per_day"] == pytest.approx(-0.002 * 3.2 * 91480.5 * 3)
+    assert rates.loc[ETH, "per_day"] == pytest.approx(-0.0005 * 41.5 * 3242.7 * 3)
+
+
+def test_risk_page_shows_the_correlated_stress_and_the_owner_rebalancing(app: AppTest) -> None:
+    app.run()
+    app.switch_page("views/risk.py").run()
+    _no_exception(app)
+    stress = _frame(app, "liquidates_at")
+    assert {"now", "BTC -5 %", "BTC -40 %"} <= set(stress.columns)
+    assert set(stress["name"]) == {"alpha", "bravo", "charlie", "delta"}
+    assert stress["name"].iloc[0] == "bravo" and stress["order"].iloc[0] == 1  # closest to liquidation
+    totals = _frame(app, "to survive (USDT)").set_index("shock")
+    assert totals.loc["now", "to survive (USDT)"] == 0 and totals.loc["BTC -40 %", "liquidated"] == 4
+    assert _frame(app, "beta").set_index("symbol").loc[ETH, "beta"] == 1.25
+    transfers = _frame(app, "amount")
+    assert transfers[["owner", "from", "to"]].values.tolist() == [[f"{OWNER} (USDT)", "alpha", "bravo"]]
+    assert transfers["amount"].iloc[0] == pytest.approx(1096.79, abs=0.01)  # bravo's top-up to 1.5
+    assert _frame(app, "method")["method"].tolist() == ["exact"]
+    assert any(m.value.startswith("**Liquidate first:** 1. binanceusdm/bravo") for m in app.markdown)

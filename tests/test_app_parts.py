@@ -119,3 +119,43 @@ def test_unreadable_secrets_lock_the_app(tmp_path: Path, monkeypatch: pytest.Mon
     assert gate.access_mode() == gate.BROKEN and not gate.allowed(gate.BROKEN)
     broken.unlink()  # no file at all: the open mode (127.0.0.1 only)
     assert gate.access_mode() == gate.OPEN and gate.allowed(gate.OPEN)
+
+
+def test_priced_remedy_names_missing_books_and_a_book_too_thin() -> None:
+    from app.remedy_panel import TOO_LARGE, fills_frame
+    from monitor.risk_views import StoredBook, priced_remedy
+
+    snapshot = load(json.dumps({**json.loads(DEMO), "wallet_balance": 23_400.0}))  # plan: cut 1.213 BTC
+    missing = priced_remedy(snapshot, {}, 1.5)
+    assert missing.plan.reductions and missing.priced is None and missing.missing_books == ("BTC/USDT:USDT",)
+    thin = {"BTC/USDT:USDT": StoredBook({"bids": [[91400.0, 0.5]], "asks": []}, T0)}
+    remedy = priced_remedy(snapshot, thin, 1.5)
+    assert remedy.priced is not None and remedy.books_at == {"BTC/USDT:USDT": T0}
+    row = fills_frame(remedy.priced, snapshot).iloc[0]
+    assert row["book"] == f"{TOO_LARGE}: 0.713 unfilled" and row["filled"] == "0.500" and row["vwap"] == 91400.0
+    assert remedy.priced.health_after < 1.5  # half the cut: the target is missed
+    assert priced_remedy(load(DEMO), {}, 1.5).plan.reductions == ()  # healthy: nothing to price
+
+
+def test_risk_figures_formats_and_flags() -> None:
+    from app.account_risk import funding_breach_text
+    from app.overview_data import funding_flag
+
+    assert fmt.chance(0.4654) == "46.5 %" and fmt.chance(0.0002) == "< 0.1 %" and fmt.chance(None) == fmt.DASH
+    assert fmt.hours(16) == "16 h" and fmt.hours(146) == "146 h (6.1 d)"
+    assert funding_breach_text(None, 1.5) is None and funding_breach_text(0.0, 1.5) is None  # never / already
+    assert funding_breach_text(16.0, 1.6) == "Funding alone takes health below 1.6 in 16 h (prices unchanged)."
+    assert funding_flag(16.0, 1.5) == "⚠ < 1.5 in 16 h" and funding_flag(None, 1.5) == fmt.DASH
+
+
+def test_betas_frame_shows_the_beta_used_and_the_assumed_ones() -> None:
+    from app.risk_data import betas_frame
+    from store.schema import MarketStat
+
+    stats = [MarketStat(exchange="binanceusdm", symbol="ETH/USDT:USDT", beta=1.2, updated_at=T0),
+             MarketStat(exchange="okx", symbol="ETH/USDT:USDT", beta=1.4, updated_at=T0),
+             MarketStat(exchange="okx", symbol="BTC/USDT:USDT", beta=None, updated_at=T0)]
+    frame = betas_frame(stats, ["BTC/USDT:USDT", "ETH/USDT:USDT"]).set_index("symbol")
+    assert frame.loc["ETH/USDT:USDT", "beta"] == pytest.approx(1.3)  # the average, as the stress uses
+    assert frame.loc["ETH/USDT:USDT", "venues"] == "binanceusdm 1.20, okx 1.40"
+    assert frame.loc["BTC/USDT:USDT", "beta"] == 1.0 and "assumed" in frame.loc["BTC/USDT:USDT", "venues"]

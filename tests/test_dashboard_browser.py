@@ -1,7 +1,7 @@
 """The dashboard in a real browser on the demo: `marginwatch demo` (exchange simulator +
 poller) writes the store, app.launch starts Streamlit on it, headless Chromium (Debian's
-package, driven by Playwright) checks the overview lists the demo accounts, opens one, and
-moves the shock slider. Screenshots go to tests/artifacts/ (git-ignored)."""
+package, driven by Playwright) checks the overview lists the demo accounts, opens one,
+moves the shock slider, and opens the Risk page. Screenshots go to tests/artifacts/ (git-ignored)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _metric(page: Page, label: str) -> Locator:
         .locator('[data-testid="stMetricValue"]')
 
 
-def test_overview_account_and_what_if_in_chromium(dashboard: str) -> None:
+def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     accounts = demo_scenario()["accounts"]
@@ -119,6 +119,18 @@ def test_overview_account_and_what_if_in_chromium(dashboard: str) -> None:
             page.set_viewport_size({"width": 1500, "height": 3400})
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "account-what-if.png"))
+
+            # the Risk page: every demo account under a correlated BTC crash
+            page.set_viewport_size({"width": 1500, "height": 1400})
+            page.get_by_role("link", name="Risk").first.click()
+            expect(page.get_by_role("heading", name="Risk")).to_be_visible()
+            expect(page.get_by_text("Correlated stress: BTC falls")).to_be_visible()
+            expect(page.get_by_text("Liquidate first:")).to_be_visible()  # the demo's near-liquidation account
+            expect(page.get_by_role("button", name="CSV: correlated-stress")).to_be_visible()
+            expect(page.get_by_text("Collateral rebalancing per owner")).to_be_visible()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.wait_for_timeout(1000)  # the tables' canvases draw after the text
+            page.screenshot(path=str(ARTIFACTS / "risk.png"), full_page=True)
         finally:
             browser.close()
 
