@@ -25,9 +25,6 @@ from store.schema import AlertDelivery, AlertNotification
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=120)
-
-
 @dataclass(frozen=True)
 class Backoff:
     base_seconds: float = 5.0
@@ -74,7 +71,8 @@ def deliver_due(sessions: sessionmaker[Session], config: Config, now: Callable[[
         due = session.scalars(
             select(AlertDelivery).where(or_(
                 and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= moment),
-                and_(AlertDelivery.status == "sending", AlertDelivery.claimed_at < moment - LEASE),
+                and_(AlertDelivery.status == "sending",
+                     AlertDelivery.claimed_at < moment - timedelta(seconds=config.alerts.delivery_lease_seconds)),
             )).order_by(AlertDelivery.id).limit(limit)
         ).all()
     for row in due:

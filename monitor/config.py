@@ -101,6 +101,9 @@ class AlertConfig(AlertRules):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     retry_base_seconds: float = Field(default=5.0, gt=0)  # delivery backoff, doubling
     retry_cap_seconds: float = Field(default=300.0, gt=0)
+    # a send left unfinished by a crashed sender is taken up again after this long; keep it
+    # above the SMTP and webhook timeouts, or a slow send could be made twice
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
 
 
 class AccountConfig(_Strict):
