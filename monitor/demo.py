@@ -18,6 +18,12 @@ from connectors.simulator import ExchangeSimulator
 from monitor.config import Config, parse_config
 
 DEMO_DIR = Path(".marginwatch-demo")
+# One owner for two accounts (the Risk page's rebalancing has something to show), and the
+# account near liquidation held to a higher target (its remedy is priced on the order book).
+DEMO_SETTINGS: dict[str, dict[str, Any]] = {
+    "binance-main": {"owner": "demo-fund"},
+    "okx-near-liquidation": {"owner": "demo-fund", "target_health": 6.0},
+}
 
 
 def demo_scenario() -> dict[str, Any]:
@@ -36,7 +42,8 @@ def demo_config(scenario: dict[str, Any], base_url: str, database_url: str,
         os.environ[f"{prefix}_SECRET"] = account["secret"]
         entry = {"name": account.get("name") or f"{account['venue']}-{i}", "exchange": account["venue"],
                  "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
-                 "collateral": account.get("collateral", "USDT"), "base_url": base_url}
+                 "collateral": account.get("collateral", "USDT"), "base_url": base_url,
+                 **DEMO_SETTINGS.get(account.get("name", ""), {})}
         if account.get("passphrase"):
             os.environ[f"{prefix}_PASSPHRASE"] = account["passphrase"]
             entry["passphrase_env"] = f"{prefix}_PASSPHRASE"
