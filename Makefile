@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench soak lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The long load run (10 minutes; see bench/soak.py for the sizes): not part of `make test`.
+soak: $(STAMP)
+	$(PY) -m bench.soak_run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

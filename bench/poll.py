@@ -25,7 +25,7 @@ from connectors.simulator.__main__ import DEMO
 from monitor.config import Config, parse_config
 from monitor.figures import Polled, account_rows
 from monitor.poller import Poller
-from monitor.runtime import build_connectors
+from monitor.runtime import build_connectors, build_market_data
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 
@@ -88,7 +88,8 @@ async def measure_cycles(config: Config, cycles: int) -> tuple[list[float], floa
     sessions = session_factory(make_engine(config.database_url))
     connectors, problems = build_connectors(config, {})
     assert not problems, problems
-    poller = Poller(config, sessions, connectors)
+    markets = build_market_data(config)  # as `marginwatch poll` runs: market data enrichment on
+    poller = Poller(config, sessions, connectors, markets=markets)
     try:
         warm = await poller.cycle()  # markets, key checks and tiers: once a day, not per cycle
         assert len(warm.stored) == len(config.accounts), warm.failed
@@ -103,6 +104,8 @@ async def measure_cycles(config: Config, cycles: int) -> tuple[list[float], floa
         sequential = time.perf_counter() - started
     finally:
         await poller.close()
+        for market in {id(m): m for m in markets.values()}.values():
+            await market.close()
     return times, sequential
 
 

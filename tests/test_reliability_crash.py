@@ -1,0 +1,108 @@
+"""Crash safety: SIGKILL the poller at random moments, 20 times, while alerts fire. After
+each kill the database passes PRAGMA integrity_check and every snapshot committed before
+it is still there; at the end the SMTP inbox holds each alert exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from connectors.simulator import ExchangeSimulator
+from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, toml
+from tests.conftest import SmtpServer, free_port
+
+KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
+
+
+def _poller(config_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+
+def _rows(db: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -> None:
+    rng = random.Random(20261126)
+    sim = ExchangeSimulator(scenario())
+    sim.start()
+    smtp = SmtpServer(free_port())
+    smtp.start()
+    db = tmp_path / "crash.db"
+    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp.port, interval=0.3)
+    doc["alerts"].update(delivery_lease_seconds=4, retry_base_seconds=0.2, retry_cap_seconds=0.5)
+    doc["alerts"]["email"]["timeout_seconds"] = 2
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml(doc))
+    stop = threading.Event()
+    figures = {"kills": 0, "integrity_checks": 0, "snapshots_checked": 0}
+
+    def swing_the_market() -> None:
+        """Health 1.05 (critical) and 2.0 (resolved) in turn: an alert every swing."""
+        document = None
+        healthy = True
+        while not stop.is_set():
+            if document is None and db.exists():
+                try:
+                    found = _rows(db, "SELECT latest_document FROM accounts WHERE latest_document IS NOT NULL")
+                    document = json.loads(found[0][0]) if found else None
+                except sqlite3.Error:
+                    pass
+            if document is not None:
+                healthy = not healthy
+                sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 2.0 if healthy else 1.05))
+            stop.wait(0.8)
+
+    swinger = threading.Thread(target=swing_the_market)
+    swinger.start()
+    try:
+        for _ in range(KILLS):
+            poller = _poller(config_path)
+            time.sleep(rng.uniform(1.5, 4.5))  # imports, start-up, then some cycles: any moment
+            committed = {row[0] for row in _rows(db, "SELECT id FROM account_snapshots")} if db.exists() else set()
+            poller.send_signal(signal.SIGKILL)
+            poller.wait(10)
+            figures["kills"] += 1
+            assert _rows(db, "PRAGMA integrity_check") == [("ok",)]
+            figures["integrity_checks"] += 1
+            still = {row[0] for row in _rows(db, "SELECT id FROM account_snapshots")}
+            assert committed <= still, f"lost snapshots {sorted(committed - still)[:5]}"
+            figures["snapshots_checked"] += len(committed)
+        stop.set()
+        swinger.join()
+        # one last, clean run delivers whatever the kills left in the outbox
+        poller = _poller(config_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = _rows(db, "SELECT count(*) FROM alert_deliveries WHERE status != 'sent'")[0][0]
+            if pending == 0:
+                break
+            time.sleep(0.5)
+        poller.send_signal(signal.SIGTERM)
+        poller.wait(30)
+    finally:
+        stop.set()
+        swinger.join()
+        sim.stop()
+        smtp.stop()
+    notifications = {row[0] for row in _rows(db, "SELECT id FROM alert_notifications")}
+    sent = _rows(db, "SELECT notification_id, status FROM alert_deliveries")
+    received = [m["Message-ID"] for m in smtp.inbox.messages]
+    expected = {f"<marginwatch-alert-{n}@example.org>" for n in notifications}
+    assert len(notifications) >= 10, "too few alerts fired for the test to mean anything"
+    assert all(status == "sent" for _, status in sent), sent
+    assert sorted(received) == sorted(expected), "an alert was lost or told twice"
+    figures.update(alerts=len(notifications), emails=len(received), kills=KILLS)
+    (Path(__file__).parent / "artifacts").mkdir(exist_ok=True)
+    (Path(__file__).parent / "artifacts" / "reliability-crash.json").write_text(json.dumps(figures))
