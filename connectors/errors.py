@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import ccxt
 
@@ -68,14 +69,15 @@ class StaleTimestamp(TemporaryError):
     """The exchange says our clock is off: resync the time difference, then retry."""
 
 
-_URL = re.compile(r"(GET|POST|DELETE|PUT) https?://\S+")
+_URL = re.compile(r"(GET|POST|DELETE|PUT) (https?://\S+)")
 
 
 def _clean(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     # ccxt messages look like "binanceusdm GET https://...?signature=... 400 {...}": keep
-    # the exchange's answer, drop the URL and its query (which carries the signature).
-    text = _URL.sub(lambda m: m.group(1), text)
+    # the method, the path and the exchange's answer; drop the host and the query (which
+    # carries the signature and, on some venues, the key).
+    text = _URL.sub(lambda m: f"{m.group(1)} {urlsplit(m.group(2)).path}", text)
     return text[:500]
 
 
