@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench soak lint clean
+.PHONY: run test bench soak lint audit lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ bench: $(STAMP)
 # The long load run (10 minutes; see bench/soak.py for the sizes): not part of `make test`.
 soak: $(STAMP)
 	$(PY) -m bench.soak_run
+
+# Known vulnerabilities in the locked requirements (pip-audit; needs the PyPI or OSV
+# vulnerability service: --strict fails loudly when a package could not be audited).
+audit: $(STAMP)
+	$(PY) -m pip install -q pip-audit
+	$(VENV)/bin/pip-audit -r requirements.lock --no-deps --disable-pip --strict --progress-spinner off
+
+# The exact versions the suite ran with, for `make audit` and reproducible installs.
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip-audit|pip-api|pip-requirements-parser|cyclonedx-python-lib|license-expression|boolean\.py|CacheControl|packageurl-python|py-serializable|defusedxml|msgpack|toml|line_profiler)==' > requirements.lock
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
