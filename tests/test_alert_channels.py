@@ -1,0 +1,113 @@
+"""The channels for real: webhooks to a JSON endpoint on loopback (Slack and Discord shapes),
+`marginwatch alerts test` through SMTP and a webhook, silences from the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_webhook
+from monitor.config import WebhookConfig
+from tests.alert_scenario import toml
+from tests.conftest import SmtpServer, run_cli
+
+
+class Hook:
+    """A JSON endpoint: records bodies; answers `status` (200 by default)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 200
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the name http.server calls
+                length = int(self.headers["Content-Length"])
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(hook.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    endpoint = Hook()
+    yield endpoint
+    endpoint.server.shutdown()
+
+
+PAYLOAD = {"subject": "CRITICAL · binanceusdm/main · health 1.08",
+           "changes": [{"rule": "health", "kind": "fired", "level": "CRITICAL", "value": 1.08}],
+           "remedy": ["top up 4.20 USDT to reach health 1.5"], "text": "..."}
+
+
+@pytest.mark.parametrize(("fmt", "key"), [("slack", "text"), ("discord", "content"), ("json", "subject")])
+def test_webhook_shapes(hook: Hook, fmt: str, key: str) -> None:
+    os.environ["MW_HOOK_URL"] = hook.url
+    post_webhook(WebhookConfig(name="h", url_env="MW_HOOK_URL", format=fmt), PAYLOAD)
+    (body,) = hook.bodies
+    assert "CRITICAL · binanceusdm/main · health 1.08" in body[key]
+    if fmt != "json":
+        assert "top up 4.20 USDT" in body[key]
+
+
+def test_webhook_failures_are_sorted(hook: Hook) -> None:
+    os.environ["MW_HOOK_URL"] = hook.url
+    config = WebhookConfig(name="h", url_env="MW_HOOK_URL")
+    hook.status = 503
+    with pytest.raises(TemporaryDeliveryError):
+        post_webhook(config, PAYLOAD)
+    hook.status = 404
+    with pytest.raises(PermanentDeliveryError):
+        post_webhook(config, PAYLOAD)
+    os.environ["MW_HOOK_URL"] = "http://127.0.0.1:9/nothing-listens"
+    with pytest.raises(TemporaryDeliveryError):
+        post_webhook(config, PAYLOAD)
+
+
+def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    os.environ["MW_HOOK_URL"] = hook.url
+    config_path = tmp_path / "marginwatch.toml"
+    config_path.write_text(toml({
+        "database_url": f"sqlite:///{tmp_path / 'c.db'}",
+        "alerts": {"email": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
+                             "from": "mw@example.org", "to": ["risk@example.org"]},
+                   "webhooks": [{"name": "desk", "url_env": "MW_HOOK_URL", "format": "slack"}]},
+        "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "K", "secret_env": "S",
+                      "alerts": {"email_to": ["owner@example.org"]}}],
+    }))
+    code, out, err = run_cli("alerts", "test", "--config", str(config_path))
+    assert code == 0, out + err
+    assert "sent    email to owner@example.org, risk@example.org" in out and "sent    webhook desk" in out
+    (message,) = smtp_server.inbox.messages
+    assert message["Subject"].startswith("TEST · marginwatch")
+    assert hook.bodies and "TEST · marginwatch" in hook.bodies[0]["text"]
+    smtp_server.stop()
+    code, out, _ = run_cli("alerts", "test", "--config", str(config_path))
+    assert code == 1 and "FAILED  email" in out  # a broken channel is said, not hidden
+
+    code, out, err = run_cli("alerts", "silence", "--account", "all", "--minutes", "30",
+                             "--reason", "exchange maintenance", "--config", str(config_path))
+    assert code == 0, err
+    silence_id = out.split()[1].rstrip(":")
+    code, out, _ = run_cli("alerts", "list", "--config", str(config_path))
+    assert "all accounts" in out and "exchange maintenance" in out
+    assert run_cli("alerts", "unsilence", silence_id, "--config", str(config_path))[0] == 0
+    code, out, _ = run_cli("alerts", "list", "--config", str(config_path))
+    assert "exchange maintenance" not in out
+    code, _, err = run_cli("alerts", "silence", "--account", "nobody", "--config", str(config_path))
+    assert code == 2 and "no account named 'nobody'" in err
