@@ -91,8 +91,15 @@ def main() -> None:
             stop.set()
             for thread in threads:
                 thread.join(10)
-            poller.terminate()
-            poller.wait(60)
+            stopping = time.monotonic()
+            poller.terminate()  # SIGTERM: the cycle in flight finishes, then a clean exit
+            try:
+                poller.wait(60)
+                stop_seconds: float | None = round(time.monotonic() - stopping, 1)
+            except subprocess.TimeoutExpired:
+                poller.kill()
+                poller.wait(10)
+                stop_seconds = None
             simulator.terminate()
             simulator.wait(10)
         cycles = [float(m) for m in re.findall(r"stored.* in ([0-9.]+) s", log_path.read_text())]
@@ -106,6 +113,7 @@ def main() -> None:
             "mean_cycle_s": round(sum(cycles) / len(cycles), 2) if cycles else None,
             "max_cycle_s": max(cycles) if cycles else None,
             "accounts_stored_min": min(stored) if stored else 0,
+            "stop_after_sigterm_s": stop_seconds, "exit_status": poller.returncode,
             "reads": sum(reads), "reader_errors": len(errors),
             "database_locked": sum("locked" in e for e in errors),
             "peak_rss_mb": round(max(r for _, r in samples) / 1024, 1) if samples else None,

@@ -325,6 +325,7 @@ class Poller:
                     pass
 
     async def close(self) -> None:
-        for connector in self.connectors.values():
-            await connector.close()
+        # all at once: each ccxt client waits a moment on close to let connections drain,
+        # and 500 of them one after another would hold a stopping poller for minutes
+        await asyncio.gather(*(c.close() for c in self.connectors.values()), return_exceptions=True)
         self.writer.shutdown(wait=True)

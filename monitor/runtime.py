@@ -89,5 +89,5 @@ async def run_poller(
         wake.set()
         await sender
         await poller.close()
-        for market in {id(m): m for m in markets.values()}.values():
-            await market.close()
+        await asyncio.gather(*(m.close() for m in {id(m): m for m in markets.values()}.values()),
+                             return_exceptions=True)
