@@ -244,11 +244,11 @@ class Poller:
 
     def _stored_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
         with self.sessions() as session:
-            row = next((s for a, s in repo.latest_snapshots(session) if a.name == account.name), None)
-            if row is None:
+            snapshot = repo.latest_snapshot(session, self.ids[account.name])
+            if snapshot is None:
                 return None
-            return row.taken_at, [{"symbol": p.symbol, "side": p.side}
-                                  for p in repo.latest_positions(session, row.id)]
+            return snapshot.taken_at, [{"symbol": p.symbol, "side": p.side}
+                                       for p in repo.latest_positions(session, snapshot.id)]
 
     async def _check_liquidations(self, account: AccountConfig, previous: tuple[datetime, list[dict[str, Any]]] | None,
                                   positions: list[dict[str, Any]], now: datetime) -> None:

@@ -137,6 +137,14 @@ def latest_snapshots(session: Session) -> list[tuple[Account, AccountSnapshot | 
     return [(a, s) for a, s in rows]
 
 
+def latest_snapshot(session: Session, account_id: int) -> AccountSnapshot | None:
+    """One account's newest snapshot."""
+    account = session.get(Account, account_id)
+    if account is None or account.latest_snapshot_id is None:
+        return None
+    return session.get(AccountSnapshot, account.latest_snapshot_id)
+
+
 def latest_positions(session: Session, snapshot_id: int) -> list[PositionSnapshot]:
     return list(session.scalars(
         select(PositionSnapshot).where(PositionSnapshot.snapshot_id == snapshot_id)
