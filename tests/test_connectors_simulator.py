@@ -22,12 +22,23 @@ from monitor.config import parse_config
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
 
+PERMISSION_KEYS = {  # (venue, can trade, can withdraw) -> an extra account's key
+    (venue, trade, withdraw): f"{venue}-{'t' if trade else 'r'}{'w' if withdraw else ''}"
+    for venue in ("binanceusdm", "bybit", "okx") for trade, withdraw in ((True, False), (False, True))
+}
+
+
 def scenario() -> dict[str, Any]:
-    """The simulator fixture, with the OKX key made read-only (its own is withdraw-enabled,
-    which the refusal test uses through the Binance withdraw key)."""
+    """The simulator fixture, with the OKX key made read-only, and on every venue a
+    trade-enabled key and a withdraw-enabled key (empty accounts) for the permission checks."""
     doc = json.loads(FIXTURE.read_text())
     okx = next(a for a in doc["accounts"] if a["venue"] == "okx")
     okx["permissions"] = {"trade": False, "withdraw": False}
+    for (venue, trade, withdraw), key in PERMISSION_KEYS.items():
+        doc["accounts"].append({"venue": venue, "api_key": key, "secret": key + "-secret",
+                                "passphrase": key + "-pass" if venue == "okx" else None,
+                                "permissions": {"trade": trade, "withdraw": withdraw},
+                                "collateral": "USDT", "wallet_balance": 100.0, "positions": []})
     return doc
 
 
@@ -114,25 +125,39 @@ def test_wrong_secret_is_an_authentication_error_of_ours(sim: ExchangeSimulator,
     assert CREDS[venue]["apiKey"] not in caught.value.message  # Bybit echoes it: redacted
 
 
-def test_withdraw_enabled_key_is_refused(sim: ExchangeSimulator) -> None:
+def _creds(venue: str, key: str) -> dict[str, str]:
+    creds = {"apiKey": key, "secret": key + "-secret"}
+    if venue == "okx":
+        creds["password"] = key + "-pass"
+    return creds
+
+
+PERMISSION_PATH = {"binanceusdm": "/sapi/v1/account/apiRestrictions", "bybit": "/v5/user/query-api",
+                   "okx": "/api/v5/account/config"}
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
+def test_withdraw_enabled_key_is_refused(sim: ExchangeSimulator, venue: str) -> None:
     before = len(sim.requests)
     with pytest.raises(KeyRefused, match="can withdraw"):
-        fetch(sim, "binanceusdm", creds={"apiKey": "bn-withdraw-key", "secret": "bn-withdraw-secret"})
+        fetch(sim, venue, creds=_creds(venue, PERMISSION_KEYS[(venue, False, True)]))
     asked = [path for _, _, path in sim.requests[before:]]
-    assert "/sapi/v1/account/apiRestrictions" in asked
-    assert POSITIONS_PATH["binanceusdm"] not in asked  # refused before anything is read
+    assert PERMISSION_PATH[venue] in asked
+    assert POSITIONS_PATH[venue] not in asked  # refused before anything is read
 
 
-def test_trade_enabled_key_is_polled_with_a_warning(sim: ExchangeSimulator) -> None:
-    async def main() -> str:
-        conn = connector(sim, "bybit")
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
+def test_trade_enabled_key_is_polled_with_a_warning(sim: ExchangeSimulator, venue: str) -> None:
+    async def main() -> tuple[str, str, int]:
+        conn = connector(sim, venue, creds=_creds(venue, PERMISSION_KEYS[(venue, True, False)]))
         try:
-            await conn.fetch_snapshot()
-            return conn.permissions.status
+            doc = await conn.fetch_snapshot()
+            return conn.permissions.status, conn.permissions.message, len(doc["positions"])
         finally:
             await conn.close()
 
-    assert asyncio.run(main()) == "trade"
+    status, message, positions = asyncio.run(main())
+    assert status == "trade" and "read-only key is safer" in message and positions == 0
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "okx"])
