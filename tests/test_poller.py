@@ -159,3 +159,22 @@ def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) ->
     code, out, _ = run_cli("status", "--config", str(config_path))
     assert code == 0
     assert all(name in out for name in ("binanceusdm/b", "bybit/bybit", "okx/okx")), out
+
+
+def test_shards_split_the_accounts_between_pollers(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    """Two pollers with --shard 1/2 and 2/2 on one database poll every account once."""
+    from monitor.poller import in_shard, parse_shard
+
+    names = [f"acct-{i}" for i in range(200)]
+    halves = [{n for n in names if in_shard(n, (i, 2))} for i in (1, 2)]
+    assert halves[0].isdisjoint(halves[1]) and halves[0] | halves[1] == set(names)
+    assert 60 < len(halves[0]) < 140  # crc32 spreads them
+    with pytest.raises(ValueError, match="1 <= i <= n"):
+        parse_shard("3/2")
+    db = f"sqlite:///{tmp_path / 'shards.db'}"
+    config = parse_config(_config(sim, db))
+    stored: list[str] = []
+    for shard in ((1, 2), (2, 2)):
+        asyncio.run(run_poller(config, shard=shard, cycles=1, secrets_file={},
+                               on_cycle=lambda c: stored.extend(c.stored)))
+    assert sorted(stored) == ["binanceusdm", "bybit", "okx"]  # each exactly once
