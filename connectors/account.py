@@ -7,6 +7,7 @@ The shell around the pure parts: venue profile (connectors.venues), normalisatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,6 +71,24 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     return None
 
 
+class SharedMarkets:
+    """Markets loaded once per venue and handed to every client of that venue: a fund's
+    hundred Binance accounts need one exchangeInfo, not a hundred."""
+
+    def __init__(self) -> None:
+        self._markets: dict[str, tuple[Any, Any]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def load(self, key: str, client: ccxt_async.Exchange, load: Callable[[], Awaitable[Any]]) -> None:
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key in self._markets:
+                markets, currencies = self._markets[key]
+                client.set_markets(markets, currencies)
+                return
+            await load()
+            self._markets[key] = (client.markets, client.currencies)
+
+
 class AccountConnector:
     """Fetches one account's snapshot. `budget` bounds every call, retries included."""
 
@@ -81,6 +100,7 @@ class AccountConnector:
         budget_seconds: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        shared_markets: SharedMarkets | None = None,
     ) -> None:
         self.config = config
         self.profile: VenueProfile = profile_for(config.exchange)
@@ -95,6 +115,7 @@ class AccountConnector:
         self._tiers: dict[str, list[dict[str, Any]]] = {}
         self._tiers_fetched: dict[str, float] = {}
         self._markets_loaded = False
+        self._shared_markets = shared_markets
         self.warnings: list[str] = []
 
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
@@ -160,7 +181,13 @@ class AccountConnector:
         if self.permissions.status == "refused":
             raise KeyRefused(self.permissions.message)
         if not self._markets_loaded:
-            await self._call(lambda: self.client.load_markets(), deadline)
+            async def load() -> None:
+                await self._call(lambda: self.client.load_markets(), deadline)
+
+            if self._shared_markets is None:
+                await load()
+            else:
+                await self._shared_markets.load(f"{self.config.exchange} {self.config.base_url}", self.client, load)
             self._markets_loaded = True
         balance = await self._call(
             lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline

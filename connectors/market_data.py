@@ -5,6 +5,7 @@ poll). Failures never fail a poll: the caller gets what is known and a warning."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 CANDLES_TTL = 3600.0
 FUNDING_TTL = 600.0
 BOOK_TTL = 10.0
+FAILURE_PAUSE = 60.0  # after a failed fetch, the old value (or none) for a minute
 HOURS_OF_HISTORY = 720  # 30 days of hourly bars: enough for EWMA and for beta
 BOOK_LEVELS = 50
 
@@ -58,6 +60,8 @@ class MarketData:
         self._candles: dict[str, _Cached] = {}
         self._funding: dict[str, _Cached] = {}
         self._books: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._failed: dict[str, float] = {}
         self._markets_loaded = False
 
     async def close(self) -> None:
@@ -69,10 +73,24 @@ class MarketData:
     async def _fresh(self, cache: dict[str, _Cached], key: str, ttl: float,
                      fetch: Callable[[], Any]) -> Any:
         """The cached value if younger than `ttl`, else a fetch; on failure the old value
-        (or None), with a warning."""
+        (or None), with a warning, and no new attempt for FAILURE_PAUSE seconds. Callers
+        asking for the same key at once share one fetch: every account of a venue asks at
+        the start of a cycle, and 500 identical requests would bury the venue."""
         held = cache.get(key)
         if held is not None and self.clock() - held.at < ttl:
             return held.value
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            held = cache.get(key)  # filled while this caller waited for the lock
+            if held is not None and self.clock() - held.at < ttl:
+                return held.value
+            failed_at = self._failed.get(key)
+            if failed_at is not None and self.clock() - failed_at < FAILURE_PAUSE:
+                return held.value if held else None
+            return await self._fetch(cache, key, fetch, held)
+
+    async def _fetch(self, cache: dict[str, _Cached], key: str, fetch: Callable[[], Any],
+                     held: _Cached | None) -> Any:
         try:
             if not self._markets_loaded:
                 await self._call(lambda: self.client.load_markets())
@@ -82,7 +100,9 @@ class MarketData:
             message = f"{self.exchange_id} {key}: {classify(exc).message}"
             log.warning("market data: %s", message)
             self.warnings.append(message)
+            self._failed[key] = self.clock()
             return held.value if held else None
+        self._failed.pop(key, None)
         cache[key] = _Cached(value, self.clock())
         return value
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alerts.outbox import Backoff, run_sender
-from connectors.account import AccountConnector
+from connectors.account import AccountConnector, SharedMarkets
 from connectors.market_data import MarketData
 from monitor.config import Config, ConfigError
 from monitor.poller import CycleReport, Poller
@@ -26,13 +26,15 @@ def build_connectors(config: Config, secrets_file: dict | None = None
     """A connector per account whose credentials resolve; the others with the reason."""
     connectors: dict[str, AccountConnector] = {}
     problems: dict[str, str] = {}
+    shared = SharedMarkets()
     for account in config.accounts:
         try:
             creds = credentials(account, secrets_file)
         except ConfigError as exc:
             problems[account.name] = exc.problems[0]
             continue
-        connectors[account.name] = AccountConnector(account, creds, budget_seconds=config.account_timeout)
+        connectors[account.name] = AccountConnector(account, creds, budget_seconds=config.account_timeout,
+                                                    shared_markets=shared)
     return connectors, problems
 
 
