@@ -92,6 +92,7 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
     accounts = demo_scenario()["accounts"]
     names = [a["name"] for a in accounts]
     watched = next(a["name"] for a in accounts if a["positions"] and not a["permissions"].get("withdraw"))
+    pages: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -131,6 +132,17 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             assert page.locator('[data-testid="stException"]').count() == 0
             page.wait_for_timeout(1000)  # the tables' canvases draw after the text
             page.screenshot(path=str(ARTIFACTS / "risk.png"), full_page=True)
+            pages.append(page.content())
+
+            # no credential reaches a rendered page: every page's HTML, the alerts and keys ones too
+            for path in ("", "account", "alerts", "keys", "risk"):
+                page.goto(f"{dashboard}/{path}")
+                page.wait_for_timeout(1500)
+                pages.append(page.content())
+            secrets = [value for a in accounts for value in (a["api_key"], a["secret"], a.get("passphrase"))
+                       if value]
+            leaked = [value for value in secrets for html in pages if value in html]
+            assert not leaked, f"credentials in the dashboard's HTML: {leaked}"
         finally:
             browser.close()
 
