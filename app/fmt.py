@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from datetime import datetime, tzinfo
 
+from monitor.risk_table import age as age  # re-exported: the CLI and the dashboard say "how long ago" alike
+
 DASH = "—"
 
 
@@ -60,18 +62,6 @@ def contracts(value: float | None, step: float | None = None) -> str:
     if not _finite(value):
         return DASH
     return f"{value:,.{step_decimals(step)}f}"
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} d"
 
 
 def local(moment: datetime | None, zone: tzinfo) -> datetime | None:

@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from connectors.simulator import ExchangeSimulator
 from connectors.simulator.__main__ import DEMO
-from margin.pools import pool_figures, pools
 from margin.snapshot import parse_snapshot
+from margin.stress import price_for_health
 from monitor.config import parse_config
 from monitor.runtime import run_poller
 from store.db import make_engine, session_factory
@@ -52,18 +52,6 @@ def _scenario() -> dict[str, Any]:
                           "positions": [{"symbol": SYMBOL, "side": "long", "contracts": 1.0,
                                          "entry_price": 90_000.0, "margin_mode": "cross",
                                          "isolated_margin": None, "leverage": 20}]}]}
-
-
-def _mark_for(document: dict[str, Any], health: float) -> float:
-    low, high = 1.0, 1e6
-    for _ in range(200):
-        middle = (low + high) / 2
-        doc = json.loads(json.dumps(document))
-        for p in doc["positions"]:
-            p["mark_price"] = middle
-        snap = parse_snapshot(doc)
-        low, high = (middle, high) if pool_figures(snap, pools(snap)[0]).health < health else (low, middle)
-    return high
 
 
 def main() -> None:
@@ -107,7 +95,7 @@ def main() -> None:
             for i in range(breaches):
                 health = 1.05 if i % 2 == 0 else 2.0  # critical, then resolved: one message each
                 seen = len(inbox.accepted)
-                simulator.set_mark("binanceusdm", SYMBOL, _mark_for(document, health))
+                simulator.set_mark("binanceusdm", SYMBOL, price_for_health(parse_snapshot(document), SYMBOL, health))
                 changed = time.time()
                 while len(inbox.accepted) == seen:
                     await asyncio.sleep(0.01)

@@ -7,6 +7,7 @@ position is "past liquidation" when its pool's health is below 1 at that shock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -145,3 +146,33 @@ def _walk(
         if at_end <= 0:
             return -constant / slope
     return None
+
+
+def price_for_health(snapshot: Snapshot, symbol: str, health: float) -> float | None:
+    """The price of `symbol` (every position in it, other symbols at mark) at which the
+    cross pool's health is `health` — "where does BTC have to be for my account to be at
+    1.5?" — on the side of the mark where the pool weakens; None if no price there does it.
+    Bisection on the health, which is monotone in one symbol's price for a net long or a
+    net short book in it."""
+    held = [i for i, p in enumerate(snapshot.positions) if p.symbol == symbol]
+    if not held:
+        raise ValueError(f"no position in {symbol}")
+    cross = pools(snapshot)[0]
+    mark = snapshot.positions[held[0]].mark_price
+
+    def health_at(price: float) -> float:
+        prices = [price if p.symbol == symbol else p.mark_price for p in snapshot.positions]
+        figures = pool_figures(snapshot, cross, prices)
+        return figures.health if figures.health is not None else math.inf
+
+    rising = health_at(mark * 1.001) >= health_at(mark)
+    low, high = (mark * 1e-6, mark * 1e3)
+    if (health_at(low) - health) * (health_at(high) - health) > 0:
+        return None
+    for _ in range(200):
+        middle = (low + high) / 2
+        if (health_at(middle) < health) == rising:
+            low = middle
+        else:
+            high = middle
+    return high if rising else low

@@ -10,17 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.overview import AccountView
-from monitor.risk_table import health_style, money, percent, ratio
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+from monitor.risk_table import age, health_style, money, percent, ratio
 
 
 def problem(v: AccountView) -> str:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from margin.pools import pool_figures, pools
 from margin.snapshot import parse_snapshot
+from margin.stress import price_for_health
 
 SYMBOL = "BTC/USDT:USDT"
 ENTRY = 90_000.0
@@ -33,19 +33,10 @@ def scenario() -> dict[str, Any]:
 
 
 def mark_for_health(document: dict[str, Any], health: float) -> float:
-    """The mark at which the account's cross pool has `health` (bisection on the engine)."""
-    low, high = 1.0, 1_000_000.0
-    for _ in range(200):
-        middle = (low + high) / 2
-        doc = json.loads(json.dumps(document))
-        for p in doc["positions"]:
-            p["mark_price"] = middle
-        snap = parse_snapshot(doc)
-        if pool_figures(snap, pools(snap)[0]).health < health:
-            low = middle
-        else:
-            high = middle
-    return high
+    """The BTC mark at which the account's cross pool has `health`."""
+    price = price_for_health(parse_snapshot(document), SYMBOL, health)
+    assert price is not None
+    return price
 
 
 def config_doc(base_url: str, database_url: str, smtp_port: int, interval: float = 1.0) -> dict[str, Any]:

@@ -94,3 +94,16 @@ def test_health_and_ratio_are_null_without_positions() -> None:
     (cross,) = [pool_figures(snap, p) for p in pools(snap)]
     assert cross.health is None and cross.margin_ratio is None
     assert cross.topup_to(1.5) == 0.0
+
+
+def test_price_for_health_on_both_sides() -> None:
+    from margin.stress import price_for_health
+
+    # long 1 at 100, 10 % maintenance, wallet 20: (20 + P - 100) / (0.1 P) = h => P = 80 / (1 - 0.1 h)
+    long = parse_snapshot(_snapshot(20.0, _position("A/USDT:USDT", "long", 1, 100, 100, 0.1)))
+    assert price_for_health(long, "A/USDT:USDT", 1.5) == pytest.approx(80 / 0.85, rel=1e-9)
+    # short: (120 - P) / (0.1 P) = h => P = 120 / (1 + 0.1 h)
+    short = parse_snapshot(_snapshot(20.0, _position("A/USDT:USDT", "short", 1, 100, 100, 0.1)))
+    assert price_for_health(short, "A/USDT:USDT", 1.5) == pytest.approx(120 / 1.15, rel=1e-9)
+    with pytest.raises(ValueError, match="no position"):
+        price_for_health(long, "B/USDT:USDT", 1.5)
