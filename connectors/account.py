@@ -75,9 +75,11 @@ class SharedMarkets:
     """Markets loaded once per venue and handed to every client of that venue: a fund's
     hundred Binance accounts need one exchangeInfo, not a hundred."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._markets: dict[str, tuple[Any, Any]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tiers: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._clock = clock
 
     async def load(self, key: str, client: ccxt_async.Exchange, load: Callable[[], Awaitable[Any]]) -> None:
         async with self._locks.setdefault(key, asyncio.Lock()):
@@ -87,6 +89,18 @@ class SharedMarkets:
                 return
             await load()
             self._markets[key] = (client.markets, client.currencies)
+
+    async def market_tiers(self, key: str, symbol: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """A market's public tier table (Bybit risk limits, OKX position tiers), fetched
+        once a day for every account of the venue. Binance's brackets are per account
+        (signed, and a venue may grant an account its own), so they are not shared."""
+        async with self._locks.setdefault((key, symbol), asyncio.Lock()):
+            held = self._tiers.get((key, symbol))
+            if held is not None and self._clock() - held[0] < DAY:
+                return held[1]
+            tiers = await fetch()
+            self._tiers[(key, symbol)] = (self._clock(), tiers)
+            return tiers
 
 
 class AccountConnector:
@@ -237,10 +251,12 @@ class AccountConnector:
                 fetched = await self._call(lambda: self.client.fetch_leverage_tiers(stale), deadline)
             else:
                 fetched = {}
+                venue = f"{self.config.exchange} {self.config.base_url}"
                 for symbol in stale:
-                    fetched[symbol] = await self._call(
-                        lambda symbol=symbol: self.client.fetch_market_leverage_tiers(symbol), deadline
-                    )
+                    fetch = lambda symbol=symbol: self._call(  # noqa: E731 - one fetch, two ways to run it
+                        lambda: self.client.fetch_market_leverage_tiers(symbol), deadline)
+                    fetched[symbol] = await (self._shared_markets.market_tiers(venue, symbol, fetch)
+                                             if self._shared_markets else fetch())
         except Exception as exc:  # tiers are an enhancement: the poll goes on
             message = redact(f"leverage tiers not refreshed: {classify(exc).message}", self._secrets)
             log.warning("%s: %s", self.config.label, message)
