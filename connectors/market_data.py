@@ -46,6 +46,7 @@ class MarketData:
     budget_seconds: float = 10.0
     benchmark: str = "BTC/USDT:USDT"
     clock: Callable[[], float] = time.monotonic
+    wait_seconds: float = 2.0  # longest a poll waits for market data not yet fetched
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -60,11 +61,14 @@ class MarketData:
         self._candles: dict[str, _Cached] = {}
         self._funding: dict[str, _Cached] = {}
         self._books: dict[str, _Cached] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._failed: dict[str, float] = {}
         self._markets_loaded = False
 
     async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
         await self.client.close()
 
     async def _call(self, make: Callable[[], Any]) -> Any:
@@ -72,22 +76,26 @@ class MarketData:
 
     async def _fresh(self, cache: dict[str, _Cached], key: str, ttl: float,
                      fetch: Callable[[], Any]) -> Any:
-        """The cached value if younger than `ttl`, else a fetch; on failure the old value
-        (or None), with a warning, and no new attempt for FAILURE_PAUSE seconds. Callers
-        asking for the same key at once share one fetch: every account of a venue asks at
-        the start of a cycle, and 500 identical requests would bury the venue."""
+        """The cached value if younger than `ttl`; else one shared fetch (every account of a
+        venue asks at the start of a cycle, and 500 identical requests would bury the
+        venue), awaited for at most `wait_seconds`: a slow fetch goes on in the background
+        and the caller gets the old value (or None) now, because market data enriches a
+        poll and must never hold one up. After a failure, no new attempt for FAILURE_PAUSE."""
         held = cache.get(key)
         if held is not None and self.clock() - held.at < ttl:
             return held.value
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            held = cache.get(key)  # filled while this caller waited for the lock
-            if held is not None and self.clock() - held.at < ttl:
-                return held.value
+        task = self._inflight.get(key)
+        if task is None:
             failed_at = self._failed.get(key)
             if failed_at is not None and self.clock() - failed_at < FAILURE_PAUSE:
                 return held.value if held else None
-            return await self._fetch(cache, key, fetch, held)
+            task = asyncio.ensure_future(self._fetch(cache, key, fetch, held))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=self.wait_seconds)
+        except TimeoutError:
+            return held.value if held else None
 
     async def _fetch(self, cache: dict[str, _Cached], key: str, fetch: Callable[[], Any],
                      held: _Cached | None) -> Any:
@@ -110,9 +118,11 @@ class MarketData:
         """The last 30 days of hourly closes of `symbols` and of the benchmark."""
         result = {}
         per_call = profile_for(self.exchange_id).ohlcv_per_call
-        for symbol in sorted({*symbols, self.benchmark}):
-            rows = await self._fresh(self._candles, f"ohlcv:{symbol}", CANDLES_TTL,
-                                     lambda s=symbol: self._candles_of(s, per_call))
+        wanted = sorted({*symbols, self.benchmark})
+        fetched = await asyncio.gather(*(
+            self._fresh(self._candles, f"ohlcv:{s}", CANDLES_TTL, lambda s=s: self._candles_of(s, per_call))
+            for s in wanted))
+        for symbol, rows in zip(wanted, fetched, strict=True):
             closes = [float(r[4]) for r in rows or [] if isinstance(r, list | tuple) and len(r) > 4 and r[4]]
             if len(closes) >= 3:
                 result[symbol] = closes
@@ -130,9 +140,11 @@ class MarketData:
         """Current (and predicted, where the venue gives it) funding of `symbols`."""
         result = {}
         now_ms = time.time() * 1000
-        for symbol in sorted(set(symbols)):
-            raw = await self._fresh(self._funding, f"funding:{symbol}", FUNDING_TTL,
-                                    lambda s=symbol: self.client.fetch_funding_rate(s))
+        wanted = sorted(set(symbols))
+        fetched = await asyncio.gather(*(
+            self._fresh(self._funding, f"funding:{s}", FUNDING_TTL, lambda s=s: self.client.fetch_funding_rate(s))
+            for s in wanted))
+        for symbol, raw in zip(wanted, fetched, strict=True):
             rate = _funding(symbol, raw, now_ms)
             if rate is not None:
                 result[symbol] = rate

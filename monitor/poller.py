@@ -42,6 +42,7 @@ LIQUIDATION_SLACK = timedelta(minutes=5)  # exchange clocks and ours differ a li
 
 
 class Connector(Protocol):
+    async def prepare(self) -> KeyPermissions: ...
     async def fetch_snapshot(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
     def take_key_check(self) -> KeyPermissions | None: ...
@@ -307,9 +308,40 @@ class Poller:
                                   self.now(), check.status, check.can_trade, check.can_withdraw,
                                   check.message)
 
+    async def start(self) -> CycleReport:
+        """At start, before the first cycle: every key's permissions and every venue's
+        markets, all at once. A refused or rejected key is stored and its account paused
+        now; a passing fault is left to the first cycle."""
+        report = CycleReport(started=self.now())
+        clock = time.monotonic()
+
+        async def prepare(account: AccountConfig) -> tuple[AccountConfig, ConnectorError | None]:
+            connector = self.connectors[account.name]
+            budget = (account.timeout_seconds or self.config.account_timeout) * 3
+            try:
+                permissions = await asyncio.wait_for(connector.prepare(), timeout=budget)
+            except Exception as exc:  # classified and stored below; none escapes
+                return account, classify(exc)
+            return account, KeyRefused(permissions.message) if permissions.status == "refused" else None
+
+        for account, error in await asyncio.gather(*(prepare(a) for a in self.accounts)):
+            if error is None or error.kind == "temporary":
+                report.stored.append(account.name)
+                continue
+            pause = "refused" if isinstance(error, KeyRefused) else "paused"
+            await self._write(repo.record_failure, self.sessions, self.ids[account.name], self.now(),
+                              error.kind, error.message, error.cause, pause)
+            report.failed[account.name] = error.message
+        await self._record_key_checks(self.accounts)
+        report.seconds = time.monotonic() - clock
+        log.info("start: %d keys checked, %d refused or rejected, in %.1f s",
+                 len(report.stored) + len(report.failed), len(report.failed), report.seconds)
+        return report
+
     async def run(self, stop: asyncio.Event, cycles: int | None = None,
                   on_cycle: Callable[[CycleReport], None] | None = None) -> None:
-        """Cycle every poll interval until `stop` is set (or `cycles` have run)."""
+        """Start, then cycle every poll interval until `stop` is set (or `cycles` have run)."""
+        await self.start()
         done = 0
         while not stop.is_set() and (cycles is None or done < cycles):
             started = time.monotonic()
