@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.errors import ConnectorError, KeyRefused, classify
 from connectors.market_data import MarketData
 from connectors.permissions import KeyPermissions
-from margin.remedies import deleverage_plan
 from margin.snapshot import parse_snapshot
+from monitor.aftercare import LiquidationWatch, store_books
 from monitor.config import AccountConfig, Config
 from monitor.enrich import MarketView, market_view, with_volatility
 from monitor.figures import Polled, account_rows
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # Results that arrive within this long of the first are evaluated in one batch.
 BATCH_WINDOW_SECONDS = 0.5
 RETENTION_EVERY_SECONDS = 3600.0
-LIQUIDATION_SLACK = timedelta(minutes=5)  # exchange clocks and ours differ a little
 
 
 class Connector(Protocol):
@@ -111,7 +110,8 @@ class Poller:
         self.alerts_wake = alerts_wake  # set when alerts are on: wakes the sender
         self.markets = markets or {}  # account name -> its venue's shared market data
         self._views: dict[str, MarketView] = {}
-        self._last_positions: dict[str, tuple[datetime, list[dict[str, Any]]] | None] = {}
+        self._aftercare: list[asyncio.Future[Any]] = []
+        self.liquidations = LiquidationWatch(self)
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
 
@@ -120,7 +120,9 @@ class Poller:
         permissions may have been fixed since)."""
         self._retry_paused = True
 
-    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` on the one writer thread: SQLite takes one writer at a time, and the
+        event loop keeps serving fetches meanwhile."""
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 
     def _target(self, account: AccountConfig) -> float:
@@ -165,7 +167,7 @@ class Poller:
         """Poll every active account once; store snapshots and failures."""
         report = CycleReport(started=self.now())
         clock = time.monotonic()
-        states = await self._write(self._states)
+        states = await self.write(self._states)
         due = [a for a in self.accounts if states.get(a.name) == "active" or self._retry_paused]
         report.skipped = [a.name for a in self.accounts if a not in due]
         self._retry_paused = False
@@ -180,13 +182,15 @@ class Poller:
             await self._alerts([account for account, _, _ in results])
         await self._record_key_checks(due)
         await self._alerts([a for a in self.accounts if a not in due])  # repeats, staleness
+        await asyncio.gather(*self._aftercare, return_exceptions=True)  # each bounded by its own timeout
+        self._aftercare = []
         for exchange, view in self._views.items():
             symbols = set(view.volatility) | set(view.betas) | set(view.funding)
-            await self._write(repo.upsert_market_stats, self.sessions, exchange, self.now(), view.stats(symbols))
+            await self.write(repo.upsert_market_stats, self.sessions, exchange, self.now(), view.stats(symbols))
         self._views = {}
         if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = time.monotonic()
-            await self._write(repo.apply_retention, self.sessions, self.now())
+            await self.write(repo.apply_retention, self.sessions, self.now())
         report.seconds = time.monotonic() - clock
         return report
 
@@ -198,93 +202,28 @@ class Poller:
                      report: CycleReport) -> None:
         good = [(a, r) for a, r, _ in results if isinstance(r, Polled)]
         for (account, polled), (row, positions) in zip(good, account_rows([r for _, r in good]), strict=True):
-            previous = await self._previous_positions(account)
-            await self._write(repo.record_snapshot, self.sessions, self.ids[account.name], row, positions,
+            previous = await self.liquidations.previous(account)
+            await self.write(repo.record_snapshot, self.sessions, self.ids[account.name], row, positions,
                               polled.document)
-            self._last_positions[account.name] = (polled.taken_at, positions)
+            self.liquidations.remember(account, polled.taken_at, positions)
             report.stored.append(account.name)
-            await self._check_liquidations(account, previous, positions, polled.taken_at)
-            if row["topup_to_target"] > 0:
-                await self._store_books(account, polled)
+            # network look-ups after the write, off the path of the other accounts' writes
+            self._aftercare.append(asyncio.ensure_future(
+                self.liquidations.check(account, previous, positions, polled.taken_at)))
+            if row["topup_to_target"] > 0 and account.name in self.markets:
+                self._aftercare.append(asyncio.ensure_future(store_books(
+                    self.markets[account.name], account, polled, self.config.account_timeout,
+                    lambda stats, exchange=account.exchange: self.write(
+                        repo.upsert_market_stats, self.sessions, exchange, self.now(), stats))))
         for account, error, at in results:
             if isinstance(error, Polled):
                 continue
             pause = ("refused" if isinstance(error, KeyRefused)
                      else "paused" if error.kind == "permanent" else None)
             log.warning("%s: %s", account.label, error.message)
-            await self._write(repo.record_failure, self.sessions, self.ids[account.name], at,
+            await self.write(repo.record_failure, self.sessions, self.ids[account.name], at,
                               error.kind, error.message, error.cause, pause)
             report.failed[account.name] = error.message
-
-    async def _store_books(self, account: AccountConfig, polled: Polled) -> None:
-        """Order books of the symbols the account's deleverage plan would trade, so the
-        dashboard can price the plan (it never calls an exchange itself)."""
-        market = self.markets.get(account.name)
-        if market is None:
-            return
-        plan = deleverage_plan(polled.snapshot, polled.target_health)
-        symbols = {r.symbol for r in plan.reductions}
-        if not symbols:
-            return
-        try:
-            books = await asyncio.wait_for(market.order_books(symbols), timeout=self.config.account_timeout)
-        except Exception as exc:  # books enrich the remedy; their absence is logged, not fatal
-            log.warning("%s: order books unavailable: %s", account.label, classify(exc).message)
-            return
-        now = self.now()
-        stats = {symbol: {"order_book": json.dumps(book, default=str), "order_book_at": now}
-                 for symbol, book in books.items()}
-        await self._write(repo.upsert_market_stats, self.sessions, account.exchange, now, stats)
-
-    async def _previous_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
-        """The account's positions at its previous poll (from memory, or the store after a
-        restart)."""
-        if account.name not in self._last_positions:
-            self._last_positions[account.name] = await self._write(self._stored_positions, account)
-        return self._last_positions.get(account.name)
-
-    def _stored_positions(self, account: AccountConfig) -> tuple[datetime, list[dict[str, Any]]] | None:
-        with self.sessions() as session:
-            snapshot = repo.latest_snapshot(session, self.ids[account.name])
-            if snapshot is None:
-                return None
-            return snapshot.taken_at, [{"symbol": p.symbol, "side": p.side}
-                                       for p in repo.latest_positions(session, snapshot.id)]
-
-    async def _check_liquidations(self, account: AccountConfig, previous: tuple[datetime, list[dict[str, Any]]] | None,
-                                  positions: list[dict[str, Any]], now: datetime) -> None:
-        """A position gone since the previous poll is looked up in the venue's liquidation
-        history; what the venue confirms is stored and alerted (a close by the trader is
-        not in that history, and is left alone)."""
-        if previous is None:
-            return
-        since, before = previous
-        held = {(p["symbol"], p["side"]) for p in positions}
-        # Every position that vanished is looked up, not only those near liquidation at the
-        # previous poll: a crash between two polls liquidates a position that looked safe.
-        # Positions close rarely, so the lookups cost little.
-        for gone in (p for p in before if (p["symbol"], p["side"]) not in held):
-            connector = self.connectors[account.name]
-            try:
-                records = await connector.recent_liquidations(gone["symbol"], since - LIQUIDATION_SLACK)
-            except Exception as exc:  # a failed lookup is logged; the poll goes on
-                log.warning("%s: liquidation history unavailable: %s", account.label, classify(exc).message)
-                continue
-            for record in records:
-                if record["side"] not in (None, gone["side"]) or record["occurred_at"] is None:
-                    continue
-                event = {"symbol": gone["symbol"], "side": gone["side"], "occurred_at": record["occurred_at"],
-                         "detected_at": now, "price": record["price"], "contracts": record["contracts"],
-                         "source": record["source"], "detail": None}
-                if await self._write(repo.record_liquidation, self.sessions, self.ids[account.name], event):
-                    log.warning("%s: %s %s liquidated at %s", account.label, gone["symbol"], gone["side"],
-                                record["price"])
-                    if self.alerts_wake is not None:
-                        from alerts.service import alert_liquidation
-
-                        await self._write(alert_liquidation, self.sessions, self.config, account,
-                                          self.ids[account.name], event, now)
-                        self.alerts_wake.set()
 
     async def _alerts(self, accounts: list[AccountConfig]) -> None:
         """Step the alert rules of `accounts` on what was just stored; wake the sender."""
@@ -294,7 +233,7 @@ class Poller:
 
         told = False
         for account in accounts:
-            notification = await self._write(evaluate_account, self.sessions, self.config, account,
+            notification = await self.write(evaluate_account, self.sessions, self.config, account,
                                              self.ids[account.name], self.now())
             told = told or notification is not None
         if told:
@@ -304,7 +243,7 @@ class Poller:
         for account in due:
             check = self.connectors[account.name].take_key_check()
             if check is not None:
-                await self._write(repo.record_key_check, self.sessions, self.ids[account.name],
+                await self.write(repo.record_key_check, self.sessions, self.ids[account.name],
                                   self.now(), check.status, check.can_trade, check.can_withdraw,
                                   check.message)
 
@@ -329,7 +268,7 @@ class Poller:
                 report.stored.append(account.name)
                 continue
             pause = "refused" if isinstance(error, KeyRefused) else "paused"
-            await self._write(repo.record_failure, self.sessions, self.ids[account.name], self.now(),
+            await self.write(repo.record_failure, self.sessions, self.ids[account.name], self.now(),
                               error.kind, error.message, error.cause, pause)
             report.failed[account.name] = error.message
         await self._record_key_checks(self.accounts)
