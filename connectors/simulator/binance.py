@@ -22,6 +22,7 @@ from connectors.simulator.common import (
     VenueSpec,
     fixed,
     int_param,
+    negated,
     places_of,
     plain,
     signed,
@@ -426,10 +427,6 @@ def _user_trades(req: SimRequest, account: AccountSpec | None, state: SimState) 
     return rows[:limit] if from_id is not None else rows[-limit:]
 
 
-def _neg(value: object) -> str:
-    return "-" + str(value).lstrip("-")
-
-
 VENUE = VenueSpec(
     name="binanceusdm",
     hosts=(FAPI, SPOT),
@@ -452,7 +449,7 @@ VENUE = VenueSpec(
     key_fields=("markPrice", "liquidationPrice", "walletBalance", "maintMarginRatio", "pricePrecision",
                 "lastFundingRate", "avgPrice"),
     wrong_types={
-        "markPrice": lambda v: None, "positionAmt": _neg, "unRealizedProfit": lambda v: "n/a",
+        "markPrice": lambda v: None, "positionAmt": negated, "unRealizedProfit": lambda v: "n/a",
         "walletBalance": lambda v: "n/a", "maintMarginRatio": str, "notionalFloor": str,
         "lastFundingRate": lambda v: "n/a", "avgPrice": lambda v: "n/a",
     },

@@ -25,6 +25,7 @@ from connectors.simulator.common import (
     VenueError,
     VenueSpec,
     int_param,
+    negated,
     places_of,
     plain,
     signed,
@@ -422,10 +423,6 @@ def _execution_list(req: SimRequest, account: AccountSpec | None, state: SimStat
                      "list": rows}, req.now_ms)
 
 
-def _neg(value: object) -> str:
-    return "-" + str(value).lstrip("-")
-
-
 VENUE = VenueSpec(
     name="bybit",
     hosts=(HOST,),
@@ -449,7 +446,7 @@ VENUE = VenueSpec(
     key_fields=("markPrice", "liqPrice", "walletBalance", "maintenanceMargin", "positionMM",
                 "fundingRate", "execPrice"),
     wrong_types={
-        "markPrice": lambda v: None, "size": _neg, "unrealisedPnl": lambda v: "n/a",
+        "markPrice": lambda v: None, "size": negated, "unrealisedPnl": lambda v: "n/a",
         "walletBalance": lambda v: "n/a", "maintenanceMargin": lambda v: "n/a",
         "fundingRate": lambda v: "n/a", "execPrice": lambda v: "n/a",
     },

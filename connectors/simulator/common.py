@@ -110,3 +110,8 @@ def int_param(query: Mapping[str, str], key: str, default: int | None,
         return int(raw)
     except ValueError:
         raise error() from None
+
+
+def negated(value: object) -> str:
+    """A size turned negative, as the wrong_types fault sends it."""
+    return "-" + str(value).lstrip("-")

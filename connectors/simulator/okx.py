@@ -25,6 +25,7 @@ from connectors.simulator.common import (
     VenueError,
     VenueSpec,
     int_param,
+    negated,
     places_of,
     plain,
     signed,
@@ -479,10 +480,6 @@ def _positions_history(req: SimRequest, account: AccountSpec | None, state: SimS
     return envelope(rows[:limit])
 
 
-def _neg(value: object) -> str:
-    return "-" + str(value).lstrip("-")
-
-
 VENUE = VenueSpec(
     name="okx",
     hosts=(HOST,),
@@ -509,7 +506,7 @@ VENUE = VenueSpec(
     error=error,
     key_fields=("markPx", "liqPx", "cashBal", "mmr", "ctVal", "fundingRate", "fillPx"),
     wrong_types={
-        "markPx": lambda v: None, "pos": _neg, "upl": lambda v: "n/a", "cashBal": lambda v: "n/a",
+        "markPx": lambda v: None, "pos": negated, "upl": lambda v: "n/a", "cashBal": lambda v: "n/a",
         "mmr": lambda v: "n/a", "ctVal": lambda v: "n/a", "fundingRate": lambda v: "n/a",
         "fillPx": lambda v: "n/a",
     },
