@@ -34,7 +34,7 @@ def locked() -> list[tuple[str, str]]:
 
 def record(name: str) -> dict:
     url = f"https://pypi.org/pypi/{name}/json"
-    with urllib.request.urlopen(url, timeout=20) as reply:  # noqa: S310 - a fixed https URL
+    with urllib.request.urlopen(url, timeout=20) as reply:  # a fixed https URL
         return json.load(reply)
 
 
