@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from app.launch import write_config
 from margin.snapshot import parse_snapshot
 from margin.stress import price_for_health
+from monitor.config import parse_config
 
 SYMBOL = "BTC/USDT:USDT"
 ENTRY = 90_000.0
@@ -53,33 +55,6 @@ def config_doc(base_url: str, database_url: str, smtp_port: int, interval: float
     }
 
 
-def toml(doc: dict[str, Any]) -> str:
-    """Enough TOML for these configs (scalars, string lists, tables, arrays of tables)."""
-    def value(v: Any) -> str:
-        return json.dumps(v)
-
-    lines: list[str] = []
-    tables: list[tuple[str, dict]] = []
-    arrays: list[tuple[str, list]] = []
-
-    def emit(prefix: str, table: dict[str, Any]) -> None:
-        for k, v in table.items():
-            if isinstance(v, dict):
-                tables.append((f"{prefix}{k}", v))
-            elif isinstance(v, list) and v and isinstance(v[0], dict):
-                arrays.append((f"{prefix}{k}", v))
-            else:
-                lines.append(f"{k} = {value(v)}")
-
-    emit("", doc)
-    while tables or arrays:
-        if tables:
-            name, table = tables.pop(0)
-            lines.append(f"[{name}]")
-            emit(f"{name}.", table)
-        else:
-            name, items = arrays.pop(0)
-            for item in items:
-                lines.append(f"[[{name}]]")
-                emit(f"{name}.", item)
-    return "\n".join(lines) + "\n"
+def write_toml(doc: dict[str, Any], path: Path) -> Path:
+    """A config document as the TOML file the CLI reads (validated on the way)."""
+    return write_config(parse_config(doc), path)

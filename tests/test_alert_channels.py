@@ -15,7 +15,7 @@ import pytest
 
 from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_webhook
 from monitor.config import WebhookConfig
-from tests.alert_scenario import toml
+from tests.alert_scenario import write_toml
 from tests.conftest import SmtpServer, run_cli
 
 
@@ -82,14 +82,14 @@ def test_webhook_failures_are_sorted(hook: Hook) -> None:
 def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, tmp_path: Path) -> None:
     os.environ["MW_HOOK_URL"] = hook.url
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml({
+    write_toml({
         "database_url": f"sqlite:///{tmp_path / 'c.db'}",
         "alerts": {"email": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
                              "from": "mw@example.org", "to": ["risk@example.org"]},
                    "webhooks": [{"name": "desk", "url_env": "MW_HOOK_URL", "format": "slack"}]},
         "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "K", "secret_env": "S",
                       "alerts": {"email_to": ["owner@example.org"]}}],
-    }))
+    }, config_path)
     code, out, err = run_cli("alerts", "test", "--config", str(config_path))
     assert code == 0, out + err
     assert "sent    email to owner@example.org, risk@example.org" in out and "sent    webhook desk" in out

@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,16 +24,14 @@ from monitor.poller import Poller
 from monitor.runtime import build_connectors
 from store.db import make_engine, session_factory, upgrade
 from store.schema import Account, AlertDelivery, AlertTransition
-from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, toml
-from tests.conftest import SmtpServer, free_port
+from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
+from tests.conftest import SmtpServer, free_port, running_simulator
 
 
 @pytest.fixture
-def sim() -> Any:
-    simulator = ExchangeSimulator(scenario())
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(scenario()) as simulator:
+        yield simulator
 
 
 def _subjects(server: SmtpServer) -> list[str]:
@@ -90,7 +88,7 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(
     smtp = SmtpServer(free_port())  # not started: the first delivery attempts fail
     db = f"sqlite:///{tmp_path / 'k.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(config_doc(sim.base_url, db, smtp.port)))
+    write_toml(config_doc(sim.base_url, db, smtp.port), config_path)
     upgrade(db)
     sessions = session_factory(make_engine(db))
     first = _poller(config_path)
@@ -126,7 +124,7 @@ def test_smtp_outage_delays_but_does_not_lose_the_email(
     smtp.start()
     db = f"sqlite:///{tmp_path / 'o.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(config_doc(sim.base_url, db, smtp.port)))
+    write_toml(config_doc(sim.base_url, db, smtp.port), config_path)
     upgrade(db)
     sessions = session_factory(make_engine(db))
     poller = _poller(config_path)

@@ -5,13 +5,13 @@ error stored. SIGTERM finishes the cycle in flight."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -27,6 +27,8 @@ from monitor.runtime import run_poller
 from store import repo
 from store.db import make_engine, session_factory
 from store.schema import AccountSnapshot, PollError
+from tests.alert_scenario import write_toml
+from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
@@ -38,11 +40,9 @@ def _scenario() -> dict[str, Any]:
 
 
 @pytest.fixture
-def sim() -> Any:
-    simulator = ExchangeSimulator(copy.deepcopy(_scenario()))
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(_scenario()) as simulator:
+        yield simulator
 
 
 def _config(sim: ExchangeSimulator, db: str, interval: float = 2.0, timeout: float = 1.0) -> dict:
@@ -116,11 +116,7 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
     config_path = tmp_path / "marginwatch.toml"
     doc = _config(sim, db, interval=30.0, timeout=3.0)
     sim.add_fault("bybit", "/v5/position/list", "delay", seconds=1.5)  # a cycle takes ~1.5 s
-    lines = [f'poll_interval_seconds = {doc["poll_interval_seconds"]}', f'database_url = "{db}"']
-    for a in doc["accounts"]:
-        lines.append("[[accounts]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in a.items()]
-    config_path.write_text("\n".join(lines) + "\n")
+    write_toml(doc, config_path)
     process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
                                env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -138,12 +134,11 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
 def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) -> None:
     """`marginwatch snapshot --account` prints a snapshot `marginwatch risk` reads;
     `marginwatch status` lists every account, worst first."""
-    from tests.alert_scenario import toml
     from tests.conftest import run_cli
 
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(_config(sim, db)))
+    write_toml(_config(sim, db), config_path)
     code, out, err = run_cli("snapshot", "--account", "okx", "--config", str(config_path))
     assert code == 0, err
     doc = json.loads(out)

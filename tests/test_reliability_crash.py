@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.simulator import ExchangeSimulator
-from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, toml
+from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
 from tests.conftest import SmtpServer, free_port
 
 KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
@@ -44,7 +44,7 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
     doc["alerts"].update(delivery_lease_seconds=4, retry_base_seconds=0.2, retry_cap_seconds=0.5)
     doc["alerts"]["email"]["timeout_seconds"] = 2
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(doc))
+    write_toml(doc, config_path)
     stop = threading.Event()
     figures = {"kills": 0, "integrity_checks": 0, "snapshots_checked": 0}
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from monitor.runtime import build_connectors, build_market_data
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import PositionSnapshot
-from tests.alert_scenario import toml
-from tests.conftest import SmtpServer, run_cli
+from tests.alert_scenario import write_toml
+from tests.conftest import SmtpServer, run_cli, running_simulator
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 CREDS = {"binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None), "bybit": ("by-mkt-key", "by-mkt-secret", None),
@@ -31,11 +32,9 @@ CREDS = {"binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None), "bybit": ("by-mkt
 
 
 @pytest.fixture
-def sim() -> Any:
-    simulator = ExchangeSimulator(json.loads(SCENARIO.read_text()))
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(json.loads(SCENARIO.read_text())) as simulator:
+        yield simulator
 
 
 def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int) -> dict[str, Any]:
@@ -105,7 +104,7 @@ def test_volatility_funding_and_a_confirmed_liquidation(sim: ExchangeSimulator, 
 
     # the cross-account views read the same store
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(doc))
+    write_toml(doc, config_path)
     code, out, err = run_cli("stress", "--config", str(config_path))
     assert code == 0, err
     assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out

@@ -17,7 +17,7 @@ import pytest
 from connectors.simulator import ExchangeSimulator
 from monitor.config import parse_config
 from monitor.runtime import run_poller
-from tests.alert_scenario import toml
+from tests.alert_scenario import write_toml
 from tests.conftest import run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
@@ -68,7 +68,7 @@ def test_no_secret_in_logs_database_or_messages(keyed: Any, tmp_path: Path,
     caplog.set_level(logging.DEBUG)  # every logger, ccxt's and aiohttp's included
     asyncio.run(run_poller(parse_config(doc), cycles=3, secrets_file={}))
     config_path = tmp_path / "marginwatch.toml"
-    config_path.write_text(toml(doc))
+    write_toml(doc, config_path)
     printed = [run_cli("status", "--config", str(config_path)),
                run_cli("snapshot", "--account", "acct2", "--config", str(config_path)),
                run_cli("snapshot", "--account", "acct0", "--config", str(config_path))]
