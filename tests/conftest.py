@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import email
 import email.policy
 import json
@@ -10,6 +11,7 @@ import re
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,27 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+# --- the exchange simulator ---------------------------------------------------------------
+
+
+@contextmanager
+def running_simulator(scenario: dict[str, Any]) -> Iterator[Any]:
+    """The exchange simulator serving (a copy of) `scenario` on 127.0.0.1 while in use."""
+    from connectors.simulator import ExchangeSimulator
+
+    simulator = ExchangeSimulator(copy.deepcopy(scenario))
+    simulator.start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture
+def fresh_sim(sim: Any) -> Iterator[Any]:
+    """A module's shared simulator back at its scenario (no faults) around each test."""
+    sim.reset()
+    yield sim
+    sim.reset()

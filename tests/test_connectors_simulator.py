@@ -4,9 +4,9 @@ normalised numbers equal what the scenario implies, and each failure becomes our
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from connectors.simulator import ExchangeSimulator
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from monitor.config import parse_config
+from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
@@ -53,18 +54,12 @@ POSITIONS_PATH = {"binanceusdm": "/fapi/v3/positionRisk", "bybit": "/v5/position
 
 
 @pytest.fixture(scope="module")
-def sim() -> Any:
-    simulator = ExchangeSimulator(copy.deepcopy(SCENARIO))
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(SCENARIO) as simulator:
+        yield simulator
 
 
-@pytest.fixture(autouse=True)
-def _fresh(sim: ExchangeSimulator) -> Any:
-    sim.reset()
-    yield
-    sim.reset()
+pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
 def connector(sim: ExchangeSimulator, venue: str, creds: dict[str, str] | None = None,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from connectors.simulator.scenario import parse_scenario
 from connectors.simulator.state import SimState
 from margin.liquidation import liquidation_price
 from margin.snapshot import parse_snapshot
+from tests.conftest import running_simulator
 
 ROOT = Path(__file__).parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
@@ -47,18 +48,12 @@ POSITIONS_PATH = {
 
 
 @pytest.fixture(scope="module")
-def sim() -> Any:
-    simulator = ExchangeSimulator(load_scenario(FIXTURE))
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(load_scenario(FIXTURE)) as simulator:
+        yield simulator
 
 
-@pytest.fixture(autouse=True)
-def _fresh(sim: ExchangeSimulator) -> Any:
-    sim.reset()
-    yield
-    sim.reset()
+pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
 def run(sim: ExchangeSimulator, venue: str, action: Callable[[Any], Awaitable[Any]], *,

@@ -10,7 +10,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from connectors.redirect import make_client
 from connectors.simulator import ExchangeSimulator, ScenarioError, load_scenario
 from connectors.simulator.scenario import parse_scenario
 from connectors.simulator.state import SimState
+from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 SCENARIO = json.loads(FIXTURE.read_text())
@@ -44,18 +45,12 @@ PATHS = {  # venue -> what -> the path ccxt calls
 
 
 @pytest.fixture(scope="module")
-def sim() -> Any:
-    simulator = ExchangeSimulator(load_scenario(FIXTURE))
-    simulator.start()
-    yield simulator
-    simulator.stop()
+def sim() -> Iterator[ExchangeSimulator]:
+    with running_simulator(load_scenario(FIXTURE)) as simulator:
+        yield simulator
 
 
-@pytest.fixture(autouse=True)
-def _fresh(sim: ExchangeSimulator) -> Any:
-    sim.reset()
-    yield
-    sim.reset()
+pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
 def run(sim: ExchangeSimulator, venue: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
