@@ -9,7 +9,7 @@ import json
 import math
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.evaluate import AccountFigures, evaluate, position_subject
@@ -32,19 +32,28 @@ from store.schema import (
 )
 
 
-def _load_states(session: Session, account_id: int) -> dict[str, RuleState]:
-    rows = session.scalars(select(AlertState).where(AlertState.account_id == account_id))
-    return {r.subject: RuleState(Level(r.level), tuple(json.loads(r.counts)), r.since,
-                                 r.last_notified, r.value) for r in rows}
+def _load_states(session: Session, account_id: int) -> dict[str, AlertState]:
+    return {r.subject: r for r in session.scalars(select(AlertState).where(AlertState.account_id == account_id))}
 
 
-def _save_states(session: Session, account_id: int, states: dict[str, RuleState]) -> None:
-    session.execute(delete(AlertState).where(AlertState.account_id == account_id))
+def _rule_state(row: AlertState) -> RuleState:
+    return RuleState(Level(row.level), tuple(json.loads(row.counts)), row.since, row.last_notified, row.value)
+
+
+def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
+                 states: dict[str, RuleState]) -> None:
+    """Update the stored rows in place (only changed columns are written), add the new
+    subjects, drop the ended ones (a closed position's)."""
+    for subject in rows.keys() - states.keys():
+        session.delete(rows[subject])
     for subject, s in states.items():
-        value = None if s.value is None or not math.isfinite(s.value) else s.value
-        session.add(AlertState(account_id=account_id, subject=subject, level=int(s.level),
-                               counts=json.dumps(list(s.counts)), since=s.since,
-                               last_notified=s.last_notified, value=value))
+        row = rows.get(subject)
+        if row is None:
+            row = AlertState(account_id=account_id, subject=subject)
+            session.add(row)
+        row.level, row.counts = int(s.level), json.dumps(list(s.counts))
+        row.since, row.last_notified = s.since, s.last_notified
+        row.value = None if s.value is None or not math.isfinite(s.value) else s.value
 
 
 def silenced(session: Session, account_id: int, now: datetime) -> bool:
@@ -101,8 +110,9 @@ def evaluate_account(sessions: sessionmaker[Session], config: Config, account_co
         positions = repo.latest_positions(session, snapshot.id) if snapshot else []
         figures = _figures(config, account, snapshot, positions, target, now)
         rules = config.rules_for(account_config)
-        states, told = evaluate(rules, figures, _load_states(session, account_id), now)
-        _save_states(session, account_id, states)
+        rows = _load_states(session, account_id)
+        states, told = evaluate(rules, figures, {k: _rule_state(r) for k, r in rows.items()}, now)
+        _save_states(session, account_id, rows, states)
         muted = silenced(session, account_id, now)
         tell = [(s, t) for s, t in told if _worth_telling(config, account_config, t)] if not muted else []
         notification_id = None
