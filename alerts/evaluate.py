@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alerts.rules import Band, Level, Rule, RuleState, Transition, health_rule, step, step_level
-from monitor.config import AlertRules
+from config.settings import AlertRules
 
 DATA = "data"
 

@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.senders import DeliveryError, PermanentDeliveryError, post_webhook, send_email
-from monitor.config import Config
+from config.settings import Config
 from store.schema import AlertDelivery, AlertNotification
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from monitor.config import EmailConfig, WebhookConfig
+from config.settings import EmailConfig, WebhookConfig
 
 
 class DeliveryError(Exception):

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.evaluate import AccountFigures, evaluate, position_subject
 from alerts.messages import MessageInputs, NearPosition, Remedy, compose
 from alerts.rules import Level, RuleState, Transition
+from config.settings import AccountConfig, Config
 from margin.pools import pool_figures, pools
 from margin.remedies import deleverage_plan
 from margin.snapshot import SnapshotError, parse_snapshot
-from monitor.config import AccountConfig, Config
 from store import repo
 from store.schema import (
     Account,

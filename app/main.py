@@ -1,7 +1,7 @@
 """The dashboard's entry point: `streamlit run app/main.py` with MARGINWATCH_CONFIG set.
 
-Access first (app.gate): an anonymous visitor of a gated deployment gets only the login
-page, whatever URL they open. Then the pages, the sidebar's timezone, and the footer.
+Access first (app.access.gate): an anonymous visitor of a gated deployment gets only the
+login page, whatever URL they open. Then the pages, the sidebar's timezone, and the footer.
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import gate, tz  # noqa: E402
+from app.access import gate  # noqa: E402
+from app.components import tz  # noqa: E402
 
 st.set_page_config(page_title="marginwatch", page_icon=":material/monitor_heart:", layout="wide")
 
-# The page scripts live in views/, never pages/: with a pages/ folder beside this file,
-# Streamlit runs a URL's page script directly (skipping this file and its login) until
-# some session has called st.navigation, i.e. on the first request after a restart.
+# Each page is a package in views/ (its page script, its sections and its data side by
+# side), never under pages/: with a pages/ folder beside this file, Streamlit runs a URL's
+# page script directly (skipping this file and its login) until some session has called
+# st.navigation, i.e. on the first request after a restart.
 PAGES = {  # url path: (script, title, icon)
-    "": ("views/overview.py", "Overview", ":material/dashboard:"),
-    "account": ("views/account.py", "Account", ":material/account_balance_wallet:"),
-    "risk": ("views/risk.py", "Risk", ":material/crisis_alert:"),
-    "alerts": ("views/alerts.py", "Alerts", ":material/notifications:"),
-    "keys": ("views/accounts_keys.py", "Accounts & keys", ":material/key:"),
+    "": ("views/overview/page.py", "Overview", ":material/dashboard:"),
+    "account": ("views/account/page.py", "Account", ":material/account_balance_wallet:"),
+    "risk": ("views/risk/page.py", "Risk", ":material/crisis_alert:"),
+    "alerts": ("views/alerts/page.py", "Alerts", ":material/notifications:"),
+    "keys": ("views/keys/page.py", "Accounts & keys", ":material/key:"),
 }
 
 mode = gate.access_mode()

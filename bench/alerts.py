@@ -19,12 +19,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from connectors.simulator import ExchangeSimulator
-from connectors.simulator.__main__ import DEMO
+from config.settings import parse_config
 from margin.snapshot import parse_snapshot
 from margin.stress import price_for_health
-from monitor.config import parse_config
-from monitor.runtime import run_poller
+from poller.runtime import run_poller
+from simulator import ExchangeSimulator
+from simulator.__main__ import DEMO
 from store.db import make_engine, session_factory
 from store.schema import Account, AccountSnapshot
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from margin.snapshot import parse_snapshot
-from monitor.figures import Polled, account_rows
+from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.history import history
@@ -95,8 +95,8 @@ def seed(url: str, now: datetime, accounts: int = ACCOUNTS, days: int = DAYS) ->
 
 
 def _config(folder: Path, url: str, accounts: int) -> Path:
-    from app.launch import write_config
-    from monitor.config import parse_config
+    from config.files import write_config
+    from config.settings import parse_config
 
     entries = [{"name": f"acct-{i:02d}", "exchange": "binanceusdm", "key_env": "BENCH_KEY",
                 "secret_env": "BENCH_SECRET"} for i in range(accounts)]
@@ -118,9 +118,9 @@ def _overview_times(config: Path, url: str) -> tuple[float, float, float]:
     of warm runs."""
     from streamlit.testing.v1 import AppTest
 
-    from app.overview_data import load_overview
-    from app.settings import Store
-    from monitor.config import load_config
+    from app.components.context import DashboardContext
+    from app.views.overview.data import load_overview
+    from config.settings import load_config
 
     os.environ["MARGINWATCH_CONFIG"] = str(config)
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
@@ -133,8 +133,8 @@ def _overview_times(config: Path, url: str) -> tuple[float, float, float]:
         raise RuntimeError("the overview did not render every account")  # timing nothing is no figure
     page = _median_ms(at.run, 5)
     engine = make_engine(url)
-    store = Store(load_config(config), config, engine, session_factory(engine))
-    data = _median_ms(lambda: load_overview(store, datetime.now(UTC)), 5)
+    ctx = DashboardContext(load_config(config), config, engine, session_factory(engine))
+    data = _median_ms(lambda: load_overview(ctx, datetime.now(UTC)), 5)
     return first, page, data
 
 

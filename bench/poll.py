@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import text
 
-from connectors.simulator.__main__ import DEMO
-from monitor.config import Config, parse_config
-from monitor.figures import Polled, account_rows
-from monitor.poller import Poller
-from monitor.runtime import build_connectors, build_market_data
+from config.settings import Config, parse_config
+from poller.loop import Poller
+from poller.rows import Polled, account_rows
+from poller.runtime import build_connectors, build_market_data
+from simulator.__main__ import DEMO
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 
@@ -62,7 +62,7 @@ def scenario(accounts: int, positions: int, seed: int = 11) -> dict[str, Any]:
 def start_simulator(doc: dict[str, Any], workdir: Path) -> tuple[subprocess.Popen[str], str]:
     path = workdir / "scenario.json"
     path.write_text(json.dumps(doc))
-    process = subprocess.Popen([sys.executable, "-m", "connectors.simulator", "--scenario", str(path)],
+    process = subprocess.Popen([sys.executable, "-m", "simulator", "--scenario", str(path)],
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return process, process.stdout.readline().strip()

@@ -23,10 +23,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.launch import write_config
 from bench.poll import config_for, scenario, start_simulator
-from monitor.config import parse_config
-from monitor.overview import account_views
+from config.files import write_config
+from config.settings import parse_config
+from readmodels.accounts import account_views
 from store.db import make_engine, session_factory, upgrade
 from store.history import history
 
@@ -58,7 +58,7 @@ def main() -> None:
         upgrade(database_url)
         log_path = workdir / "poller.log"
         with log_path.open("w") as log:
-            poller = subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+            poller = subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
                                       env={**os.environ}, stdout=log, stderr=subprocess.STDOUT)
         sessions = session_factory(make_engine(database_url))
         stop = threading.Event()

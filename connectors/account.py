@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt_async
 
+from config.settings import AccountConfig
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
 from connectors.guards import redact, reject_unparseable_json
 from connectors.normalise import AccountData
@@ -29,7 +30,6 @@ from connectors.permissions import (
 )
 from connectors.redirect import quiet_ccxt_logger, redirect
 from connectors.venues import VenueProfile, normalise, profile_for
-from monitor.config import AccountConfig
 
 quiet_ccxt_logger()  # ccxt logs request headers (Binance's API key among them) at DEBUG
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Point a ccxt exchange at the local exchange simulator (connectors/simulator).
+"""Point a ccxt exchange at the local exchange simulator (simulator).
 
 `redirect` rewrites every URL of ``exchange.urls['api']`` from ``https://host/path`` to
 ``{base_url}/host/path``: the original host stays as the first path segment, so one local

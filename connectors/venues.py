@@ -257,3 +257,23 @@ def normalise(exchange_id: str, account: str, collateral: str, data: AccountData
     profile = profile_for(exchange_id)
     return profile.normaliser(exchange_id).snapshot(account, collateral, data)
 
+
+
+def account_problems(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What stops one config account entry from being polled: an exchange id ccxt does not
+    know, or a credential the venue needs that names no variable (config.AccountCheck)."""
+    exchange = entry.get("exchange")
+    if not isinstance(exchange, str):
+        return []  # the config's own validation names it
+    import ccxt  # only where accounts are polled: reading a config stays fast
+
+    if exchange not in ccxt.exchanges:
+        return [("exchange", f"unknown exchange {exchange!r} (not a ccxt exchange id)")]
+    profile = profile_for(exchange)
+    needed = (["wallet_address_env", "private_key_env"] if profile.uses_wallet
+              else ["key_env", "secret_env"] + (["passphrase_env"] if profile.needs_passphrase else []))
+    missing = [k for k in needed if not entry.get(k)]
+    if missing:
+        return [("", f"{exchange} needs {', '.join(missing)} "
+                     "(the names of environment variables holding the credentials)")]
+    return []

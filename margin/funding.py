@@ -26,7 +26,7 @@ from margin.snapshot import Position, Snapshot
 
 DEFAULT_INTERVAL_HOURS = 8.0
 DEFAULT_HORIZONS_HOURS: tuple[float, ...] = (24.0, 72.0, 168.0)  # 1, 3 and 7 days
-DEFAULT_WARNING_HEALTH = 1.5  # alerts' default warning level (monitor.config)
+DEFAULT_WARNING_HEALTH = 1.5  # alerts' default warning level (config.settings)
 
 
 @dataclass(frozen=True)

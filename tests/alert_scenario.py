@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from app.launch import write_config
+from config.files import write_config
+from config.settings import parse_config
 from margin.snapshot import parse_snapshot
 from margin.stress import price_for_health
-from monitor.config import parse_config
 
 SYMBOL = "BTC/USDT:USDT"
 ENTRY = 90_000.0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from cli.main import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -162,7 +162,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 @contextmanager
 def running_simulator(scenario: dict[str, Any]) -> Iterator[Any]:
     """The exchange simulator serving (a copy of) `scenario` on 127.0.0.1 while in use."""
-    from connectors.simulator import ExchangeSimulator
+    from simulator import ExchangeSimulator
 
     simulator = ExchangeSimulator(copy.deepcopy(scenario))
     simulator.start()

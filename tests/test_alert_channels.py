@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_webhook
-from monitor.config import WebhookConfig
+from config.settings import WebhookConfig
 from tests.alert_scenario import write_toml
 from tests.conftest import SmtpServer, run_cli
 

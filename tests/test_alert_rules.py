@@ -71,7 +71,7 @@ def test_level_is_consistent_with_the_bands(values: list[float]) -> None:
 
 def test_touch_probability_rule_is_opt_in_and_fires_above_its_threshold() -> None:
     from alerts.evaluate import AccountFigures, evaluate
-    from monitor.config import AlertRules
+    from config.settings import AlertRules
 
     figures = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.08)
     _, told = evaluate(AlertRules(), figures, {}, T0)

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from alerts.outbox import Backoff, deliver_due
-from connectors.simulator import ExchangeSimulator
-from monitor.config import parse_config
-from monitor.poller import Poller
-from monitor.runtime import build_connectors
+from config.settings import parse_config
+from poller.loop import Poller
+from poller.runtime import build_connectors
+from simulator import ExchangeSimulator
 from store.db import make_engine, session_factory, upgrade
 from store.schema import Account, AlertDelivery, AlertTransition
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
@@ -71,7 +71,7 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
                             env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

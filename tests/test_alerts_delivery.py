@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from alerts.outbox import Backoff, deliver_due
 from alerts.service import evaluate_account
+from config.settings import parse_config
 from margin.snapshot import parse_snapshot
-from monitor.config import parse_config
-from monitor.figures import Polled, account_rows
+from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertTransition, Silence

@@ -17,12 +17,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from alerts.silences import create_silence
-from app.auth import hash_password
-from app.launch import write_config
+from app.access.password import hash_password
+from config.files import write_config
+from config.settings import parse_config
 from margin.funding import FundingRate
 from margin.snapshot import parse_snapshot
-from monitor.config import parse_config
-from monitor.figures import Polled, account_rows
+from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertState, AlertTransition
@@ -132,8 +132,8 @@ def _metric(at: AppTest, label: str) -> str:
 def test_every_page_loads(app: AppTest) -> None:
     app.run()
     _no_exception(app)
-    for page in ("views/account.py", "views/risk.py", "views/alerts.py", "views/accounts_keys.py",
-                 "views/overview.py"):
+    for page in ("views/account/page.py", "views/risk/page.py", "views/alerts/page.py", "views/keys/page.py",
+                 "views/overview/page.py"):
         app.switch_page(page).run()
         _no_exception(app)
         assert app.title, page
@@ -155,7 +155,7 @@ def test_overview_is_worst_first_and_stale_is_stale(app: AppTest) -> None:
 def test_what_if_slider_changes_the_health(app: AppTest) -> None:
     app.session_state["mw_account"] = "alpha"
     app.run()
-    app.switch_page("views/account.py").run()
+    app.switch_page("views/account/page.py").run()
     _no_exception(app)
     before = _metric(app, "What-if health")
     app.slider(key="whatif_shock").set_value(-5).run()
@@ -168,7 +168,7 @@ def test_what_if_slider_changes_the_health(app: AppTest) -> None:
 def test_stale_account_page_says_stale(app: AppTest) -> None:
     app.session_state["mw_account"] = "delta"
     app.run()
-    app.switch_page("views/account.py").run()
+    app.switch_page("views/account/page.py").run()
     _no_exception(app)
     assert any(e.value.startswith("STALE") for e in app.error)
 
@@ -179,7 +179,7 @@ def test_password_gate_shows_an_anonymous_visitor_only_the_login(app: AppTest) -
     _no_exception(app)
     assert not app.dataframe and not app.metric
     assert [b.label for b in app.button] == ["Log in"] and len(app.text_input) == 1
-    for page in ("views/account.py", "views/alerts.py"):  # any page: still only the login
+    for page in ("views/account/page.py", "views/alerts/page.py"):  # any page: still only the login
         with pytest.raises(ValueError):  # the gated app registers no other page
             app.switch_page(page)
     app.text_input(key="mw_password").input("wrong")
@@ -213,7 +213,7 @@ def _frame(at: AppTest, column: str) -> pd.DataFrame:
 def _account(app: AppTest, name: str) -> AppTest:
     app.session_state["mw_account"] = name
     app.run()
-    app.switch_page("views/account.py").run()
+    app.switch_page("views/account/page.py").run()
     _no_exception(app)
     return app
 
@@ -263,7 +263,7 @@ def test_account_page_flags_funding_that_crosses_the_warning_level(app: AppTest)
 
 def test_risk_page_shows_the_correlated_stress_and_the_owner_rebalancing(app: AppTest) -> None:
     app.run()
-    app.switch_page("views/risk.py").run()
+    app.switch_page("views/risk/page.py").run()
     _no_exception(app)
     stress = _frame(app, "liquidates_at")
     assert {"now", "BTC -5 %", "BTC -40 %"} <= set(stress.columns)

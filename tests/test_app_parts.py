@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import fmt
-from app.alerts_data import timeline_intervals
-from app.auth import hash_password, main, verify_password
-from app.launch import write_config
-from app.whatif import WhatIf, apply, cross_figures, liquidation_markers, load, stress_curves
-from monitor.config import load_config, parse_config
+from app.access.password import hash_password, main, verify_password
+from app.components import fmt
+from app.views.account.whatif import WhatIf, apply, cross_figures, liquidation_markers, load, stress_curves
+from app.views.alerts.data import timeline_intervals
+from config.files import write_config
+from config.settings import load_config, parse_config
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DEMO = (Path(__file__).parent.parent / "examples" / "demo-snapshot.json").read_text()
@@ -106,7 +106,7 @@ def test_unreadable_secrets_lock_the_app(tmp_path: Path, monkeypatch: pytest.Mon
     """A secrets.toml with a typo must not turn a gated dashboard into an open one."""
     import streamlit as st
 
-    from app import gate
+    from app.access import gate
 
     class Unreadable:
         def to_dict(self) -> dict:
@@ -122,8 +122,8 @@ def test_unreadable_secrets_lock_the_app(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_priced_remedy_names_missing_books_and_a_book_too_thin() -> None:
-    from app.remedy_panel import TOO_LARGE, fills_frame
-    from monitor.risk_views import StoredBook, priced_remedy
+    from app.views.account.remedy import TOO_LARGE, fills_frame
+    from readmodels.risk import StoredBook, priced_remedy
 
     snapshot = load(json.dumps({**json.loads(DEMO), "wallet_balance": 23_400.0}))  # plan: cut 1.213 BTC
     missing = priced_remedy(snapshot, {}, 1.5)
@@ -138,8 +138,8 @@ def test_priced_remedy_names_missing_books_and_a_book_too_thin() -> None:
 
 
 def test_risk_figures_formats_and_flags() -> None:
-    from app.account_risk import funding_breach_text
-    from app.overview_data import funding_flag
+    from app.components.fmt import funding_breach_text
+    from app.views.overview.data import funding_flag
 
     assert fmt.chance(0.4654) == "46.5 %" and fmt.chance(0.0002) == "< 0.1 %" and fmt.chance(None) == fmt.DASH
     assert fmt.hours(16) == "16 h" and fmt.hours(146) == "146 h (6.1 d)"
@@ -149,7 +149,7 @@ def test_risk_figures_formats_and_flags() -> None:
 
 
 def test_betas_frame_shows_the_beta_used_and_the_assumed_ones() -> None:
-    from app.risk_data import betas_frame
+    from app.views.risk.data import betas_frame
     from store.schema import MarketStat
 
     stats = [MarketStat(exchange="binanceusdm", symbol="ETH/USDT:USDT", beta=1.2, updated_at=T0),

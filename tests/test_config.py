@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config, parse_config
-from monitor.secrets import credentials
+from config.secrets import credentials
+from connectors.venues import account_problems
+from config.settings import ConfigError, load_config, parse_config
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).parent.parent
@@ -29,7 +30,7 @@ def test_every_problem_is_one_line_naming_the_key(tmp_path: Path) -> None:
         '[[accounts]]\nname = "b"\nexchange = "okx"\nkey_env = "K"\nsecret_env = "S"\n'
     )
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, account_problems)  # as the commands that poll read it
     problems = caught.value.problems
     assert f"{path}: poll_interval_seconds: Input should be greater than 0" in problems
     assert f"{path}: colour: unknown key" in problems

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from config.settings import parse_config
 from connectors.account import AccountConnector
 from connectors.errors import AuthError, KeyRefused, TemporaryError
-from connectors.simulator import ExchangeSimulator
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
-from monitor.config import parse_config
+from simulator import ExchangeSimulator
 from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"

@@ -1,5 +1,5 @@
 """The dashboard in a real browser on the demo: `marginwatch demo` (exchange simulator +
-poller) writes the store, app.launch starts Streamlit on it, headless Chromium (Debian's
+poller) writes the store, cli.dashboard starts Streamlit on it, headless Chromium (Debian's
 package, driven by Playwright) checks the overview lists the demo accounts, opens one,
 moves the shock slider, and opens the Risk page. Screenshots go to tests/artifacts/ (git-ignored)."""
 
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app.auth import hash_password
-from app.launch import start_dashboard, wait_until_up
-from monitor.demo import demo_scenario
+from app.access.password import hash_password
+from cli.dashboard import start_dashboard, wait_until_up
+from cli.demo import demo_scenario
 from tests.conftest import free_port, require_system_part
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
                         "apt-get install chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     cli = Path(sys.executable).with_name("marginwatch")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-c", "from monitor.cli import app; app()"]
+    command = [str(cli)] if cli.exists() else [sys.executable, "-c", "from cli.main import app; app()"]
     port = free_port()
     with (ARTIFACTS / "demo.log").open("wb") as demo_log:
         # the real `marginwatch demo`: simulator, poller and dashboard; run in tmp_path so a

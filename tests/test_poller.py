@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.simulator import ExchangeSimulator
-from monitor.config import parse_config
-from monitor.overview import account_views
-from monitor.runtime import run_poller
+from config.settings import parse_config
+from poller.runtime import run_poller
+from readmodels.accounts import account_views
+from simulator import ExchangeSimulator
 from store import repo
 from store.db import make_engine, session_factory
 from store.schema import AccountSnapshot, PollError
@@ -117,7 +117,7 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
     doc = _config(sim, db, interval=30.0, timeout=3.0)
     sim.add_fault("bybit", "/v5/position/list", "delay", seconds=1.5)  # a cycle takes ~1.5 s
     write_toml(doc, config_path)
-    process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
                                env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     before = len(sim.requests)
@@ -158,7 +158,7 @@ def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) ->
 
 def test_shards_split_the_accounts_between_pollers(sim: ExchangeSimulator, tmp_path: Path) -> None:
     """Two pollers with --shard 1/2 and 2/2 on one database poll every account once."""
-    from monitor.poller import in_shard, parse_shard
+    from poller.loop import in_shard, parse_shard
 
     names = [f"acct-{i}" for i in range(200)]
     halves = [{n for n in names if in_shard(n, (i, 2))} for i in (1, 2)]

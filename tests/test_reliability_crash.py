@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.simulator import ExchangeSimulator
+from simulator import ExchangeSimulator
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
 from tests.conftest import SmtpServer, free_port
 
@@ -24,7 +24,7 @@ KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "poll", "--config", str(config_path)],
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
                             env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.simulator import ExchangeSimulator
-from monitor.config import parse_config
-from monitor.overview import account_views
-from monitor.poller import Poller
-from monitor.runtime import build_connectors
+from config.settings import parse_config
+from poller.loop import Poller
+from poller.runtime import build_connectors
+from readmodels.accounts import account_views
+from simulator import ExchangeSimulator
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AccountSnapshot, AlertState, PollError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
+from config.settings import ConfigError, load_config
 from tests.conftest import run_cli
 
 

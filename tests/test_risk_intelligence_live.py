@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from alerts.outbox import Backoff, deliver_due
-from connectors.simulator import ExchangeSimulator
-from monitor.config import parse_config
-from monitor.poller import Poller
-from monitor.runtime import build_connectors, build_market_data
+from config.settings import parse_config
+from poller.loop import Poller
+from poller.runtime import build_connectors, build_market_data
+from simulator import ExchangeSimulator
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import PositionSnapshot

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connectors.simulator import ExchangeSimulator
-from monitor.config import parse_config
-from monitor.runtime import run_poller
+from config.settings import parse_config
+from poller.runtime import run_poller
+from simulator import ExchangeSimulator
 from tests.alert_scenario import write_toml
 from tests.conftest import run_cli
 

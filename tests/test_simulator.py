@@ -23,11 +23,11 @@ import pytest
 
 from connectors.guards import reject_unparseable_json
 from connectors.redirect import make_client, redirect
-from connectors.simulator import ExchangeSimulator, ScenarioError, load_scenario
-from connectors.simulator.scenario import parse_scenario
-from connectors.simulator.state import SimState
 from margin.liquidation import liquidation_price
 from margin.snapshot import parse_snapshot
+from simulator import ExchangeSimulator, ScenarioError, load_scenario
+from simulator.scenario import parse_scenario
+from simulator.state import SimState
 from tests.conftest import running_simulator
 
 ROOT = Path(__file__).parent.parent
@@ -522,7 +522,7 @@ def test_redirect_keeps_hostname_placeholders_and_binance_error_tables() -> None
 
 def test_command_line_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulator", "--scenario", str(FIXTURE)],
+        [sys.executable, "-m", "simulator", "--scenario", str(FIXTURE)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -541,6 +541,6 @@ def test_command_line_serves_until_sigterm() -> None:
 def test_command_line_refuses_a_bad_scenario(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**SCENARIO, "accounts": "none"}))
-    result = subprocess.run([sys.executable, "-m", "connectors.simulator", "--scenario", str(bad)],
+    result = subprocess.run([sys.executable, "-m", "simulator", "--scenario", str(bad)],
                             cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2 and "accounts: must be a list" in result.stderr

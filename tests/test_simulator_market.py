@@ -19,9 +19,9 @@ import ccxt
 import pytest
 
 from connectors.redirect import make_client
-from connectors.simulator import ExchangeSimulator, ScenarioError, load_scenario
-from connectors.simulator.scenario import parse_scenario
-from connectors.simulator.state import SimState
+from simulator import ExchangeSimulator, ScenarioError, load_scenario
+from simulator.scenario import parse_scenario
+from simulator.state import SimState
 from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
-from monitor.figures import Polled, account_rows
+from poller.rows import Polled, account_rows
 from store import repo
 from store.db import downgrade, make_engine, session_factory, upgrade
 from store.schema import HourlySnapshot, PositionSnapshot
@@ -126,18 +126,25 @@ def test_readers_never_see_database_is_locked(db_url: str) -> None:
     threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
     for t in threads:
         t.start()
+    # A fixed amount of work, not work per second: 30 rounds of writes, and the readers go on
+    # until each has read at least 5 times while writes were under way (a generous deadline
+    # only guards against a hang).
     writes = 0
-    deadline = time.monotonic() + 3.0
+    deadline = time.monotonic() + 120.0
     try:
-        while time.monotonic() < deadline:
+        for _ in range(30):
             for name in names:
                 at = T0 + timedelta(seconds=writes)
                 repo.record_snapshot(sessions, ids[name], {**row, "taken_at": at}, positions)
                 writes += 1
             repo.apply_retention(sessions, now=T0 + timedelta(days=30), keep_days=7)
+        while min(reads) < 5 and not errors and time.monotonic() < deadline:
+            repo.record_snapshot(sessions, ids[names[0]], {**row, "taken_at": T0 + timedelta(seconds=writes)},
+                                 positions)
+            writes += 1
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert not errors, errors[:3]
-    assert writes > 50 and min(reads) > 5
+    assert writes >= 300 and min(reads) >= 5

@@ -1,0 +1,198 @@
+"""The account page: the latest figures and positions, the liquidation chance and funding
+drag (app.views.account.outlook), the history with its liquidations, then the remedy (priced against
+the stored books) and the what-ifs (app.views.account.remedy, app.views.account.whatif_panel) recomputed from the
+latest snapshot."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, tzinfo
+
+import pandas as pd
+import streamlit as st
+
+from app.components import fmt, tables, tz
+from app.components.charts import history_figure
+from app.components.context import DashboardContext, context_or_stop
+from app.components.levels import COLORS, CRITICAL
+from app.views.account.data import (
+    WINDOWS,
+    funding_frame,
+    history_frame,
+    latest,
+    liquidations_frame,
+    positions_frame,
+    stored_accounts,
+)
+from app.views.account.outlook import TOUCH_HELP, render_liquidations, render_outlook
+from app.views.account.remedy import render_remedy
+from app.views.account.whatif import load
+from app.views.account.whatif_panel import render_what_if
+from margin.snapshot import Snapshot, SnapshotError
+from readmodels.risk import stored_books
+from store import repo
+from store.schema import Account, AccountSnapshot
+
+CHOICE, BOX = "mw_account", "mw_account_box"
+
+
+def _remember() -> None:
+    st.session_state[CHOICE] = st.session_state[BOX]
+
+
+def choose(accounts: list[Account]) -> Account:
+    """The account box: the last choice (also set by the overview), else ?account=, else
+    the first; the choice goes into the URL so a link opens the same account."""
+    names = [a.name for a in accounts]
+    wanted = st.session_state.get(CHOICE) or st.query_params.get("account")
+    st.session_state[BOX] = wanted if wanted in names else names[0]
+    labels = {a.name: f"{a.exchange}/{a.name}" for a in accounts}
+    name = st.selectbox("Account", names, key=BOX, format_func=labels.__getitem__, on_change=_remember)
+    st.session_state[CHOICE] = name
+    st.query_params["account"] = name
+    return next(a for a in accounts if a.name == name)
+
+
+def render(ctx: DashboardContext) -> None:
+    st.title("Account")
+    with ctx.sessions() as session:
+        accounts = stored_accounts(session)
+        if not accounts:
+            st.info("No account is stored yet: start the poller (`marginwatch poll`).")
+            return
+        account = choose(accounts)
+        snap = latest(session, account)
+        positions = positions_frame(session, account)
+        events = liquidations_frame(session, account.id)
+        stats = repo.market_stats(session, account.exchange)
+        books = stored_books(session, account.exchange)
+    now = datetime.now(UTC)
+    zone = tz.current()
+    rules = ctx.rules(account.name)
+    snapshot, problem = _snapshot(account)
+    _status(ctx, account, now)
+    if snap is not None:
+        _figures(snap, account.collateral)
+        _positions(positions)
+        funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
+        render_outlook(snap, funding, rules.warning_below, zone)
+    _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)
+    render_liquidations(events, zone, account.name)
+    if problem:
+        st.error(problem)
+        return
+    if snapshot is None:
+        st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
+        return
+    render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
+    render_what_if(snapshot, ctx.target_health(account.name), rules, account.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=200)
+def _parsed(document: str) -> Snapshot:
+    return load(document)
+
+
+def _snapshot(account: Account) -> tuple[Snapshot | None, str | None]:
+    """The latest snapshot document parsed, or why there is none to use."""
+    if not account.latest_document:
+        return None, None
+    try:
+        return _parsed(account.latest_document), None
+    except (SnapshotError, ValueError) as exc:
+        return None, f"The stored snapshot document cannot be read: {exc}"
+
+
+def _status(ctx: DashboardContext, account: Account, now: datetime) -> None:
+    age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
+    if account.state != "active":
+        st.error(f"{account.state.upper()}: not polled. {account.state_reason or ''}")
+    elif age is None or age > ctx.config.stale_after:
+        st.error(f"STALE: last successful poll {fmt.age(age)} ago. The figures below are from then, "
+                 f"not now. {account.last_error or ''}")
+    else:
+        st.caption(f"Last poll {fmt.age(age)} ago ({fmt.when(account.last_success_at, tz.current())}).")
+
+
+def _figures(snap: AccountSnapshot, collateral: str) -> None:
+    cols = st.columns(6)
+    cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
+    cols[1].metric("Cross health", fmt.ratio(snap.health))
+    cols[2].metric(f"Equity ({collateral})", fmt.money(snap.equity))
+    cols[3].metric("Maintenance margin", fmt.money(snap.maintenance_margin))
+    cols[4].metric("Margin ratio", fmt.ratio(snap.margin_ratio))
+    cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.money(snap.topup_to_target))
+
+
+def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
+    styler = frame.style
+    prices = ["entry_price", "mark_price", "liquidation_price", "exchange_liquidation_price"]
+    for i, row in frame.iterrows():
+        decimals = fmt.price_decimals(row["mark_price"])
+        styler = styler.format(f"{{:,.{decimals}f}}", subset=pd.IndexSlice[[i], prices], na_rep=fmt.DASH)
+        styler = styler.format(f"{{:,.{fmt.step_decimals(row['amount_step'])}f}}",
+                               subset=pd.IndexSlice[[i], ["contracts"]])
+    styler = styler.map(lambda v: f"color: {COLORS[CRITICAL]}; font-weight: bold" if v else "",
+                        subset=["disagrees"])
+    # a dict of formatters resets every column it does not name unless given a subset
+    return styler.format({"disagrees": lambda v: "⚠ differs" if v else "agrees",
+                          "distance_sigma": lambda v: fmt.DASH if pd.isna(v) else f"{v:.1f} σ"},
+                         subset=["disagrees", "distance_sigma"])
+
+
+def _positions(frame: pd.DataFrame) -> None:
+    st.subheader("Positions")
+    if frame.empty:
+        st.caption("No open position.")
+        return
+    if frame["disagrees"].any():
+        st.warning("Our liquidation price differs from the exchange's by more than 0.5 % for the "
+                   "flagged positions: check the venue's rules or the snapshot.")
+    money = "%,.2f"
+    config = {
+        "margin_mode": st.column_config.TextColumn("mode"),
+        "entry_price": st.column_config.NumberColumn("entry"),
+        "mark_price": st.column_config.NumberColumn("mark"),
+        "liquidation_price": st.column_config.NumberColumn("liq. price (ours)"),
+        "exchange_liquidation_price": st.column_config.NumberColumn("liq. price (exchange)"),
+        "disagrees": st.column_config.TextColumn("ours vs exchange"),
+        "distance": st.column_config.NumberColumn("distance", format="percent"),
+        "distance_sigma": st.column_config.TextColumn("distance (σ)"),
+        "maintenance_margin": st.column_config.NumberColumn("maintenance", format=money),
+        "unrealized_pnl": st.column_config.NumberColumn("unrealized PnL", format=money),
+        "notional": st.column_config.NumberColumn("notional", format=money),
+        "leverage": st.column_config.NumberColumn("leverage", format="%gx"),
+        "isolated_margin": st.column_config.NumberColumn("isolated margin", format=money),
+        "health": st.column_config.NumberColumn("pool health", format="%.2f"),
+        "volatility": st.column_config.NumberColumn("σ daily", format="percent",
+                                                    help="EWMA realized volatility of daily log returns."),
+        "touch_probability": st.column_config.NumberColumn("liq. chance 24 h", format="percent", help=TOUCH_HELP),
+    }
+    tables.show(frame, "positions", styler=_style_positions(frame), column_config=config,
+                hide=["amount_step"], key="positions")
+
+
+def _history(ctx: DashboardContext, account: Account, now: datetime, zone: tzinfo, critical: float,
+             warning: float, events: pd.DataFrame) -> None:
+    st.subheader("History")
+    label = st.segmented_control("Window", list(WINDOWS), default="24 h", key="mw_history_window") or "24 h"
+    started = time.perf_counter()
+    with ctx.sessions() as session:
+        frame = history_frame(session, account.id, WINDOWS[label], now)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if frame.empty:
+        st.caption("No history in this window.")
+        return
+    start = now - WINDOWS[label]
+    shown = events[pd.to_datetime(events["occurred_at"], utc=True) >= start] if len(events) else events
+    st.plotly_chart(history_figure(frame, zone, critical, warning, account.collateral, shown),
+                    key="history_chart")
+    st.caption(f"{len(frame)} buckets of the worst health and average equity "
+               f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms).")
+    with st.expander("History table"):
+        tables.show(tables.localise(frame, ["at"], zone), f"history-{account.name}",
+                    column_config={"at": tables.time_column("bucket start")}, key="history_table")
+
+
+if __name__ == "__main__":  # run by st.navigation as this page's script
+    render(context_or_stop())

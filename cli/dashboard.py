@@ -1,0 +1,55 @@
+"""Start the dashboard as its own process (for `marginwatch demo` and the browser test)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from config.settings import ENV_VAR
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = ROOT / "app" / "main.py"
+
+
+def dashboard_command(port: int) -> list[str]:
+    # -P: the working directory stays off sys.path, so no file there can shadow a module
+    return [sys.executable, "-P", "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+
+
+def start_dashboard(config_path: Path, port: int, *, cwd: Path = ROOT, env: Mapping[str, str] | None = None,
+                    stdout: IO[bytes] | int | None = None,
+                    stderr: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+    """`streamlit run app/main.py` on 127.0.0.1:`port`, reading `config_path`. Streamlit
+    reads .streamlit/secrets.toml (the login) from `cwd`: the project root by default."""
+    environment = dict(os.environ if env is None else env)
+    environment[ENV_VAR] = str(Path(config_path).resolve())
+    return subprocess.Popen(dashboard_command(port), cwd=cwd, env=environment,  # noqa: S603
+                            stdout=stdout, stderr=stderr)
+
+
+def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Return once `url`'s health endpoint answers; TimeoutError otherwise (RuntimeError
+    early if `process` exits first)."""
+    health = url.rstrip("/") + "/_stcore/health"
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(health, timeout=2) as reply:  # noqa: S310 - our own http URL
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"the dashboard at {url} did not come up in {timeout:g} s ({last})")

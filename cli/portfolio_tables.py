@@ -1,0 +1,53 @@
+"""Terminal tables for the cross-account stress and the rebalancing plans."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cli.report_table import health_style, money, percent, ratio
+from margin.correlation import CorrelatedStress
+from margin.rebalance import RebalancePlan
+
+
+def render_stress(result: CorrelatedStress, console: Console) -> None:
+    table = Table(title="Correlated stress: BTC shock, each symbol by its beta", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("account", no_wrap=True, overflow="ellipsis", max_width=24)
+    for scenario in result.scenarios:
+        table.add_column(f"{scenario.btc_shock * 100:+.0f}%", justify="right", no_wrap=True)
+    for i, name in enumerate(result.accounts):
+        cells = []
+        for scenario in result.scenarios:
+            health = float(scenario.worst_health[i])
+            value = None if math.isnan(health) else health
+            label = "LIQ" if scenario.liquidated[i] else ratio(value, 2)
+            cells.append(Text(label, style="bold red" if scenario.liquidated[i] else health_style(value)))
+        table.add_row(name, *cells)
+    table.add_row("to survive", *[f"{s.total_to_survive:,.0f}" for s in result.scenarios])
+    console.print(table)
+    order = result.liquidation_order()
+    if order:
+        console.print("liquidate first: " + ", ".join(f"{name} at BTC {percent(shock)}" for name, shock in order))
+    console.print("to survive: collateral that keeps every pool above its maintenance requirement")
+
+
+def render_rebalance(plans: Mapping[str, RebalancePlan], console: Console) -> None:
+    for owner, plan in plans.items():
+        console.print(Text(f"{owner}: {len(plan.transfers)} transfer(s) ({plan.method} search)", style="bold"))
+        if not plan.transfers and plan.shortfall <= 0:
+            console.print("every account is at or above its target health")
+            continue
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("from", "to", "amount"):
+            table.add_column(column, justify="right" if column == "amount" else "left")
+        for t in plan.transfers:
+            table.add_row(t.source, t.destination, money(t.amount))
+        console.print(table)
+        if plan.shortfall > 0:
+            console.print(Text(f"shortfall: {money(plan.shortfall)} more collateral is needed", style="bold red"))

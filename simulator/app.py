@@ -1,0 +1,225 @@
+"""The HTTP application: the admin API, dispatch by original host, fault injection and
+each venue's authentication.
+
+ccxt reaches the simulator at ``/<original host>/<original path>`` (see
+connectors/redirect.py), so the first path segment selects the venue and the rest is the
+path the venue's documentation names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from simulator import binance, bybit, okx
+from simulator.common import SimRequest, VenueError, VenueSpec
+from simulator.faults import Fault, FaultBook, drop_fields, retype_fields
+from simulator.scenario import ScenarioError
+from simulator.state import SimState
+
+VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE)}
+HOSTS: dict[str, VenueSpec] = {host: v for v in VENUES.values() for host in v.hosts}
+TIMEOUT_HOLD_SECONDS = 3600.0  # a "timeout" fault holds the request this long, or until stop
+
+_STATUS_TEXT = {500: "500 Internal Server Error", 502: "502 Bad Gateway", 503: "503 Service Unavailable"}
+
+
+class SimulatorApp:
+    """Builds the aiohttp application over a state, a fault book and a request log."""
+
+    def __init__(self, state: SimState, faults: FaultBook, log: list[tuple[str, str, str]]) -> None:
+        self.state = state
+        self.faults = faults
+        self.log = log
+        self.stopping = asyncio.Event()  # set on stop: releases held (timeout, delay) requests
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        # Admin routes first: the catch-all below would also match /_admin/...
+        app.router.add_post("/_admin/mark", self._admin_mark)
+        app.router.add_get("/_admin/faults", self._admin_faults_list)
+        app.router.add_post("/_admin/faults", self._admin_faults_add)
+        app.router.add_delete("/_admin/faults", self._admin_faults_clear)
+        app.router.add_post("/_admin/positions", self._admin_positions)
+        app.router.add_post("/_admin/funding", self._admin_funding)
+        app.router.add_post("/_admin/liquidate", self._admin_liquidate)
+        app.router.add_get("/_admin/state", self._admin_state)
+        app.router.add_route("*", "/{host}/{tail:.*}", self._dispatch)
+        return app
+
+    # --- venues ------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        venue = HOSTS.get(request.match_info["host"])
+        if venue is None:
+            return web.json_response({"error": f"unknown host {request.match_info['host']}"}, status=404)
+        path = "/" + request.match_info["tail"]
+        self.log.append((venue.name, request.method, path))
+        body = await request.text()
+        fault = self.faults.take(venue.name, path)
+        try:
+            if fault is not None:
+                early = await self._apply_fault(fault, request, _sim_request(request, venue, path, body))
+                if early is not None:
+                    return early
+            # Built after any delay: the venue checks timestamps against its clock when it serves.
+            payload = self._serve(venue, _sim_request(request, venue, path, body))
+        except VenueError as err:
+            return _error_response(err)
+        if fault is not None and fault.kind == "missing_field":
+            payload = drop_fields(payload, [fault.field] if fault.field else venue.key_fields)
+        elif fault is not None and fault.kind == "wrong_types":
+            rules = venue.wrong_types
+            if fault.field:  # one field only, so that one corruption does not mask another
+                rules = {fault.field: rules.get(fault.field, lambda v: "n/a")}
+            payload = retype_fields(payload, rules)
+        text = json.dumps(payload, separators=(",", ":"))
+        if fault is not None and fault.kind == "malformed_json":
+            text = text[: max(1, len(text) // 2)]  # a body cut mid-way, still labelled JSON
+        return web.Response(text=text, content_type="application/json")
+
+    def _serve(self, venue: VenueSpec, req: SimRequest) -> Any:
+        route = venue.routes.get((req.method, req.path))
+        if route is None or (route.host is not None and route.host != req.host):
+            raise venue.error("not_found", req)
+        account = venue.authenticate(req, self.state) if route.signed else None
+        return route.handler(req, account, self.state)
+
+    async def _apply_fault(self, fault: Fault, request: web.Request,
+                           sreq: SimRequest) -> web.StreamResponse | None:
+        """Answer for faults that replace the response; None to serve it (then altered)."""
+        kind, venue = fault.kind, VENUES[sreq.venue]
+        if kind == "delay":
+            await self._hold(fault.seconds or 0.0)
+            return None
+        if kind in ("timeout", "connection_reset"):
+            if kind == "timeout":
+                await self._hold(TIMEOUT_HOLD_SECONDS)
+            # Close the socket without a response: the client sees a reset or an empty read.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=499)
+        if kind in ("http429", "http429_retry_after"):
+            err = venue.error("rate_limit", sreq)
+            if kind == "http429_retry_after":
+                err.headers["Retry-After"] = str(round(fault.seconds if fault.seconds is not None else 1))
+            return _error_response(err)
+        if kind in ("http500", "http502", "http503"):
+            status = int(kind[4:])
+            page = f"<html><head><title>{_STATUS_TEXT[status]}</title></head><body><center><h1>" \
+                   f"{_STATUS_TEXT[status]}</h1></center></body></html>"
+            return web.Response(status=status, text=page, content_type="text/html")
+        if kind == "maintenance":
+            return _error_response(venue.error("maintenance", sreq))
+        if kind == "stale_timestamp":
+            return _error_response(venue.error("stale_timestamp", sreq))
+        return None  # malformed_json, missing_field, wrong_types: altered after serving
+
+    async def _hold(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when the simulator stops."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    # --- admin -------------------------------------------------------------------------
+
+    async def _admin_mark(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            self.state.set_mark(str(doc.get("venue")), str(doc.get("symbol")), doc.get("price"))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    async def _admin_faults_list(self, request: web.Request) -> web.Response:
+        return web.json_response({"faults": self.faults.listing()})
+
+    async def _admin_faults_add(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        if doc.get("venue") not in VENUES:
+            return _admin_error(400, f"venue must be one of {', '.join(VENUES)}")
+        try:
+            fault = self.faults.add(doc["venue"], str(doc.get("path") or "*"), str(doc.get("kind")),
+                                    doc.get("count"), doc.get("seconds"), doc.get("field"))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True, "fault": fault.__dict__})
+
+    async def _admin_faults_clear(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.json_response({"ok": True})
+
+    async def _admin_positions(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            self.state.set_positions(str(doc.get("venue")), str(doc.get("api_key")), doc.get("positions"))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        except ScenarioError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    async def _admin_funding(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            self.state.set_funding_rate(str(doc.get("venue")), str(doc.get("symbol")), doc.get("rate"))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    async def _admin_liquidate(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            records = self.state.liquidate(str(doc.get("venue")), str(doc.get("api_key")),
+                                           str(doc.get("symbol")))
+        except KeyError as exc:
+            return _admin_error(404, str(exc.args[0]))
+        return web.json_response({"ok": True, "liquidations": [
+            {k: v for k, v in r.as_dict().items() if k != "api_key"} for r in records]})
+
+    async def _admin_state(self, request: web.Request) -> web.Response:
+        doc = self.state.snapshot()
+        doc["faults"] = self.faults.listing()
+        doc["requests_served"] = len(self.log)
+        return web.json_response(doc)
+
+
+def _sim_request(request: web.Request, venue: VenueSpec, path: str, body: str) -> SimRequest:
+    return SimRequest(
+        venue=venue.name, host=request.match_info["host"], method=request.method, path=path,
+        raw_query=request.rel_url.raw_query_string, query=dict(request.rel_url.query),
+        headers=request.headers, body=body, now_ms=int(time.time() * 1000),
+    )
+
+
+def _error_response(err: VenueError) -> web.Response:
+    if isinstance(err.body, str):
+        return web.Response(status=err.status, text=err.body, headers=err.headers,
+                            content_type="text/html")
+    return web.Response(status=err.status, text=json.dumps(err.body, separators=(",", ":")),
+                        headers=err.headers, content_type="application/json")
+
+
+def _admin_error(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=status)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        doc = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": "body is not JSON"}),
+                                 content_type="application/json") from None
+    if not isinstance(doc, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": "body must be a JSON object"}),
+                                 content_type="application/json")
+    return doc
