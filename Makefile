@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/marginwatch demo
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -39,8 +38,11 @@ audit: $(STAMP)
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip-audit|pip-api|pip-requirements-parser|cyclonedx-python-lib|license-expression|boolean\.py|CacheControl|packageurl-python|py-serializable|defusedxml|msgpack|toml|line_profiler)==' > requirements.lock
 
+# ruff (lint and format), the import contract (layers only point down: pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

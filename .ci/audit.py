@@ -50,11 +50,12 @@ def main() -> int:
             unaudited.append(f"{name}=={version} (latest is {doc.get('info', {}).get('version')})")
             continue
         for vuln in doc.get("vulnerabilities") or []:
-            found.append(f"{name}=={version}: {vuln.get('id')} {', '.join(vuln.get('aliases') or [])} "
-                         f"fixed in {', '.join(vuln.get('fixed_in') or []) or 'no release yet'}")
+            found.append(
+                f"{name}=={version}: {vuln.get('id')} {', '.join(vuln.get('aliases') or [])} "
+                f"fixed in {', '.join(vuln.get('fixed_in') or []) or 'no release yet'}"
+            )
     audited = len(locked()) - len(unaudited) - len(unreachable)
-    print(f"dependency audit: {audited} of {len(locked())} locked packages audited, "
-          f"{len(found)} known vulnerabilities")
+    print(f"dependency audit: {audited} of {len(locked())} locked packages audited, {len(found)} known vulnerabilities")
     for line in found:
         print(f"  VULNERABLE {line}")
     for line in unaudited:

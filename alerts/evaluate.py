@@ -44,26 +44,36 @@ def _minutes(value: float | None) -> timedelta | None:
 
 
 def rules_from(settings: AlertRules) -> dict[str, Rule]:
-    repeat = {Level.WARNING: _minutes(settings.repeat_warning_minutes),
-              Level.CRITICAL: _minutes(settings.repeat_critical_minutes)}
-    health = health_rule(settings.warning_below, settings.warning_clear_above, settings.critical_below,
-                         settings.critical_clear_above, settings.warning_pending_polls,
-                         settings.critical_pending_polls, repeat[Level.WARNING], repeat[Level.CRITICAL])
+    repeat = {
+        Level.WARNING: _minutes(settings.repeat_warning_minutes),
+        Level.CRITICAL: _minutes(settings.repeat_critical_minutes),
+    }
+    health = health_rule(
+        settings.warning_below,
+        settings.warning_clear_above,
+        settings.critical_below,
+        settings.critical_clear_above,
+        settings.warning_pending_polls,
+        settings.critical_pending_polls,
+        repeat[Level.WARNING],
+        repeat[Level.CRITICAL],
+    )
     rules = {"health": health}
     if settings.distance_below is not None:
         clear = max(settings.distance_clear_above or settings.distance_below, settings.distance_below)
-        rules["distance"] = Rule("distance", (Band(Level.WARNING, settings.distance_below, clear,
-                                                   settings.warning_pending_polls),), repeat)
+        rules["distance"] = Rule(
+            "distance", (Band(Level.WARNING, settings.distance_below, clear, settings.warning_pending_polls),), repeat
+        )
     if settings.touch_probability_above is not None:
         # value = 1 - probability, so that "below the trigger" means "more likely than X";
         # it clears once the chance is back under 60 % of X
         above = settings.touch_probability_above
-        rules["touch"] = Rule("touch", (Band(Level.WARNING, 1.0 - above, 1.0 - 0.6 * above,
-                                             settings.warning_pending_polls),), repeat)
+        rules["touch"] = Rule(
+            "touch", (Band(Level.WARNING, 1.0 - above, 1.0 - 0.6 * above, settings.warning_pending_polls),), repeat
+        )
     if settings.below_target:
         # value = health / target: below 1 means under the target
-        rules["target"] = Rule("target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),),
-                               repeat)
+        rules["target"] = Rule("target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),), repeat)
     return rules
 
 
@@ -98,8 +108,11 @@ def evaluate(
     if data_level != Level.OK or not figures.has_snapshot:
         return new_states, told  # figure rules hold their level until fresh data comes
 
-    values = {"health": _value(figures.health), "distance": _value(figures.nearest_distance),
-              "touch": 1.0 - (figures.touch_probability or 0.0)}
+    values = {
+        "health": _value(figures.health),
+        "distance": _value(figures.nearest_distance),
+        "touch": 1.0 - (figures.touch_probability or 0.0),
+    }
     if figures.target_health and figures.health is not None:
         values["target"] = figures.health / figures.target_health
     else:

@@ -15,11 +15,17 @@ from typing import Any
 from alerts.rules import Level, Transition
 
 KIND_WORDS = {
-    "fired": "entered", "escalated": "escalated to", "recovered": "recovered to",
-    "resolved": "resolved", "repeat": "still", "liquidated": "liquidated:",
+    "fired": "entered",
+    "escalated": "escalated to",
+    "recovered": "recovered to",
+    "resolved": "resolved",
+    "repeat": "still",
+    "liquidated": "liquidated:",
 }
 SUBJECT_WORDS = {
-    "health": "health", "distance": "distance to liquidation", "target": "health under target",
+    "health": "health",
+    "distance": "distance to liquidation",
+    "target": "health under target",
     "touch": "chance of liquidation within 24 h",
     "data": "data",
 }
@@ -114,8 +120,10 @@ def compose(inputs: MessageInputs) -> Message:
         lines += ["", "Nearest liquidation:"]
         for p in inputs.positions:
             distance = "n/a" if p.distance is None else f"{p.distance * 100:.2f}%"
-            lines.append(f"  {p.symbol} {p.side}: mark {_fmt(p.mark_price, 4)}, liquidation "
-                         f"{_fmt(p.liquidation_price, 4)}, {distance} away")
+            lines.append(
+                f"  {p.symbol} {p.side}: mark {_fmt(p.mark_price, 4)}, liquidation "
+                f"{_fmt(p.liquidation_price, 4)}, {distance} away"
+            )
     remedy_lines = _remedy_lines(inputs)
     if remedy_lines:
         lines += ["", "Remedy:", *[f"  {r}" for r in remedy_lines]]
@@ -130,26 +138,35 @@ def compose(inputs: MessageInputs) -> Message:
     )
     colour = {Level.CRITICAL: "#b00020", Level.WARNING: "#b36b00"}.get(level, "#1b7f3b")
     body = (
-        f"<html><body><h2 style=\"color:{colour}\">{e(headline)} · {e(inputs.label)}</h2>"
+        f'<html><body><h2 style="color:{colour}">{e(headline)} · {e(inputs.label)}</h2>'
         f"<ul>{''.join(f'<li>{e(c)}</li>' for c in changes)}</ul>"
         + (f"<p>Data: {e(inputs.stale_reason)}</p>" if inputs.stale_reason else "")
         + f"<table><tr><td>Equity</td><td>{_fmt(inputs.equity)} {e(inputs.collateral)}</td></tr>"
         f"<tr><td>Maintenance margin</td><td>{_fmt(inputs.maintenance_margin)} "
         f"{e(inputs.collateral)}</td></tr>"
         f"<tr><td>Health</td><td>{_fmt(inputs.health, 3)}</td></tr></table>"
-        + (f"<h3>Nearest liquidation</h3><table><tr><th>Position</th><th>Mark</th>"
-           f"<th>Liquidation</th><th>Distance</th></tr>{rows}</table>" if rows else "")
-        + (f"<h3>Remedy</h3><ul>{''.join(f'<li>{e(r)}</li>' for r in remedy_lines)}</ul>"
-           if remedy_lines else "")
+        + (
+            f"<h3>Nearest liquidation</h3><table><tr><th>Position</th><th>Mark</th>"
+            f"<th>Liquidation</th><th>Distance</th></tr>{rows}</table>"
+            if rows
+            else ""
+        )
+        + (f"<h3>Remedy</h3><ul>{''.join(f'<li>{e(r)}</li>' for r in remedy_lines)}</ul>" if remedy_lines else "")
         + "</body></html>"
     )
     payload = {
         "account": inputs.label,
         "level": headline,
         "subject": subject,
-        "changes": [{"rule": s, "kind": t.kind, "level": t.to_level.name,
-                     "value": None if t.value in (None, float("inf")) else t.value}
-                    for s, t in inputs.transitions],
+        "changes": [
+            {
+                "rule": s,
+                "kind": t.kind,
+                "level": t.to_level.name,
+                "value": None if t.value in (None, float("inf")) else t.value,
+            }
+            for s, t in inputs.transitions
+        ],
         "equity": inputs.equity,
         "maintenance_margin": inputs.maintenance_margin,
         "health": inputs.health,
@@ -165,11 +182,9 @@ def _remedy_lines(inputs: MessageInputs) -> list[str]:
         return []
     lines = []
     if remedy.topup > 0:
-        lines.append(f"top up {remedy.topup:,.2f} {inputs.collateral} to reach health "
-                     f"{remedy.target_health:g}")
+        lines.append(f"top up {remedy.topup:,.2f} {inputs.collateral} to reach health {remedy.target_health:g}")
     if remedy.reductions:
-        cuts = ", ".join(f"{symbol} {side} by {contracts:g} contracts"
-                         for symbol, side, contracts in remedy.reductions)
+        cuts = ", ".join(f"{symbol} {side} by {contracts:g} contracts" for symbol, side, contracts in remedy.reductions)
         lines.append(("or " if lines else "") + f"reduce {cuts}")
     if remedy.note:
         lines.append(remedy.note)

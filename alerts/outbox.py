@@ -25,6 +25,7 @@ from store.schema import AlertDelivery, AlertNotification
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Backoff:
     base_seconds: float = 5.0
@@ -39,8 +40,7 @@ def _claim(session: Session, row: AlertDelivery, now: datetime) -> bool:
     """Compare-and-set: only one sender wins the row."""
     result = session.execute(
         update(AlertDelivery)
-        .where(AlertDelivery.id == row.id, AlertDelivery.status == row.status,
-               AlertDelivery.attempts == row.attempts)
+        .where(AlertDelivery.id == row.id, AlertDelivery.status == row.status, AlertDelivery.attempts == row.attempts)
         .values(status="sending", claimed_at=now, attempts=row.attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -51,9 +51,14 @@ def _send(config: Config, channel: str, notification: AlertNotification) -> None
     if channel == "email":
         if config.alerts.email is None:
             raise PermanentDeliveryError("email is no longer configured")
-        send_email(config.alerts.email, json.loads(notification.recipients),
-                   notification.subject_line, notification.body_text, notification.body_html,
-                   message_key=f"marginwatch-alert-{notification.id}")
+        send_email(
+            config.alerts.email,
+            json.loads(notification.recipients),
+            notification.subject_line,
+            notification.body_text,
+            notification.body_html,
+            message_key=f"marginwatch-alert-{notification.id}",
+        )
         return
     name = channel.removeprefix("webhook:")
     hook = next((w for w in config.alerts.webhooks if w.name == name), None)
@@ -62,18 +67,30 @@ def _send(config: Config, channel: str, notification: AlertNotification) -> None
     post_webhook(hook, json.loads(notification.payload))
 
 
-def deliver_due(sessions: sessionmaker[Session], config: Config, now: Callable[[], datetime],
-                backoff: Backoff = Backoff(), limit: int = 100) -> dict[str, int]:
+def deliver_due(
+    sessions: sessionmaker[Session],
+    config: Config,
+    now: Callable[[], datetime],
+    backoff: Backoff = Backoff(),
+    limit: int = 100,
+) -> dict[str, int]:
     """Send what is due. Returns counts by outcome: sent, retry, failed."""
     outcome = {"sent": 0, "retry": 0, "failed": 0}
     moment = now()
     with sessions() as session:
         due = session.scalars(
-            select(AlertDelivery).where(or_(
-                and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= moment),
-                and_(AlertDelivery.status == "sending",
-                     AlertDelivery.claimed_at < moment - timedelta(seconds=config.alerts.delivery_lease_seconds)),
-            )).order_by(AlertDelivery.id).limit(limit)
+            select(AlertDelivery)
+            .where(
+                or_(
+                    and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= moment),
+                    and_(
+                        AlertDelivery.status == "sending",
+                        AlertDelivery.claimed_at < moment - timedelta(seconds=config.alerts.delivery_lease_seconds),
+                    ),
+                )
+            )
+            .order_by(AlertDelivery.id)
+            .limit(limit)
         ).all()
     for row in due:
         with sessions.begin() as session:
@@ -95,14 +112,24 @@ def deliver_due(sessions: sessionmaker[Session], config: Config, now: Callable[[
             values = {"status": "sent", "sent_at": now(), "last_error": None}
             outcome["sent"] += 1
         with sessions.begin() as session:
-            session.execute(update(AlertDelivery).where(AlertDelivery.id == row.id).values(**values)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id == row.id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
     return outcome
 
 
-async def run_sender(sessions: sessionmaker[Session], config: Config, stop: asyncio.Event,
-                     wake: asyncio.Event, now: Callable[[], datetime], idle_seconds: float = 1.0,
-                     backoff: Backoff = Backoff()) -> None:
+async def run_sender(
+    sessions: sessionmaker[Session],
+    config: Config,
+    stop: asyncio.Event,
+    wake: asyncio.Event,
+    now: Callable[[], datetime],
+    idle_seconds: float = 1.0,
+    backoff: Backoff = Backoff(),
+) -> None:
     """Deliver until `stop`: at once when woken (a new notification), else every
     `idle_seconds` (retries falling due)."""
     while not stop.is_set():

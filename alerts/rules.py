@@ -76,10 +76,8 @@ def step(rule: Rule, state: RuleState, value: float, now: datetime) -> tuple[Rul
     """One poll's value through the rule. Returns the new state and what to tell, if any."""
     previous = state.counts if len(state.counts) == len(rule.bands) else (0,) * len(rule.bands)
     counts = tuple(c + 1 if value < b.trigger else 0 for b, c in zip(rule.bands, previous, strict=True))
-    entered = max((b.level for b, c in zip(rule.bands, counts, strict=True) if c >= b.polls_needed),
-                  default=Level.OK)
-    held = max((b.level for b in rule.bands if b.level <= state.level and value < b.clear),
-               default=Level.OK)
+    entered = max((b.level for b, c in zip(rule.bands, counts, strict=True) if c >= b.polls_needed), default=Level.OK)
+    held = max((b.level for b in rule.bands if b.level <= state.level and value < b.clear), default=Level.OK)
     level = max(entered, held)
     new_state = replace(state, counts=counts, value=value)
     if level != state.level:
@@ -88,8 +86,9 @@ def step(rule: Rule, state: RuleState, value: float, now: datetime) -> tuple[Rul
     return _maybe_repeat(rule, new_state, value, now)
 
 
-def step_level(rule_name: str, repeat: dict[Level, timedelta | None], state: RuleState,
-               level: Level, now: datetime) -> tuple[RuleState, Transition | None]:
+def step_level(
+    rule_name: str, repeat: dict[Level, timedelta | None], state: RuleState, level: Level, now: datetime
+) -> tuple[RuleState, Transition | None]:
     """A rule whose level is decided outside (stale data, a paused or refused key)."""
     if level != state.level:
         new_state = replace(state, level=level, since=now, last_notified=now)
@@ -97,24 +96,35 @@ def step_level(rule_name: str, repeat: dict[Level, timedelta | None], state: Rul
     return _maybe_repeat(Rule(rule_name, (), repeat), state, None, now)
 
 
-def _maybe_repeat(rule: Rule, state: RuleState, value: float | None,
-                  now: datetime) -> tuple[RuleState, Transition | None]:
+def _maybe_repeat(
+    rule: Rule, state: RuleState, value: float | None, now: datetime
+) -> tuple[RuleState, Transition | None]:
     interval = rule.repeat.get(state.level)
     if state.level == Level.OK or interval is None or state.last_notified is None:
         return state, None
     if now - state.last_notified < interval:
         return state, None
-    return (replace(state, last_notified=now),
-            Transition(rule.name, "repeat", state.level, state.level, value, now))
+    return (replace(state, last_notified=now), Transition(rule.name, "repeat", state.level, state.level, value, now))
 
 
-def health_rule(warning_below: float = 1.5, warning_clear: float = 1.7, critical_below: float = 1.15,
-                critical_clear: float = 1.25, warning_polls: int = 2, critical_polls: int = 0,
-                repeat_warning: timedelta | None = timedelta(hours=4),
-                repeat_critical: timedelta | None = timedelta(minutes=30), name: str = "health") -> Rule:
+def health_rule(
+    warning_below: float = 1.5,
+    warning_clear: float = 1.7,
+    critical_below: float = 1.15,
+    critical_clear: float = 1.25,
+    warning_polls: int = 2,
+    critical_polls: int = 0,
+    repeat_warning: timedelta | None = timedelta(hours=4),
+    repeat_critical: timedelta | None = timedelta(minutes=30),
+    name: str = "health",
+) -> Rule:
     """The default health rule: warn below 1.5 (clear above 1.7) after 2 polls; critical
     below 1.15 (clear above 1.25) at once."""
-    return Rule(name, (
-        Band(Level.CRITICAL, critical_below, critical_clear, critical_polls),
-        Band(Level.WARNING, warning_below, warning_clear, warning_polls),
-    ), {Level.WARNING: repeat_warning, Level.CRITICAL: repeat_critical})
+    return Rule(
+        name,
+        (
+            Band(Level.CRITICAL, critical_below, critical_clear, critical_polls),
+            Band(Level.WARNING, warning_below, warning_clear, warning_polls),
+        ),
+        {Level.WARNING: repeat_warning, Level.CRITICAL: repeat_critical},
+    )

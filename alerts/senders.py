@@ -31,8 +31,9 @@ class PermanentDeliveryError(DeliveryError):
     temporary = False
 
 
-def build_email(config: EmailConfig, recipients: Sequence[str], subject: str, text: str,
-                html_body: str, message_key: str) -> EmailMessage:
+def build_email(
+    config: EmailConfig, recipients: Sequence[str], subject: str, text: str, html_body: str, message_key: str
+) -> EmailMessage:
     """A multipart/alternative message. Its Message-ID derives from the notification, so a
     resend after a crash carries the same id and mail systems can fold the duplicate."""
     message = EmailMessage()
@@ -47,8 +48,9 @@ def build_email(config: EmailConfig, recipients: Sequence[str], subject: str, te
     return message
 
 
-def send_email(config: EmailConfig, recipients: Sequence[str], subject: str, text: str,
-               html_body: str, message_key: str = "") -> None:
+def send_email(
+    config: EmailConfig, recipients: Sequence[str], subject: str, text: str, html_body: str, message_key: str = ""
+) -> None:
     if not recipients:
         raise PermanentDeliveryError("no recipients configured for this account")
     message = build_email(config, recipients, subject, text, html_body, message_key)
@@ -56,8 +58,9 @@ def send_email(config: EmailConfig, recipients: Sequence[str], subject: str, tex
     password = os.environ.get(config.password_env) if config.password_env else None
     try:
         if config.security == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds,
-                                                    context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=config.timeout_seconds, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
         with client:
@@ -93,9 +96,11 @@ def _text(value: bytes | str) -> str:
 
 def webhook_body(config: WebhookConfig, payload: dict[str, Any]) -> dict[str, Any]:
     """Slack wants {"text"}, Discord {"content"} (2,000 characters at most)."""
-    summary = f"*{payload['subject']}*\n" + "\n".join(
-        f"• {c['rule']} {c['kind']} {c['level']}" for c in payload.get("changes", [])
-    ) + ("\n" + "\n".join(payload.get("remedy", [])) if payload.get("remedy") else "")
+    summary = (
+        f"*{payload['subject']}*\n"
+        + "\n".join(f"• {c['rule']} {c['kind']} {c['level']}" for c in payload.get("changes", []))
+        + ("\n" + "\n".join(payload.get("remedy", [])) if payload.get("remedy") else "")
+    )
     if config.format == "slack":
         return {"text": summary}
     if config.format == "discord":
@@ -108,8 +113,12 @@ def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:
     if not url:
         raise PermanentDeliveryError(f"webhook {config.name}: variable {config.url_env} not set")
     data = json.dumps(webhook_body(config, payload)).encode()
-    request = urllib.request.Request(url, data=data, method="POST",  # noqa: S310 - configured URL
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 - the configured webhook's URL
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=config.timeout_seconds) as response:  # noqa: S310
             response.read()

@@ -40,8 +40,7 @@ def _rule_state(row: AlertState) -> RuleState:
     return RuleState(Level(row.level), tuple(json.loads(row.counts)), row.since, row.last_notified, row.value)
 
 
-def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
-                 states: dict[str, RuleState]) -> None:
+def _save_states(session: Session, account_id: int, rows: dict[str, AlertState], states: dict[str, RuleState]) -> None:
     """Update the stored rows in place (only changed columns are written), add the new
     subjects, drop the ended ones (a closed position's)."""
     for subject in rows.keys() - states.keys():
@@ -57,13 +56,28 @@ def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
 
 
 def silenced(session: Session, account_id: int, now: datetime) -> bool:
-    return session.scalar(select(Silence.id).where(
-        or_(Silence.account_id == account_id, Silence.account_id.is_(None)),
-        Silence.starts_at <= now, Silence.ends_at > now).limit(1)) is not None
+    return (
+        session.scalar(
+            select(Silence.id)
+            .where(
+                or_(Silence.account_id == account_id, Silence.account_id.is_(None)),
+                Silence.starts_at <= now,
+                Silence.ends_at > now,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
-def _figures(config: Config, account: Account, snapshot: AccountSnapshot | None,
-             positions: list[PositionSnapshot], target: float, now: datetime) -> AccountFigures:
+def _figures(
+    config: Config,
+    account: Account,
+    snapshot: AccountSnapshot | None,
+    positions: list[PositionSnapshot],
+    target: float,
+    now: datetime,
+) -> AccountFigures:
     age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
     return AccountFigures(
         state=account.state,
@@ -71,8 +85,7 @@ def _figures(config: Config, account: Account, snapshot: AccountSnapshot | None,
         health=snapshot.health if snapshot else None,
         nearest_distance=snapshot.nearest_distance if snapshot else None,
         target_health=target,
-        isolated={position_subject(p.symbol, p.side): p.health for p in positions
-                  if p.margin_mode == "isolated"},
+        isolated={position_subject(p.symbol, p.side): p.health for p in positions if p.margin_mode == "isolated"},
         has_snapshot=snapshot is not None,
         touch_probability=snapshot.touch_probability if snapshot else None,
     )
@@ -88,25 +101,29 @@ def _remedy(account: Account, target: float) -> Remedy | None:
         return None
     plan = deleverage_plan(snapshot, target)
     topup = pool_figures(snapshot, pools(snapshot)[0]).topup_to(target)
-    return Remedy(topup=topup, target_health=target,
-                  reductions=[(r.symbol, r.side, r.contracts) for r in plan.reductions],
-                  reaches_target=plan.reaches_target, note=plan.note)
+    return Remedy(
+        topup=topup,
+        target_health=target,
+        reductions=[(r.symbol, r.side, r.contracts) for r in plan.reductions],
+        reaches_target=plan.reaches_target,
+        note=plan.note,
+    )
 
 
 def _worth_telling(config: Config, account: AccountConfig, t: Transition) -> bool:
     return not (t.kind == "resolved" and not config.rules_for(account).notify_resolved)
 
 
-def evaluate_account(sessions: sessionmaker[Session], config: Config, account_config: AccountConfig,
-                     account_id: int, now: datetime) -> int | None:
+def evaluate_account(
+    sessions: sessionmaker[Session], config: Config, account_config: AccountConfig, account_id: int, now: datetime
+) -> int | None:
     """Step the account's rules once. Returns the id of the notification created, if any."""
     target = account_config.target_health or config.target_health
     with sessions.begin() as session:
         account = session.get(Account, account_id)
         if account is None:
             return None
-        snapshot = (session.get(AccountSnapshot, account.latest_snapshot_id)
-                    if account.latest_snapshot_id else None)
+        snapshot = session.get(AccountSnapshot, account.latest_snapshot_id) if account.latest_snapshot_id else None
         positions = repo.latest_positions(session, snapshot.id) if snapshot else []
         figures = _figures(config, account, snapshot, positions, target, now)
         rules = config.rules_for(account_config)
@@ -117,22 +134,38 @@ def evaluate_account(sessions: sessionmaker[Session], config: Config, account_co
         tell = [(s, t) for s, t in told if _worth_telling(config, account_config, t)] if not muted else []
         notification_id = None
         if tell:
-            notification_id = _notify(session, config, account_config, account, snapshot, positions,
-                                      figures, tell, target, now)
+            notification_id = _notify(
+                session, config, account_config, account, snapshot, positions, figures, tell, target, now
+            )
         for subject, t in told:
-            session.add(AlertTransition(
-                account_id=account_id, subject=subject, kind=t.kind, from_level=int(t.from_level),
-                to_level=int(t.to_level),
-                value=None if t.value is None or not math.isfinite(t.value) else t.value,
-                at=now, muted=muted or (subject, t) not in tell,
-                notification_id=notification_id if (subject, t) in tell else None))
+            session.add(
+                AlertTransition(
+                    account_id=account_id,
+                    subject=subject,
+                    kind=t.kind,
+                    from_level=int(t.from_level),
+                    to_level=int(t.to_level),
+                    value=None if t.value is None or not math.isfinite(t.value) else t.value,
+                    at=now,
+                    muted=muted or (subject, t) not in tell,
+                    notification_id=notification_id if (subject, t) in tell else None,
+                )
+            )
         return notification_id
 
 
-def _notify(session: Session, config: Config, account_config: AccountConfig, account: Account,
-            snapshot: AccountSnapshot | None, positions: list[PositionSnapshot],
-            figures: AccountFigures,
-            tell: list[tuple[str, Transition]], target: float, now: datetime) -> int:
+def _notify(
+    session: Session,
+    config: Config,
+    account_config: AccountConfig,
+    account: Account,
+    snapshot: AccountSnapshot | None,
+    positions: list[PositionSnapshot],
+    figures: AccountFigures,
+    tell: list[tuple[str, Transition]],
+    target: float,
+    now: datetime,
+) -> int:
     nearest = sorted((p for p in positions if p.distance is not None), key=lambda p: p.distance)[:3]
     stale_reason = None
     if figures.state != "active":
@@ -140,34 +173,51 @@ def _notify(session: Session, config: Config, account_config: AccountConfig, acc
     elif figures.stale:
         since = "never" if account.last_success_at is None else account.last_success_at.isoformat()
         stale_reason = f"no fresh snapshot since {since}" + (
-            f"; last error: {account.last_error}" if account.last_error else "")
-    message = compose(MessageInputs(
-        label=account_config.label,
-        collateral=account.collateral,
-        transitions=tell,
-        health=snapshot.health if snapshot else None,
-        equity=snapshot.equity if snapshot else None,
-        maintenance_margin=snapshot.maintenance_margin if snapshot else None,
-        stale_reason=stale_reason,
-        positions=[NearPosition(p.symbol, p.side, p.mark_price, p.liquidation_price, p.distance)
-                   for p in nearest],
-        remedy=_remedy(account, target) if any(t.to_level > Level.OK for _, t in tell) else None,
-    ))
+            f"; last error: {account.last_error}" if account.last_error else ""
+        )
+    message = compose(
+        MessageInputs(
+            label=account_config.label,
+            collateral=account.collateral,
+            transitions=tell,
+            health=snapshot.health if snapshot else None,
+            equity=snapshot.equity if snapshot else None,
+            maintenance_margin=snapshot.maintenance_margin if snapshot else None,
+            stale_reason=stale_reason,
+            positions=[NearPosition(p.symbol, p.side, p.mark_price, p.liquidation_price, p.distance) for p in nearest],
+            remedy=_remedy(account, target) if any(t.to_level > Level.OK for _, t in tell) else None,
+        )
+    )
     recipients = config.recipients(account_config)
     notification = AlertNotification(
-        account_id=account.id, created_at=now, level=int(message.level), subject_line=message.subject,
-        body_text=message.text, body_html=message.html, payload=json.dumps(message.payload, default=str),
-        recipients=json.dumps(recipients))
+        account_id=account.id,
+        created_at=now,
+        level=int(message.level),
+        subject_line=message.subject,
+        body_text=message.text,
+        body_html=message.html,
+        payload=json.dumps(message.payload, default=str),
+        recipients=json.dumps(recipients),
+    )
     session.add(notification)
     session.flush()
     for channel in _channels(config):
-        session.add(AlertDelivery(notification_id=notification.id, channel=channel, status="pending",
-                                  attempts=0, next_attempt_at=now))
+        session.add(
+            AlertDelivery(
+                notification_id=notification.id, channel=channel, status="pending", attempts=0, next_attempt_at=now
+            )
+        )
     return int(notification.id)
 
 
-def alert_liquidation(sessions: sessionmaker[Session], config: Config, account_config: AccountConfig,
-                      account_id: int, event: dict, now: datetime) -> int | None:
+def alert_liquidation(
+    sessions: sessionmaker[Session],
+    config: Config,
+    account_config: AccountConfig,
+    account_id: int,
+    event: dict,
+    now: datetime,
+) -> int | None:
     """A liquidation the venue confirmed: told at once as CRITICAL (an event, not a state:
     nothing to resolve later)."""
     subject = f"liquidation:{event['symbol']}:{event['side']}"
@@ -180,25 +230,51 @@ def alert_liquidation(sessions: sessionmaker[Session], config: Config, account_c
         notification_id = None
         if not muted:
             price = "an unknown price" if event.get("price") is None else f"{float(event['price']):,.4f}"
-            message = compose(MessageInputs(
-                label=account_config.label, collateral=account.collateral,
-                transitions=[(subject, transition)],
-                stale_reason=f"{event['symbol']} {event['side']} was liquidated at {price} "
-                             f"({event['source']}, {event['occurred_at']:%Y-%m-%d %H:%M:%S} UTC)"))
+            message = compose(
+                MessageInputs(
+                    label=account_config.label,
+                    collateral=account.collateral,
+                    transitions=[(subject, transition)],
+                    stale_reason=f"{event['symbol']} {event['side']} was liquidated at {price} "
+                    f"({event['source']}, {event['occurred_at']:%Y-%m-%d %H:%M:%S} UTC)",
+                )
+            )
             notification = AlertNotification(
-                account_id=account_id, created_at=now, level=int(Level.CRITICAL),
+                account_id=account_id,
+                created_at=now,
+                level=int(Level.CRITICAL),
                 subject_line=f"LIQUIDATED · {account_config.label} · {event['symbol']} {event['side']} at {price}",
-                body_text=message.text, body_html=message.html, payload=json.dumps(message.payload, default=str),
-                recipients=json.dumps(config.recipients(account_config)))
+                body_text=message.text,
+                body_html=message.html,
+                payload=json.dumps(message.payload, default=str),
+                recipients=json.dumps(config.recipients(account_config)),
+            )
             session.add(notification)
             session.flush()
             notification_id = int(notification.id)
             for channel in _channels(config):
-                session.add(AlertDelivery(notification_id=notification_id, channel=channel, status="pending",
-                                          attempts=0, next_attempt_at=now))
-        session.add(AlertTransition(account_id=account_id, subject=subject, kind="liquidated", from_level=0,
-                                    to_level=int(Level.CRITICAL), value=event.get("price"), at=now, muted=muted,
-                                    notification_id=notification_id))
+                session.add(
+                    AlertDelivery(
+                        notification_id=notification_id,
+                        channel=channel,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                    )
+                )
+        session.add(
+            AlertTransition(
+                account_id=account_id,
+                subject=subject,
+                kind="liquidated",
+                from_level=0,
+                to_level=int(Level.CRITICAL),
+                value=event.get("price"),
+                at=now,
+                muted=muted,
+                notification_id=notification_id,
+            )
+        )
         return notification_id
 
 

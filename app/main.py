@@ -40,10 +40,12 @@ if not gate.allowed(mode):
     gate.footer(mode)
     st.stop()
 
-page = st.navigation([
-    st.Page(script, title=title, icon=icon, default=not path, **({"url_path": path} if path else {}))
-    for path, (script, title, icon) in PAGES.items()
-])
+page = st.navigation(
+    [
+        st.Page(script, title=title, icon=icon, default=not path, **({"url_path": path} if path else {}))
+        for path, (script, title, icon) in PAGES.items()
+    ]
+)
 with st.sidebar:
     tz.selector()
     gate.account_box(mode)

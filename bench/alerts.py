@@ -36,8 +36,9 @@ class TimedInbox:
         self.accepted: list[tuple[float, str]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        subject = next((line for line in envelope.content.decode(errors="replace").splitlines()
-                        if line.startswith("Subject:")), "")
+        subject = next(
+            (line for line in envelope.content.decode(errors="replace").splitlines() if line.startswith("Subject:")), ""
+        )
         self.accepted.append((time.time(), subject))
         return "250 OK"
 
@@ -45,13 +46,34 @@ class TimedInbox:
 def _scenario() -> dict[str, Any]:
     demo = json.loads(DEMO.read_text())
     market = next(m for m in demo["markets"]["binanceusdm"] if m["symbol"] == SYMBOL)
-    return {"seed": 1, "random_walk": {"enabled": False}, "markets": {"binanceusdm": [market]},
-            "accounts": [{"venue": "binanceusdm", "name": "main", "api_key": "k", "secret": "s",
-                          "passphrase": None, "permissions": {"trade": False, "withdraw": False},
-                          "collateral": "USDT", "wallet_balance": 12_000.0,
-                          "positions": [{"symbol": SYMBOL, "side": "long", "contracts": 1.0,
-                                         "entry_price": 90_000.0, "margin_mode": "cross",
-                                         "isolated_margin": None, "leverage": 20}]}]}
+    return {
+        "seed": 1,
+        "random_walk": {"enabled": False},
+        "markets": {"binanceusdm": [market]},
+        "accounts": [
+            {
+                "venue": "binanceusdm",
+                "name": "main",
+                "api_key": "k",
+                "secret": "s",
+                "passphrase": None,
+                "permissions": {"trade": False, "withdraw": False},
+                "collateral": "USDT",
+                "wallet_balance": 12_000.0,
+                "positions": [
+                    {
+                        "symbol": SYMBOL,
+                        "side": "long",
+                        "contracts": 1.0,
+                        "entry_price": 90_000.0,
+                        "margin_mode": "cross",
+                        "isolated_margin": None,
+                        "leverage": 20,
+                    }
+                ],
+            }
+        ],
+    }
 
 
 def main() -> None:
@@ -67,12 +89,30 @@ def main() -> None:
     os.environ["MW_BENCH_ALERT_KEY"], os.environ["MW_BENCH_ALERT_SECRET"] = "k", "s"
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'alerts.db'}"
-        config = parse_config({
-            "poll_interval_seconds": 1.0, "database_url": database_url,
-            "alerts": {"email": {"host": "127.0.0.1", "port": port, "security": "none",
-                                 "from": "marginwatch@example.org", "to": ["t@example.org"]}},
-            "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "MW_BENCH_ALERT_KEY",
-                          "secret_env": "MW_BENCH_ALERT_SECRET", "base_url": base_url}]})
+        config = parse_config(
+            {
+                "poll_interval_seconds": 1.0,
+                "database_url": database_url,
+                "alerts": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "security": "none",
+                        "from": "marginwatch@example.org",
+                        "to": ["t@example.org"],
+                    }
+                },
+                "accounts": [
+                    {
+                        "name": "main",
+                        "exchange": "binanceusdm",
+                        "key_env": "MW_BENCH_ALERT_KEY",
+                        "secret_env": "MW_BENCH_ALERT_SECRET",
+                        "base_url": base_url,
+                    }
+                ],
+            }
+        )
         sessions_holder: dict[str, Any] = {}
         beyond: list[float] = []
         total: list[float] = []
@@ -101,11 +141,13 @@ def main() -> None:
                     await asyncio.sleep(0.01)
                 accepted = inbox.accepted[-1][0]
                 with sessions() as s:
-                    polls = s.execute(select(AccountSnapshot.taken_at, AccountSnapshot.latency_ms)
-                                      .order_by(AccountSnapshot.id.desc()).limit(5)).all()
+                    polls = s.execute(
+                        select(AccountSnapshot.taken_at, AccountSnapshot.latency_ms)
+                        .order_by(AccountSnapshot.id.desc())
+                        .limit(5)
+                    ).all()
                 # the breaching poll: the first one that started after the mark moved
-                taken, latency = min((p for p in polls if p[0].timestamp() >= changed),
-                                     key=lambda p: p[0])
+                taken, latency = min((p for p in polls if p[0].timestamp() >= changed), key=lambda p: p[0])
                 poll_done = taken.timestamp() + (latency or 0) / 1000
                 beyond.append(accepted - poll_done)
                 total.append(accepted - taken.timestamp())
@@ -119,5 +161,7 @@ def main() -> None:
             smtp.stop()
     print(f"alerts measured                  {len(beyond)} (critical and resolved, alternating)")
     print(f"poll start -> SMTP accepted      mean {statistics.mean(total):.3f} s, max {max(total):.3f} s")
-    print(f"beyond the poll -> SMTP accepted mean {statistics.mean(beyond):.3f} s, "
-          f"max {max(beyond):.3f} s   (goal <= 2 s)")
+    print(
+        f"beyond the poll -> SMTP accepted mean {statistics.mean(beyond):.3f} s, "
+        f"max {max(beyond):.3f} s   (goal <= 2 s)"
+    )

@@ -35,13 +35,17 @@ DAYS = 30
 HOURLY_DAYS = 60  # before the raw month
 MINUTE_MS = 60_000
 # Written out, not built: the driver's executemany of plain tuples is the fast path.
-RAW_SQL = ("INSERT INTO account_snapshots (account_id, taken_at, wallet_balance, equity, "
-           "maintenance_margin, health, margin_ratio, worst_health, deficit, topup_to_target, "
-           "target_health, nearest_distance, positions, latency_ms) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-HOURLY_SQL = ("INSERT INTO account_snapshots_hourly (account_id, hour, last_equity, "
-              "last_maintenance_margin, min_health, max_margin_ratio, samples) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?)")
+RAW_SQL = (
+    "INSERT INTO account_snapshots (account_id, taken_at, wallet_balance, equity, "
+    "maintenance_margin, health, margin_ratio, worst_health, deficit, topup_to_target, "
+    "target_health, nearest_distance, positions, latency_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+HOURLY_SQL = (
+    "INSERT INTO account_snapshots_hourly (account_id, hour, last_equity, "
+    "last_maintenance_margin, min_health, max_margin_ratio, samples) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _document(i: int) -> dict[str, Any]:
@@ -57,10 +61,20 @@ def _raw_rows(account_id: int, start_ms: int, count: int, rng: np.random.Generat
     health = equity / maintenance
     topup = np.maximum(0.0, 1.5 * maintenance - equity)
     columns = [
-        np.full(count, account_id), start_ms + np.arange(count, dtype=np.int64) * MINUTE_MS,
-        equity * 1.1, equity, np.full(count, maintenance), health, 1 / health, health * 0.9,
-        np.maximum(0.0, maintenance - equity), topup, np.full(count, 1.5), rng.uniform(0.01, 0.3, count),
-        np.full(count, 3), rng.integers(40, 400, count),
+        np.full(count, account_id),
+        start_ms + np.arange(count, dtype=np.int64) * MINUTE_MS,
+        equity * 1.1,
+        equity,
+        np.full(count, maintenance),
+        health,
+        1 / health,
+        health * 0.9,
+        np.maximum(0.0, maintenance - equity),
+        topup,
+        np.full(count, 1.5),
+        rng.uniform(0.01, 0.3, count),
+        np.full(count, 3),
+        rng.integers(40, 400, count),
     ]
     return list(zip(*(c.tolist() for c in columns), strict=True))
 
@@ -72,8 +86,9 @@ def seed(url: str, now: datetime, accounts: int = ACCOUNTS, days: int = DAYS) ->
     upgrade(url)
     engine = make_engine(url)
     sessions = session_factory(engine)
-    ids = repo.ensure_accounts(sessions, [repo.AccountInfo(f"acct-{i:02d}", "binanceusdm", "USDT")
-                                          for i in range(accounts)])
+    ids = repo.ensure_accounts(
+        sessions, [repo.AccountInfo(f"acct-{i:02d}", "binanceusdm", "USDT") for i in range(accounts)]
+    )
     rng = np.random.default_rng(7)
     minutes = days * 24 * 60
     start_ms = round((now - timedelta(days=days)).timestamp() * 1000)
@@ -82,12 +97,14 @@ def seed(url: str, now: datetime, accounts: int = ACCOUNTS, days: int = DAYS) ->
     with engine.begin() as conn:
         for account_id in ids.values():
             conn.exec_driver_sql(RAW_SQL, _raw_rows(account_id, start_ms, minutes - 1, rng))
-            hours = [(account_id, hourly_start + h * hour_ms, 10_000.0, 4_000.0, 2.5, 0.4, 60)
-                     for h in range(HOURLY_DAYS * 24)]
+            hours = [
+                (account_id, hourly_start + h * hour_ms, 10_000.0, 4_000.0, 2.5, 0.4, 60)
+                for h in range(HOURLY_DAYS * 24)
+            ]
             conn.exec_driver_sql(HOURLY_SQL, hours)
     for i, account_id in enumerate(sorted(ids.values())):
         doc = _document(i)
-        (row, positions), = account_rows([Polled(parse_snapshot(doc), now, 1.5)])
+        ((row, positions),) = account_rows([Polled(parse_snapshot(doc), now, 1.5)])
         repo.record_snapshot(sessions, account_id, row, positions, json.dumps(doc))
         repo.record_key_check(sessions, account_id, now, "read-only", False, False, "read-only key")
     engine.dispose()
@@ -98,8 +115,10 @@ def _config(folder: Path, url: str, accounts: int) -> Path:
     from config.files import write_config
     from config.settings import parse_config
 
-    entries = [{"name": f"acct-{i:02d}", "exchange": "binanceusdm", "key_env": "BENCH_KEY",
-                "secret_env": "BENCH_SECRET"} for i in range(accounts)]
+    entries = [
+        {"name": f"acct-{i:02d}", "exchange": "binanceusdm", "key_env": "BENCH_KEY", "secret_env": "BENCH_SECRET"}
+        for i in range(accounts)
+    ]
     config = parse_config({"database_url": url, "poll_interval_seconds": 60, "accounts": entries})
     return write_config(config, folder / "marginwatch.toml")
 
@@ -154,22 +173,31 @@ def main(argv: list[str] | None = None) -> None:
         sessions = session_factory(make_engine(url))
         with sessions() as session:
             rows = repo.snapshot_count(session)
-        print(f"seeded {ACCOUNTS} accounts, {rows:,} snapshots ({DAYS} d x 1 min) + {HOURLY_DAYS} d hourly "
-              f"in {time.perf_counter() - started:.1f} s ({database.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"seeded {ACCOUNTS} accounts, {rows:,} snapshots ({DAYS} d x 1 min) + {HOURLY_DAYS} d hourly "
+            f"in {time.perf_counter() - started:.1f} s ({database.stat().st_size / 1e6:.0f} MB)"
+        )
 
         targets = list(ids.values())
-        for label, window in (("30 d", timedelta(days=DAYS)), ("24 h", timedelta(days=1)),
-                              ("90 d (raw + hourly)", timedelta(days=DAYS + HOURLY_DAYS))):
+        for label, window in (
+            ("30 d", timedelta(days=DAYS)),
+            ("24 h", timedelta(days=1)),
+            ("90 d (raw + hourly)", timedelta(days=DAYS + HOURLY_DAYS)),
+        ):
+
             def query(window: timedelta = window) -> None:
                 with sessions() as session:
                     for account_id in targets[:10]:  # ten different accounts: no warm rows
                         history(session, account_id, now - window, now, 600)
+
             per_query = _median_ms(query, 3) / 10
             print(f"history query, {label}, ~600 buckets: {per_query:.1f} ms  (goal <= 200 ms)")
 
         first, page, data = _overview_times(_config(folder, url, ACCOUNTS), url)
-        print(f"overview render (AppTest, warm): {page:.0f} ms  (goal <= 1500 ms); "
-              f"first run after start (imports): {first:.0f} ms")
+        print(
+            f"overview render (AppTest, warm): {page:.0f} ms  (goal <= 1500 ms); "
+            f"first run after start (imports): {first:.0f} ms"
+        )
         print(f"overview data alone: {data:.0f} ms")
 
 

@@ -20,12 +20,40 @@ from margin.vectorised import batch_from_snapshots, evaluate
 
 # Binance USD-M brackets (floor, maintenance rate), as in ccxt's recorded responses.
 TABLES = {
-    "BTC/USDT:USDT": [(0, 0.004), (5e4, 0.005), (2.5e5, 0.01), (3e6, 0.025), (2e7, 0.05),
-                      (4e7, 0.1), (1e8, 0.125), (1.2e8, 0.15), (2e8, 0.25), (3e8, 0.5)],
-    "ETH/USDT:USDT": [(0, 0.005), (1e5, 0.0065), (2.5e5, 0.01), (2e6, 0.02), (1.5e7, 0.05),
-                      (3e7, 0.1), (6e7, 0.125), (8e7, 0.15), (1e8, 0.25), (1.5e8, 0.5)],
-    "LTC/USDT:USDT": [(0, 0.0065), (1e4, 0.01), (5e4, 0.02), (2.5e5, 0.05), (1e6, 0.1),
-                      (2e6, 0.125), (5e6, 0.15), (1e7, 0.25)],
+    "BTC/USDT:USDT": [
+        (0, 0.004),
+        (5e4, 0.005),
+        (2.5e5, 0.01),
+        (3e6, 0.025),
+        (2e7, 0.05),
+        (4e7, 0.1),
+        (1e8, 0.125),
+        (1.2e8, 0.15),
+        (2e8, 0.25),
+        (3e8, 0.5),
+    ],
+    "ETH/USDT:USDT": [
+        (0, 0.005),
+        (1e5, 0.0065),
+        (2.5e5, 0.01),
+        (2e6, 0.02),
+        (1.5e7, 0.05),
+        (3e7, 0.1),
+        (6e7, 0.125),
+        (8e7, 0.15),
+        (1e8, 0.25),
+        (1.5e8, 0.5),
+    ],
+    "LTC/USDT:USDT": [
+        (0, 0.0065),
+        (1e4, 0.01),
+        (5e4, 0.02),
+        (2.5e5, 0.05),
+        (1e6, 0.1),
+        (2e6, 0.125),
+        (5e6, 0.15),
+        (1e7, 0.25),
+    ],
 }
 MARKS = {"BTC/USDT:USDT": 91_000.0, "ETH/USDT:USDT": 3_200.0, "LTC/USDT:USDT": 98.0}
 VENUES = ["binanceusdm", "bybit", "okx", "hyperliquid"]
@@ -34,9 +62,7 @@ VENUES = ["binanceusdm", "bybit", "okx", "hyperliquid"]
 def random_snapshots(n_positions: int, per_account: int = 5, seed: int = 7) -> list[Snapshot]:
     rng = random.Random(seed)
     tiers = {
-        s: normalise_tiers(
-            {"min_notional": f, "max_notional": None, "maintenance_margin_rate": r} for f, r in t
-        )
+        s: normalise_tiers({"min_notional": f, "max_notional": None, "maintenance_margin_rate": r} for f, r in t)
         for s, t in TABLES.items()
     }
     symbols = list(TABLES)
@@ -49,17 +75,28 @@ def random_snapshots(n_positions: int, per_account: int = 5, seed: int = 7) -> l
             mark = marks[symbol]
             notional = 10 ** rng.uniform(2, 6.5)
             isolated = rng.random() < 0.2
-            positions.append(Position(
-                symbol=symbol, side=rng.choice(("long", "short")), contracts=notional / mark,
-                contract_size=1.0, entry_price=mark * rng.uniform(0.85, 1.15), mark_price=mark,
-                margin_mode="isolated" if isolated else "cross", tiers=tiers[symbol],
-                isolated_margin=notional * rng.uniform(0.05, 0.5) if isolated else None,
-            ))
-        snapshots.append(Snapshot(
-            exchange=rng.choice(VENUES), account=f"acct{a}", collateral="USDT",
-            wallet_balance=sum(p.size * p.mark_price for p in positions) * rng.uniform(0.05, 0.6),
-            positions=tuple(positions),
-        ))
+            positions.append(
+                Position(
+                    symbol=symbol,
+                    side=rng.choice(("long", "short")),
+                    contracts=notional / mark,
+                    contract_size=1.0,
+                    entry_price=mark * rng.uniform(0.85, 1.15),
+                    mark_price=mark,
+                    margin_mode="isolated" if isolated else "cross",
+                    tiers=tiers[symbol],
+                    isolated_margin=notional * rng.uniform(0.05, 0.5) if isolated else None,
+                )
+            )
+        snapshots.append(
+            Snapshot(
+                exchange=rng.choice(VENUES),
+                account=f"acct{a}",
+                collateral="USDT",
+                wallet_balance=sum(p.size * p.mark_price for p in positions) * rng.uniform(0.05, 0.6),
+                positions=tuple(positions),
+            )
+        )
     return snapshots
 
 

@@ -48,22 +48,39 @@ def scenario(accounts: int, positions: int, seed: int = 11) -> dict[str, Any]:
             notional = rng.uniform(2_000, 40_000)
             contracts = notional / market["mark_price"] / market["contract_size"]
             step = 1.0 if venue == "okx" else 0.001
-            held.append({"symbol": market["symbol"], "side": side,
-                         "contracts": max(step, round(contracts / step) * step),
-                         "entry_price": market["mark_price"] * rng.uniform(0.95, 1.05),
-                         "margin_mode": "cross", "isolated_margin": None, "leverage": 20})
-        result.append({"venue": venue, "name": f"{venue}-{i}", "api_key": f"key-{i}",
-                       "secret": f"secret-{i}", "passphrase": "pass" if venue == "okx" else None,
-                       "permissions": {"trade": False, "withdraw": False}, "collateral": "USDT",
-                       "wallet_balance": rng.uniform(20_000, 200_000), "positions": held})
+            held.append(
+                {
+                    "symbol": market["symbol"],
+                    "side": side,
+                    "contracts": max(step, round(contracts / step) * step),
+                    "entry_price": market["mark_price"] * rng.uniform(0.95, 1.05),
+                    "margin_mode": "cross",
+                    "isolated_margin": None,
+                    "leverage": 20,
+                }
+            )
+        result.append(
+            {
+                "venue": venue,
+                "name": f"{venue}-{i}",
+                "api_key": f"key-{i}",
+                "secret": f"secret-{i}",
+                "passphrase": "pass" if venue == "okx" else None,
+                "permissions": {"trade": False, "withdraw": False},
+                "collateral": "USDT",
+                "wallet_balance": rng.uniform(20_000, 200_000),
+                "positions": held,
+            }
+        )
     return {"seed": seed, "random_walk": {"enabled": False}, "markets": markets, "accounts": result}
 
 
 def start_simulator(doc: dict[str, Any], workdir: Path) -> tuple[subprocess.Popen[str], str]:
     path = workdir / "scenario.json"
     path.write_text(json.dumps(doc))
-    process = subprocess.Popen([sys.executable, "-m", "simulator", "--scenario", str(path)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--scenario", str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
 
@@ -73,14 +90,20 @@ def config_for(doc: dict[str, Any], base_url: str, database_url: str) -> Config:
     for i, account in enumerate(doc["accounts"]):
         os.environ[f"MW_BENCH_{i}_KEY"] = account["api_key"]
         os.environ[f"MW_BENCH_{i}_SECRET"] = account["secret"]
-        entry = {"name": account["name"], "exchange": account["venue"], "key_env": f"MW_BENCH_{i}_KEY",
-                 "secret_env": f"MW_BENCH_{i}_SECRET", "base_url": base_url}
+        entry = {
+            "name": account["name"],
+            "exchange": account["venue"],
+            "key_env": f"MW_BENCH_{i}_KEY",
+            "secret_env": f"MW_BENCH_{i}_SECRET",
+            "base_url": base_url,
+        }
         if account["passphrase"]:
             os.environ[f"MW_BENCH_{i}_PASS"] = account["passphrase"]
             entry["passphrase_env"] = f"MW_BENCH_{i}_PASS"
         accounts.append(entry)
-    return parse_config({"poll_interval_seconds": 30, "poll_timeout_seconds": 20,
-                         "database_url": database_url, "accounts": accounts})
+    return parse_config(
+        {"poll_interval_seconds": 30, "poll_timeout_seconds": 20, "database_url": database_url, "accounts": accounts}
+    )
 
 
 async def measure_cycles(config: Config, cycles: int) -> tuple[list[float], float]:
@@ -117,11 +140,21 @@ def bytes_per_account_day(workdir: Path, positions: int = 5, samples: int = 2000
     sessions = session_factory(engine)
     doc = scenario(1, positions)["accounts"][0]
     markets = {m["symbol"]: m for m in scenario(1, positions)["markets"][doc["venue"]]}
-    snapshot_doc = {"exchange": doc["venue"], "account": "a", "collateral": "USDT",
-                    "wallet_balance": doc["wallet_balance"], "positions": [
-                        {**p, "contract_size": markets[p["symbol"]]["contract_size"],
-                         "mark_price": markets[p["symbol"]]["mark_price"],
-                         "maintenance_margin_rate": 0.005} for p in doc["positions"]]}
+    snapshot_doc = {
+        "exchange": doc["venue"],
+        "account": "a",
+        "collateral": "USDT",
+        "wallet_balance": doc["wallet_balance"],
+        "positions": [
+            {
+                **p,
+                "contract_size": markets[p["symbol"]]["contract_size"],
+                "mark_price": markets[p["symbol"]]["mark_price"],
+                "maintenance_margin_rate": 0.005,
+            }
+            for p in doc["positions"]
+        ],
+    }
     from margin.snapshot import parse_snapshot
 
     snap = parse_snapshot(snapshot_doc)
@@ -137,7 +170,7 @@ def bytes_per_account_day(workdir: Path, positions: int = 5, samples: int = 2000
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     before = size()
-    (row, rows), = account_rows([Polled(snap, start, 1.5)])
+    ((row, rows),) = account_rows([Polled(snap, start, 1.5)])
     for i in range(samples):
         repo.record_snapshot(sessions, ids["a"], {**row, "taken_at": start + timedelta(minutes=i)}, rows)
     per_snapshot = (size() - before) / samples
@@ -163,8 +196,10 @@ def main() -> None:
             process.wait(10)
         cycle = sum(times) / len(times)
         print(f"accounts x positions            {accounts} x 5, simulator in its own process")
-        print(f"poll cycle (mean of {len(times)})          {cycle:8.3f} s   (goal <= 2 s) "
-              f"[{', '.join(f'{t:.2f}' for t in times)}]")
+        print(
+            f"poll cycle (mean of {len(times)})          {cycle:8.3f} s   (goal <= 2 s) "
+            f"[{', '.join(f'{t:.2f}' for t in times)}]"
+        )
         print(f"same fetches one after another  {sequential:8.3f} s")
         print(f"concurrency gain                {sequential / cycle:8.1f} x   (goal >= 10 x)")
         per_snapshot, per_hour = bytes_per_account_day(workdir)

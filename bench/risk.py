@@ -21,8 +21,28 @@ from margin.vectorised import batch_from_snapshots, evaluate
 from margin.volatility import distance_in_sigma, row_symbols, touch_probability, volatility_by_symbol
 
 HOURS = 30 * 24
-SYMBOLS = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC",
-           "BCH", "NEAR", "APT", "ARB", "OP", "SUI", "TIA", "INJ", "SEI", "WIF"]
+SYMBOLS = [
+    "BTC",
+    "ETH",
+    "SOL",
+    "XRP",
+    "DOGE",
+    "ADA",
+    "AVAX",
+    "LINK",
+    "DOT",
+    "LTC",
+    "BCH",
+    "NEAR",
+    "APT",
+    "ARB",
+    "OP",
+    "SUI",
+    "TIA",
+    "INJ",
+    "SEI",
+    "WIF",
+]
 
 
 def price_history(seed: int = 11) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -40,11 +60,14 @@ def price_history(seed: int = 11) -> tuple[dict[str, np.ndarray], dict[str, floa
     return closes, true_betas
 
 
-def random_accounts(closes: dict[str, np.ndarray], n_accounts: int = 200, per_account: int = 10,
-                    seed: int = 5) -> list[Snapshot]:
+def random_accounts(
+    closes: dict[str, np.ndarray], n_accounts: int = 200, per_account: int = 10, seed: int = 5
+) -> list[Snapshot]:
     rng = random.Random(seed)
-    tables = {s: normalise_tiers({"min_notional": f, "max_notional": None, "maintenance_margin_rate": r}
-                                 for f, r in t) for s, t in TABLES.items()}
+    tables = {
+        s: normalise_tiers({"min_notional": f, "max_notional": None, "maintenance_margin_rate": r} for f, r in t)
+        for s, t in TABLES.items()
+    }
     symbols = list(closes)
     snapshots = []
     for a in range(n_accounts):
@@ -53,18 +76,29 @@ def random_accounts(closes: dict[str, np.ndarray], n_accounts: int = 200, per_ac
             mark = float(closes[symbol][-1])
             notional = 10 ** rng.uniform(3, 6)
             isolated = rng.random() < 0.2
-            positions.append(Position(
-                symbol=symbol, side="long" if rng.random() < 0.7 else "short",
-                contracts=notional / mark, contract_size=1.0,
-                entry_price=mark * rng.uniform(0.95, 1.05), mark_price=mark,
-                margin_mode="isolated" if isolated else "cross",
-                tiers=tables.get(symbol, tables["LTC/USDT:USDT"]),
-                isolated_margin=notional * rng.uniform(0.1, 0.5) if isolated else None,
-            ))
+            positions.append(
+                Position(
+                    symbol=symbol,
+                    side="long" if rng.random() < 0.7 else "short",
+                    contracts=notional / mark,
+                    contract_size=1.0,
+                    entry_price=mark * rng.uniform(0.95, 1.05),
+                    mark_price=mark,
+                    margin_mode="isolated" if isolated else "cross",
+                    tiers=tables.get(symbol, tables["LTC/USDT:USDT"]),
+                    isolated_margin=notional * rng.uniform(0.1, 0.5) if isolated else None,
+                )
+            )
         gross = sum(p.size * p.mark_price for p in positions)
-        snapshots.append(Snapshot(exchange=rng.choice(["binanceusdm", "bybit", "okx"]), account=f"acct{a}",
-                                  collateral="USDT", wallet_balance=gross * rng.uniform(0.1, 0.6),
-                                  positions=tuple(positions)))
+        snapshots.append(
+            Snapshot(
+                exchange=rng.choice(["binanceusdm", "bybit", "okx"]),
+                account=f"acct{a}",
+                collateral="USDT",
+                wallet_balance=gross * rng.uniform(0.1, 0.6),
+                positions=tuple(positions),
+            )
+        )
     return snapshots
 
 
@@ -88,22 +122,32 @@ def main() -> None:
     stress_time = time.perf_counter() - started
 
     worst_beta_error = max(abs(betas[s] - true_betas[s]) for s in closes)
-    print(f"accounts x positions            {n_accounts} x 10 = {batch.size.shape[0]:,}; "
-          f"{len(closes)} symbols x {HOURS} hours")
+    print(
+        f"accounts x positions            {n_accounts} x 10 = {batch.size.shape[0]:,}; "
+        f"{len(closes)} symbols x {HOURS} hours"
+    )
     print(f"volatility, σ distance, P(touch) {volatility_time:8.3f} s")
-    print(f"betas + correlated stress       {stress_time:8.3f} s   ({len(stress.scenarios)} shocks "
-          f"+ liquidating shock per account)")
+    print(
+        f"betas + correlated stress       {stress_time:8.3f} s   ({len(stress.scenarios)} shocks "
+        f"+ liquidating shock per account)"
+    )
     print(f"together                        {volatility_time + stress_time:8.3f} s   (goal <= 1 s)")
-    print(f"median σ distance {np.nanmedian(sigmas):.2f}; positions with P(touch 24 h) > 5 %: "
-          f"{int((touch > 0.05).sum())}; largest beta error {worst_beta_error:.3f}")
+    print(
+        f"median σ distance {np.nanmedian(sigmas):.2f}; positions with P(touch 24 h) > 5 %: "
+        f"{int((touch > 0.05).sum())}; largest beta error {worst_beta_error:.3f}"
+    )
     for scenario in stress.scenarios:
-        print(f"  BTC {scenario.btc_shock:+.0%}: {scenario.n_liquidated:4d} accounts liquidated, "
-              f"{scenario.total_to_survive:14,.0f} USDT to survive")
+        print(
+            f"  BTC {scenario.btc_shock:+.0%}: {scenario.n_liquidated:4d} accounts liquidated, "
+            f"{scenario.total_to_survive:14,.0f} USDT to survive"
+        )
     order = stress.liquidation_order()
     already = sum(1 for _, shock in order if shock == 0.0)
     first = [(name, shock) for name, shock in order if shock != 0.0][:3]
-    print(f"  already at or below a requirement: {already}; next to liquidate: "
-          + ", ".join(f"{name} at BTC {shock:+.2%}" for name, shock in first))
+    print(
+        f"  already at or below a requirement: {already}; next to liquidate: "
+        + ", ".join(f"{name} at BTC {shock:+.2%}" for name, shock in first)
+    )
 
 
 if __name__ == "__main__":

@@ -52,14 +52,23 @@ def main() -> None:
         simulator, base_url = start_simulator(doc, workdir)
         database_url = f"sqlite:///{workdir / 'soak.db'}"
         settings = config_for(doc, base_url, database_url)
-        settings = parse_config({**settings.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-                                 "poll_interval_seconds": interval, "poll_timeout_seconds": interval * 0.8})
+        settings = parse_config(
+            {
+                **settings.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                "poll_interval_seconds": interval,
+                "poll_timeout_seconds": interval * 0.8,
+            }
+        )
         config_path = write_config(settings, workdir / "marginwatch.toml")
         upgrade(database_url)
         log_path = workdir / "poller.log"
         with log_path.open("w") as log:
-            poller = subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-                                      env={**os.environ}, stdout=log, stderr=subprocess.STDOUT)
+            poller = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
+                env={**os.environ},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         sessions = session_factory(make_engine(database_url))
         stop = threading.Event()
         errors: list[str] = []
@@ -110,7 +119,10 @@ def main() -> None:
         start = re.search(r"start: (\d+) keys checked, (\d+) refused or rejected, in ([0-9.]+) s", log_path.read_text())
         warm = [rss for t, rss in samples if t >= min(120.0, seconds / 3)] or [rss for _, rss in samples]
         result = {
-            "accounts": accounts, "interval_s": interval, "duration_s": seconds, "readers": readers,
+            "accounts": accounts,
+            "interval_s": interval,
+            "duration_s": seconds,
+            "readers": readers,
             "read_period_s": read_period,
             "start_phase_s": float(start.group(3)) if start else None,
             "keys_checked_at_start": int(start.group(1)) if start else None,
@@ -120,8 +132,10 @@ def main() -> None:
             "mean_cycle_s": round(sum(cycles) / len(cycles), 2) if cycles else None,
             "max_cycle_s": max(cycles) if cycles else None,
             "accounts_stored_min": min(stored) if stored else 0,
-            "stop_after_sigterm_s": stop_seconds, "exit_status": poller.returncode,
-            "reads": sum(reads), "reader_errors": len(errors),
+            "stop_after_sigterm_s": stop_seconds,
+            "exit_status": poller.returncode,
+            "reads": sum(reads),
+            "reader_errors": len(errors),
             "database_locked": sum("locked" in e for e in errors),
             "peak_rss_mb": round(max(r for _, r in samples) / 1024, 1) if samples else None,
             "rss_after_warmup_first_mb": round(warm[0] / 1024, 1) if warm else None,

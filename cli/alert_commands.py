@@ -27,15 +27,16 @@ def alerts_test(config: ConfigOption = None) -> None:
     channels: list[tuple[str, Callable[[], None]]] = []
     if settings.alerts.email:
         email_config = settings.alerts.email
-        recipients = sorted({r for a in settings.accounts for r in settings.recipients(a)}
-                            | set(email_config.to))
-        channels.append((f"email to {', '.join(recipients) or 'nobody'}",
-                         lambda: send_email(email_config, recipients, subject, text,
-                                            f"<p>{text}</p>", message_key="")))
+        recipients = sorted({r for a in settings.accounts for r in settings.recipients(a)} | set(email_config.to))
+        channels.append(
+            (
+                f"email to {', '.join(recipients) or 'nobody'}",
+                lambda: send_email(email_config, recipients, subject, text, f"<p>{text}</p>", message_key=""),
+            )
+        )
     for hook in settings.alerts.webhooks:
         payload = {"subject": subject, "changes": [], "remedy": [], "text": text}
-        channels.append((f"webhook {hook.name}",
-                         lambda hook=hook, payload=payload: post_webhook(hook, payload)))
+        channels.append((f"webhook {hook.name}", lambda hook=hook, payload=payload: post_webhook(hook, payload)))
     for name, send in channels:
         try:
             send()
@@ -61,8 +62,9 @@ def alerts_silence(
     if account != "all" and account not in {a.name for a in settings.accounts}:
         fail(f"--account: no account named {account!r}")
     try:
-        silence = create_silence(open_store(settings), None if account == "all" else account,
-                                 datetime.now(UTC), minutes, reason)
+        silence = create_silence(
+            open_store(settings), None if account == "all" else account, datetime.now(UTC), minutes, reason
+        )
     except ValueError as exc:  # configured but never polled yet
         fail(str(exc))
     print(f"silence {silence.id}: {account} muted until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
@@ -91,7 +93,7 @@ def alerts_list(config: ConfigOption = None) -> None:
     if not rows:
         print("no alert firing")
     for silence in active_silences(sessions, now):
-        print(f"silence {silence.id}: {silence.account or 'all accounts'} until "
-              f"{silence.ends_at:%Y-%m-%d %H:%M} UTC ({silence.reason or 'no reason given'})")
-
-
+        print(
+            f"silence {silence.id}: {silence.account or 'all accounts'} until "
+            f"{silence.ends_at:%Y-%m-%d %H:%M} UTC ({silence.reason or 'no reason given'})"
+        )

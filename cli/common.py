@@ -35,9 +35,7 @@ def parse_shocks(text: str | None) -> tuple[float, ...]:
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option(
-        "--config", help="marginwatch.toml (default: $MARGINWATCH_CONFIG, then ./marginwatch.toml)."
-    ),
+    typer.Option("--config", help="marginwatch.toml (default: $MARGINWATCH_CONFIG, then ./marginwatch.toml)."),
 ]
 
 

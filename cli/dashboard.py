@@ -20,20 +20,46 @@ MAIN = ROOT / "app" / "main.py"
 
 def dashboard_command(port: int) -> list[str]:
     # -P: the working directory stays off sys.path, so no file there can shadow a module
-    return [sys.executable, "-P", "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "streamlit",
+        "run",
+        str(MAIN),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
 
 
-def start_dashboard(config_path: Path, port: int, *, cwd: Path = ROOT, env: Mapping[str, str] | None = None,
-                    stdout: IO[bytes] | int | None = None,
-                    stderr: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+def start_dashboard(
+    config_path: Path,
+    port: int,
+    *,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    stdout: IO[bytes] | int | None = None,
+    stderr: IO[bytes] | int | None = None,
+) -> subprocess.Popen[bytes]:
     """`streamlit run app/main.py` on 127.0.0.1:`port`, reading `config_path`. Streamlit
     reads .streamlit/secrets.toml (the login) from `cwd`: the project root by default."""
     environment = dict(os.environ if env is None else env)
     environment[ENV_VAR] = str(Path(config_path).resolve())
-    return subprocess.Popen(dashboard_command(port), cwd=cwd, env=environment,  # noqa: S603
-                            stdout=stdout, stderr=stderr)
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        dashboard_command(port),
+        cwd=cwd,
+        env=environment,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:

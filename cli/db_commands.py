@@ -23,5 +23,3 @@ def db_downgrade(config: ConfigOption = None, revision: str = "base") -> None:
     from store.db import downgrade
 
     downgrade(load_or_fail(config).database_url, revision)
-
-

@@ -31,8 +31,7 @@ def demo_scenario() -> dict[str, Any]:
     return json.loads(text)
 
 
-def demo_config(scenario: dict[str, Any], base_url: str, database_url: str,
-                interval: float = 5.0) -> Config:
+def demo_config(scenario: dict[str, Any], base_url: str, database_url: str, interval: float = 5.0) -> Config:
     """A config for every scenario account, credentials through environment variables (set
     here, in this process only: they are the simulator's made-up keys)."""
     accounts = []
@@ -40,16 +39,20 @@ def demo_config(scenario: dict[str, Any], base_url: str, database_url: str,
         prefix = f"MARGINWATCH_DEMO_{i}"
         os.environ[f"{prefix}_KEY"] = account["api_key"]
         os.environ[f"{prefix}_SECRET"] = account["secret"]
-        entry = {"name": account.get("name") or f"{account['venue']}-{i}", "exchange": account["venue"],
-                 "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
-                 "collateral": account.get("collateral", "USDT"), "base_url": base_url,
-                 **DEMO_SETTINGS.get(account.get("name", ""), {})}
+        entry = {
+            "name": account.get("name") or f"{account['venue']}-{i}",
+            "exchange": account["venue"],
+            "key_env": f"{prefix}_KEY",
+            "secret_env": f"{prefix}_SECRET",
+            "collateral": account.get("collateral", "USDT"),
+            "base_url": base_url,
+            **DEMO_SETTINGS.get(account.get("name", ""), {}),
+        }
         if account.get("passphrase"):
             os.environ[f"{prefix}_PASSPHRASE"] = account["passphrase"]
             entry["passphrase_env"] = f"{prefix}_PASSPHRASE"
         accounts.append(entry)
-    return parse_config({"poll_interval_seconds": interval, "database_url": database_url,
-                         "accounts": accounts})
+    return parse_config({"poll_interval_seconds": interval, "database_url": database_url, "accounts": accounts})
 
 
 def start_simulator(scenario: dict[str, Any], port: int = 0) -> tuple[ExchangeSimulator, str]:

@@ -37,9 +37,7 @@ def load_json(path: Path, max_bytes: int = MAX_SNAPSHOT_BYTES) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:

@@ -56,12 +56,8 @@ def risk(
     target_health: Annotated[
         float, typer.Option(help="Health the remedies aim for (equity / maintenance).")
     ] = DEFAULT_TARGET_HEALTH,
-    shocks: Annotated[
-        str | None, typer.Option(help="Uniform price shocks, e.g. -0.2,-0.1,0.1.")
-    ] = None,
-    slippage: Annotated[
-        float, typer.Option(help="Slippage rate paid on reductions, beside the taker fee.")
-    ] = 0.0,
+    shocks: Annotated[str | None, typer.Option(help="Uniform price shocks, e.g. -0.2,-0.1,0.1.")] = None,
+    slippage: Annotated[float, typer.Option(help="Slippage rate paid on reductions, beside the taker fee.")] = 0.0,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for tools).")
     ] = OutputFormat.table,
@@ -119,9 +115,7 @@ def snapshot(
 @app.command()
 def poll(
     config: ConfigOption = None,
-    shard: Annotated[
-        str | None, typer.Option(help="i/n: poll only this process's share of the accounts.")
-    ] = None,
+    shard: Annotated[str | None, typer.Option(help="i/n: poll only this process's share of the accounts.")] = None,
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
 ) -> None:
     """Watch every account: poll each interval, store snapshots and errors, until stopped."""
@@ -188,7 +182,7 @@ def rebalance(config: ConfigOption = None) -> None:
     with open_store(settings)() as session:
         plans = rebalance_plans(session, settings)
     if not plans:
-        fail("no owner has two accounts with snapshots: set `owner = \"...\"` on the accounts to group")
+        fail('no owner has two accounts with snapshots: set `owner = "..."` on the accounts to group')
     render_rebalance(plans, Console())
 
 
@@ -224,10 +218,17 @@ def demo(
 
         log_file = (DEMO_DIR / "dashboard.log").open("wb")
         # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
-        dashboard = start_dashboard(write_config(settings, DEMO_DIR / "marginwatch.toml"), dashboard_port,
-                                    cwd=Path.cwd(), stdout=log_file, stderr=subprocess.STDOUT)
-    console.print(f"exchange simulator: {base_url}   database: {database}   "
-                  f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)")
+        dashboard = start_dashboard(
+            write_config(settings, DEMO_DIR / "marginwatch.toml"),
+            dashboard_port,
+            cwd=Path.cwd(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    console.print(
+        f"exchange simulator: {base_url}   database: {database}   "
+        f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)"
+    )
 
     waiting_for_dashboard = dashboard is not None
 

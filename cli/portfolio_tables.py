@@ -16,8 +16,12 @@ from margin.rebalance import RebalancePlan
 
 
 def render_stress(result: CorrelatedStress, console: Console) -> None:
-    table = Table(title="Correlated stress: BTC shock, each symbol by its beta", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title="Correlated stress: BTC shock, each symbol by its beta",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     table.add_column("account", no_wrap=True, overflow="ellipsis", max_width=24)
     for scenario in result.scenarios:
         table.add_column(f"{scenario.btc_shock * 100:+.0f}%", justify="right", no_wrap=True)

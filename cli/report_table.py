@@ -39,8 +39,6 @@ def price(value: float | None) -> str:
     return f"{value:,.{digits}f}"
 
 
-
-
 def ratio(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -61,14 +59,15 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         f"   margin ratio {percent(acct['margin_ratio']).lstrip('+')}",
         f"\nequity {money(acct['equity'], ccy)}   maintenance {money(acct['maintenance_margin'], ccy)}",
         f"   deficit {money(acct['deficit'], ccy)}",
-        (f"\ntop up {money(acct['topup_to_target'], ccy)} to reach health {report['target_health']:g}",
-         "bold yellow" if acct["topup_to_target"] > 0 else "green"),
+        (
+            f"\ntop up {money(acct['topup_to_target'], ccy)} to reach health {report['target_health']:g}",
+            "bold yellow" if acct["topup_to_target"] > 0 else "green",
+        ),
     )
     console.print(Panel(summary, title=f"{report['exchange']} / {report['account_name']}"))
 
     table = Table(title="Positions", title_justify="left", pad_edge=False)
-    for col in ("position", "size", "mark", "uPnL", "maint.", "liq. ours", "liq. exch.",
-                "distance", "σ"):
+    for col in ("position", "size", "mark", "uPnL", "maint.", "liq. ours", "liq. exch.", "distance", "σ"):
         table.add_column(col, justify="left" if col == "position" else "right", no_wrap=True)
     for p in report["positions"]:
         flag = " ⚠" if p["disagrees_with_exchange"] else ""
@@ -76,10 +75,15 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         style = "bold red" if distance is not None and distance < 0.05 else ""
         mode = " iso" if p["margin_mode"] == "isolated" else ""
         table.add_row(
-            f"{p['symbol'].split(':')[0]} {p['side']}{mode}", f"{p['size']:g}",
-            price(p["mark_price"]), money(p["unrealized_pnl"]), money(p["maintenance_margin"]),
-            price(p["liquidation_price"]), price(p["exchange_liquidation_price"]) + flag,
-            Text(percent(distance), style=style), ratio(p["distance_sigma"], 1),
+            f"{p['symbol'].split(':')[0]} {p['side']}{mode}",
+            f"{p['size']:g}",
+            price(p["mark_price"]),
+            money(p["unrealized_pnl"]),
+            money(p["maintenance_margin"]),
+            price(p["liquidation_price"]),
+            price(p["exchange_liquidation_price"]) + flag,
+            Text(percent(distance), style=style),
+            ratio(p["distance_sigma"], 1),
         )
     console.print(table)
 
@@ -105,8 +109,9 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     for s in report["stress"]["scenarios"]:
         h = s["account"]["health"]
         names = ", ".join(report["positions"][i]["symbol"] for i in s["liquidated_positions"])
-        stress.add_row(percent(s["shock"]), money(s["account"]["equity"]),
-                       Text(ratio(h), style=health_style(h)), names or "—")
+        stress.add_row(
+            percent(s["shock"]), money(s["account"]["equity"]), Text(ratio(h), style=health_style(h)), names or "—"
+        )
     console.print(stress)
     for shock in report["stress"]["liquidating_shocks"]:
         console.print(

@@ -14,8 +14,7 @@ from readmodels.accounts import AccountView
 
 
 def render_status(views: Sequence[AccountView], console: Console) -> None:
-    table = Table(title="marginwatch: accounts, worst first", title_justify="left", pad_edge=False,
-                  box=box.SIMPLE_HEAD)
+    table = Table(title="marginwatch: accounts, worst first", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD)
     # figures keep their width; the account and the problem text give way
     # Rich shrinks every column of a table too wide for the terminal, figures included: so
     # the table is built to fit, and only the account and problem texts are shortened.
@@ -27,8 +26,7 @@ def render_status(views: Sequence[AccountView], console: Console) -> None:
         room = 8
     table.add_column("account", no_wrap=True, overflow="ellipsis", width=account_width)
     for column, width in fixed.items():
-        table.add_column(column, justify="left" if column == "data" else "right", no_wrap=True,
-                         width=width)
+        table.add_column(column, justify="left" if column == "data" else "right", no_wrap=True, width=width)
     table.add_column("problem", no_wrap=True, overflow="ellipsis", width=room)
     for v in views:
         if v.state != "active":

@@ -51,8 +51,10 @@ def credentials(account: AccountConfig, secrets_file: dict[str, Any] | None = No
         else:
             result[ccxt_field] = value
     if missing:
-        raise ConfigError([
-            f"account {account.name!r}: credential variable(s) not set: {', '.join(missing)} "
-            f"(set them in the environment or in {SECRETS_PATH})"
-        ])
+        raise ConfigError(
+            [
+                f"account {account.name!r}: credential variable(s) not set: {', '.join(missing)} "
+                f"(set them in the environment or in {SECRETS_PATH})"
+            ]
+        )
     return result

@@ -162,8 +162,9 @@ class Config(_Strict):
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "rules"
-                raise ValueError(f"account {account.name!r}: alerts.rules.{where}: "
-                                 f"{first['msg'].removeprefix('Value error, ')}") from None
+                raise ValueError(
+                    f"account {account.name!r}: alerts.rules.{where}: {first['msg'].removeprefix('Value error, ')}"
+                ) from None
         return self
 
     @property
@@ -195,8 +196,9 @@ class Config(_Strict):
         for account in self.accounts:
             if account.name == name:
                 return account
-        raise ConfigError([f"no account named {name!r} (configured: "
-                           f"{', '.join(a.name for a in self.accounts) or 'none'})"])
+        raise ConfigError(
+            [f"no account named {name!r} (configured: {', '.join(a.name for a in self.accounts) or 'none'})"]
+        )
 
 
 def config_path(explicit: Path | None) -> Path:
@@ -218,8 +220,9 @@ def _location(loc: tuple[Any, ...]) -> str:
 AccountCheck = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 
 
-def parse_config(doc: dict[str, Any], source: str = "marginwatch.toml",
-                 account_check: AccountCheck | None = None) -> Config:
+def parse_config(
+    doc: dict[str, Any], source: str = "marginwatch.toml", account_check: AccountCheck | None = None
+) -> Config:
     """Validate a decoded config; ConfigError lists every problem, `account_check`'s too."""
     problems: list[str] = []
     config = None
@@ -235,8 +238,10 @@ def parse_config(doc: dict[str, Any], source: str = "marginwatch.toml",
     if account_check is not None and isinstance(entries, list):
         for i, entry in enumerate(entries):
             if isinstance(entry, Mapping):
-                problems += [f"{source}: accounts[{i}]{'.' + key if key else ''}: {message}"
-                             for key, message in account_check(entry)]
+                problems += [
+                    f"{source}: accounts[{i}]{'.' + key if key else ''}: {message}"
+                    for key, message in account_check(entry)
+                ]
     if problems or config is None:
         raise ConfigError(problems)
     return config
@@ -257,4 +262,3 @@ def load_config(path: Path, account_check: AccountCheck | None = None) -> Config
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
     return parse_config(doc, str(path), account_check)
-

@@ -135,12 +135,14 @@ class AccountConnector:
 
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
         cls = getattr(ccxt_async, self.config.exchange)
-        client = cls({
-            **credentials,
-            "enableRateLimit": True,
-            "timeout": int(self.budget * 1000),
-            "options": dict(self.profile.options),
-        })
+        client = cls(
+            {
+                **credentials,
+                "enableRateLimit": True,
+                "timeout": int(self.budget * 1000),
+                "options": dict(self.profile.options),
+            }
+        )
         client.verbose = False  # verbose prints request headers, API key included
         reject_unparseable_json(client)
         if self.config.base_url:
@@ -219,9 +221,7 @@ class AccountConnector:
         if self.permissions.status == "refused":
             raise KeyRefused(self.permissions.message)
         await self._load_markets(deadline)
-        balance = await self._call(
-            lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline
-        )
+        balance = await self._call(lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline)
         positions = await self._call(
             lambda: self.client.fetch_positions(None, dict(self.profile.fetch_positions_params)),
             deadline,
@@ -249,10 +249,14 @@ class AccountConnector:
             rows = await self._call(lambda: self.client.fetch_my_liquidations(symbol, since_ms), deadline)
             return [_liquidation(r, "fetch_my_liquidations") for r in rows or [] if isinstance(r, Mapping)]
         if kind == "okx_fills":
-            rows = await self._call(lambda: self.client.fetch_my_trades(symbol, since_ms, None, {"type": "swap"}),
-                                    deadline)
-            return [_liquidation(r, "fetch_my_trades") for r in rows or []
-                    if isinstance(r, Mapping) and str((r.get("info") or {}).get("subType")) in _OKX_LIQUIDATION]
+            rows = await self._call(
+                lambda: self.client.fetch_my_trades(symbol, since_ms, None, {"type": "swap"}), deadline
+            )
+            return [
+                _liquidation(r, "fetch_my_trades")
+                for r in rows or []
+                if isinstance(r, Mapping) and str((r.get("info") or {}).get("subType")) in _OKX_LIQUIDATION
+            ]
         return []
 
     async def _tiers_for(self, symbols: list[str], deadline: float) -> dict[str, list[dict[str, Any]]]:
@@ -270,9 +274,11 @@ class AccountConnector:
                 venue = f"{self.config.exchange} {self.config.base_url}"
                 for symbol in stale:
                     fetch = lambda symbol=symbol: self._call(  # noqa: E731 - one fetch, two ways to run it
-                        lambda: self.client.fetch_market_leverage_tiers(symbol), deadline)
-                    fetched[symbol] = await (self._shared_markets.market_tiers(venue, symbol, fetch)
-                                             if self._shared_markets else fetch())
+                        lambda: self.client.fetch_market_leverage_tiers(symbol), deadline
+                    )
+                    fetched[symbol] = await (
+                        self._shared_markets.market_tiers(venue, symbol, fetch) if self._shared_markets else fetch()
+                    )
         except Exception as exc:  # tiers are an enhancement: the poll goes on
             message = redact(f"leverage tiers not refreshed: {classify(exc).message}", self._secrets)
             log.warning("%s: %s", self.config.label, message)

@@ -116,9 +116,7 @@ class RetryPolicy:
     base_seconds: float = 0.25
     cap_seconds: float = 4.0
 
-    def delay(
-        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
-    ) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         ceiling = min(self.cap_seconds, self.base_seconds * 2**attempt)
         wait = (rng or random).uniform(ceiling / 2, ceiling)
         return max(wait, retry_after or 0.0)

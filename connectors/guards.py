@@ -16,8 +16,9 @@ def reject_unparseable_json(client: Any) -> None:
     as flat. Raise BadResponse instead (a temporary error: retried, then stale)."""
     original = client.on_rest_response
 
-    def on_rest_response(code: int, reason: str, url: str, method: str, headers: dict, body: str,
-                         request_headers: Any, request_body: Any) -> str:
+    def on_rest_response(
+        code: int, reason: str, url: str, method: str, headers: dict, body: str, request_headers: Any, request_body: Any
+    ) -> str:
         body = original(code, reason, url, method, headers, body, request_headers, request_body)
         content_type = next((str(v) for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
         if body and "json" in content_type:

@@ -51,9 +51,9 @@ class MarketData:
 
     def __post_init__(self) -> None:
         profile = profile_for(self.exchange_id)
-        self.client = getattr(ccxt_async, self.exchange_id)({
-            "enableRateLimit": True, "timeout": int(self.budget_seconds * 1000),
-            "options": dict(profile.options)})
+        self.client = getattr(ccxt_async, self.exchange_id)(
+            {"enableRateLimit": True, "timeout": int(self.budget_seconds * 1000), "options": dict(profile.options)}
+        )
         self.client.verbose = False
         reject_unparseable_json(self.client)
         if self.base_url:
@@ -74,8 +74,7 @@ class MarketData:
     async def _call(self, make: Callable[[], Any]) -> Any:
         return await with_retries(make, deadline=self.clock() + self.budget_seconds, clock=self.clock)
 
-    async def _fresh(self, cache: dict[str, _Cached], key: str, ttl: float,
-                     fetch: Callable[[], Any]) -> Any:
+    async def _fresh(self, cache: dict[str, _Cached], key: str, ttl: float, fetch: Callable[[], Any]) -> Any:
         """The cached value if younger than `ttl`; else one shared fetch (every account of a
         venue asks at the start of a cycle, and 500 identical requests would bury the
         venue), awaited for at most `wait_seconds`: a slow fetch goes on in the background
@@ -97,8 +96,7 @@ class MarketData:
         except TimeoutError:
             return held.value if held else None
 
-    async def _fetch(self, cache: dict[str, _Cached], key: str, fetch: Callable[[], Any],
-                     held: _Cached | None) -> Any:
+    async def _fetch(self, cache: dict[str, _Cached], key: str, fetch: Callable[[], Any], held: _Cached | None) -> Any:
         try:
             if not self._markets_loaded:
                 await self._call(lambda: self.client.load_markets())
@@ -119,9 +117,12 @@ class MarketData:
         result = {}
         per_call = profile_for(self.exchange_id).ohlcv_per_call
         wanted = sorted({*symbols, self.benchmark})
-        fetched = await asyncio.gather(*(
-            self._fresh(self._candles, f"ohlcv:{s}", CANDLES_TTL, lambda s=s: self._candles_of(s, per_call))
-            for s in wanted))
+        fetched = await asyncio.gather(
+            *(
+                self._fresh(self._candles, f"ohlcv:{s}", CANDLES_TTL, lambda s=s: self._candles_of(s, per_call))
+                for s in wanted
+            )
+        )
         for symbol, rows in zip(wanted, fetched, strict=True):
             closes = [float(r[4]) for r in rows or [] if isinstance(r, list | tuple) and len(r) > 4 and r[4]]
             if len(closes) >= 3:
@@ -141,9 +142,12 @@ class MarketData:
         result = {}
         now_ms = time.time() * 1000
         wanted = sorted(set(symbols))
-        fetched = await asyncio.gather(*(
-            self._fresh(self._funding, f"funding:{s}", FUNDING_TTL, lambda s=s: self.client.fetch_funding_rate(s))
-            for s in wanted))
+        fetched = await asyncio.gather(
+            *(
+                self._fresh(self._funding, f"funding:{s}", FUNDING_TTL, lambda s=s: self.client.fetch_funding_rate(s))
+                for s in wanted
+            )
+        )
         for symbol, raw in zip(wanted, fetched, strict=True):
             rate = _funding(symbol, raw, now_ms)
             if rate is not None:
@@ -154,11 +158,15 @@ class MarketData:
         """Order books ({"bids": [[price, amount]], "asks": ...}, amounts in contracts)."""
         result = {}
         for symbol in sorted(set(symbols)):
-            book = await self._fresh(self._books, f"book:{symbol}", BOOK_TTL,
-                                     lambda s=symbol: self.client.fetch_order_book(s, BOOK_LEVELS))
+            book = await self._fresh(
+                self._books, f"book:{symbol}", BOOK_TTL, lambda s=symbol: self.client.fetch_order_book(s, BOOK_LEVELS)
+            )
             if isinstance(book, Mapping) and book.get("bids") is not None:
-                result[symbol] = {"bids": book.get("bids") or [], "asks": book.get("asks") or [],
-                                  "timestamp": book.get("timestamp")}
+                result[symbol] = {
+                    "bids": book.get("bids") or [],
+                    "asks": book.get("asks") or [],
+                    "timestamp": book.get("timestamp"),
+                }
         return result
 
 
@@ -173,7 +181,9 @@ def _funding(symbol: str, raw: Any, now_ms: float) -> FundingRate | None:
     next_at = raw.get("fundingTimestamp") or raw.get("nextFundingTimestamp")
     try:
         return FundingRate(
-            symbol=symbol, rate=float(raw["fundingRate"]), interval_hours=hours,
+            symbol=symbol,
+            rate=float(raw["fundingRate"]),
+            interval_hours=hours,
             predicted_rate=None if raw.get("nextFundingRate") is None else float(raw["nextFundingRate"]),
             hours_to_next=None if not next_at else max(0.0, (float(next_at) - now_ms) / 3.6e6),
         )

@@ -73,8 +73,7 @@ class Normaliser:
         base_quote, _, settle = symbol.partition(":")
         if settle and settle != base_quote.partition("/")[2]:
             # inverse (coin-margined) contracts: PnL in the base coin, outside the format
-            raise DataError(f"{symbol} is an inverse contract; only linear contracts are supported",
-                            f"{path}.symbol")
+            raise DataError(f"{symbol} is an inverse contract; only linear contracts are supported", f"{path}.symbol")
         side = pos.get("side")
         if side not in ("long", "short"):
             raise DataError(f"expected 'long' or 'short', got {side!r}", f"{path}.side")
@@ -82,9 +81,9 @@ class Normaliser:
         if contracts <= 0:
             raise DataError(f"must be > 0, got {contracts!r}", f"{path}.contracts")
         market = data.markets.get(symbol, {})
-        contract_size = optional(market, "contractSize", f"markets.{symbol}") or optional(
-            pos, "contractSize", path
-        ) or 1.0
+        contract_size = (
+            optional(market, "contractSize", f"markets.{symbol}") or optional(pos, "contractSize", path) or 1.0
+        )
         mark = required(pos, "markPrice", path)
         if mark <= 0:
             raise DataError(f"must be > 0, got {mark!r}", f"{path}.markPrice")
@@ -143,13 +142,15 @@ class Normaliser:
             return {"tiers": notional_tiers(data.tiers[symbol], f"tiers.{symbol}")}
         rate = optional(pos, "maintenanceMarginPercentage", path)
         if rate is None:
-            raise DataError("no tier table and no maintenance rate for this market",
-                            f"{path}.maintenanceMarginPercentage")
+            raise DataError(
+                "no tier table and no maintenance rate for this market", f"{path}.maintenanceMarginPercentage"
+            )
         return {"maintenance_margin_rate": rate, "maintenance_amount": 0.0}
 
 
-def notional_tiers(tiers: Sequence[Mapping[str, Any]], path: str,
-                   amount_key: str | None = None) -> list[dict[str, Any]]:
+def notional_tiers(
+    tiers: Sequence[Mapping[str, Any]], path: str, amount_key: str | None = None
+) -> list[dict[str, Any]]:
     """ccxt leverage tiers (bounds in quote notional) -> snapshot tiers. The maintenance
     amount comes from the tier's raw `info` under `amount_key` when the venue sends it;
     otherwise the engine derives it from the table."""
@@ -160,13 +161,15 @@ def notional_tiers(tiers: Sequence[Mapping[str, Any]], path: str,
         amount = None
         if amount_key is not None:
             amount = optional(mapping(tier.get("info") or {}, f"{where}.info"), amount_key, f"{where}.info")
-        result.append({
-            "min_notional": optional(tier, "minNotional", where) or 0.0,
-            "max_notional": optional(tier, "maxNotional", where),
-            "maintenance_margin_rate": required(tier, "maintenanceMarginRate", where),
-            "maintenance_amount": amount,
-            "max_leverage": optional(tier, "maxLeverage", where) or None,
-        })
+        result.append(
+            {
+                "min_notional": optional(tier, "minNotional", where) or 0.0,
+                "max_notional": optional(tier, "maxNotional", where),
+                "maintenance_margin_rate": required(tier, "maintenanceMarginRate", where),
+                "maintenance_amount": amount,
+                "max_leverage": optional(tier, "maxLeverage", where) or None,
+            }
+        )
     return result
 
 

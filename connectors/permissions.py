@@ -31,7 +31,7 @@ class KeyPermissions:
 
     @property
     def status(self) -> str:
-        """"refused", "trade" (polled with a warning), "read-only" or "unverified"."""
+        """ "refused", "trade" (polled with a warning), "read-only" or "unverified"."""
         if self.can_withdraw:
             return "refused"
         if not self.verified:
@@ -41,8 +41,7 @@ class KeyPermissions:
     @property
     def message(self) -> str:
         return {
-            "refused": "key can withdraw funds: refused, the account is not polled; "
-                       "create a read-only key",
+            "refused": "key can withdraw funds: refused, the account is not polled; create a read-only key",
             "trade": "key can trade: polled, but a read-only key is safer",
             "read-only": "read-only key",
             "unverified": "the venue offers no way to check this key's permissions",
@@ -60,9 +59,17 @@ def _flag(obj: Mapping[str, Any], key: str, path: str) -> bool:
 
 def binance_permissions(payload: Any) -> KeyPermissions:
     doc = mapping(payload, "apiRestrictions")
-    trading = [k for k in ("enableFutures", "enableSpotAndMarginTrading", "enableMargin",
-                           "enableVanillaOptions", "enablePortfolioMarginTrading")
-               if _flag(doc, k, "apiRestrictions")]
+    trading = [
+        k
+        for k in (
+            "enableFutures",
+            "enableSpotAndMarginTrading",
+            "enableMargin",
+            "enableVanillaOptions",
+            "enablePortfolioMarginTrading",
+        )
+        if _flag(doc, k, "apiRestrictions")
+    ]
     return KeyPermissions(
         can_trade=bool(trading),
         can_withdraw=_flag(doc, "enableWithdrawals", "apiRestrictions"),
@@ -76,12 +83,12 @@ def bybit_permissions(payload: Any) -> KeyPermissions:
     groups = mapping(result.get("permissions") or {}, "query-api.result.permissions")
     granted = {str(g): [str(p) for p in (v or [])] for g, v in groups.items()}
     withdraw = any("Withdraw" in perms for perms in granted.values())
-    trading = [g for g, perms in granted.items()
-               if perms and g in ("ContractTrade", "Spot", "Derivatives", "Options", "Exchange",
-                                  "CopyTrading", "BlockTrade")]
-    return KeyPermissions(
-        can_trade=not read_only and bool(trading), can_withdraw=withdraw, detail=", ".join(trading)
-    )
+    trading = [
+        g
+        for g, perms in granted.items()
+        if perms and g in ("ContractTrade", "Spot", "Derivatives", "Options", "Exchange", "CopyTrading", "BlockTrade")
+    ]
+    return KeyPermissions(can_trade=not read_only and bool(trading), can_withdraw=withdraw, detail=", ".join(trading))
 
 
 def okx_permissions(payload: Any) -> KeyPermissions:

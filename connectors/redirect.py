@@ -62,14 +62,15 @@ def redirect(exchange: Any, base_url: str) -> None:
 def _unredirected(original: Callable[[str, str], dict], base: str) -> Callable[[str, str], dict]:
     def get_exceptions_by_url(url: str, exact_or_broad: str) -> dict:
         if isinstance(url, str) and url.startswith(base + "/"):
-            url = "https://" + url[len(base) + 1:]
+            url = "https://" + url[len(base) + 1 :]
         return original(url, exact_or_broad)
 
     return get_exceptions_by_url
 
 
-def make_client(venue: str, base_url: str, api_key: str, secret: str, password: str | None = None,
-                **options: Any) -> ccxt_async.Exchange:
+def make_client(
+    venue: str, base_url: str, api_key: str, secret: str, password: str | None = None, **options: Any
+) -> ccxt_async.Exchange:
     """A ccxt.async_support client for 'binanceusdm', 'bybit' or 'okx' talking to the
     simulator at `base_url`. `options` are merged over the venue's ccxt options. The caller
     closes it (``await client.close()``)."""

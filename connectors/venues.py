@@ -94,9 +94,7 @@ class BybitNormaliser(Normaliser):
     def margin_mode(self, pos: Mapping[str, Any], path: str) -> str:
         trade_mode = _info(pos, path).get("tradeMode")
         if str(trade_mode) not in ("0", "1"):
-            raise DataError(
-                f"expected 0 (cross) or 1 (isolated), got {trade_mode!r}", f"{path}.info.tradeMode"
-            )
+            raise DataError(f"expected 0 (cross) or 1 (isolated), got {trade_mode!r}", f"{path}.info.tradeMode")
         return "isolated" if str(trade_mode) == "1" else "cross"
 
     def isolated_margin(self, pos: Mapping[str, Any], path: str) -> float:
@@ -225,22 +223,34 @@ class VenueProfile:
 
 PROFILES: dict[str, VenueProfile] = {
     "binanceusdm": VenueProfile(
-        "binanceusdm", BinanceNormaliser,
+        "binanceusdm",
+        BinanceNormaliser,
         options={"fetchCurrencies": False, "adjustForTimeDifference": True},
-        permission_check="binance", tiers="all",
+        permission_check="binance",
+        tiers="all",
     ),
     "bybit": VenueProfile(
-        "bybit", BybitNormaliser,
-        options={"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
-                 "defaultType": "swap", "defaultSubType": "linear"},
-        permission_check="bybit", tiers="per_market",
+        "bybit",
+        BybitNormaliser,
+        options={
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+            "defaultType": "swap",
+            "defaultSubType": "linear",
+        },
+        permission_check="bybit",
+        tiers="per_market",
         fetch_positions_params={"settleCoin": "USDT", "category": "linear"},
     ),
     "okx": VenueProfile(
-        "okx", OkxNormaliser,
+        "okx",
+        OkxNormaliser,
         options={"fetchMarkets": {"types": ["swap"]}, "fetchCurrencies": False, "defaultType": "swap"},
-        needs_passphrase=True, permission_check="okx", tiers="per_market",
-        fetch_positions_params={"instType": "SWAP"}, ohlcv_per_call=300,
+        needs_passphrase=True,
+        permission_check="okx",
+        tiers="per_market",
+        fetch_positions_params={"instType": "SWAP"},
+        ohlcv_per_call=300,
         liquidation_history="okx_fills",
     ),
     "hyperliquid": VenueProfile("hyperliquid", HyperliquidNormaliser, uses_wallet=True),
@@ -258,7 +268,6 @@ def normalise(exchange_id: str, account: str, collateral: str, data: AccountData
     return profile.normaliser(exchange_id).snapshot(account, collateral, data)
 
 
-
 def account_problems(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What stops one config account entry from being polled: an exchange id ccxt does not
     know, or a credential the venue needs that names no variable (config.AccountCheck)."""
@@ -270,10 +279,14 @@ def account_problems(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
     if exchange not in ccxt.exchanges:
         return [("exchange", f"unknown exchange {exchange!r} (not a ccxt exchange id)")]
     profile = profile_for(exchange)
-    needed = (["wallet_address_env", "private_key_env"] if profile.uses_wallet
-              else ["key_env", "secret_env"] + (["passphrase_env"] if profile.needs_passphrase else []))
+    needed = (
+        ["wallet_address_env", "private_key_env"]
+        if profile.uses_wallet
+        else ["key_env", "secret_env"] + (["passphrase_env"] if profile.needs_passphrase else [])
+    )
     missing = [k for k in needed if not entry.get(k)]
     if missing:
-        return [("", f"{exchange} needs {', '.join(missing)} "
-                     "(the names of environment variables holding the credentials)")]
+        return [
+            ("", f"{exchange} needs {', '.join(missing)} (the names of environment variables holding the credentials)")
+        ]
     return []

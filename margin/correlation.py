@@ -48,9 +48,7 @@ def beta(returns: ArrayLike, benchmark_returns: ArrayLike) -> FloatArray:
         return (r @ rb) / variance
 
 
-def betas_to_benchmark(
-    closes: Mapping[str, Sequence[float]], benchmark: str = BENCHMARK
-) -> dict[str, float]:
+def betas_to_benchmark(closes: Mapping[str, Sequence[float]], benchmark: str = BENCHMARK) -> dict[str, float]:
     """Each symbol's beta to `benchmark` from hourly closes (oldest first, on the same hourly
     timestamps). Series of different lengths are aligned on their most recent common hours
     (they are assumed to end at the same hour). The benchmark's own beta is exactly 1."""
@@ -77,10 +75,7 @@ def shocked_prices(
     snapshot: Snapshot, betas: Mapping[str, float], btc_shock: float, missing_beta: float = 1.0
 ) -> list[float]:
     """Every position's price after the BTC shock (for margin.pools.pool_figures)."""
-    return [
-        float(shocked_mark(p.mark_price, betas.get(p.symbol, missing_beta), btc_shock))
-        for p in snapshot.positions
-    ]
+    return [float(shocked_mark(p.mark_price, betas.get(p.symbol, missing_beta), btc_shock)) for p in snapshot.positions]
 
 
 @dataclass(frozen=True)
@@ -130,9 +125,7 @@ class CorrelatedStress:
 class _ShockedBook:
     """The Batch built once; each evaluation only replaces the marks."""
 
-    def __init__(
-        self, snapshots: Sequence[Snapshot], betas: Mapping[str, float], missing_beta: float
-    ) -> None:
+    def __init__(self, snapshots: Sequence[Snapshot], betas: Mapping[str, float], missing_beta: float) -> None:
         self.batch: Batch = batch_from_snapshots(snapshots)
         symbols = row_symbols(snapshots, self.batch)
         self.beta = np.array([betas.get(s, missing_beta) for s in symbols], dtype=float)
@@ -174,14 +167,16 @@ def correlated_stress(
             gap = np.where(book.has_positions, np.maximum(0.0, target_health * requirement - equity), 0.0)
             to_target = np.bincount(batch.pool_account, gap, batch.n_accounts)
         liquidated = book.has_positions & (equity <= requirement)
-        scenarios.append(ShockResult(
-            btc_shock=float(shock),
-            account_health=result.account_health,
-            worst_health=result.account_worst_health,
-            liquidated=np.bincount(batch.pool_account, liquidated, batch.n_accounts) > 0,
-            collateral_to_survive=np.bincount(batch.pool_account, to_survive, batch.n_accounts),
-            collateral_to_target=to_target,
-        ))
+        scenarios.append(
+            ShockResult(
+                btc_shock=float(shock),
+                account_health=result.account_health,
+                worst_health=result.account_worst_health,
+                liquidated=np.bincount(batch.pool_account, liquidated, batch.n_accounts) > 0,
+                collateral_to_survive=np.bincount(batch.pool_account, to_survive, batch.n_accounts),
+                collateral_to_target=to_target,
+            )
+        )
     pool_shock = _pool_liquidating_shocks(book, search_limit)
     account_shock = np.full(batch.n_accounts, np.nan)
     for pool in np.flatnonzero(~np.isnan(pool_shock)):  # nearest pool to 0 per account

@@ -115,19 +115,20 @@ def funding_projection(
 
         settled = np.searchsorted(times, np.asarray(horizons_hours, dtype=float), side="right")
         funding_at = {
-            float(h): float(cumulative[k - 1]) if k else 0.0
-            for h, k in zip(horizons_hours, settled, strict=True)
+            float(h): float(cumulative[k - 1]) if k else 0.0 for h, k in zip(horizons_hours, settled, strict=True)
         }
-        result.append(PoolFunding(
-            pool=pool.key,
-            equity=figures.equity,
-            maintenance_margin=requirement,
-            health=figures.health,
-            per_day=per_day,
-            funding_at=funding_at,
-            health_at={h: health(figures.equity + f) for h, f in funding_at.items()},
-            breach_hours=_breach(figures.equity, requirement, times, cumulative, warning_health),
-        ))
+        result.append(
+            PoolFunding(
+                pool=pool.key,
+                equity=figures.equity,
+                maintenance_margin=requirement,
+                health=figures.health,
+                per_day=per_day,
+                funding_at=funding_at,
+                health_at={h: health(figures.equity + f) for h, f in funding_at.items()},
+                breach_hours=_breach(figures.equity, requirement, times, cumulative, warning_health),
+            )
+        )
     horizons = tuple(float(h) for h in horizons_hours)
     return FundingProjection(warning_health, horizons, tuple(result), tuple(missing))
 

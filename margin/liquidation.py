@@ -39,11 +39,7 @@ def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
     pos = snapshot.positions[index]
     if pos.margin_mode == "isolated":
         return (index,)
-    return tuple(
-        i
-        for i, p in enumerate(snapshot.positions)
-        if p.margin_mode == "cross" and p.symbol == pos.symbol
-    )
+    return tuple(i for i, p in enumerate(snapshot.positions) if p.margin_mode == "cross" and p.symbol == pos.symbol)
 
 
 def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
@@ -119,13 +115,10 @@ def leg_border(pos: Position, column: int, rule: ModeRule, direction: int) -> fl
     return pos.tiers[column].min_notional / pos.size if column > 0 else None
 
 
-def tier_border(
-    legs: list[Position], columns: list[int], rule: ModeRule, direction: int
-) -> float | None:
+def tier_border(legs: list[Position], columns: list[int], rule: ModeRule, direction: int) -> float | None:
     """The nearest price in `direction` where a leg changes tier: 0 going down when none
     does, None going up."""
-    borders = [b for p, c in zip(legs, columns, strict=True)
-               if (b := leg_border(p, c, rule, direction)) is not None]
+    borders = [b for p, c in zip(legs, columns, strict=True) if (b := leg_border(p, c, rule, direction)) is not None]
     if direction > 0:
         return min(borders) if borders else None
     return max(borders) if borders else 0.0
@@ -142,9 +135,7 @@ def distance_to_liquidation(snapshot: Snapshot, index: int, liq_price: float | N
     return gap if figures.equity >= figures.maintenance_margin else -gap
 
 
-def distance_in_sigma(
-    snapshot: Snapshot, index: int, liq_price: float | None, distance: float | None
-) -> float | None:
+def distance_in_sigma(snapshot: Snapshot, index: int, liq_price: float | None, distance: float | None) -> float | None:
     """Distance to liquidation in daily standard deviations of log returns:
     |ln(mark / liquidation price)| / volatility, with the sign of `distance`."""
     pos = snapshot.positions[index]

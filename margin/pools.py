@@ -113,9 +113,7 @@ def pools(snapshot: Snapshot) -> list[Pool]:
     return result
 
 
-def pool_figures(
-    snapshot: Snapshot, pool: Pool, prices: Sequence[float] | None = None
-) -> PoolFigures:
+def pool_figures(snapshot: Snapshot, pool: Pool, prices: Sequence[float] | None = None) -> PoolFigures:
     """Equity and maintenance requirement of `pool`, at mark or at `prices` (one per
     position of the snapshot)."""
     rule = venue_rule(snapshot.exchange).mode(pool.margin_mode)

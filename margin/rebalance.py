@@ -116,8 +116,12 @@ def rebalance(accounts: Sequence[AccountState], exact_limit: int = EXACT_LIMIT) 
         after[t.source] -= t.amount
         after[t.destination] += t.amount
     return RebalancePlan(
-        tuple(transfers), method, total_deficit, total_surplus,
-        max(0.0, total_deficit - total_surplus), after,
+        tuple(transfers),
+        method,
+        total_deficit,
+        total_surplus,
+        max(0.0, total_deficit - total_surplus),
+        after,
     )
 
 
@@ -207,9 +211,7 @@ def _settle(group: Sequence[int], balance: np.ndarray, tol: float) -> list[tuple
     return result
 
 
-def _settle_exact_pairs(
-    group: Sequence[int], balance: np.ndarray, tol: float
-) -> list[tuple[int, int, float]]:
+def _settle_exact_pairs(group: Sequence[int], balance: np.ndarray, tol: float) -> list[tuple[int, int, float]]:
     """Greedy for large sets: donors and receivers of equal amounts settle pairwise first,
     then the largest donor repeatedly pays the largest receiver."""
     result = []

@@ -65,9 +65,7 @@ class DeleveragePlan:
         return sum(r.fee + r.slippage_cost for r in self.reductions)
 
 
-def deleverage_plan(
-    snapshot: Snapshot, target_health: float = 1.5, slippage: float = 0.0
-) -> DeleveragePlan:
+def deleverage_plan(snapshot: Snapshot, target_health: float = 1.5, slippage: float = 0.0) -> DeleveragePlan:
     """Reductions of cross positions that bring the cross pool to `target_health`."""
     cross = pools(snapshot)[0]
     before = pool_figures(snapshot, cross)
@@ -120,9 +118,7 @@ def deleverage_plan(
             f"reducing positions alone cannot reach health {target_health:g}: best reachable "
             f"is {_fmt(after.health)}; top up {topup:.2f} {snapshot.collateral} more. " + notes
         ).strip()
-    return DeleveragePlan(
-        target_health, tuple(reductions), before.health, after.health, reached, notes
-    )
+    return DeleveragePlan(target_health, tuple(reductions), before.health, after.health, reached, notes)
 
 
 def _requirement_left(pos: Position, x: float, rule: ModeRule, fee: float) -> float:
@@ -218,9 +214,10 @@ def _isolated_notes(snapshot: Snapshot, target_health: float) -> str:
         figures = pool_figures(snapshot, pool)
         if figures.health is not None and figures.health < target_health:
             pos = snapshot.positions[pool.indices[0]]
-            moves = "" if rule.isolated_reduction_moves_liquidation else (
-                " (reducing an isolated position does not move its liquidation price on "
-                f"{snapshot.exchange})"
+            moves = (
+                ""
+                if rule.isolated_reduction_moves_liquidation
+                else (f" (reducing an isolated position does not move its liquidation price on {snapshot.exchange})")
             )
             notes.append(
                 f"{pos.symbol} {pos.side} is isolated{moves}: add "
@@ -231,4 +228,3 @@ def _isolated_notes(snapshot: Snapshot, target_health: float) -> str:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-

@@ -72,9 +72,7 @@ GENERIC = VenueRule(name="generic")
 _OKX_MODE = ModeRule(fee_in_requirement=True, uses_maintenance_amount=False)
 
 VENUES: dict[str, VenueRule] = {
-    "binanceusdm": VenueRule(
-        name="binanceusdm", default_taker_fee=0.0005, native_ratio_name="marginRatio"
-    ),
+    "binanceusdm": VenueRule(name="binanceusdm", default_taker_fee=0.0005, native_ratio_name="marginRatio"),
     "bybit": VenueRule(
         name="bybit",
         isolated=ModeRule(maintenance_basis="entry"),
@@ -90,9 +88,7 @@ VENUES: dict[str, VenueRule] = {
         native_ratio_kind="equity/maintenance",
     ),
     "gate": VenueRule(name="gate", isolated=_OKX_MODE, default_taker_fee=0.0005),
-    "hyperliquid": VenueRule(
-        name="hyperliquid", default_taker_fee=0.00045, rate_from_max_leverage=True
-    ),
+    "hyperliquid": VenueRule(name="hyperliquid", default_taker_fee=0.00045, rate_from_max_leverage=True),
 }
 _ALIASES = {"binance": "binanceusdm", "gateio": "gate", "okx5": "okx"}
 

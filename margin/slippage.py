@@ -141,18 +141,20 @@ def price_plan(
         unfilled = walk.unfilled / pos.contract_size
         vwap = walk.vwap
         slippage = 0.0 if vwap is None else pos.sign * (pos.mark_price - vwap) * walk.filled
-        fills.append(Fill(
-            reduction=r,
-            mark=pos.mark_price,
-            filled_contracts=r.contracts - unfilled,
-            unfilled_contracts=unfilled,
-            vwap=vwap,
-            worst_price=walk.worst_price,
-            levels=walk.levels,
-            slippage=slippage,
-            slippage_fraction=None if vwap is None else slippage / (pos.mark_price * walk.filled),
-            fee=fee * walk.notional,
-        ))
+        fills.append(
+            Fill(
+                reduction=r,
+                mark=pos.mark_price,
+                filled_contracts=r.contracts - unfilled,
+                unfilled_contracts=unfilled,
+                vwap=vwap,
+                worst_price=walk.worst_price,
+                levels=walk.levels,
+                slippage=slippage,
+                slippage_fraction=None if vwap is None else slippage / (pos.mark_price * walk.filled),
+                fee=fee * walk.notional,
+            )
+        )
     after = apply_fills(snapshot, fills)
     cross = pool_figures(after, pools(after)[0])
     reached = cross.health >= plan.target_health if cross.health is not None else cross.equity > 0
@@ -163,8 +165,7 @@ def price_plan(
         health_at_mark=plan.health_after,
         health_after=cross.health,
         reaches_target=reached,
-        note=_note(fills, reached, plan.target_health, cross.topup_to(plan.target_health),
-                   snapshot.collateral),
+        note=_note(fills, reached, plan.target_health, cross.topup_to(plan.target_health), snapshot.collateral),
     )
 
 
@@ -202,7 +203,5 @@ def _note(fills: Sequence[Fill], reached: bool, target: float, topup: float, col
         if f.unfilled_contracts > 0
     ]
     if not reached:
-        parts.append(
-            f"at book prices the plan misses health {target:g}: top up {topup:.2f} {collateral} more."
-        )
+        parts.append(f"at book prices the plan misses health {target:g}: top up {topup:.2f} {collateral} more.")
     return " ".join(parts)

@@ -22,17 +22,40 @@ Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
 
 _SNAPSHOT_KEYS = {
-    "exchange", "account", "collateral", "wallet_balance", "taker_fee", "positions", "info",
+    "exchange",
+    "account",
+    "collateral",
+    "wallet_balance",
+    "taker_fee",
+    "positions",
+    "info",
     "timestamp",
 }
 _POSITION_KEYS = {
-    "symbol", "side", "contracts", "contract_size", "entry_price", "mark_price", "margin_mode",
-    "isolated_margin", "leverage", "tiers", "maintenance_margin_rate", "maintenance_amount",
-    "exchange_liquidation_price", "volatility", "amount_step", "info",
+    "symbol",
+    "side",
+    "contracts",
+    "contract_size",
+    "entry_price",
+    "mark_price",
+    "margin_mode",
+    "isolated_margin",
+    "leverage",
+    "tiers",
+    "maintenance_margin_rate",
+    "maintenance_amount",
+    "exchange_liquidation_price",
+    "volatility",
+    "amount_step",
+    "info",
 }
 _TIER_KEYS = {
-    "min_notional", "max_notional", "maintenance_margin_rate", "maintenance_amount",
-    "max_leverage", "info",
+    "min_notional",
+    "max_notional",
+    "maintenance_margin_rate",
+    "maintenance_amount",
+    "max_leverage",
+    "info",
 }
 
 
@@ -105,9 +128,7 @@ def parse_snapshot(doc: Any) -> Snapshot:
         raise SnapshotError("positions", "missing (use [] for an account with no position)")
     if not isinstance(positions_doc, Sequence) or isinstance(positions_doc, str | bytes):
         raise SnapshotError("positions", f"must be a list, got {_kind(positions_doc)}")
-    positions = tuple(
-        _position(p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc)
-    )
+    positions = tuple(_position(p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc))
     _check_one_mark_per_symbol(positions)
     return Snapshot(
         exchange=exchange,
@@ -157,9 +178,7 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         isolated_margin=isolated_margin,
         leverage=_optional_number(doc, "leverage", path, positive=True),
         tiers=_tiers(doc, path, exchange),
-        exchange_liquidation_price=_optional_number(
-            doc, "exchange_liquidation_price", path, minimum=0.0
-        ),
+        exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
     )
@@ -169,14 +188,10 @@ def _tiers(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]
     tiers_doc = doc.get("tiers")
     flat_rate = _optional_number(doc, "maintenance_margin_rate", path, minimum=0.0, below=1.0)
     if tiers_doc is not None and flat_rate is not None:
-        raise SnapshotError(
-            f"{path}.tiers", "give either tiers or maintenance_margin_rate, not both"
-        )
+        raise SnapshotError(f"{path}.tiers", "give either tiers or maintenance_margin_rate, not both")
     if tiers_doc is None:
         if flat_rate is None:
-            raise SnapshotError(
-                f"{path}.maintenance_margin_rate", "missing (give tiers or a flat rate)"
-            )
+            raise SnapshotError(f"{path}.maintenance_margin_rate", "missing (give tiers or a flat rate)")
         amount = _optional_number(doc, "maintenance_amount", path) or 0.0
         return (Tier(0.0, math.inf, flat_rate, amount, None),)
     if not isinstance(tiers_doc, Sequence) or isinstance(tiers_doc, str | bytes):
@@ -213,6 +228,7 @@ def _tier(doc: Any, path: str, exchange: str) -> dict[str, float | None]:
 
 
 # --- field readers: each names the path of what it rejects -------------------------------
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -252,9 +268,7 @@ def _choice(doc: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...
     if value is None:
         raise SnapshotError(_field_path(path, key), "missing")
     if value not in allowed:
-        raise SnapshotError(
-            _field_path(path, key), f"must be one of {', '.join(allowed)}; got {value!r}"
-        )
+        raise SnapshotError(_field_path(path, key), f"must be one of {', '.join(allowed)}; got {value!r}")
     return str(value)
 
 
@@ -286,9 +300,7 @@ def _optional_number(
     return _checked(doc[key], _field_path(path, key), positive, minimum, below)
 
 
-def _checked(
-    value: Any, where: str, positive: bool, minimum: float | None, below: float | None
-) -> float:
+def _checked(value: Any, where: str, positive: bool, minimum: float | None, below: float | None) -> float:
     # bool is an int subclass in Python; `true` is not a number in this format.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SnapshotError(where, f"must be a number, got {_kind(value)} {value!r}")

@@ -102,12 +102,16 @@ def liquidating_shocks(snapshot: Snapshot) -> list[LiquidatingShock]:
         if gap_line(0.0)[0] <= 0:
             result.append(LiquidatingShock(pool, 0.0, 0.0))
             continue
-        borders = [
-            t.min_notional / (p.size * p.mark_price) - 1.0
-            for p in (snapshot.positions[i] for i in pool.indices)
-            for t in p.tiers
-            if t.min_notional > 0
-        ] if rule_for(snapshot).mode(pool.margin_mode).maintenance_basis == "mark" else []
+        borders = (
+            [
+                t.min_notional / (p.size * p.mark_price) - 1.0
+                for p in (snapshot.positions[i] for i in pool.indices)
+                for t in p.tiers
+                if t.min_notional > 0
+            ]
+            if rule_for(snapshot).mode(pool.margin_mode).maintenance_basis == "mark"
+            else []
+        )
         down = _walk(gap_line, sorted((b for b in borders if -1.0 < b < 0.0), reverse=True), -1.0)
         up = _walk(gap_line, sorted(b for b in borders if 0.0 < b < MAX_UPWARD_SHOCK), MAX_UPWARD_SHOCK)
         result.append(LiquidatingShock(pool, down, up))
@@ -133,9 +137,7 @@ def _gap_line(snapshot: Snapshot, pool: Pool) -> Callable[[float], tuple[float, 
     return line
 
 
-def _walk(
-    gap_line: Callable[[float], tuple[float, float]], borders: list[float], limit: float
-) -> float | None:
+def _walk(gap_line: Callable[[float], tuple[float, float]], borders: list[float], limit: float) -> float | None:
     """The first shock from 0 toward `limit` where the gap reaches 0, or None."""
     points = [0.0, *borders, limit]
     for start, end in pairwise(points):

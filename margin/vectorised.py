@@ -93,9 +93,7 @@ def _columns(batch: Batch, price: FloatArray) -> tuple[IntArray, IntArray]:
     return at_or_below, np.maximum(at_or_below - on_floor, 0)
 
 
-def _requirement_line(
-    batch: Batch, rows: IntArray | slice, column: IntArray
-) -> tuple[FloatArray, FloatArray]:
+def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) -> tuple[FloatArray, FloatArray]:
     """Requirement of the positions `rows` in tiers `column`: slope x price + intercept
     (margin.pools.requirement_line)."""
     table = batch.table[rows]
@@ -126,9 +124,7 @@ def evaluate(batch: Batch) -> BatchResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         pool_health = np.where((pool_count > 0) & (pool_req > 0), pool_equity / pool_req, np.nan)
 
-    liq = _liquidation_prices(
-        batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req
-    )
+    liq = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
     healthy = (pool_equity >= pool_req)[batch.pool]
     gap = np.abs(batch.mark - liq) / batch.mark
     distance = np.where(healthy, gap, -gap)
@@ -140,8 +136,16 @@ def evaluate(batch: Batch) -> BatchResult:
     np.minimum.at(worst, batch.pool_account, np.where(np.isnan(pool_health), np.inf, pool_health))
     worst[np.isinf(worst)] = np.nan
     return BatchResult(
-        notional, upnl, requirement, liq, distance, pool_equity, pool_req, pool_health,
-        account_health, worst,
+        notional,
+        upnl,
+        requirement,
+        liq,
+        distance,
+        pool_equity,
+        pool_req,
+        pool_health,
+        account_health,
+        worst,
     )
 
 
@@ -225,11 +229,7 @@ def _liquidation_prices(
         here = price[walking]
         with np.errstate(divide="ignore", invalid="ignore"):
             root = -constant / coefficient
-        inside = (
-            (coefficient != 0.0)
-            & ((root - here) * step >= 0)
-            & (np.isinf(border) | ((border - root) * step >= 0))
-        )
+        inside = (coefficient != 0.0) & ((root - here) * step >= 0) & (np.isinf(border) | ((border - root) * step >= 0))
         result[walking[inside]] = np.where(root[inside] > 0.0, root[inside], np.nan)
         going_on = ~inside & np.isfinite(border) & (border > 0.0)
         crossing = going_on[local] & (leg == border[local])
@@ -253,8 +253,21 @@ def _liquidation_prices(
 
 def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
     """Arrays for the vectorised engine from parsed snapshots (one account each)."""
-    columns = ("pool", "group", "account", "index", "sign", "size", "entry", "mark",
-               "basis_entry", "fee_in", "uses_amount", "fee", "table")
+    columns = (
+        "pool",
+        "group",
+        "account",
+        "index",
+        "sign",
+        "size",
+        "entry",
+        "mark",
+        "basis_entry",
+        "fee_in",
+        "uses_amount",
+        "fee",
+        "table",
+    )
     rows: dict[str, list] = {k: [] for k in columns}
     pool_balance: list[float] = []
     pool_account: list[int] = []
@@ -305,11 +318,22 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
         return np.asarray(rows[key], dtype=bool)
 
     return Batch(
-        pool=ints("pool"), group=ints("group"), account=ints("account"), index=ints("index"),
-        sign=floats("sign"), size=floats("size"), entry=floats("entry"), mark=floats("mark"),
-        basis_entry=flags("basis_entry"), fee_in_requirement=flags("fee_in"),
-        uses_amount=flags("uses_amount"), fee=floats("fee"), table=ints("table"),
-        table_floor=floor, table_rate=rate, table_amount=amount,
+        pool=ints("pool"),
+        group=ints("group"),
+        account=ints("account"),
+        index=ints("index"),
+        sign=floats("sign"),
+        size=floats("size"),
+        entry=floats("entry"),
+        mark=floats("mark"),
+        basis_entry=flags("basis_entry"),
+        fee_in_requirement=flags("fee_in"),
+        uses_amount=flags("uses_amount"),
+        fee=floats("fee"),
+        table=ints("table"),
+        table_floor=floor,
+        table_rate=rate,
+        table_amount=amount,
         pool_balance=np.asarray(pool_balance, dtype=float),
         pool_account=np.asarray(pool_account, dtype=np.int64),
         pool_is_cross=np.asarray(pool_is_cross, dtype=bool),

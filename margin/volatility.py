@@ -92,9 +92,7 @@ def realized_volatility(closes: ArrayLike, lam: float = DEFAULT_LAMBDA) -> tuple
     return hourly, hourly * math.sqrt(HOURS_PER_DAY)
 
 
-def volatility_by_symbol(
-    closes: Mapping[str, Sequence[float]], lam: float = DEFAULT_LAMBDA
-) -> dict[str, Volatility]:
+def volatility_by_symbol(closes: Mapping[str, Sequence[float]], lam: float = DEFAULT_LAMBDA) -> dict[str, Volatility]:
     """Volatility of each symbol from its hourly closes (oldest first). Series of equal
     length are stacked and estimated together; a series of fewer than 2 closes gets nan."""
     by_length: dict[int, list[str]] = {}

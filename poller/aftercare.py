@@ -50,11 +50,13 @@ class LiquidationWatch:
             snapshot = repo.latest_snapshot(session, self.poller.ids[account.name])
             if snapshot is None:
                 return None
-            return snapshot.taken_at, [{"symbol": p.symbol, "side": p.side}
-                                       for p in repo.latest_positions(session, snapshot.id)]
+            return snapshot.taken_at, [
+                {"symbol": p.symbol, "side": p.side} for p in repo.latest_positions(session, snapshot.id)
+            ]
 
-    async def check(self, account: AccountConfig, previous: Held | None, positions: list[dict[str, Any]],
-                    now: datetime) -> None:
+    async def check(
+        self, account: AccountConfig, previous: Held | None, positions: list[dict[str, Any]], now: datetime
+    ) -> None:
         # Every position that vanished is looked up, not only those near liquidation at the
         # previous poll: a crash between two polls liquidates a position that looked safe.
         # Positions close rarely, so the look-ups cost little.
@@ -65,7 +67,8 @@ class LiquidationWatch:
         for gone in (p for p in before if (p["symbol"], p["side"]) not in held):
             try:
                 records = await self.poller.connectors[account.name].recent_liquidations(
-                    gone["symbol"], since - LIQUIDATION_SLACK)
+                    gone["symbol"], since - LIQUIDATION_SLACK
+                )
             except Exception as exc:  # a failed look-up is logged; the poll goes on
                 log.warning("%s: liquidation history unavailable: %s", account.label, classify(exc).message)
                 continue
@@ -74,25 +77,39 @@ class LiquidationWatch:
                     continue
                 await self._record(account, gone, record, now)
 
-    async def _record(self, account: AccountConfig, gone: dict[str, Any], record: dict[str, Any],
-                      now: datetime) -> None:
+    async def _record(
+        self, account: AccountConfig, gone: dict[str, Any], record: dict[str, Any], now: datetime
+    ) -> None:
         poller = self.poller
-        event = {"symbol": gone["symbol"], "side": gone["side"], "occurred_at": record["occurred_at"],
-                 "detected_at": now, "price": record["price"], "contracts": record["contracts"],
-                 "source": record["source"], "detail": None}
+        event = {
+            "symbol": gone["symbol"],
+            "side": gone["side"],
+            "occurred_at": record["occurred_at"],
+            "detected_at": now,
+            "price": record["price"],
+            "contracts": record["contracts"],
+            "source": record["source"],
+            "detail": None,
+        }
         if not await poller.write(repo.record_liquidation, poller.sessions, poller.ids[account.name], event):
             return  # seen before
         log.warning("%s: %s %s liquidated at %s", account.label, gone["symbol"], gone["side"], record["price"])
         if poller.alerts_wake is not None:
             from alerts.service import alert_liquidation
 
-            await poller.write(alert_liquidation, poller.sessions, poller.config, account,
-                                poller.ids[account.name], event, now)
+            await poller.write(
+                alert_liquidation, poller.sessions, poller.config, account, poller.ids[account.name], event, now
+            )
             poller.alerts_wake.set()
 
 
-async def store_books(market: MarketData, account: AccountConfig, polled: Polled, timeout: float,
-                      save: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+async def store_books(
+    market: MarketData,
+    account: AccountConfig,
+    polled: Polled,
+    timeout: float,
+    save: Callable[[dict[str, Any]], Awaitable[Any]],
+) -> None:
     """Order books of the symbols the account's deleverage plan would trade, so that the
     dashboard can price the plan (it never calls an exchange itself)."""
     symbols = {r.symbol for r in deleverage_plan(polled.snapshot, polled.target_health).reductions}
@@ -104,5 +121,9 @@ async def store_books(market: MarketData, account: AccountConfig, polled: Polled
         log.warning("%s: order books unavailable: %s", account.label, classify(exc).message)
         return
     stamp = polled.taken_at
-    await save({symbol: {"order_book": json.dumps(book, default=str), "order_book_at": stamp}
-                for symbol, book in books.items()})
+    await save(
+        {
+            symbol: {"order_book": json.dumps(book, default=str), "order_book_at": stamp}
+            for symbol, book in books.items()
+        }
+    )

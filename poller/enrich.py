@@ -35,8 +35,12 @@ class MarketView:
                 row["beta"] = self.betas[symbol]
             rate = self.funding.get(symbol)
             if rate is not None:
-                row.update(funding_rate=rate.rate, predicted_funding_rate=rate.predicted_rate,
-                           funding_interval_hours=rate.interval_hours, hours_to_funding=rate.hours_to_next)
+                row.update(
+                    funding_rate=rate.rate,
+                    predicted_funding_rate=rate.predicted_rate,
+                    funding_interval_hours=rate.interval_hours,
+                    hours_to_funding=rate.hours_to_next,
+                )
             rows[symbol] = row
         return rows
 
@@ -45,8 +49,7 @@ async def market_view(market: MarketData, symbols: Iterable[str]) -> MarketView:
     """Volatility and betas from 30 days of hourly closes, and current funding."""
     wanted = sorted(set(symbols))
     closes = await market.hourly_closes(wanted)
-    volatility = {s: v.sigma_daily for s, v in volatility_by_symbol(closes).items()
-                  if math.isfinite(v.sigma_daily)}
+    volatility = {s: v.sigma_daily for s, v in volatility_by_symbol(closes).items() if math.isfinite(v.sigma_daily)}
     try:
         betas = betas_to_benchmark(closes, market.benchmark) if market.benchmark in closes else {}
     except (KeyError, ValueError):

@@ -59,7 +59,7 @@ class CycleReport:
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """"i/n" (1 <= i <= n) -> (i, n)."""
+    """ "i/n" (1 <= i <= n) -> (i, n)."""
     if not text:
         return None
     try:
@@ -104,9 +104,9 @@ class Poller:
         self.connectors = connectors
         self.now = now
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marginwatch-writer")
-        self.ids = repo.ensure_accounts(sessions, [
-            repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in self.accounts
-        ])
+        self.ids = repo.ensure_accounts(
+            sessions, [repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in self.accounts]
+        )
         self.alerts_wake = alerts_wake  # set when alerts are on: wakes the sender
         self.markets = markets or {}  # account name -> its venue's shared market data
         self._views: dict[str, MarketView] = {}
@@ -141,8 +141,9 @@ class Poller:
         except Exception as exc:  # every failure is classified and stored; none escapes the poller
             return account, classify(exc), at
         warning = self.config.rules_for(account).warning_below
-        polled = Polled(snapshot, at, self._target(account), latency, _document(doc),
-                        funding=view.funding, warning_health=warning)
+        polled = Polled(
+            snapshot, at, self._target(account), latency, _document(doc), funding=view.funding, warning_health=warning
+        )
         return account, polled, at
 
     async def _market_view(self, account: AccountConfig, doc: Mapping[str, Any], budget: float) -> MarketView:
@@ -158,9 +159,9 @@ class Poller:
             log.warning("%s: market data unavailable: %s", account.label, classify(exc).message)
             return MarketView()
         merged = self._views.get(account.exchange, MarketView())
-        self._views[account.exchange] = MarketView({**merged.volatility, **view.volatility},
-                                                   {**merged.betas, **view.betas},
-                                                   {**merged.funding, **view.funding})
+        self._views[account.exchange] = MarketView(
+            {**merged.volatility, **view.volatility}, {**merged.betas, **view.betas}, {**merged.funding, **view.funding}
+        )
         return view
 
     async def cycle(self) -> CycleReport:
@@ -198,31 +199,50 @@ class Poller:
         with self.sessions() as session:
             return {a.name: a.state for a in repo.accounts(session)}
 
-    async def _store(self, results: list[tuple[AccountConfig, Polled | ConnectorError, datetime]],
-                     report: CycleReport) -> None:
+    async def _store(
+        self, results: list[tuple[AccountConfig, Polled | ConnectorError, datetime]], report: CycleReport
+    ) -> None:
         good = [(a, r) for a, r, _ in results if isinstance(r, Polled)]
         for (account, polled), (row, positions) in zip(good, account_rows([r for _, r in good]), strict=True):
             previous = await self.liquidations.previous(account)
-            await self.write(repo.record_snapshot, self.sessions, self.ids[account.name], row, positions,
-                              polled.document)
+            await self.write(
+                repo.record_snapshot, self.sessions, self.ids[account.name], row, positions, polled.document
+            )
             self.liquidations.remember(account, polled.taken_at, positions)
             report.stored.append(account.name)
             # network look-ups after the write, off the path of the other accounts' writes
-            self._aftercare.append(asyncio.ensure_future(
-                self.liquidations.check(account, previous, positions, polled.taken_at)))
+            self._aftercare.append(
+                asyncio.ensure_future(self.liquidations.check(account, previous, positions, polled.taken_at))
+            )
             if row["topup_to_target"] > 0 and account.name in self.markets:
-                self._aftercare.append(asyncio.ensure_future(store_books(
-                    self.markets[account.name], account, polled, self.config.account_timeout,
-                    lambda stats, exchange=account.exchange: self.write(
-                        repo.upsert_market_stats, self.sessions, exchange, self.now(), stats))))
+                self._aftercare.append(
+                    asyncio.ensure_future(
+                        store_books(
+                            self.markets[account.name],
+                            account,
+                            polled,
+                            self.config.account_timeout,
+                            lambda stats, exchange=account.exchange: self.write(
+                                repo.upsert_market_stats, self.sessions, exchange, self.now(), stats
+                            ),
+                        )
+                    )
+                )
         for account, error, at in results:
             if isinstance(error, Polled):
                 continue
-            pause = ("refused" if isinstance(error, KeyRefused)
-                     else "paused" if error.kind == "permanent" else None)
+            pause = "refused" if isinstance(error, KeyRefused) else "paused" if error.kind == "permanent" else None
             log.warning("%s: %s", account.label, error.message)
-            await self.write(repo.record_failure, self.sessions, self.ids[account.name], at,
-                              error.kind, error.message, error.cause, pause)
+            await self.write(
+                repo.record_failure,
+                self.sessions,
+                self.ids[account.name],
+                at,
+                error.kind,
+                error.message,
+                error.cause,
+                pause,
+            )
             report.failed[account.name] = error.message
 
     async def _alerts(self, accounts: list[AccountConfig]) -> None:
@@ -233,8 +253,9 @@ class Poller:
 
         told = False
         for account in accounts:
-            notification = await self.write(evaluate_account, self.sessions, self.config, account,
-                                             self.ids[account.name], self.now())
+            notification = await self.write(
+                evaluate_account, self.sessions, self.config, account, self.ids[account.name], self.now()
+            )
             told = told or notification is not None
         if told:
             self.alerts_wake.set()
@@ -243,9 +264,16 @@ class Poller:
         for account in due:
             check = self.connectors[account.name].take_key_check()
             if check is not None:
-                await self.write(repo.record_key_check, self.sessions, self.ids[account.name],
-                                  self.now(), check.status, check.can_trade, check.can_withdraw,
-                                  check.message)
+                await self.write(
+                    repo.record_key_check,
+                    self.sessions,
+                    self.ids[account.name],
+                    self.now(),
+                    check.status,
+                    check.can_trade,
+                    check.can_withdraw,
+                    check.message,
+                )
 
     async def start(self) -> CycleReport:
         """At start, before the first cycle: every key's permissions and every venue's
@@ -268,17 +296,30 @@ class Poller:
                 report.stored.append(account.name)
                 continue
             pause = "refused" if isinstance(error, KeyRefused) else "paused"
-            await self.write(repo.record_failure, self.sessions, self.ids[account.name], self.now(),
-                              error.kind, error.message, error.cause, pause)
+            await self.write(
+                repo.record_failure,
+                self.sessions,
+                self.ids[account.name],
+                self.now(),
+                error.kind,
+                error.message,
+                error.cause,
+                pause,
+            )
             report.failed[account.name] = error.message
         await self._record_key_checks(self.accounts)
         report.seconds = time.monotonic() - clock
-        log.info("start: %d keys checked, %d refused or rejected, in %.1f s",
-                 len(report.stored) + len(report.failed), len(report.failed), report.seconds)
+        log.info(
+            "start: %d keys checked, %d refused or rejected, in %.1f s",
+            len(report.stored) + len(report.failed),
+            len(report.failed),
+            report.seconds,
+        )
         return report
 
-    async def run(self, stop: asyncio.Event, cycles: int | None = None,
-                  on_cycle: Callable[[CycleReport], None] | None = None) -> None:
+    async def run(
+        self, stop: asyncio.Event, cycles: int | None = None, on_cycle: Callable[[CycleReport], None] | None = None
+    ) -> None:
         """Start, then cycle every poll interval until `stop` is set (or `cycles` have run)."""
         await self.start()
         done = 0

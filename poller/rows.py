@@ -41,10 +41,13 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
         return []
     batch = batch_from_snapshots([p.snapshot for p in polled])
     result = evaluate(batch)
-    sigma = [polled[a].snapshot.positions[i].volatility
-             for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)]
-    touch = touch_probability(batch.mark, result.liquidation_price,
-                              [math.nan if s is None else s for s in sigma], 24.0, result.distance)
+    sigma = [
+        polled[a].snapshot.positions[i].volatility
+        for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)
+    ]
+    touch = touch_probability(
+        batch.mark, result.liquidation_price, [math.nan if s is None else s for s in sigma], 24.0, result.distance
+    )
     cross_pool = {int(batch.pool_account[i]): i for i in np.flatnonzero(batch.pool_is_cross)}
     rows_of: dict[int, list[int]] = {}
     for row, account in enumerate(batch.account.tolist()):
@@ -85,8 +88,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
                 "disagrees": disagrees(liq, exchange_liq),
                 "distance": distance,
                 "distance_sigma": sigma,
-                "health": (_value(result.pool_health[batch.pool[r]])
-                           if pos.margin_mode == "isolated" else None),
+                "health": (_value(result.pool_health[batch.pool[r]]) if pos.margin_mode == "isolated" else None),
                 "volatility": pos.volatility,
                 "touch_probability": None if pos.volatility is None else float(touch[r]),
             }
@@ -100,8 +102,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
             "equity": equity,
             "maintenance_margin": maintenance,
             "health": _value(result.pool_health[pool]),
-            "margin_ratio": (maintenance / equity
-                             if has_positions and equity > 0 and maintenance > 0 else None),
+            "margin_ratio": (maintenance / equity if has_positions and equity > 0 and maintenance > 0 else None),
             "worst_health": _value(result.account_worst_health[a]),
             "deficit": max(0.0, maintenance - equity),
             "topup_to_target": max(0.0, item.target_health * maintenance - equity),
@@ -119,13 +120,21 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
 def _funding_outlook(item: Polled) -> dict[str, float | None]:
     """The cross pool's health after 1, 3 and 7 days of funding at today's rates, and when
     (hours) funding alone takes it below the warning level."""
-    empty = {"funding_health_1d": None, "funding_health_3d": None, "funding_health_7d": None,
-             "funding_breach_hours": None}
+    empty = {
+        "funding_health_1d": None,
+        "funding_health_3d": None,
+        "funding_health_7d": None,
+        "funding_breach_hours": None,
+    }
     if not item.funding:
         return empty
     projection = funding_projection(item.snapshot, item.funding, (24.0, 72.0, 168.0), item.warning_health)
     cross = next((p for p in projection.pools if p.pool == "cross"), None)
     if cross is None:
         return empty
-    return {"funding_health_1d": cross.health_at[24.0], "funding_health_3d": cross.health_at[72.0],
-            "funding_health_7d": cross.health_at[168.0], "funding_breach_hours": cross.breach_hours}
+    return {
+        "funding_health_1d": cross.health_at[24.0],
+        "funding_health_3d": cross.health_at[72.0],
+        "funding_health_7d": cross.health_at[168.0],
+        "funding_breach_hours": cross.breach_hours,
+    }

@@ -21,8 +21,9 @@ from store.db import make_engine, session_factory, upgrade
 log = logging.getLogger(__name__)
 
 
-def build_connectors(config: Config, secrets_file: dict | None = None
-                     ) -> tuple[dict[str, AccountConnector], dict[str, str]]:
+def build_connectors(
+    config: Config, secrets_file: dict | None = None
+) -> tuple[dict[str, AccountConnector], dict[str, str]]:
     """A connector per account whose credentials resolve; the others with the reason."""
     connectors: dict[str, AccountConnector] = {}
     problems: dict[str, str] = {}
@@ -33,8 +34,9 @@ def build_connectors(config: Config, secrets_file: dict | None = None
         except ConfigError as exc:
             problems[account.name] = exc.problems[0]
             continue
-        connectors[account.name] = AccountConnector(account, creds, budget_seconds=config.account_timeout,
-                                                    shared_markets=shared)
+        connectors[account.name] = AccountConnector(
+            account, creds, budget_seconds=config.account_timeout, shared_markets=shared
+        )
     return connectors, problems
 
 
@@ -63,9 +65,9 @@ async def run_poller(
     upgrade(config.database_url)
     sessions = session_factory(make_engine(config.database_url))
     connectors, problems = build_connectors(config, secrets_file)
-    ids = repo.ensure_accounts(sessions, [
-        repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in config.accounts
-    ])
+    ids = repo.ensure_accounts(
+        sessions, [repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in config.accounts]
+    )
     now = datetime.now(UTC)
     for name, problem in problems.items():  # not polled, and the reason is shown
         log.error("%s", problem)
@@ -76,8 +78,9 @@ async def run_poller(
     poller = Poller(config, sessions, connectors, shard=shard, alerts_wake=wake, markets=markets)
     sender_stop = asyncio.Event()
     backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
-    sender = asyncio.create_task(run_sender(sessions, config, sender_stop, wake,
-                                            lambda: datetime.now(UTC), backoff=backoff))
+    sender = asyncio.create_task(
+        run_sender(sessions, config, sender_stop, wake, lambda: datetime.now(UTC), backoff=backoff)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -91,5 +94,6 @@ async def run_poller(
         wake.set()
         await sender
         await poller.close()
-        await asyncio.gather(*(m.close() for m in {id(m): m for m in markets.values()}.values()),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(m.close() for m in {id(m): m for m in markets.values()}.values()), return_exceptions=True
+        )

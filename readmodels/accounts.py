@@ -43,8 +43,11 @@ class AccountView:
     @property
     def problem(self) -> str:
         """What needs a person: why it is not watched, the last error, a key that can trade."""
-        parts = [p for p in (self.state_reason if self.state != "active" else None,
-                             self.last_error if self.stale else None) if p]
+        parts = [
+            p
+            for p in (self.state_reason if self.state != "active" else None, self.last_error if self.stale else None)
+            if p
+        ]
         if self.key_status == "trade":
             parts.append("key can trade (use a read-only key)")
         return "; ".join(parts)
@@ -63,25 +66,27 @@ def account_views(session: Session, now: datetime, stale_after_seconds: float) -
     for account, snap in repo.latest_snapshots(session):
         age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
         check = keys.get(account.id)
-        views.append(AccountView(
-            account_id=account.id,
-            name=account.name,
-            exchange=account.exchange,
-            collateral=account.collateral,
-            state=account.state,
-            state_reason=account.state_reason,
-            stale=age is None or age > stale_after_seconds,
-            age_seconds=age,
-            last_error=account.last_error,
-            health=snap.health if snap else None,
-            worst_health=snap.worst_health if snap else None,
-            equity=snap.equity if snap else None,
-            maintenance_margin=snap.maintenance_margin if snap else None,
-            margin_ratio=snap.margin_ratio if snap else None,
-            topup_to_target=snap.topup_to_target if snap else None,
-            nearest_distance=snap.nearest_distance if snap else None,
-            positions=snap.positions if snap else 0,
-            snapshot_id=snap.id if snap else None,
-            key_status=check.status if check else None,
-        ))
+        views.append(
+            AccountView(
+                account_id=account.id,
+                name=account.name,
+                exchange=account.exchange,
+                collateral=account.collateral,
+                state=account.state,
+                state_reason=account.state_reason,
+                stale=age is None or age > stale_after_seconds,
+                age_seconds=age,
+                last_error=account.last_error,
+                health=snap.health if snap else None,
+                worst_health=snap.worst_health if snap else None,
+                equity=snap.equity if snap else None,
+                maintenance_margin=snap.maintenance_margin if snap else None,
+                margin_ratio=snap.margin_ratio if snap else None,
+                topup_to_target=snap.topup_to_target if snap else None,
+                nearest_distance=snap.nearest_distance if snap else None,
+                positions=snap.positions if snap else 0,
+                snapshot_id=snap.id if snap else None,
+                key_status=check.status if check else None,
+            )
+        )
     return sorted(views, key=lambda v: v.sort_key)

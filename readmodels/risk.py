@@ -53,13 +53,15 @@ def betas(session: Session) -> dict[str, float]:
     return {symbol: sum(v) / len(v) for symbol, v in values.items()}
 
 
-def cross_account_stress(session: Session, shocks: Sequence[float] = DEFAULT_BTC_SHOCKS,
-                         target_health: float | None = None) -> CorrelatedStress:
+def cross_account_stress(
+    session: Session, shocks: Sequence[float] = DEFAULT_BTC_SHOCKS, target_health: float | None = None
+) -> CorrelatedStress:
     """Every account under BTC shocks, each symbol moved by its beta."""
     latest = latest_snapshots(session)
     result = correlated_stress([x.snapshot for x in latest], betas(session), shocks, target_health)
-    return CorrelatedStress(tuple(x.name for x in latest), result.scenarios, result.liquidating_shock,
-                            result.search_limit)
+    return CorrelatedStress(
+        tuple(x.name for x in latest), result.scenarios, result.liquidating_shock, result.search_limit
+    )
 
 
 def rebalance_plans(session: Session, config: Config) -> dict[str, RebalancePlan]:
@@ -74,13 +76,16 @@ def rebalance_plans(session: Session, config: Config) -> dict[str, RebalancePlan
         cross = pool_figures(snapshot, pools(snapshot)[0])
         target = account.target_health or config.target_health
         groups[(account.owner, snapshot.collateral)].append(
-            AccountState(account.name, cross.equity, cross.maintenance_margin, target))
-    return {f"{owner} ({collateral})": rebalance(states)
-            for (owner, collateral), states in groups.items() if len(states) > 1}
+            AccountState(account.name, cross.equity, cross.maintenance_margin, target)
+        )
+    return {
+        f"{owner} ({collateral})": rebalance(states)
+        for (owner, collateral), states in groups.items()
+        if len(states) > 1
+    }
 
 
-def priced_deleverage(session: Session, name: str, target_health: float,
-                      slippage: float = 0.0) -> PricedPlan | None:
+def priced_deleverage(session: Session, name: str, target_health: float, slippage: float = 0.0) -> PricedPlan | None:
     """The account's deleverage plan priced against the latest stored order books."""
     found = latest_snapshots(session, [name])
     if not found:
@@ -128,8 +133,9 @@ class PricedRemedy:
     books_at: dict[str, datetime | None]
 
 
-def priced_remedy(snapshot: Snapshot, books: Mapping[str, StoredBook], target_health: float,
-                  slippage: float = 0.0) -> PricedRemedy:
+def priced_remedy(
+    snapshot: Snapshot, books: Mapping[str, StoredBook], target_health: float, slippage: float = 0.0
+) -> PricedRemedy:
     """Like priced_deleverage for an already parsed snapshot and its venue's stored books,
     but saying why a plan is not priced (nothing to cut, or which books are missing)."""
     plan = deleverage_plan(snapshot, target_health, slippage)

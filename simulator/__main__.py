@@ -31,8 +31,7 @@ async def _serve(simulator: ExchangeSimulator, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
-    parser.add_argument("--scenario", type=Path, default=DEMO,
-                        help="scenario JSON file (default: the demo scenario)")
+    parser.add_argument("--scenario", type=Path, default=DEMO, help="scenario JSON file (default: the demo scenario)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     args = parser.parse_args(argv)
     try:

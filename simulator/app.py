@@ -89,8 +89,7 @@ class SimulatorApp:
         account = venue.authenticate(req, self.state) if route.signed else None
         return route.handler(req, account, self.state)
 
-    async def _apply_fault(self, fault: Fault, request: web.Request,
-                           sreq: SimRequest) -> web.StreamResponse | None:
+    async def _apply_fault(self, fault: Fault, request: web.Request, sreq: SimRequest) -> web.StreamResponse | None:
         """Answer for faults that replace the response; None to serve it (then altered)."""
         kind, venue = fault.kind, VENUES[sreq.venue]
         if kind == "delay":
@@ -110,8 +109,10 @@ class SimulatorApp:
             return _error_response(err)
         if kind in ("http500", "http502", "http503"):
             status = int(kind[4:])
-            page = f"<html><head><title>{_STATUS_TEXT[status]}</title></head><body><center><h1>" \
-                   f"{_STATUS_TEXT[status]}</h1></center></body></html>"
+            page = (
+                f"<html><head><title>{_STATUS_TEXT[status]}</title></head><body><center><h1>"
+                f"{_STATUS_TEXT[status]}</h1></center></body></html>"
+            )
             return web.Response(status=status, text=page, content_type="text/html")
         if kind == "maintenance":
             return _error_response(venue.error("maintenance", sreq))
@@ -146,8 +147,14 @@ class SimulatorApp:
         if doc.get("venue") not in VENUES:
             return _admin_error(400, f"venue must be one of {', '.join(VENUES)}")
         try:
-            fault = self.faults.add(doc["venue"], str(doc.get("path") or "*"), str(doc.get("kind")),
-                                    doc.get("count"), doc.get("seconds"), doc.get("field"))
+            fault = self.faults.add(
+                doc["venue"],
+                str(doc.get("path") or "*"),
+                str(doc.get("kind")),
+                doc.get("count"),
+                doc.get("seconds"),
+                doc.get("field"),
+            )
         except ValueError as exc:
             return _admin_error(400, str(exc))
         return web.json_response({"ok": True, "fault": fault.__dict__})
@@ -179,12 +186,12 @@ class SimulatorApp:
     async def _admin_liquidate(self, request: web.Request) -> web.Response:
         doc = await _json_body(request)
         try:
-            records = self.state.liquidate(str(doc.get("venue")), str(doc.get("api_key")),
-                                           str(doc.get("symbol")))
+            records = self.state.liquidate(str(doc.get("venue")), str(doc.get("api_key")), str(doc.get("symbol")))
         except KeyError as exc:
             return _admin_error(404, str(exc.args[0]))
-        return web.json_response({"ok": True, "liquidations": [
-            {k: v for k, v in r.as_dict().items() if k != "api_key"} for r in records]})
+        return web.json_response(
+            {"ok": True, "liquidations": [{k: v for k, v in r.as_dict().items() if k != "api_key"} for r in records]}
+        )
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         doc = self.state.snapshot()
@@ -195,18 +202,27 @@ class SimulatorApp:
 
 def _sim_request(request: web.Request, venue: VenueSpec, path: str, body: str) -> SimRequest:
     return SimRequest(
-        venue=venue.name, host=request.match_info["host"], method=request.method, path=path,
-        raw_query=request.rel_url.raw_query_string, query=dict(request.rel_url.query),
-        headers=request.headers, body=body, now_ms=int(time.time() * 1000),
+        venue=venue.name,
+        host=request.match_info["host"],
+        method=request.method,
+        path=path,
+        raw_query=request.rel_url.raw_query_string,
+        query=dict(request.rel_url.query),
+        headers=request.headers,
+        body=body,
+        now_ms=int(time.time() * 1000),
     )
 
 
 def _error_response(err: VenueError) -> web.Response:
     if isinstance(err.body, str):
-        return web.Response(status=err.status, text=err.body, headers=err.headers,
-                            content_type="text/html")
-    return web.Response(status=err.status, text=json.dumps(err.body, separators=(",", ":")),
-                        headers=err.headers, content_type="application/json")
+        return web.Response(status=err.status, text=err.body, headers=err.headers, content_type="text/html")
+    return web.Response(
+        status=err.status,
+        text=json.dumps(err.body, separators=(",", ":")),
+        headers=err.headers,
+        content_type="application/json",
+    )
 
 
 def _admin_error(status: int, message: str) -> web.Response:
@@ -217,9 +233,11 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         doc = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": "body is not JSON"}),
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "error": "body is not JSON"}), content_type="application/json"
+        ) from None
     if not isinstance(doc, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": "body must be a JSON object"}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "error": "body must be a JSON object"}), content_type="application/json"
+        )
     return doc

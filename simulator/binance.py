@@ -38,7 +38,7 @@ SPOT = "api.binance.com"
 DEFAULT_RECV_WINDOW = 5000  # Binance's default when the request gives none
 UNBOUNDED_CAP = 9_000_000_000  # Binance always publishes a finite last cap
 INTERVALS = {"1h": 1, "2h": 2, "4h": 4, "6h": 6, "8h": 8, "12h": 12, "1d": 24}  # hours; the simulator's
-KLINE_LIMIT = (500, 1500)            # default, max
+KLINE_LIMIT = (500, 1500)  # default, max
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 DEPTH_DEFAULT = 500
 FORCE_ORDERS_LIMIT = (50, 100)
@@ -58,8 +58,12 @@ def _error(status: int, code: int, msg: str) -> VenueError:
 def error(kind: str, req: SimRequest) -> VenueError:
     """Binance's answers for the simulator's generic faults."""
     if kind == "rate_limit":
-        return _error(429, -1003, "Too many requests; current limit of IP(127.0.0.1) is 2400 requests "
-                      "per minute. Please use the websocket for live updates to avoid polling the API.")
+        return _error(
+            429,
+            -1003,
+            "Too many requests; current limit of IP(127.0.0.1) is 2400 requests "
+            "per minute. Please use the websocket for live updates to avoid polling the API.",
+        )
     if kind == "maintenance":
         # ccxt maps this message (exact match) to OnMaintenance.
         return _error(503, 1, "System is under maintenance.")
@@ -81,8 +85,9 @@ def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
         timestamp = int(req.query["timestamp"])
         recv_window = int(req.query.get("recvWindow", DEFAULT_RECV_WINDOW))
     except (KeyError, ValueError):
-        raise _error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
-                     "or malformed.") from None
+        raise _error(
+            400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+        ) from None
     if recv_window > 60000:
         raise _error(400, -1131, "recvWindow must be less than 60000")
     # Binance accepts a timestamp at most 1 s ahead and recvWindow ms behind its clock.
@@ -97,6 +102,7 @@ def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
 
 # --- public --------------------------------------------------------------------------
 
+
 def _time(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     return {"serverTime": req.now_ms}
 
@@ -105,35 +111,61 @@ def _exchange_info(req: SimRequest, account: AccountSpec | None, state: SimState
     symbols = []
     for market in state.markets.get("binanceusdm", {}).values():
         tick, step = plain(market.price_tick), plain(market.amount_step)
-        symbols.append({
-            "symbol": market_id(market.symbol), "pair": market_id(market.symbol),
-            "contractType": "PERPETUAL", "deliveryDate": 4133404800000, "onboardDate": 1569398400000,
-            "status": "TRADING", "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-            "baseAsset": market.base, "quoteAsset": market.quote, "marginAsset": market.quote,
-            # ccxt derives cross collateral and marginRatio from these precisions: keep them.
-            "pricePrecision": places_of(market.price_tick),
-            "quantityPrecision": places_of(market.amount_step),
-            "baseAssetPrecision": 8, "quotePrecision": 8,
-            "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0,
-            "triggerProtect": "0.0500", "liquidationFee": f"{market.liquidation_fee_rate:.6f}",
-            "marketTakeBound": "0.05",
-            "maxMoveOrderLimit": 10000,
-            "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "4529764", "tickSize": tick},
-                {"filterType": "LOT_SIZE", "stepSize": step, "maxQty": "1000", "minQty": step},
-                {"filterType": "MARKET_LOT_SIZE", "stepSize": step, "maxQty": "120", "minQty": step},
-                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-                {"filterType": "MIN_NOTIONAL", "notional": "100"},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-                 "multiplierDecimal": "4"},
-            ],
-            "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
-                           "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
-        })
+        symbols.append(
+            {
+                "symbol": market_id(market.symbol),
+                "pair": market_id(market.symbol),
+                "contractType": "PERPETUAL",
+                "deliveryDate": 4133404800000,
+                "onboardDate": 1569398400000,
+                "status": "TRADING",
+                "maintMarginPercent": "2.5000",
+                "requiredMarginPercent": "5.0000",
+                "baseAsset": market.base,
+                "quoteAsset": market.quote,
+                "marginAsset": market.quote,
+                # ccxt derives cross collateral and marginRatio from these precisions: keep them.
+                "pricePrecision": places_of(market.price_tick),
+                "quantityPrecision": places_of(market.amount_step),
+                "baseAssetPrecision": 8,
+                "quotePrecision": 8,
+                "underlyingType": "COIN",
+                "underlyingSubType": [],
+                "settlePlan": 0,
+                "triggerProtect": "0.0500",
+                "liquidationFee": f"{market.liquidation_fee_rate:.6f}",
+                "marketTakeBound": "0.05",
+                "maxMoveOrderLimit": 10000,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "4529764", "tickSize": tick},
+                    {"filterType": "LOT_SIZE", "stepSize": step, "maxQty": "1000", "minQty": step},
+                    {"filterType": "MARKET_LOT_SIZE", "stepSize": step, "maxQty": "120", "minQty": step},
+                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                    {"filterType": "MIN_NOTIONAL", "notional": "100"},
+                    {
+                        "filterType": "PERCENT_PRICE",
+                        "multiplierUp": "1.0500",
+                        "multiplierDown": "0.9500",
+                        "multiplierDecimal": "4",
+                    },
+                ],
+                "orderTypes": [
+                    "LIMIT",
+                    "MARKET",
+                    "STOP",
+                    "STOP_MARKET",
+                    "TAKE_PROFIT",
+                    "TAKE_PROFIT_MARKET",
+                    "TRAILING_STOP_MARKET",
+                ],
+                "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+            }
+        )
     return {
-        "timezone": "UTC", "serverTime": req.now_ms, "futuresType": "U_MARGINED",
+        "timezone": "UTC",
+        "serverTime": req.now_ms,
+        "futuresType": "U_MARGINED",
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
             {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
@@ -145,6 +177,7 @@ def _exchange_info(req: SimRequest, account: AccountSpec | None, state: SimState
 
 
 # --- signed --------------------------------------------------------------------------
+
 
 def _position_side(fig: AccountFigures, p: PositionFigures) -> str:
     if not fig.hedge_mode:
@@ -161,30 +194,47 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
     available = max(0.0, fig.wallet_balance + fig.cross_upl - fig.cross_initial)
     updated = state.started_ms
     money = {
-        "walletBalance": fixed(wallet), "unrealizedProfit": fixed(fig.total_upl),
-        "marginBalance": fixed(wallet + fig.total_upl), "maintMargin": fixed(maint),
-        "initialMargin": fixed(initial), "positionInitialMargin": fixed(initial),
-        "openOrderInitialMargin": fixed(0.0), "crossWalletBalance": fixed(fig.wallet_balance),
-        "crossUnPnl": fixed(fig.cross_upl), "availableBalance": fixed(available),
+        "walletBalance": fixed(wallet),
+        "unrealizedProfit": fixed(fig.total_upl),
+        "marginBalance": fixed(wallet + fig.total_upl),
+        "maintMargin": fixed(maint),
+        "initialMargin": fixed(initial),
+        "positionInitialMargin": fixed(initial),
+        "openOrderInitialMargin": fixed(0.0),
+        "crossWalletBalance": fixed(fig.wallet_balance),
+        "crossUnPnl": fixed(fig.cross_upl),
+        "availableBalance": fixed(available),
         "maxWithdrawAmount": fixed(min(available, fig.wallet_balance)),
     }
     return {
-        "totalInitialMargin": money["initialMargin"], "totalMaintMargin": money["maintMargin"],
-        "totalWalletBalance": money["walletBalance"], "totalUnrealizedProfit": money["unrealizedProfit"],
+        "totalInitialMargin": money["initialMargin"],
+        "totalMaintMargin": money["maintMargin"],
+        "totalWalletBalance": money["walletBalance"],
+        "totalUnrealizedProfit": money["unrealizedProfit"],
         "totalMarginBalance": money["marginBalance"],
         "totalPositionInitialMargin": money["positionInitialMargin"],
         "totalOpenOrderInitialMargin": money["openOrderInitialMargin"],
-        "totalCrossWalletBalance": money["crossWalletBalance"], "totalCrossUnPnl": money["crossUnPnl"],
-        "availableBalance": money["availableBalance"], "maxWithdrawAmount": money["maxWithdrawAmount"],
+        "totalCrossWalletBalance": money["crossWalletBalance"],
+        "totalCrossUnPnl": money["crossUnPnl"],
+        "availableBalance": money["availableBalance"],
+        "maxWithdrawAmount": money["maxWithdrawAmount"],
         # ccxt skips an asset whose updateTime is 0.
         "assets": [{"asset": account.collateral, **money, "marginAvailable": True, "updateTime": updated}],
-        "positions": [{
-            "symbol": market_id(p.spec.symbol), "positionSide": _position_side(fig, p),
-            "positionAmt": plain(p.sign * p.spec.contracts), "unrealizedProfit": fixed(p.unrealized_pnl),
-            "isolatedMargin": _isolated_margin(p), "notional": fixed(p.sign * p.notional),
-            "isolatedWallet": fixed(p.spec.isolated_margin or 0.0), "initialMargin": fixed(p.initial_margin),
-            "maintMargin": fixed(p.maintenance_margin), "updateTime": updated,
-        } for p in fig.positions],
+        "positions": [
+            {
+                "symbol": market_id(p.spec.symbol),
+                "positionSide": _position_side(fig, p),
+                "positionAmt": plain(p.sign * p.spec.contracts),
+                "unrealizedProfit": fixed(p.unrealized_pnl),
+                "isolatedMargin": _isolated_margin(p),
+                "notional": fixed(p.sign * p.notional),
+                "isolatedWallet": fixed(p.spec.isolated_margin or 0.0),
+                "initialMargin": fixed(p.initial_margin),
+                "maintMargin": fixed(p.maintenance_margin),
+                "updateTime": updated,
+            }
+            for p in fig.positions
+        ],
     }
 
 
@@ -205,18 +255,30 @@ def _position_risk(req: SimRequest, account: AccountSpec | None, state: SimState
         if wanted and market_id(p.spec.symbol) != wanted:
             continue
         break_even = p.spec.entry_price * (1 + p.sign * fig.taker_fee)
-        rows.append({
-            "symbol": market_id(p.spec.symbol), "positionSide": _position_side(fig, p),
-            "positionAmt": plain(p.sign * p.spec.contracts), "entryPrice": plain(p.spec.entry_price),
-            "breakEvenPrice": plain(break_even, 8), "markPrice": fixed(p.mark),
-            "unRealizedProfit": fixed(p.unrealized_pnl),
-            "liquidationPrice": fixed(p.liquidation_price, none="0"),
-            "isolatedMargin": _isolated_margin(p), "notional": fixed(p.sign * p.notional),
-            "marginAsset": account.collateral, "isolatedWallet": fixed(p.spec.isolated_margin or 0.0),
-            "initialMargin": fixed(p.initial_margin), "maintMargin": fixed(p.maintenance_margin),
-            "positionInitialMargin": fixed(p.initial_margin), "openOrderInitialMargin": "0",
-            "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": state.started_ms,
-        })
+        rows.append(
+            {
+                "symbol": market_id(p.spec.symbol),
+                "positionSide": _position_side(fig, p),
+                "positionAmt": plain(p.sign * p.spec.contracts),
+                "entryPrice": plain(p.spec.entry_price),
+                "breakEvenPrice": plain(break_even, 8),
+                "markPrice": fixed(p.mark),
+                "unRealizedProfit": fixed(p.unrealized_pnl),
+                "liquidationPrice": fixed(p.liquidation_price, none="0"),
+                "isolatedMargin": _isolated_margin(p),
+                "notional": fixed(p.sign * p.notional),
+                "marginAsset": account.collateral,
+                "isolatedWallet": fixed(p.spec.isolated_margin or 0.0),
+                "initialMargin": fixed(p.initial_margin),
+                "maintMargin": fixed(p.maintenance_margin),
+                "positionInitialMargin": fixed(p.initial_margin),
+                "openOrderInitialMargin": "0",
+                "adl": 2,
+                "bidNotional": "0",
+                "askNotional": "0",
+                "updateTime": state.started_ms,
+            }
+        )
     return rows
 
 
@@ -226,12 +288,17 @@ def _leverage_bracket(req: SimRequest, account: AccountSpec | None, state: SimSt
     for market in state.markets.get("binanceusdm", {}).values():
         if wanted and market_id(market.symbol) != wanted:
             continue
-        brackets = [{
-            "bracket": i + 1, "initialLeverage": int(t.max_leverage or 1),
-            "notionalCap": UNBOUNDED_CAP if t.max_notional == float("inf") else t.max_notional,
-            "notionalFloor": t.min_notional, "maintMarginRatio": t.maintenance_margin_rate,
-            "cum": t.maintenance_amount,
-        } for i, t in enumerate(market_tiers(market))]
+        brackets = [
+            {
+                "bracket": i + 1,
+                "initialLeverage": int(t.max_leverage or 1),
+                "notionalCap": UNBOUNDED_CAP if t.max_notional == float("inf") else t.max_notional,
+                "notionalFloor": t.min_notional,
+                "maintMarginRatio": t.maintenance_margin_rate,
+                "cum": t.maintenance_amount,
+            }
+            for i, t in enumerate(market_tiers(market))
+        ]
         entries.append({"symbol": market_id(market.symbol), "notionalCoef": 1.0, "brackets": brackets})
     if wanted:
         if not entries:
@@ -243,16 +310,24 @@ def _leverage_bracket(req: SimRequest, account: AccountSpec | None, state: SimSt
 def _api_restrictions(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
     return {
-        "ipRestrict": account.can_withdraw, "createTime": state.started_ms - 86_400_000,
-        "enableReading": True, "enableWithdrawals": account.can_withdraw,
-        "enableInternalTransfer": False, "enableMargin": False, "enableFutures": account.can_trade,
-        "permitsUniversalTransfer": False, "enableVanillaOptions": False,
-        "enableFixApiTrade": False, "enableFixReadOnly": False,
-        "enableSpotAndMarginTrading": account.can_trade, "enablePortfolioMarginTrading": False,
+        "ipRestrict": account.can_withdraw,
+        "createTime": state.started_ms - 86_400_000,
+        "enableReading": True,
+        "enableWithdrawals": account.can_withdraw,
+        "enableInternalTransfer": False,
+        "enableMargin": False,
+        "enableFutures": account.can_trade,
+        "permitsUniversalTransfer": False,
+        "enableVanillaOptions": False,
+        "enableFixApiTrade": False,
+        "enableFixReadOnly": False,
+        "enableSpotAndMarginTrading": account.can_trade,
+        "enablePortfolioMarginTrading": False,
     }
 
 
 # --- market data ---------------------------------------------------------------------
+
 
 def _market(req: SimRequest, state: SimState) -> MarketSpec | None:
     """The market of the `symbol` parameter, None without one (-1121 when unknown)."""
@@ -268,8 +343,7 @@ def _market(req: SimRequest, state: SimState) -> MarketSpec | None:
 def _required_market(req: SimRequest, state: SimState) -> MarketSpec:
     market = _market(req, state)
     if market is None:
-        raise _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
-                     "or malformed.")
+        raise _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
     return market
 
 
@@ -290,8 +364,7 @@ def _candles(req: SimRequest, state: SimState) -> tuple[MarketSpec, list[Candle]
     if limit is None or not 1 <= limit <= KLINE_LIMIT[1]:
         raise _bad_param("limit")
     candles = state.candles.candles("binanceusdm", market.symbol, req.now_ms, hours)
-    return market, window(candles, start=start, end=end, limit=limit, oldest_first=start is not None), \
-        hours * HOUR_MS
+    return market, window(candles, start=start, end=end, limit=limit, oldest_first=start is not None), hours * HOUR_MS
 
 
 def _klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
@@ -300,17 +373,45 @@ def _klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> li
     rows = []
     for c in candles:
         quote = c.volume * c.close
-        rows.append([c.ts, plain(c.open, places + 4), plain(c.high, places + 4), plain(c.low, places + 4),
-                     plain(c.close, places + 4), plain(c.volume, 8), c.ts + width - 1, fixed(quote, 5),
-                     max(1, int(quote / 5000)), plain(c.volume / 2, 8), fixed(quote / 2, 5), "0"])
+        rows.append(
+            [
+                c.ts,
+                plain(c.open, places + 4),
+                plain(c.high, places + 4),
+                plain(c.low, places + 4),
+                plain(c.close, places + 4),
+                plain(c.volume, 8),
+                c.ts + width - 1,
+                fixed(quote, 5),
+                max(1, int(quote / 5000)),
+                plain(c.volume / 2, 8),
+                fixed(quote / 2, 5),
+                "0",
+            ]
+        )
     return rows
 
 
 def _mark_price_klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
     market, candles, width = _candles(req, state)
     places = places_of(market.price_tick) + 4
-    return [[c.ts, plain(c.open, places), plain(c.high, places), plain(c.low, places), plain(c.close, places),
-             "0", c.ts + width - 1, "0", 60 * (width // HOUR_MS), "0", "0", "0"] for c in candles]
+    return [
+        [
+            c.ts,
+            plain(c.open, places),
+            plain(c.high, places),
+            plain(c.low, places),
+            plain(c.close, places),
+            "0",
+            c.ts + width - 1,
+            "0",
+            60 * (width // HOUR_MS),
+            "0",
+            "0",
+            "0",
+        ]
+        for c in candles
+    ]
 
 
 def _premium_index(req: SimRequest, account: AccountSpec | None, state: SimState) -> list | dict:
@@ -320,14 +421,20 @@ def _premium_index(req: SimRequest, account: AccountSpec | None, state: SimState
         if wanted is not None and market is not wanted:
             continue
         mark = fixed(state.mark("binanceusdm", market.symbol))
-        rows.append({
-            "symbol": market_id(market.symbol), "markPrice": mark, "indexPrice": mark,
-            "estimatedSettlePrice": mark,
-            # Binance calls it "last", but it is the rate of the running interval, paid at
-            # nextFundingTime (ccxt's fundingRate).
-            "lastFundingRate": fixed(state.funding_rate("binanceusdm", market.symbol)),
-            "interestRate": "0.00010000", "nextFundingTime": next_funding_ms(req.now_ms), "time": req.now_ms,
-        })
+        rows.append(
+            {
+                "symbol": market_id(market.symbol),
+                "markPrice": mark,
+                "indexPrice": mark,
+                "estimatedSettlePrice": mark,
+                # Binance calls it "last", but it is the rate of the running interval, paid at
+                # nextFundingTime (ccxt's fundingRate).
+                "lastFundingRate": fixed(state.funding_rate("binanceusdm", market.symbol)),
+                "interestRate": "0.00010000",
+                "nextFundingTime": next_funding_ms(req.now_ms),
+                "time": req.now_ms,
+            }
+        )
     return rows[0] if wanted is not None else rows  # with a symbol Binance answers one object
 
 
@@ -335,26 +442,41 @@ def _depth(req: SimRequest, account: AccountSpec | None, state: SimState) -> dic
     market = _required_market(req, state)
     limit = int_param(req.query, "limit", DEPTH_DEFAULT, lambda: _bad_param("limit"))
     if limit not in DEPTH_LIMITS:
-        raise _error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is "
-                     f"'{', '.join(str(n) for n in DEPTH_LIMITS)}'.")
+        raise _error(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'limit'; legal range is "
+            f"'{', '.join(str(n) for n in DEPTH_LIMITS)}'.",
+        )
     bids, asks = order_book(market, state.mark("binanceusdm", market.symbol))
     price_places, qty_places = places_of(market.price_tick), places_of(market.amount_step)
 
     def levels(side: list[tuple[float, float]]) -> list[list[str]]:
         return [[fixed(p, price_places), fixed(q, qty_places)] for p, q in side[:limit]]
 
-    return {"lastUpdateId": req.now_ms * 10, "E": req.now_ms, "T": req.now_ms,
-            "bids": levels(bids), "asks": levels(asks)}
+    return {
+        "lastUpdateId": req.now_ms * 10,
+        "E": req.now_ms,
+        "T": req.now_ms,
+        "bids": levels(bids),
+        "asks": levels(asks),
+    }
 
 
 # --- liquidations and trades ---------------------------------------------------------
 
-def _liquidations(req: SimRequest, account: AccountSpec, state: SimState, start: int | None,
-                  end: int | None) -> list[LiquidationRecord]:
+
+def _liquidations(
+    req: SimRequest, account: AccountSpec, state: SimState, start: int | None, end: int | None
+) -> list[LiquidationRecord]:
     market = _market(req, state)
-    return [r for r in state.liquidations("binanceusdm", account.api_key)
-            if (market is None or r.symbol == market.symbol)
-            and (start is None or r.time_ms >= start) and (end is None or r.time_ms <= end)]
+    return [
+        r
+        for r in state.liquidations("binanceusdm", account.api_key)
+        if (market is None or r.symbol == market.symbol)
+        and (start is None or r.time_ms >= start)
+        and (end is None or r.time_ms <= end)
+    ]
 
 
 def _record_side(r: LiquidationRecord) -> tuple[str, str]:
@@ -390,15 +512,30 @@ def _force_orders(req: SimRequest, account: AccountSpec | None, state: SimState)
     for r in records[-limit:]:
         places = places_of(state.markets["binanceusdm"][r.symbol].price_tick)
         side, position_side = _record_side(r)
-        rows.append({
-            "orderId": 6071832819 + r.id, "symbol": market_id(r.symbol), "status": "FILLED",
-            "clientOrderId": f"autoclose-{r.time_ms}{r.id:06d}", "price": fixed(r.price, places),
-            "avgPrice": fixed(r.price, places + 3), "origQty": plain(r.contracts),
-            "executedQty": plain(r.contracts), "cumQuote": fixed(r.size * r.price, 5),
-            "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False, "closePosition": False,
-            "side": side, "positionSide": position_side, "stopPrice": "0", "workingType": "CONTRACT_PRICE",
-            "origType": "LIMIT", "time": r.time_ms, "updateTime": r.time_ms,
-        })
+        rows.append(
+            {
+                "orderId": 6071832819 + r.id,
+                "symbol": market_id(r.symbol),
+                "status": "FILLED",
+                "clientOrderId": f"autoclose-{r.time_ms}{r.id:06d}",
+                "price": fixed(r.price, places),
+                "avgPrice": fixed(r.price, places + 3),
+                "origQty": plain(r.contracts),
+                "executedQty": plain(r.contracts),
+                "cumQuote": fixed(r.size * r.price, 5),
+                "timeInForce": "IOC",
+                "type": "LIMIT",
+                "reduceOnly": False,
+                "closePosition": False,
+                "side": side,
+                "positionSide": position_side,
+                "stopPrice": "0",
+                "workingType": "CONTRACT_PRICE",
+                "origType": "LIMIT",
+                "time": r.time_ms,
+                "updateTime": r.time_ms,
+            }
+        )
     return rows
 
 
@@ -417,13 +554,24 @@ def _user_trades(req: SimRequest, account: AccountSpec | None, state: SimState) 
             continue
         places = places_of(state.markets["binanceusdm"][r.symbol].price_tick)
         side, position_side = _record_side(r)
-        rows.append({
-            "buyer": side == "BUY", "commission": fixed(r.fee), "commissionAsset": account.collateral,
-            "id": trade_id, "maker": False, "orderId": 6071832819 + r.id, "price": fixed(r.price, places),
-            "qty": plain(r.contracts), "quoteQty": fixed(r.size * r.price, 5),
-            "realizedPnl": fixed(r.realized_pnl), "side": side, "positionSide": position_side,
-            "symbol": market_id(r.symbol), "time": r.time_ms,
-        })
+        rows.append(
+            {
+                "buyer": side == "BUY",
+                "commission": fixed(r.fee),
+                "commissionAsset": account.collateral,
+                "id": trade_id,
+                "maker": False,
+                "orderId": 6071832819 + r.id,
+                "price": fixed(r.price, places),
+                "qty": plain(r.contracts),
+                "quoteQty": fixed(r.size * r.price, 5),
+                "realizedPnl": fixed(r.realized_pnl),
+                "side": side,
+                "positionSide": position_side,
+                "symbol": market_id(r.symbol),
+                "time": r.time_ms,
+            }
+        )
     return rows[:limit] if from_id is not None else rows[-limit:]
 
 
@@ -446,11 +594,23 @@ VENUE = VenueSpec(
     },
     authenticate=authenticate,
     error=error,
-    key_fields=("markPrice", "liquidationPrice", "walletBalance", "maintMarginRatio", "pricePrecision",
-                "lastFundingRate", "avgPrice"),
+    key_fields=(
+        "markPrice",
+        "liquidationPrice",
+        "walletBalance",
+        "maintMarginRatio",
+        "pricePrecision",
+        "lastFundingRate",
+        "avgPrice",
+    ),
     wrong_types={
-        "markPrice": lambda v: None, "positionAmt": negated, "unRealizedProfit": lambda v: "n/a",
-        "walletBalance": lambda v: "n/a", "maintMarginRatio": str, "notionalFloor": str,
-        "lastFundingRate": lambda v: "n/a", "avgPrice": lambda v: "n/a",
+        "markPrice": lambda v: None,
+        "positionAmt": negated,
+        "unRealizedProfit": lambda v: "n/a",
+        "walletBalance": lambda v: "n/a",
+        "maintMarginRatio": str,
+        "notionalFloor": str,
+        "lastFundingRate": lambda v: "n/a",
+        "avgPrice": lambda v: "n/a",
     },
 )

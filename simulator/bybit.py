@@ -37,11 +37,11 @@ from simulator.state import SimState
 
 HOST = "api.bybit.com"
 DEFAULT_RECV_WINDOW = 5000
-RISK_LIMIT_PAGE = 10          # rows per risk-limit page: ccxt follows nextPageCursor
+RISK_LIMIT_PAGE = 10  # rows per risk-limit page: ccxt follows nextPageCursor
 UNBOUNDED_RISK_LIMIT = 1_000_000_000
 INTERVALS = {"60": 1, "120": 2, "240": 4, "360": 6, "720": 12, "D": 24}  # hours; the simulator's
-KLINE_LIMIT = (200, 1000)       # default, max
-ORDERBOOK_LIMIT = (25, 500)     # linear
+KLINE_LIMIT = (200, 1000)  # default, max
+ORDERBOOK_LIMIT = (25, 500)  # linear
 EXECUTION_LIMIT = (50, 100)
 WEEK_MS = 7 * 24 * HOUR_MS
 
@@ -69,9 +69,13 @@ def error(kind: str, req: SimRequest) -> VenueError:
     if kind == "stale_timestamp":
         ts = req.headers.get("X-BAPI-TIMESTAMP", "")
         window = req.headers.get("X-BAPI-RECV-WINDOW", str(DEFAULT_RECV_WINDOW))
-        return _error(200, 10002, "invalid request, please check your server timestamp or recv_window "
-                      f"param. req_timestamp[{ts}],server_timestamp[{req.now_ms}],recv_window[{window}]",
-                      req)
+        return _error(
+            200,
+            10002,
+            "invalid request, please check your server timestamp or recv_window "
+            f"param. req_timestamp[{ts}],server_timestamp[{req.now_ms}],recv_window[{window}]",
+            req,
+        )
     return VenueError(404, "")
 
 
@@ -100,9 +104,9 @@ def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
 
 # --- public --------------------------------------------------------------------------
 
+
 def _time(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
-    return envelope({"timeSecond": str(req.now_ms // 1000), "timeNano": str(req.now_ms * 1_000_000)},
-                    req.now_ms)
+    return envelope({"timeSecond": str(req.now_ms // 1000), "timeNano": str(req.now_ms * 1_000_000)}, req.now_ms)
 
 
 def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -114,22 +118,42 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
             if req.query.get("symbol") not in (None, market_id(market.symbol)):
                 continue
             tick, step = plain(market.price_tick), plain(market.amount_step)
-            items.append({
-                "symbol": market_id(market.symbol), "contractType": "LinearPerpetual",
-                "status": "Trading", "baseCoin": market.base, "quoteCoin": market.quote,
-                "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
-                "priceScale": str(places_of(market.price_tick)),
-                "leverageFilter": {"minLeverage": "1",
-                                   "maxLeverage": f"{market.tiers[0].max_leverage:.2f}",
-                                   "leverageStep": "0.01"},
-                "priceFilter": {"minPrice": tick, "maxPrice": "1999999.80", "tickSize": tick},
-                "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": step, "qtyStep": step,
-                                  "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000",
-                                  "minNotionalValue": "5"},
-                "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": market.quote,
-                "copyTrading": "both", "upperFundingRate": "0.00375", "lowerFundingRate": "-0.00375",
-                "isPreListing": False, "preListingInfo": None, "displayName": "",
-            })
+            items.append(
+                {
+                    "symbol": market_id(market.symbol),
+                    "contractType": "LinearPerpetual",
+                    "status": "Trading",
+                    "baseCoin": market.base,
+                    "quoteCoin": market.quote,
+                    "launchTime": "1585526400000",
+                    "deliveryTime": "0",
+                    "deliveryFeeRate": "",
+                    "priceScale": str(places_of(market.price_tick)),
+                    "leverageFilter": {
+                        "minLeverage": "1",
+                        "maxLeverage": f"{market.tiers[0].max_leverage:.2f}",
+                        "leverageStep": "0.01",
+                    },
+                    "priceFilter": {"minPrice": tick, "maxPrice": "1999999.80", "tickSize": tick},
+                    "lotSizeFilter": {
+                        "maxOrderQty": "1190.000",
+                        "minOrderQty": step,
+                        "qtyStep": step,
+                        "postOnlyMaxOrderQty": "1190.000",
+                        "maxMktOrderQty": "500.000",
+                        "minNotionalValue": "5",
+                    },
+                    "unifiedMarginTrade": True,
+                    "fundingInterval": 480,
+                    "settleCoin": market.quote,
+                    "copyTrading": "both",
+                    "upperFundingRate": "0.00375",
+                    "lowerFundingRate": "-0.00375",
+                    "isPreListing": False,
+                    "preListingInfo": None,
+                    "displayName": "",
+                }
+            )
     elif category not in ("linear", "inverse", "spot", "option"):
         raise _error(200, 10001, "params error: Category is invalid", req)
     return envelope({"category": category, "list": items, "nextPageCursor": ""}, req.now_ms)
@@ -141,31 +165,59 @@ def _risk_limit(req: SimRequest, account: AccountSpec | None, state: SimState) -
         if req.query.get("symbol") not in (None, market_id(market.symbol)):
             continue
         for i, t in enumerate(market_tiers(market)):
-            rows.append({
-                "id": i + 1, "symbol": market_id(market.symbol),
-                "riskLimitValue": plain(UNBOUNDED_RISK_LIMIT if t.max_notional == float("inf")
-                                        else t.max_notional),
-                "maintenanceMargin": plain(t.maintenance_margin_rate),
-                "initialMargin": plain(1 / (t.max_leverage or 1), 6),
-                "isLowestRisk": 1 if i == 0 else 0, "maxLeverage": f"{t.max_leverage or 1:.2f}",
-                "mmDeduction": plain(t.maintenance_amount),
-            })
+            rows.append(
+                {
+                    "id": i + 1,
+                    "symbol": market_id(market.symbol),
+                    "riskLimitValue": plain(UNBOUNDED_RISK_LIMIT if t.max_notional == float("inf") else t.max_notional),
+                    "maintenanceMargin": plain(t.maintenance_margin_rate),
+                    "initialMargin": plain(1 / (t.max_leverage or 1), 6),
+                    "isLowestRisk": 1 if i == 0 else 0,
+                    "maxLeverage": f"{t.max_leverage or 1:.2f}",
+                    "mmDeduction": plain(t.maintenance_amount),
+                }
+            )
     # Pages of RISK_LIMIT_PAGE rows; the cursor is the offset of the next page.
     start = int(req.query.get("cursor") or 0)
-    page = rows[start:start + RISK_LIMIT_PAGE]
+    page = rows[start : start + RISK_LIMIT_PAGE]
     more = start + RISK_LIMIT_PAGE < len(rows)
-    return envelope({"category": req.query.get("category", "linear"), "list": page,
-                     "nextPageCursor": str(start + RISK_LIMIT_PAGE) if more else ""}, req.now_ms)
+    return envelope(
+        {
+            "category": req.query.get("category", "linear"),
+            "list": page,
+            "nextPageCursor": str(start + RISK_LIMIT_PAGE) if more else "",
+        },
+        req.now_ms,
+    )
 
 
 # --- signed --------------------------------------------------------------------------
 
+
 def _coin_info(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     coins = sorted({c for m in state.markets.get("bybit", {}).values() for c in (m.base, m.quote)})
-    rows = [{"name": c, "coin": c, "remainAmount": "1000000", "chains": [{
-        "chainType": "ERC20", "confirmation": "12", "withdrawFee": "1", "depositMin": "0",
-        "withdrawMin": "2", "chain": "ETH", "chainDeposit": "1", "chainWithdraw": "1",
-        "minAccuracy": "8", "withdrawPercentageFee": "0"}]} for c in coins]
+    rows = [
+        {
+            "name": c,
+            "coin": c,
+            "remainAmount": "1000000",
+            "chains": [
+                {
+                    "chainType": "ERC20",
+                    "confirmation": "12",
+                    "withdrawFee": "1",
+                    "depositMin": "0",
+                    "withdrawMin": "2",
+                    "chain": "ETH",
+                    "chainDeposit": "1",
+                    "chainWithdraw": "1",
+                    "minAccuracy": "8",
+                    "withdrawPercentageFee": "0",
+                }
+            ],
+        }
+        for c in coins
+    ]
     return envelope({"rows": rows}, req.now_ms)
 
 
@@ -174,30 +226,64 @@ def _query_api(req: SimRequest, account: AccountSpec | None, state: SimState) ->
     trade, withdraw = account.can_trade, account.can_withdraw
     wallet = ["AccountTransfer", "SubMemberTransfer"] + (["Withdraw"] if withdraw else [])
     key_id = str(int(hashlib.sha256(account.api_key.encode()).hexdigest()[:7], 16))
-    return envelope({
-        "id": key_id, "note": account.name, "apiKey": account.api_key,
-        "readOnly": 0 if (trade or withdraw) else 1, "secret": "",
-        "permissions": {
-            "ContractTrade": ["Order", "Position"] if trade else [],
-            "Spot": ["SpotTrade"] if trade else [], "Wallet": wallet, "Options": [],
-            "Derivatives": ["DerivativesTrade"] if trade else [], "CopyTrading": [],
-            "BlockTrade": [], "Exchange": [], "NFT": [], "Affiliate": [], "Earn": [],
+    return envelope(
+        {
+            "id": key_id,
+            "note": account.name,
+            "apiKey": account.api_key,
+            "readOnly": 0 if (trade or withdraw) else 1,
+            "secret": "",
+            "permissions": {
+                "ContractTrade": ["Order", "Position"] if trade else [],
+                "Spot": ["SpotTrade"] if trade else [],
+                "Wallet": wallet,
+                "Options": [],
+                "Derivatives": ["DerivativesTrade"] if trade else [],
+                "CopyTrading": [],
+                "BlockTrade": [],
+                "Exchange": [],
+                "NFT": [],
+                "Affiliate": [],
+                "Earn": [],
+            },
+            "ips": ["*"],
+            "type": 1,
+            "deadlineDay": 83,
+            "expiredAt": "",
+            "createdAt": "2024-01-01T00:00:00Z",
+            "unified": 0,
+            "uta": 1,
+            "userID": 24600000,
+            "inviterID": 0,
+            "vipLevel": "No VIP",
+            "mktMakerLevel": "0",
+            "affiliateID": 0,
+            "rsaPublicKey": "",
+            "isMaster": True,
+            "parentUid": "0",
+            "kycLevel": "LEVEL_1",
+            "kycRegion": "",
         },
-        "ips": ["*"], "type": 1, "deadlineDay": 83, "expiredAt": "", "createdAt": "2024-01-01T00:00:00Z",
-        "unified": 0, "uta": 1, "userID": 24600000, "inviterID": 0, "vipLevel": "No VIP",
-        "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": True,
-        "parentUid": "0", "kycLevel": "LEVEL_1", "kycRegion": "",
-    }, req.now_ms)
+        req.now_ms,
+    )
 
 
 def _account_info(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
     isolated = any(p.margin_mode == "isolated" for p in account.positions)
-    return envelope({
-        "marginMode": "ISOLATED_MARGIN" if isolated else "REGULAR_MARGIN",
-        "updatedTime": str(state.started_ms), "unifiedMarginStatus": 5, "dcpStatus": "OFF",
-        "timeWindow": 10, "smpGroup": 0, "isMasterTrader": False, "spotHedgingStatus": "OFF",
-    }, req.now_ms)
+    return envelope(
+        {
+            "marginMode": "ISOLATED_MARGIN" if isolated else "REGULAR_MARGIN",
+            "updatedTime": str(state.started_ms),
+            "unifiedMarginStatus": 5,
+            "dcpStatus": "OFF",
+            "timeWindow": 10,
+            "smpGroup": 0,
+            "isMasterTrader": False,
+            "spotHedgingStatus": "OFF",
+        },
+        req.now_ms,
+    )
 
 
 def _wallet_balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -208,27 +294,47 @@ def _wallet_balance(req: SimRequest, account: AccountSpec | None, state: SimStat
     wallet = fig.wallet_balance + fig.isolated_margin
     equity = wallet + fig.total_upl
     coin = {
-        "availableToBorrow": "", "bonus": "0", "accruedInterest": "0", "availableToWithdraw": "",
-        "totalOrderIM": "0", "equity": plain(equity, 8),
+        "availableToBorrow": "",
+        "bonus": "0",
+        "accruedInterest": "0",
+        "availableToWithdraw": "",
+        "totalOrderIM": "0",
+        "equity": plain(equity, 8),
         "totalPositionMM": plain(sum(p.maintenance_margin for p in fig.positions), 8),
-        "usdValue": plain(equity, 8), "unrealisedPnl": plain(fig.total_upl, 8),
-        "collateralSwitch": True, "spotHedgingQty": "0", "borrowAmount": "0.000000000000000000",
+        "usdValue": plain(equity, 8),
+        "unrealisedPnl": plain(fig.total_upl, 8),
+        "collateralSwitch": True,
+        "spotHedgingQty": "0",
+        "borrowAmount": "0.000000000000000000",
         "totalPositionIM": plain(sum(p.initial_margin for p in fig.positions), 8),
-        "walletBalance": plain(wallet, 8), "cumRealisedPnl": "0", "locked": "0",
-        "marginCollateral": True, "coin": account.collateral,
+        "walletBalance": plain(wallet, 8),
+        "cumRealisedPnl": "0",
+        "locked": "0",
+        "marginCollateral": True,
+        "coin": account.collateral,
     }
     cross_eq = fig.cross_equity
-    return envelope({"list": [{
-        "totalEquity": plain(equity, 8),
-        "accountIMRate": plain(fig.cross_initial / cross_eq if cross_eq > 0 else 0, 4),
-        "totalMarginBalance": plain(cross_eq, 8), "totalInitialMargin": plain(fig.cross_initial, 8),
-        "accountType": "UNIFIED",
-        "totalAvailableBalance": plain(max(0.0, cross_eq - fig.cross_initial), 8),
-        "accountMMRate": plain(fig.cross_maintenance / cross_eq if cross_eq > 0 else 0, 4),
-        "totalPerpUPL": plain(fig.total_upl, 8), "totalWalletBalance": plain(wallet, 8),
-        "accountLTV": "0", "totalMaintenanceMargin": plain(fig.cross_maintenance, 8),
-        "coin": [coin],
-    }]}, req.now_ms)
+    return envelope(
+        {
+            "list": [
+                {
+                    "totalEquity": plain(equity, 8),
+                    "accountIMRate": plain(fig.cross_initial / cross_eq if cross_eq > 0 else 0, 4),
+                    "totalMarginBalance": plain(cross_eq, 8),
+                    "totalInitialMargin": plain(fig.cross_initial, 8),
+                    "accountType": "UNIFIED",
+                    "totalAvailableBalance": plain(max(0.0, cross_eq - fig.cross_initial), 8),
+                    "accountMMRate": plain(fig.cross_maintenance / cross_eq if cross_eq > 0 else 0, 4),
+                    "totalPerpUPL": plain(fig.total_upl, 8),
+                    "totalWalletBalance": plain(wallet, 8),
+                    "accountLTV": "0",
+                    "totalMaintenanceMargin": plain(fig.cross_maintenance, 8),
+                    "coin": [coin],
+                }
+            ]
+        },
+        req.now_ms,
+    )
 
 
 def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -239,8 +345,11 @@ def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState
     if not symbol and not settle:
         raise _error(200, 10001, "Missing some parameters that must filled in, symbol or settleCoin", req)
     fig = state.figures(account)
-    items = [_position(p, fig.hedge_mode, state.started_ms) for p in fig.positions
-             if symbol in (None, market_id(p.spec.symbol)) and settle in (None, account.collateral)]
+    items = [
+        _position(p, fig.hedge_mode, state.started_ms)
+        for p in fig.positions
+        if symbol in (None, market_id(p.spec.symbol)) and settle in (None, account.collateral)
+    ]
     return envelope({"nextPageCursor": "", "category": "linear", "list": items}, req.now_ms)
 
 
@@ -249,27 +358,44 @@ def _position(p: PositionFigures, hedge_mode: bool, created: int) -> dict:
     price_places = places_of(p.market.price_tick)
     balance = p.spec.isolated_margin if p.spec.margin_mode == "isolated" else p.initial_margin
     return {
-        "symbol": market_id(p.spec.symbol), "leverage": plain(p.leverage), "autoAddMargin": "0",
+        "symbol": market_id(p.spec.symbol),
+        "leverage": plain(p.leverage),
+        "autoAddMargin": "0",
         "avgPrice": plain(p.spec.entry_price, 8),
         "liqPrice": plain(p.liquidation_price, price_places),
-        "riskLimitValue": plain(UNBOUNDED_RISK_LIMIT if tier.max_notional == float("inf")
-                                else tier.max_notional),
-        "takeProfit": "", "positionValue": plain(p.entry_value, 8), "isReduceOnly": False,
-        "tpslMode": "Full", "riskId": p.tier_index + 1, "trailingStop": "0",
-        "unrealisedPnl": plain(p.unrealized_pnl, 8), "markPrice": plain(p.mark, price_places + 2),
-        "adlRankIndicator": 2, "cumRealisedPnl": "0", "positionMM": plain(p.maintenance_margin, 8),
-        "createdTime": str(created), "positionIdx": (0 if not hedge_mode
-                                                     else 1 if p.spec.side == "long" else 2),
-        "positionIM": plain(p.initial_margin, 8), "seq": 15411084098, "updatedTime": str(created),
+        "riskLimitValue": plain(UNBOUNDED_RISK_LIMIT if tier.max_notional == float("inf") else tier.max_notional),
+        "takeProfit": "",
+        "positionValue": plain(p.entry_value, 8),
+        "isReduceOnly": False,
+        "tpslMode": "Full",
+        "riskId": p.tier_index + 1,
+        "trailingStop": "0",
+        "unrealisedPnl": plain(p.unrealized_pnl, 8),
+        "markPrice": plain(p.mark, price_places + 2),
+        "adlRankIndicator": 2,
+        "cumRealisedPnl": "0",
+        "positionMM": plain(p.maintenance_margin, 8),
+        "createdTime": str(created),
+        "positionIdx": (0 if not hedge_mode else 1 if p.spec.side == "long" else 2),
+        "positionIM": plain(p.initial_margin, 8),
+        "seq": 15411084098,
+        "updatedTime": str(created),
         "side": "Buy" if p.spec.side == "long" else "Sell",
-        "bustPrice": plain(p.bankruptcy_price, price_places), "positionBalance": plain(balance, 8),
-        "leverageSysUpdatedTime": "", "curRealisedPnl": "0", "size": plain(p.spec.contracts),
-        "positionStatus": "Normal", "mmrSysUpdatedTime": "", "stopLoss": "", "sessionAvgPrice": "",
+        "bustPrice": plain(p.bankruptcy_price, price_places),
+        "positionBalance": plain(balance, 8),
+        "leverageSysUpdatedTime": "",
+        "curRealisedPnl": "0",
+        "size": plain(p.spec.contracts),
+        "positionStatus": "Normal",
+        "mmrSysUpdatedTime": "",
+        "stopLoss": "",
+        "sessionAvgPrice": "",
         "tradeMode": 1 if p.spec.margin_mode == "isolated" else 0,
     }
 
 
 # --- market data ---------------------------------------------------------------------
+
 
 def _params_error(req: SimRequest, what: str) -> VenueError:
     return _error(200, 10001, f"params error: {what}", req)
@@ -311,24 +437,35 @@ def _candles(req: SimRequest, state: SimState) -> tuple[MarketSpec, list[Candle]
     width = hours * HOUR_MS
     candles = state.candles.candles("bybit", market.symbol, req.now_ms, hours)
     first = None if start is None else start - start % width  # the candle that holds `start`
-    chosen = window(candles, start=first, end=end, limit=limit,
-                    oldest_first=start is not None and end is None)
+    chosen = window(candles, start=first, end=end, limit=limit, oldest_first=start is not None and end is None)
     return market, chosen[::-1]
 
 
 def _kline(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     market, candles = _candles(req, state)
     places = places_of(market.price_tick) + 4
-    rows = [[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
-             plain(c.close, places), plain(c.volume, 8), plain(c.volume * c.close, 8)] for c in candles]
+    rows = [
+        [
+            str(c.ts),
+            plain(c.open, places),
+            plain(c.high, places),
+            plain(c.low, places),
+            plain(c.close, places),
+            plain(c.volume, 8),
+            plain(c.volume * c.close, 8),
+        ]
+        for c in candles
+    ]
     return envelope({"symbol": market_id(market.symbol), "category": "linear", "list": rows}, req.now_ms)
 
 
 def _mark_price_kline(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     market, candles = _candles(req, state)
     places = places_of(market.price_tick) + 4
-    rows = [[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
-             plain(c.close, places)] for c in candles]
+    rows = [
+        [str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places), plain(c.close, places)]
+        for c in candles
+    ]
     return envelope({"symbol": market_id(market.symbol), "category": "linear", "list": rows}, req.now_ms)
 
 
@@ -346,23 +483,39 @@ def _tickers(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         previous = day[0].open
         bids, asks = order_book(market, mark)
         volume = sum(c.volume for c in day)
-        rows.append({
-            "symbol": market_id(market.symbol), "lastPrice": plain(mark, places + 2),
-            "indexPrice": plain(mark, places + 2), "markPrice": plain(mark, places + 2),
-            "prevPrice24h": plain(previous, places + 2), "price24hPcnt": plain(mark / previous - 1, 6),
-            "highPrice24h": plain(max(c.high for c in day), places + 2),
-            "lowPrice24h": plain(min(c.low for c in day), places + 2),
-            "prevPrice1h": plain(day[-1].open, places + 2), "openInterest": plain(volume * 2, 3),
-            "openInterestValue": plain(volume * 2 * mark, 2), "turnover24h": plain(volume * mark, 4),
-            "volume24h": plain(volume, 4),
-            "fundingRate": plain(state.funding_rate("bybit", market.symbol), 8),
-            "nextFundingTime": str(next_funding_ms(req.now_ms)), "fundingIntervalHour": "8",
-            "fundingCap": "0.005", "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "",
-            "deliveryTime": "0", "bid1Price": plain(bids[0][0], places) if bids else "",
-            "bid1Size": plain(bids[0][1]) if bids else "", "ask1Price": plain(asks[0][0], places),
-            "ask1Size": plain(asks[0][1]), "basis": "", "preOpenPrice": "", "preQty": "",
-            "curPreListingPhase": "",
-        })
+        rows.append(
+            {
+                "symbol": market_id(market.symbol),
+                "lastPrice": plain(mark, places + 2),
+                "indexPrice": plain(mark, places + 2),
+                "markPrice": plain(mark, places + 2),
+                "prevPrice24h": plain(previous, places + 2),
+                "price24hPcnt": plain(mark / previous - 1, 6),
+                "highPrice24h": plain(max(c.high for c in day), places + 2),
+                "lowPrice24h": plain(min(c.low for c in day), places + 2),
+                "prevPrice1h": plain(day[-1].open, places + 2),
+                "openInterest": plain(volume * 2, 3),
+                "openInterestValue": plain(volume * 2 * mark, 2),
+                "turnover24h": plain(volume * mark, 4),
+                "volume24h": plain(volume, 4),
+                "fundingRate": plain(state.funding_rate("bybit", market.symbol), 8),
+                "nextFundingTime": str(next_funding_ms(req.now_ms)),
+                "fundingIntervalHour": "8",
+                "fundingCap": "0.005",
+                "predictedDeliveryPrice": "",
+                "basisRate": "",
+                "deliveryFeeRate": "",
+                "deliveryTime": "0",
+                "bid1Price": plain(bids[0][0], places) if bids else "",
+                "bid1Size": plain(bids[0][1]) if bids else "",
+                "ask1Price": plain(asks[0][0], places),
+                "ask1Size": plain(asks[0][1]),
+                "basis": "",
+                "preOpenPrice": "",
+                "preQty": "",
+                "curPreListingPhase": "",
+            }
+        )
     return envelope({"category": "linear", "list": rows}, req.now_ms)
 
 
@@ -373,14 +526,22 @@ def _orderbook(req: SimRequest, account: AccountSpec | None, state: SimState) ->
         raise _params_error(req, "limit invalid")
     bids, asks = order_book(market, state.mark("bybit", market.symbol))
     places = places_of(market.price_tick)
-    return envelope({
-        "s": market_id(market.symbol), "b": [[plain(p, places), plain(q)] for p, q in bids[:limit]],
-        "a": [[plain(p, places), plain(q)] for p, q in asks[:limit]], "ts": req.now_ms,
-        "u": req.now_ms // 1000, "seq": req.now_ms, "cts": req.now_ms,
-    }, req.now_ms)
+    return envelope(
+        {
+            "s": market_id(market.symbol),
+            "b": [[plain(p, places), plain(q)] for p, q in bids[:limit]],
+            "a": [[plain(p, places), plain(q)] for p, q in asks[:limit]],
+            "ts": req.now_ms,
+            "u": req.now_ms // 1000,
+            "seq": req.now_ms,
+            "cts": req.now_ms,
+        },
+        req.now_ms,
+    )
 
 
 # --- executions --------------------------------------------------------------------------
+
 
 def _execution_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     """The account's executions, newest first: here only its liquidation fills
@@ -396,31 +557,56 @@ def _execution_list(req: SimRequest, account: AccountSpec | None, state: SimStat
     end = int_param(req.query, "endTime", None, lambda: _params_error(req, "endTime invalid"))
     if start is None and end is None:
         start = req.now_ms - WEEK_MS
-    records = [r for r in state.liquidations("bybit", account.api_key)
-               if (market is None or r.symbol == market.symbol) and kind in (None, "BustTrade")
-               and (start is None or r.time_ms >= start) and (end is None or r.time_ms <= end)][::-1]
+    records = [
+        r
+        for r in state.liquidations("bybit", account.api_key)
+        if (market is None or r.symbol == market.symbol)
+        and kind in (None, "BustTrade")
+        and (start is None or r.time_ms >= start)
+        and (end is None or r.time_ms <= end)
+    ][::-1]
     offset = int_param(req.query, "cursor", 0, lambda: _params_error(req, "cursor invalid")) or 0
-    page = records[offset:offset + limit]
+    page = records[offset : offset + limit]
     rows = []
     for r in page:
         places = places_of(state.markets["bybit"][r.symbol].price_tick)
-        rows.append({
-            "symbol": market_id(r.symbol), "orderType": "Market", "underlyingPrice": "", "orderLinkId": "",
-            "side": "Sell" if r.close_side == "sell" else "Buy", "indexPrice": "",
-            "orderId": f"{r.id:08x}-5b0c-4d1e-9f2a-{r.event:012x}", "stopOrderType": "UNKNOWN",
-            "leavesQty": "0", "execTime": str(r.time_ms), "feeCurrency": account.collateral,
-            "isMaker": False, "execFee": plain(r.fee, 8),
-            "feeRate": plain(state.markets["bybit"][r.symbol].liquidation_fee_rate, 6),
-            "execId": f"{r.id:08x}-e0cb-4e81-8f18-{r.event:012x}", "tradeIv": "", "blockTradeId": "",
-            "markPrice": plain(r.mark_price, places + 2), "execPrice": plain(r.price, places),
-            "markIv": "", "orderQty": plain(r.contracts), "orderPrice": plain(r.price, places),
-            "execValue": plain(r.size * r.price, 8), "execType": "BustTrade", "execQty": plain(r.contracts),
-            "closedSize": plain(r.contracts), "extraFees": "", "seq": 9_000_000_000 + r.id,
-            "createType": "CreateByLiq",
-        })
+        rows.append(
+            {
+                "symbol": market_id(r.symbol),
+                "orderType": "Market",
+                "underlyingPrice": "",
+                "orderLinkId": "",
+                "side": "Sell" if r.close_side == "sell" else "Buy",
+                "indexPrice": "",
+                "orderId": f"{r.id:08x}-5b0c-4d1e-9f2a-{r.event:012x}",
+                "stopOrderType": "UNKNOWN",
+                "leavesQty": "0",
+                "execTime": str(r.time_ms),
+                "feeCurrency": account.collateral,
+                "isMaker": False,
+                "execFee": plain(r.fee, 8),
+                "feeRate": plain(state.markets["bybit"][r.symbol].liquidation_fee_rate, 6),
+                "execId": f"{r.id:08x}-e0cb-4e81-8f18-{r.event:012x}",
+                "tradeIv": "",
+                "blockTradeId": "",
+                "markPrice": plain(r.mark_price, places + 2),
+                "execPrice": plain(r.price, places),
+                "markIv": "",
+                "orderQty": plain(r.contracts),
+                "orderPrice": plain(r.price, places),
+                "execValue": plain(r.size * r.price, 8),
+                "execType": "BustTrade",
+                "execQty": plain(r.contracts),
+                "closedSize": plain(r.contracts),
+                "extraFees": "",
+                "seq": 9_000_000_000 + r.id,
+                "createType": "CreateByLiq",
+            }
+        )
     more = offset + limit < len(records)
-    return envelope({"nextPageCursor": str(offset + limit) if more else "", "category": "linear",
-                     "list": rows}, req.now_ms)
+    return envelope(
+        {"nextPageCursor": str(offset + limit) if more else "", "category": "linear", "list": rows}, req.now_ms
+    )
 
 
 VENUE = VenueSpec(
@@ -443,11 +629,22 @@ VENUE = VenueSpec(
     },
     authenticate=authenticate,
     error=error,
-    key_fields=("markPrice", "liqPrice", "walletBalance", "maintenanceMargin", "positionMM",
-                "fundingRate", "execPrice"),
+    key_fields=(
+        "markPrice",
+        "liqPrice",
+        "walletBalance",
+        "maintenanceMargin",
+        "positionMM",
+        "fundingRate",
+        "execPrice",
+    ),
     wrong_types={
-        "markPrice": lambda v: None, "size": negated, "unrealisedPnl": lambda v: "n/a",
-        "walletBalance": lambda v: "n/a", "maintenanceMargin": lambda v: "n/a",
-        "fundingRate": lambda v: "n/a", "execPrice": lambda v: "n/a",
+        "markPrice": lambda v: None,
+        "size": negated,
+        "unrealisedPnl": lambda v: "n/a",
+        "walletBalance": lambda v: "n/a",
+        "maintenanceMargin": lambda v: "n/a",
+        "fundingRate": lambda v: "n/a",
+        "execPrice": lambda v: "n/a",
     },
 )

@@ -99,8 +99,7 @@ def places_of(step: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
-def int_param(query: Mapping[str, str], key: str, default: int | None,
-              error: Callable[[], VenueError]) -> int | None:
+def int_param(query: Mapping[str, str], key: str, default: int | None, error: Callable[[], VenueError]) -> int | None:
     """An integer query parameter (`default` when absent); `error()` is raised when it
     is not an integer."""
     raw = query.get(key)

@@ -12,11 +12,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULT_KINDS = frozenset({
-    "delay", "timeout", "http429", "http429_retry_after", "http500", "http502", "http503",
-    "maintenance", "malformed_json", "missing_field", "wrong_types", "connection_reset",
-    "stale_timestamp",
-})
+FAULT_KINDS = frozenset(
+    {
+        "delay",
+        "timeout",
+        "http429",
+        "http429_retry_after",
+        "http500",
+        "http502",
+        "http503",
+        "maintenance",
+        "malformed_json",
+        "missing_field",
+        "wrong_types",
+        "connection_reset",
+        "stale_timestamp",
+    }
+)
 
 
 @dataclass
@@ -24,9 +36,9 @@ class Fault:
     venue: str
     path: str
     kind: str
-    count: int | None = None      # requests left; None: until cleared
+    count: int | None = None  # requests left; None: until cleared
     seconds: float | None = None  # delay, and Retry-After for http429_retry_after
-    field: str | None = None      # missing_field / wrong_types: only this key, not the venue's set
+    field: str | None = None  # missing_field / wrong_types: only this key, not the venue's set
 
 
 class FaultBook:
@@ -36,15 +48,21 @@ class FaultBook:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def add(self, venue: str, path: str, kind: str, count: int | None = None,
-            seconds: float | None = None, field: str | None = None) -> Fault:
+    def add(
+        self,
+        venue: str,
+        path: str,
+        kind: str,
+        count: int | None = None,
+        seconds: float | None = None,
+        field: str | None = None,
+    ) -> Fault:
         """Register a fault; ValueError for an unknown kind or a bad count/seconds."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(sorted(FAULT_KINDS))}")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise ValueError(f"count must be a positive integer or null, got {count!r}")
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)
-                                    or seconds < 0):
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0):
             raise ValueError(f"seconds must be a number >= 0, got {seconds!r}")
         if kind == "delay" and seconds is None:
             raise ValueError("a delay needs seconds")

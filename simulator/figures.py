@@ -52,20 +52,20 @@ class PositionFigures:
     spec: PositionSpec
     market: MarketSpec
     mark: float
-    size: float                 # base units: contracts x contract_size
-    notional: float             # size x mark
-    entry_value: float          # size x entry
+    size: float  # base units: contracts x contract_size
+    notional: float  # size x mark
+    entry_value: float  # size x entry
     unrealized_pnl: float
-    maintenance_margin: float   # the engine's requirement (OKX: with the closing fee)
-    closing_fee: float          # the part of maintenance_margin that is the closing fee
+    maintenance_margin: float  # the engine's requirement (OKX: with the closing fee)
+    closing_fee: float  # the part of maintenance_margin that is the closing fee
     maintenance_rate: float
     maintenance_amount: float
     tier_index: int
     leverage: float
-    initial_margin: float       # notional / leverage
+    initial_margin: float  # notional / leverage
     liquidation_price: float | None
     bankruptcy_price: float | None
-    pool_equity: float          # equity of the position's pool
+    pool_equity: float  # equity of the position's pool
     pool_maintenance: float
 
     @property
@@ -90,9 +90,9 @@ class AccountFigures:
     cross_maintenance: float
     cross_initial: float
     cross_upl: float
-    isolated_margin: float      # sum of isolated positions' margins
+    isolated_margin: float  # sum of isolated positions' margins
     isolated_upl: float
-    hedge_mode: bool            # some symbol is held both long and short
+    hedge_mode: bool  # some symbol is held both long and short
 
     @property
     def wallet_balance(self) -> float:
@@ -138,8 +138,12 @@ def okx_tier_for(tiers: tuple[ContractTier, ...], contracts: float) -> ContractT
     return tiers[-1]
 
 
-def account_figures(spec: AccountSpec, markets: dict[str, MarketSpec], marks: dict[str, float],
-                    okx_tiers: dict[str, tuple[ContractTier, ...]] | None = None) -> AccountFigures:
+def account_figures(
+    spec: AccountSpec,
+    markets: dict[str, MarketSpec],
+    marks: dict[str, float],
+    okx_tiers: dict[str, tuple[ContractTier, ...]] | None = None,
+) -> AccountFigures:
     """Run the engine on `spec` at `marks` (symbol -> price)."""
     snapshot = parse_snapshot(_snapshot_doc(spec, markets, marks, okx_tiers or {}))
     fee = taker_fee(snapshot)
@@ -155,22 +159,30 @@ def account_figures(spec: AccountSpec, markets: dict[str, MarketSpec], marks: di
         upl = unrealized_pnl(pos, pos.mark_price)
         leverage = pspec.leverage or min(DEFAULT_LEVERAGE, tier.max_leverage or DEFAULT_LEVERAGE)
         balance = pool.pool.balance
-        bust = pos.mark_price - pos.sign * (pool.equity if pos.margin_mode == "cross"
-                                            else balance + upl) / pos.size
-        positions.append(PositionFigures(
-            index=i, spec=pspec, market=markets[pos.symbol], mark=pos.mark_price,
-            size=pos.size, notional=notional, entry_value=pos.size * pos.entry_price,
-            unrealized_pnl=upl,
-            maintenance_margin=maintenance_requirement(pos, mode_rule, fee, pos.mark_price),
-            closing_fee=notional * fee if mode_rule.fee_in_requirement else 0.0,
-            maintenance_rate=tier.maintenance_margin_rate,
-            maintenance_amount=tier.maintenance_amount if mode_rule.uses_maintenance_amount else 0.0,
-            tier_index=column if spec.venue != "okx" else _okx_index(okx_tiers, pspec),
-            leverage=leverage, initial_margin=notional / leverage,
-            liquidation_price=liquidation_price(snapshot, i),
-            bankruptcy_price=bust if bust > 0 else None,
-            pool_equity=pool.equity, pool_maintenance=pool.maintenance_margin,
-        ))
+        bust = pos.mark_price - pos.sign * (pool.equity if pos.margin_mode == "cross" else balance + upl) / pos.size
+        positions.append(
+            PositionFigures(
+                index=i,
+                spec=pspec,
+                market=markets[pos.symbol],
+                mark=pos.mark_price,
+                size=pos.size,
+                notional=notional,
+                entry_value=pos.size * pos.entry_price,
+                unrealized_pnl=upl,
+                maintenance_margin=maintenance_requirement(pos, mode_rule, fee, pos.mark_price),
+                closing_fee=notional * fee if mode_rule.fee_in_requirement else 0.0,
+                maintenance_rate=tier.maintenance_margin_rate,
+                maintenance_amount=tier.maintenance_amount if mode_rule.uses_maintenance_amount else 0.0,
+                tier_index=column if spec.venue != "okx" else _okx_index(okx_tiers, pspec),
+                leverage=leverage,
+                initial_margin=notional / leverage,
+                liquidation_price=liquidation_price(snapshot, i),
+                bankruptcy_price=bust if bust > 0 else None,
+                pool_equity=pool.equity,
+                pool_maintenance=pool.maintenance_margin,
+            )
+        )
         if pos.margin_mode == "cross":
             cross_initial += notional / leverage
             cross_upl += upl
@@ -182,10 +194,15 @@ def account_figures(spec: AccountSpec, markets: dict[str, MarketSpec], marks: di
     for p in spec.positions:
         sides.setdefault(p.symbol, set()).add(p.side)
     return AccountFigures(
-        spec=spec, positions=tuple(positions), taker_fee=fee,
-        cross_equity=cross.equity, cross_maintenance=cross.maintenance_margin,
-        cross_initial=cross_initial, cross_upl=cross_upl,
-        isolated_margin=iso_margin, isolated_upl=iso_upl,
+        spec=spec,
+        positions=tuple(positions),
+        taker_fee=fee,
+        cross_equity=cross.equity,
+        cross_maintenance=cross.maintenance_margin,
+        cross_initial=cross_initial,
+        cross_upl=cross_upl,
+        isolated_margin=iso_margin,
+        isolated_upl=iso_upl,
         hedge_mode=any(len(s) == 2 for s in sides.values()),
     )
 
@@ -196,31 +213,49 @@ def _okx_index(okx_tiers: dict[str, tuple[ContractTier, ...]] | None, pspec: Pos
 
 
 def _tier_rows(market: MarketSpec) -> list[dict[str, float | None]]:
-    return [{"min_notional": t.min_notional, "max_notional": t.max_notional,
-             "maintenance_margin_rate": t.maintenance_margin_rate, "maintenance_amount": None,
-             "max_leverage": t.max_leverage} for t in market.tiers]
+    return [
+        {
+            "min_notional": t.min_notional,
+            "max_notional": t.max_notional,
+            "maintenance_margin_rate": t.maintenance_margin_rate,
+            "maintenance_amount": None,
+            "max_leverage": t.max_leverage,
+        }
+        for t in market.tiers
+    ]
 
 
-def _snapshot_doc(spec: AccountSpec, markets: dict[str, MarketSpec], marks: dict[str, float],
-                  okx_tiers: dict[str, tuple[ContractTier, ...]]) -> dict:
+def _snapshot_doc(
+    spec: AccountSpec,
+    markets: dict[str, MarketSpec],
+    marks: dict[str, float],
+    okx_tiers: dict[str, tuple[ContractTier, ...]],
+) -> dict:
     positions = []
     for p in spec.positions:
         market = markets[p.symbol]
         doc: dict = {
-            "symbol": p.symbol, "side": p.side, "contracts": p.contracts,
-            "contract_size": market.contract_size, "entry_price": p.entry_price,
-            "mark_price": marks[p.symbol], "margin_mode": p.margin_mode,
-            "isolated_margin": p.isolated_margin, "leverage": p.leverage,
+            "symbol": p.symbol,
+            "side": p.side,
+            "contracts": p.contracts,
+            "contract_size": market.contract_size,
+            "entry_price": p.entry_price,
+            "mark_price": marks[p.symbol],
+            "margin_mode": p.margin_mode,
+            "isolated_margin": p.isolated_margin,
+            "leverage": p.leverage,
         }
         if spec.venue == "okx":
             tier = okx_tier_for(okx_tiers[p.symbol], p.contracts)
             doc["maintenance_margin_rate"] = tier.mmr
         else:
-            doc["tiers"] = [{k: v for k, v in row.items() if v is not None}
-                            for row in _tier_rows(market)]
+            doc["tiers"] = [{k: v for k, v in row.items() if v is not None} for row in _tier_rows(market)]
         positions.append(doc)
     return {
-        "exchange": spec.venue, "account": spec.name, "collateral": spec.collateral,
-        "wallet_balance": spec.wallet_balance, "taker_fee": spec.taker_fee,
+        "exchange": spec.venue,
+        "account": spec.name,
+        "collateral": spec.collateral,
+        "wallet_balance": spec.wallet_balance,
+        "taker_fee": spec.taker_fee,
         "positions": positions,
     }

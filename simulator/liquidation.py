@@ -41,21 +41,21 @@ class LiquidationRecord:
     venue: str
     api_key: str
     symbol: str
-    side: str                        # the position's side: long / short
-    contracts: float                 # venue contracts (OKX: ctVal base units each)
+    side: str  # the position's side: long / short
+    contracts: float  # venue contracts (OKX: ctVal base units each)
     contract_size: float
     margin_mode: str
     entry_price: float
     leverage: float
-    price: float                     # execution price
-    mark_price: float                # the mark when it was liquidated
+    price: float  # execution price
+    mark_price: float  # the mark when it was liquidated
     liquidation_price: float | None  # the engine's, at the marks of the liquidation
-    fee: float                       # liquidation fee charged for this position
-    realized_pnl: float              # (price - entry) x size x sign
-    pool_equity: float               # the pool's equity at the execution prices, before the fee
-    balance_after: float             # cross: the new wallet; isolated: credited to the wallet
-    forced: bool                     # by the admin API / liquidate(), not by a mark move
-    hedge_mode: bool                 # the account held both sides of some symbol
+    fee: float  # liquidation fee charged for this position
+    realized_pnl: float  # (price - entry) x size x sign
+    pool_equity: float  # the pool's equity at the execution prices, before the fee
+    balance_after: float  # cross: the new wallet; isolated: credited to the wallet
+    forced: bool  # by the admin API / liquidate(), not by a mark move
+    hedge_mode: bool  # the account held both sides of some symbol
 
     @property
     def close_side(self) -> str:
@@ -78,20 +78,27 @@ def unhealthy_pools(fig: AccountFigures, symbol: str | None) -> list[Pool]:
     """Pools at health <= 1 that hold `symbol` (any symbol when None), isolated first."""
     result: list[Pool] = []
     for p in fig.positions:
-        if p.spec.margin_mode == "isolated" and symbol in (None, p.spec.symbol) \
-                and _at_or_below_one(p.pool_equity, p.pool_maintenance):
+        if (
+            p.spec.margin_mode == "isolated"
+            and symbol in (None, p.spec.symbol)
+            and _at_or_below_one(p.pool_equity, p.pool_maintenance)
+        ):
             result.append(("isolated", (p.index,)))
     cross = tuple(p.index for p in fig.positions if p.spec.margin_mode == "cross")
-    if cross and any(symbol in (None, fig.positions[i].spec.symbol) for i in cross) \
-            and _at_or_below_one(fig.cross_equity, fig.cross_maintenance):
+    if (
+        cross
+        and any(symbol in (None, fig.positions[i].spec.symbol) for i in cross)
+        and _at_or_below_one(fig.cross_equity, fig.cross_maintenance)
+    ):
         result.append(("cross", cross))
     return result
 
 
 def pools_holding(fig: AccountFigures, symbol: str) -> list[Pool]:
     """Every pool with a position in `symbol`, isolated first (for a forced liquidation)."""
-    result: list[Pool] = [("isolated", (p.index,)) for p in fig.positions
-                          if p.spec.margin_mode == "isolated" and p.spec.symbol == symbol]
+    result: list[Pool] = [
+        ("isolated", (p.index,)) for p in fig.positions if p.spec.margin_mode == "isolated" and p.spec.symbol == symbol
+    ]
     cross = tuple(p.index for p in fig.positions if p.spec.margin_mode == "cross")
     if any(fig.positions[i].spec.symbol == symbol for i in cross):
         result.append(("cross", cross))
@@ -113,9 +120,17 @@ def execution_price(p: PositionFigures, moved: tuple[str, float, float] | None) 
     return p.mark
 
 
-def settle(spec: AccountSpec, fig: AccountFigures, pools: list[Pool], prices: dict[int, float],
-           *, now_ms: int, first_id: int, event: int, forced: bool
-           ) -> tuple[AccountSpec, list[LiquidationRecord]]:
+def settle(
+    spec: AccountSpec,
+    fig: AccountFigures,
+    pools: list[Pool],
+    prices: dict[int, float],
+    *,
+    now_ms: int,
+    first_id: int,
+    event: int,
+    forced: bool,
+) -> tuple[AccountSpec, list[LiquidationRecord]]:
     """Close the positions of `pools` at `prices` (position index -> price) and settle
     their margin; returns the account without them and one record per closed position
     (records of the k-th pool settled carry event `event + k`)."""
@@ -135,16 +150,31 @@ def settle(spec: AccountSpec, fig: AccountFigures, pools: list[Pool], prices: di
         wallet = left if mode == "cross" else wallet + left
         total = sum(notional.values()) or 1.0
         for p in positions:
-            records.append(LiquidationRecord(
-                id=first_id + len(records), event=event + k, time_ms=now_ms, venue=spec.venue,
-                api_key=spec.api_key, symbol=p.spec.symbol, side=p.spec.side,
-                contracts=p.spec.contracts, contract_size=p.market.contract_size,
-                margin_mode=p.spec.margin_mode, entry_price=p.spec.entry_price, leverage=p.leverage,
-                price=prices[p.index], mark_price=p.mark,
-                liquidation_price=p.liquidation_price, fee=charged * notional[p.index] / total,
-                realized_pnl=pnl[p.index], pool_equity=equity, balance_after=left, forced=forced,
-                hedge_mode=fig.hedge_mode,
-            ))
+            records.append(
+                LiquidationRecord(
+                    id=first_id + len(records),
+                    event=event + k,
+                    time_ms=now_ms,
+                    venue=spec.venue,
+                    api_key=spec.api_key,
+                    symbol=p.spec.symbol,
+                    side=p.spec.side,
+                    contracts=p.spec.contracts,
+                    contract_size=p.market.contract_size,
+                    margin_mode=p.spec.margin_mode,
+                    entry_price=p.spec.entry_price,
+                    leverage=p.leverage,
+                    price=prices[p.index],
+                    mark_price=p.mark,
+                    liquidation_price=p.liquidation_price,
+                    fee=charged * notional[p.index] / total,
+                    realized_pnl=pnl[p.index],
+                    pool_equity=equity,
+                    balance_after=left,
+                    forced=forced,
+                    hedge_mode=fig.hedge_mode,
+                )
+            )
         closed.update(indices)
     remaining = tuple(p for i, p in enumerate(spec.positions) if i not in closed)
     return dataclasses.replace(spec, wallet_balance=wallet, positions=remaining), records

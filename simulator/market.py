@@ -36,9 +36,9 @@ from simulator.scenario import (
 )
 
 HOUR_MS = 3_600_000
-FUNDING_INTERVAL_MS = 8 * HOUR_MS     # 00:00, 08:00 and 16:00 UTC on the three venues
-DEFAULT_QUOTE_VOLUME = 20_000_000.0   # quote value traded per hour, before the noise
-BOOK_SIZE_GROWTH = 0.2                # each level deeper holds 20 % of the first level more
+FUNDING_INTERVAL_MS = 8 * HOUR_MS  # 00:00, 08:00 and 16:00 UTC on the three venues
+DEFAULT_QUOTE_VOLUME = 20_000_000.0  # quote value traded per hour, before the noise
+BOOK_SIZE_GROWTH = 0.2  # each level deeper holds 20 % of the first level more
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,13 @@ def _volume(market: MarketSpec, close: float, ret: float, noise: float) -> float
 def history(market: MarketSpec, factor_sigma: float, seed: int, anchor_ms: int, hours: int) -> list[Candle]:
     """The `hours` closed hourly candles before `anchor_ms`, oldest first, the last closing
     at the market's scenario mark."""
-    factor = random.Random(f"{seed}:factor")          # noqa: S311 - a seeded simulation
-    own = random.Random(f"{seed}:{market.symbol}")    # noqa: S311
+    factor = random.Random(f"{seed}:factor")  # noqa: S311 - a seeded simulation
+    own = random.Random(f"{seed}:{market.symbol}")  # noqa: S311
     extra = random.Random(f"{seed}:{market.symbol}:shape")  # noqa: S311
     idio = idiosyncratic_volatility(market, factor_sigma)
     beta = 1.0 if market.is_factor else market.beta
     sigma_factor = market.hourly_volatility if market.is_factor else factor_sigma
-    returns = [beta * sigma_factor * factor.gauss(0.0, 1.0) + idio * own.gauss(0.0, 1.0)
-               for _ in range(hours)]
+    returns = [beta * sigma_factor * factor.gauss(0.0, 1.0) + idio * own.gauss(0.0, 1.0) for _ in range(hours)]
     # Closes backwards from the scenario mark: close[k-1] = close[k] x exp(-r[k]).
     closes = [0.0] * hours
     log_close = math.log(market.mark_price)
@@ -98,13 +97,23 @@ def history(market: MarketSpec, factor_sigma: float, seed: int, anchor_ms: int, 
     for k in range(hours):
         close = round_to(closes[k], tick) if k < hours - 1 else market.mark_price
         open_ = previous
-        wick_up, wick_down, noise = (abs(extra.gauss(0.0, 0.5 * sigma)), abs(extra.gauss(0.0, 0.5 * sigma)),
-                                     extra.random())
+        wick_up, wick_down, noise = (
+            abs(extra.gauss(0.0, 0.5 * sigma)),
+            abs(extra.gauss(0.0, 0.5 * sigma)),
+            extra.random(),
+        )
         high = max(open_, close, math.ceil(max(open_, close) * math.exp(wick_up) / tick - 1e-9) * tick)
-        low = min(open_, close, max(tick, math.floor(min(open_, close) * math.exp(-wick_down) / tick + 1e-9)
-                                    * tick))
-        candles.append(Candle(anchor_ms - (hours - k) * HOUR_MS, open_, round(high, 12), round(low, 12),
-                              close, _volume(market, close, returns[k], noise)))
+        low = min(open_, close, max(tick, math.floor(min(open_, close) * math.exp(-wick_down) / tick + 1e-9) * tick))
+        candles.append(
+            Candle(
+                anchor_ms - (hours - k) * HOUR_MS,
+                open_,
+                round(high, 12),
+                round(low, 12),
+                close,
+                _volume(market, close, returns[k], noise),
+            )
+        )
         previous = close
     return candles
 
@@ -129,8 +138,9 @@ class CandleBook:
         key = (venue, symbol)
         if key not in self._history:
             markets: Mapping[str, MarketSpec] = self.scenario.markets[venue]
-            self._history[key] = history(markets[symbol], factor_volatility(markets), self.scenario.seed,
-                                         self.anchor_ms, self.hours)
+            self._history[key] = history(
+                markets[symbol], factor_volatility(markets), self.scenario.seed, self.anchor_ms, self.hours
+            )
         return self._history[key]
 
     def reset(self) -> None:
@@ -165,8 +175,7 @@ class CandleBook:
             previous = c
         return candles
 
-    def candles(self, venue: str, symbol: str, now_ms: int, hours: int = 1,
-                offset_ms: int = 0) -> list[Candle]:
+    def candles(self, venue: str, symbol: str, now_ms: int, hours: int = 1, offset_ms: int = 0) -> list[Candle]:
         """Candles of `hours` hours (1, 2, 4, 6, 8, 12, 24), aligned on UTC (plus
         `offset_ms`: OKX's Hong Kong-time bars), oldest first; a first bar that the
         history only partly covers is left out."""
@@ -181,9 +190,16 @@ class CandleBook:
         for start, members in groups.items():
             if members[0].ts != start:
                 continue  # the oldest bar, cut by the start of the history
-            bars.append(Candle(start, members[0].open, max(m.high for m in members),
-                               min(m.low for m in members), members[-1].close,
-                               round(sum(m.volume for m in members), 12)))
+            bars.append(
+                Candle(
+                    start,
+                    members[0].open,
+                    max(m.high for m in members),
+                    min(m.low for m in members),
+                    members[-1].close,
+                    round(sum(m.volume for m in members), 12),
+                )
+            )
         return bars
 
 
@@ -199,8 +215,9 @@ def order_book(market: MarketSpec, mark: float) -> tuple[list[Level], list[Level
     best_bid = math.floor(mark / tick + 1e-9)  # in ticks
     bids, asks = [], []
     for i in range(market.book_depth_levels):
-        size = max(market.amount_step,
-                   round_to(market.book_level_size * (1 + BOOK_SIZE_GROWTH * i), market.amount_step))
+        size = max(
+            market.amount_step, round_to(market.book_level_size * (1 + BOOK_SIZE_GROWTH * i), market.amount_step)
+        )
         bid = best_bid - i * spacing
         if bid > 0:
             bids.append((round(bid * tick, 12), size))
@@ -208,8 +225,9 @@ def order_book(market: MarketSpec, mark: float) -> tuple[list[Level], list[Level
     return bids, asks
 
 
-def window(candles: list[Candle], *, start: int | None = None, end: int | None = None,
-           limit: int, oldest_first: bool) -> list[Candle]:
+def window(
+    candles: list[Candle], *, start: int | None = None, end: int | None = None, limit: int, oldest_first: bool
+) -> list[Candle]:
     """Candles whose open time is in [start, end], cut to `limit` from the oldest side
     (`oldest_first`) or the newest side; oldest first."""
     chosen = [c for c in candles if (start is None or c.ts >= start) and (end is None or c.ts <= end)]

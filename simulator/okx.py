@@ -46,10 +46,19 @@ HOST = "www.okx.com"
 TIMESTAMP_WINDOW_MS = 30_000  # OKX refuses a request timestamp more than 30 s off
 UNBOUNDED_SZ = 100_000_000
 HK_OFFSET_MS = 8 * HOUR_MS  # bars of 6 h and more without "utc" are aligned on Hong Kong time
-BARS = {"1H": (1, 0), "2H": (2, 0), "4H": (4, 0), "6H": (6, HK_OFFSET_MS), "12H": (12, HK_OFFSET_MS),
-        "1D": (24, HK_OFFSET_MS), "6Hutc": (6, 0), "12Hutc": (12, 0), "1Dutc": (24, 0)}  # the simulator's
-RECENT_CANDLES = 1440           # /market/candles serves only the latest 1440 bars
-CANDLE_LIMIT = (100, 300)       # default, max (candles and history-candles)
+BARS = {
+    "1H": (1, 0),
+    "2H": (2, 0),
+    "4H": (4, 0),
+    "6H": (6, HK_OFFSET_MS),
+    "12H": (12, HK_OFFSET_MS),
+    "1D": (24, HK_OFFSET_MS),
+    "6Hutc": (6, 0),
+    "12Hutc": (12, 0),
+    "1Dutc": (24, 0),
+}  # the simulator's
+RECENT_CANDLES = 1440  # /market/candles serves only the latest 1440 bars
+CANDLE_LIMIT = (100, 300)  # default, max (candles and history-candles)
 MARK_CANDLE_LIMIT = (100, 100)
 BOOKS_MAX = {"/api/v5/market/books": 400, "/api/v5/market/books-full": 5000}
 FILLS_LIMIT = (100, 100)
@@ -88,8 +97,12 @@ def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
     """Check key, timestamp, passphrase and signature like OKX (50103..50107, 50111,
     50112, 50102, 50105, 50113)."""
     h = req.headers
-    for header, code in (("OK-ACCESS-KEY", "50103"), ("OK-ACCESS-PASSPHRASE", "50104"),
-                         ("OK-ACCESS-SIGN", "50106"), ("OK-ACCESS-TIMESTAMP", "50107")):
+    for header, code in (
+        ("OK-ACCESS-KEY", "50103"),
+        ("OK-ACCESS-PASSPHRASE", "50104"),
+        ("OK-ACCESS-SIGN", "50106"),
+        ("OK-ACCESS-TIMESTAMP", "50107"),
+    ):
         if not h.get(header):
             raise _error(401, code, f"Request header {header} can not be empty.")
     account = state.account("okx", h["OK-ACCESS-KEY"])
@@ -105,14 +118,14 @@ def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
     if not hmac.compare_digest(h["OK-ACCESS-PASSPHRASE"], account.passphrase or ""):
         raise _error(401, "50105", "Request header OK-ACCESS-PASSPHRASE incorrect.")
     path = req.path + (f"?{req.raw_query}" if req.raw_query else "")
-    digest = hmac.new(account.secret.encode(), (stamp + req.method + path + req.body).encode(),
-                      hashlib.sha256).digest()
+    digest = hmac.new(account.secret.encode(), (stamp + req.method + path + req.body).encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(h["OK-ACCESS-SIGN"], base64.b64encode(digest).decode()):
         raise _error(401, "50113", "Invalid Sign.")
     return account
 
 
 # --- public --------------------------------------------------------------------------
+
 
 def _time(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     return envelope([{"ts": str(req.now_ms)}])
@@ -128,17 +141,43 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
         if req.query.get("instFamily", family) != family or req.query.get("uly", family) != family:
             continue
         step, tick = plain(market.amount_step), plain(market.price_tick)
-        data.append({
-            "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "ctMult": "1",
-            "ctType": "linear", "ctVal": plain(market.contract_size), "ctValCcy": market.base,
-            "expTime": "", "instFamily": family, "instId": inst_id(market.symbol), "instIdCode": 10000 + n,
-            "instType": "SWAP", "lever": str(int(market.tiers[0].max_leverage)),
-            "listTime": "1573557408000", "lotSz": step, "maxIcebergSz": "100000000",
-            "maxLmtAmt": "20000000", "maxLmtSz": "100000000", "maxMktAmt": "", "maxMktSz": "12000",
-            "maxStopSz": "12000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
-            "minSz": step, "optType": "", "quoteCcy": "", "ruleType": "normal",
-            "settleCcy": market.quote, "state": "live", "stk": "", "tickSz": tick, "uly": family,
-        })
+        data.append(
+            {
+                "alias": "",
+                "auctionEndTime": "",
+                "baseCcy": "",
+                "category": "1",
+                "ctMult": "1",
+                "ctType": "linear",
+                "ctVal": plain(market.contract_size),
+                "ctValCcy": market.base,
+                "expTime": "",
+                "instFamily": family,
+                "instId": inst_id(market.symbol),
+                "instIdCode": 10000 + n,
+                "instType": "SWAP",
+                "lever": str(int(market.tiers[0].max_leverage)),
+                "listTime": "1573557408000",
+                "lotSz": step,
+                "maxIcebergSz": "100000000",
+                "maxLmtAmt": "20000000",
+                "maxLmtSz": "100000000",
+                "maxMktAmt": "",
+                "maxMktSz": "12000",
+                "maxStopSz": "12000",
+                "maxTriggerSz": "100000000",
+                "maxTwapSz": "100000000",
+                "minSz": step,
+                "optType": "",
+                "quoteCcy": "",
+                "ruleType": "normal",
+                "settleCcy": market.quote,
+                "state": "live",
+                "stk": "",
+                "tickSz": tick,
+                "uly": family,
+            }
+        )
     return envelope(data)
 
 
@@ -153,28 +192,64 @@ def _position_tiers(req: SimRequest, account: AccountSpec | None, state: SimStat
         if inst_family(market) != family or req.query["instType"] != "SWAP":
             continue
         for t in state.okx_tiers[market.symbol]:
-            data.append({
-                "baseMaxLoan": "", "imr": plain(1 / t.max_lever, 6), "instFamily": family,
-                "instId": "", "maxLever": plain(t.max_lever), "minSz": plain(t.min_sz),
-                "maxSz": plain(UNBOUNDED_SZ if t.max_sz is None else t.max_sz),
-                "mmr": plain(t.mmr), "optMgnFactor": "0", "quoteMaxLoan": "", "tier": str(t.tier),
-                "uly": family,
-            })
+            data.append(
+                {
+                    "baseMaxLoan": "",
+                    "imr": plain(1 / t.max_lever, 6),
+                    "instFamily": family,
+                    "instId": "",
+                    "maxLever": plain(t.max_lever),
+                    "minSz": plain(t.min_sz),
+                    "maxSz": plain(UNBOUNDED_SZ if t.max_sz is None else t.max_sz),
+                    "mmr": plain(t.mmr),
+                    "optMgnFactor": "0",
+                    "quoteMaxLoan": "",
+                    "tier": str(t.tier),
+                    "uly": family,
+                }
+            )
     return envelope(data)
 
 
 # --- signed --------------------------------------------------------------------------
 
+
 def _currencies(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     coins = sorted({c for m in state.markets.get("okx", {}).values() for c in (m.base, m.quote)})
-    return envelope([{
-        "ccy": c, "chain": f"{c}-ERC20", "canDep": True, "canWd": True, "canInternal": True,
-        "minWd": "1", "maxWd": "10000000", "wdTickSz": "6", "wdQuota": "10000000", "usedWdQuota": "0",
-        "fee": "1", "minFee": "1", "maxFee": "2", "mainNet": False, "needTag": False, "name": c,
-        "logoLink": "", "minDep": "0.00000001", "minDepArrivalConfirm": "12", "minWdUnlockConfirm": "12",
-        "depQuotaFixed": "", "usedDepQuotaFixed": "", "depQuoteDailyLayer2": "", "ctAddr": "",
-        "burningFeeRate": "", "depEstOpenTime": "", "wdEstOpenTime": "",
-    } for c in coins])
+    return envelope(
+        [
+            {
+                "ccy": c,
+                "chain": f"{c}-ERC20",
+                "canDep": True,
+                "canWd": True,
+                "canInternal": True,
+                "minWd": "1",
+                "maxWd": "10000000",
+                "wdTickSz": "6",
+                "wdQuota": "10000000",
+                "usedWdQuota": "0",
+                "fee": "1",
+                "minFee": "1",
+                "maxFee": "2",
+                "mainNet": False,
+                "needTag": False,
+                "name": c,
+                "logoLink": "",
+                "minDep": "0.00000001",
+                "minDepArrivalConfirm": "12",
+                "minWdUnlockConfirm": "12",
+                "depQuotaFixed": "",
+                "usedDepQuotaFixed": "",
+                "depQuoteDailyLayer2": "",
+                "ctAddr": "",
+                "burningFeeRate": "",
+                "depEstOpenTime": "",
+                "wdEstOpenTime": "",
+            }
+            for c in coins
+        ]
+    )
 
 
 def _ratio(fig: AccountFigures) -> str:
@@ -185,8 +260,7 @@ def _ratio(fig: AccountFigures) -> str:
 def _balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
     fig = state.figures(account)
-    cross_mmr = sum(p.maintenance_margin - p.closing_fee for p in fig.positions
-                    if p.spec.margin_mode == "cross")
+    cross_mmr = sum(p.maintenance_margin - p.closing_fee for p in fig.positions if p.spec.margin_mode == "cross")
     cash = fig.wallet_balance + fig.isolated_margin
     equity = cash + fig.total_upl
     iso_eq = fig.isolated_margin + fig.isolated_upl
@@ -194,27 +268,66 @@ def _balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
     notional = sum(p.notional for p in fig.positions)
     now = str(req.now_ms)
     detail = {
-        "accAvgPx": "", "availBal": plain(available, 8), "availEq": plain(available, 8),
-        "borrowFroz": "", "cashBal": plain(cash, 8), "ccy": account.collateral, "clSpotInUseAmt": "",
-        "crossLiab": "", "disEq": plain(equity, 8), "eq": plain(equity, 8), "eqUsd": plain(equity, 8),
-        "fixedBal": "0", "frozenBal": plain(fig.isolated_margin + fig.cross_initial, 8),
-        "imr": plain(fig.cross_initial, 8), "interest": "", "isoEq": plain(iso_eq, 8), "isoLiab": "",
-        "isoUpl": plain(fig.isolated_upl, 8), "liab": "", "maxLoan": "", "mgnRatio": _ratio(fig),
-        "mmr": plain(cross_mmr, 8), "notionalLever": plain(notional / equity if equity > 0 else 0, 8),
-        "ordFrozen": "0", "rewardBal": "0", "smtSyncEq": "0", "spotCopyTradingEq": "0",
-        "spotInUseAmt": "", "spotIsoBal": "0", "stgyEq": "0", "twap": "0", "uTime": now,
-        "upl": plain(fig.total_upl, 8), "uplLiab": "",
+        "accAvgPx": "",
+        "availBal": plain(available, 8),
+        "availEq": plain(available, 8),
+        "borrowFroz": "",
+        "cashBal": plain(cash, 8),
+        "ccy": account.collateral,
+        "clSpotInUseAmt": "",
+        "crossLiab": "",
+        "disEq": plain(equity, 8),
+        "eq": plain(equity, 8),
+        "eqUsd": plain(equity, 8),
+        "fixedBal": "0",
+        "frozenBal": plain(fig.isolated_margin + fig.cross_initial, 8),
+        "imr": plain(fig.cross_initial, 8),
+        "interest": "",
+        "isoEq": plain(iso_eq, 8),
+        "isoLiab": "",
+        "isoUpl": plain(fig.isolated_upl, 8),
+        "liab": "",
+        "maxLoan": "",
+        "mgnRatio": _ratio(fig),
+        "mmr": plain(cross_mmr, 8),
+        "notionalLever": plain(notional / equity if equity > 0 else 0, 8),
+        "ordFrozen": "0",
+        "rewardBal": "0",
+        "smtSyncEq": "0",
+        "spotCopyTradingEq": "0",
+        "spotInUseAmt": "",
+        "spotIsoBal": "0",
+        "stgyEq": "0",
+        "twap": "0",
+        "uTime": now,
+        "upl": plain(fig.total_upl, 8),
+        "uplLiab": "",
     }
     if req.query.get("ccy") not in (None, account.collateral):
         return envelope([{"adjEq": "", "details": [], "totalEq": "0", "uTime": now}])
-    return envelope([{
-        "adjEq": plain(fig.cross_equity, 8), "availEq": plain(available, 8), "borrowFroz": "",
-        "details": [detail], "imr": plain(fig.cross_initial, 8), "isoEq": plain(iso_eq, 8),
-        "mgnRatio": _ratio(fig), "mmr": plain(cross_mmr, 8), "notionalUsd": plain(notional, 8),
-        "notionalUsdForBorrow": "", "notionalUsdForFutures": "0", "notionalUsdForOption": "0",
-        "notionalUsdForSwap": plain(notional, 8), "ordFroz": "", "totalEq": plain(equity, 8),
-        "uTime": now, "upl": plain(fig.total_upl, 8),
-    }])
+    return envelope(
+        [
+            {
+                "adjEq": plain(fig.cross_equity, 8),
+                "availEq": plain(available, 8),
+                "borrowFroz": "",
+                "details": [detail],
+                "imr": plain(fig.cross_initial, 8),
+                "isoEq": plain(iso_eq, 8),
+                "mgnRatio": _ratio(fig),
+                "mmr": plain(cross_mmr, 8),
+                "notionalUsd": plain(notional, 8),
+                "notionalUsdForBorrow": "",
+                "notionalUsdForFutures": "0",
+                "notionalUsdForOption": "0",
+                "notionalUsdForSwap": plain(notional, 8),
+                "ordFroz": "",
+                "totalEq": plain(equity, 8),
+                "uTime": now,
+                "upl": plain(fig.total_upl, 8),
+            }
+        ]
+    )
 
 
 def _positions(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -223,63 +336,131 @@ def _positions(req: SimRequest, account: AccountSpec | None, state: SimState) ->
     wanted = set(filter(None, req.query.get("instId", "").split(",")))
     if req.query.get("instType") not in (None, "SWAP"):
         return envelope([])
-    return envelope([_position(p, fig, state) for p in fig.positions
-                     if not wanted or inst_id(p.spec.symbol) in wanted])
+    return envelope([_position(p, fig, state) for p in fig.positions if not wanted or inst_id(p.spec.symbol) in wanted])
 
 
 def _position(p: PositionFigures, fig: AccountFigures, state: SimState) -> dict:
     isolated = p.spec.margin_mode == "isolated"
     margin = p.spec.isolated_margin or 0.0
-    ratio = ((margin + p.unrealized_pnl) / p.maintenance_margin if isolated and p.maintenance_margin
-             else fig.cross_health)
+    ratio = (
+        (margin + p.unrealized_pnl) / p.maintenance_margin if isolated and p.maintenance_margin else fig.cross_health
+    )
     places = places_of(p.market.price_tick)
     pos = p.spec.contracts if fig.hedge_mode else p.sign * p.spec.contracts
     created = str(state.started_ms)
     return {
-        "adl": "1", "availPos": plain(p.spec.contracts), "avgPx": plain(p.spec.entry_price, 8),
-        "baseBal": "", "baseBorrowed": "", "baseInterest": "",
-        "bePx": plain(p.spec.entry_price * (1 + p.sign * fig.taker_fee), 8), "bizRefId": "",
-        "bizRefType": "", "cTime": created, "ccy": fig.spec.collateral, "clSpotInUseAmt": "",
-        "closeOrderAlgo": [], "deltaBS": "", "deltaPA": "", "fee": "0", "fundingFee": "0",
-        "gammaBS": "", "gammaPA": "", "hedgedPos": "", "idxPx": plain(p.mark, places + 2),
-        "imr": "" if isolated else plain(p.initial_margin, 8), "instId": inst_id(p.spec.symbol),
-        "instType": "SWAP", "interest": "", "last": plain(p.mark, places + 2), "lever": plain(p.leverage),
-        "liab": "", "liabCcy": "", "liqPenalty": "0",
-        "liqPx": plain(p.liquidation_price, places + 4), "margin": plain(margin, 8) if isolated else "",
-        "markPx": plain(p.mark, places + 2), "maxSpotInUseAmt": "", "mgnMode": p.spec.margin_mode,
+        "adl": "1",
+        "availPos": plain(p.spec.contracts),
+        "avgPx": plain(p.spec.entry_price, 8),
+        "baseBal": "",
+        "baseBorrowed": "",
+        "baseInterest": "",
+        "bePx": plain(p.spec.entry_price * (1 + p.sign * fig.taker_fee), 8),
+        "bizRefId": "",
+        "bizRefType": "",
+        "cTime": created,
+        "ccy": fig.spec.collateral,
+        "clSpotInUseAmt": "",
+        "closeOrderAlgo": [],
+        "deltaBS": "",
+        "deltaPA": "",
+        "fee": "0",
+        "fundingFee": "0",
+        "gammaBS": "",
+        "gammaPA": "",
+        "hedgedPos": "",
+        "idxPx": plain(p.mark, places + 2),
+        "imr": "" if isolated else plain(p.initial_margin, 8),
+        "instId": inst_id(p.spec.symbol),
+        "instType": "SWAP",
+        "interest": "",
+        "last": plain(p.mark, places + 2),
+        "lever": plain(p.leverage),
+        "liab": "",
+        "liabCcy": "",
+        "liqPenalty": "0",
+        "liqPx": plain(p.liquidation_price, places + 4),
+        "margin": plain(margin, 8) if isolated else "",
+        "markPx": plain(p.mark, places + 2),
+        "maxSpotInUseAmt": "",
+        "mgnMode": p.spec.margin_mode,
         "mgnRatio": "" if ratio is None else plain(ratio, 8),
-        "mmr": plain(p.maintenance_margin - p.closing_fee, 8), "nonSettleAvgPx": "",
-        "notionalUsd": plain(p.notional, 8), "optVal": "", "pendingCloseOrdLiabVal": "", "pnl": "0",
-        "pos": plain(pos), "posCcy": "", "posId": str(3234547810395054080 + p.index),
+        "mmr": plain(p.maintenance_margin - p.closing_fee, 8),
+        "nonSettleAvgPx": "",
+        "notionalUsd": plain(p.notional, 8),
+        "optVal": "",
+        "pendingCloseOrdLiabVal": "",
+        "pnl": "0",
+        "pos": plain(pos),
+        "posCcy": "",
+        "posId": str(3234547810395054080 + p.index),
         "posSide": ("long" if p.spec.side == "long" else "short") if fig.hedge_mode else "net",
-        "quoteBal": "", "quoteBorrowed": "", "quoteInterest": "", "realizedPnl": "0", "settledPnl": "",
-        "spotInUseAmt": "", "spotInUseCcy": "", "thetaBS": "", "thetaPA": "", "tradeId": "269654427",
-        "uTime": created, "upl": plain(p.unrealized_pnl, 8), "uplLastPx": plain(p.unrealized_pnl, 8),
+        "quoteBal": "",
+        "quoteBorrowed": "",
+        "quoteInterest": "",
+        "realizedPnl": "0",
+        "settledPnl": "",
+        "spotInUseAmt": "",
+        "spotInUseCcy": "",
+        "thetaBS": "",
+        "thetaPA": "",
+        "tradeId": "269654427",
+        "uTime": created,
+        "upl": plain(p.unrealized_pnl, 8),
+        "uplLastPx": plain(p.unrealized_pnl, 8),
         "uplRatio": plain(p.unrealized_pnl / (margin if isolated else p.initial_margin), 8),
         "uplRatioLastPx": plain(p.unrealized_pnl / (margin if isolated else p.initial_margin), 8),
-        "usdPx": "", "vegaBS": "", "vegaPA": "",
+        "usdPx": "",
+        "vegaBS": "",
+        "vegaPA": "",
     }
 
 
 def _config(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
     fig = state.figures(account)
-    perm = ",".join(["read_only"] + (["trade"] if account.can_trade else [])
-                    + (["withdraw"] if account.can_withdraw else []))
+    perm = ",".join(
+        ["read_only"] + (["trade"] if account.can_trade else []) + (["withdraw"] if account.can_withdraw else [])
+    )
     uid = str(int(hashlib.sha256(account.api_key.encode()).hexdigest()[:12], 16))
-    return envelope([{
-        "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
-        "enableSpotBorrow": False, "greeksType": "PA", "feeType": "0", "ip": "", "type": "0",
-        "kycLv": "2", "label": account.name, "level": "Lv1", "levelTmp": "", "liquidationGear": "-1",
-        "mainUid": uid, "mgnIsoMode": "automatic", "opAuth": "0", "perm": perm,
-        "posMode": "long_short_mode" if fig.hedge_mode else "net_mode", "roleType": "0",
-        "spotBorrowAutoRepay": False, "spotOffsetType": "", "spotRoleType": "0",
-        "spotTraderInsts": [], "traderInsts": [], "uid": uid, "settleCcy": account.collateral,
-        "settleCcyList": ["USD", "USDC", "USDG"],
-    }])
+    return envelope(
+        [
+            {
+                "acctLv": "2",
+                "acctStpMode": "cancel_maker",
+                "autoLoan": False,
+                "ctIsoMode": "automatic",
+                "enableSpotBorrow": False,
+                "greeksType": "PA",
+                "feeType": "0",
+                "ip": "",
+                "type": "0",
+                "kycLv": "2",
+                "label": account.name,
+                "level": "Lv1",
+                "levelTmp": "",
+                "liquidationGear": "-1",
+                "mainUid": uid,
+                "mgnIsoMode": "automatic",
+                "opAuth": "0",
+                "perm": perm,
+                "posMode": "long_short_mode" if fig.hedge_mode else "net_mode",
+                "roleType": "0",
+                "spotBorrowAutoRepay": False,
+                "spotOffsetType": "",
+                "spotRoleType": "0",
+                "spotTraderInsts": [],
+                "traderInsts": [],
+                "uid": uid,
+                "settleCcy": account.collateral,
+                "settleCcyList": ["USD", "USDC", "USDG"],
+            }
+        ]
+    )
 
 
 # --- market data ---------------------------------------------------------------------
+
 
 def _param_error(name: str) -> VenueError:
     return _error(400, "51000", f"Parameter {name} error")
@@ -296,8 +477,9 @@ def _market(req: SimRequest, state: SimState) -> MarketSpec:
     raise _error(400, "51001", "Instrument ID does not exist.")
 
 
-def _candles(req: SimRequest, state: SimState, limits: tuple[int, int], recent_only: bool
-             ) -> tuple[MarketSpec, list[Candle], int]:
+def _candles(
+    req: SimRequest, state: SimState, limits: tuple[int, int], recent_only: bool
+) -> tuple[MarketSpec, list[Candle], int]:
     """The bars a candles request selects, newest first as OKX sends them: open time
     < `after` and > `before`, the newest `limit` of those."""
     market = _market(req, state)
@@ -324,10 +506,22 @@ def _confirm(c: Candle, width: int, now_ms: int) -> str:
 def _candle_rows(req: SimRequest, state: SimState, recent_only: bool) -> dict:
     market, candles, width = _candles(req, state, CANDLE_LIMIT, recent_only)
     places = places_of(market.price_tick) + 4
-    return envelope([[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
-                      plain(c.close, places), plain(c.volume, 8), plain(c.volume * market.contract_size, 8),
-                      plain(c.volume * market.contract_size * c.close, 8), _confirm(c, width, req.now_ms)]
-                     for c in candles])
+    return envelope(
+        [
+            [
+                str(c.ts),
+                plain(c.open, places),
+                plain(c.high, places),
+                plain(c.low, places),
+                plain(c.close, places),
+                plain(c.volume, 8),
+                plain(c.volume * market.contract_size, 8),
+                plain(c.volume * market.contract_size * c.close, 8),
+                _confirm(c, width, req.now_ms),
+            ]
+            for c in candles
+        ]
+    )
 
 
 def _market_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -341,8 +535,19 @@ def _history_candles(req: SimRequest, account: AccountSpec | None, state: SimSta
 def _mark_rows(req: SimRequest, state: SimState, recent_only: bool) -> dict:
     market, candles, width = _candles(req, state, MARK_CANDLE_LIMIT, recent_only)
     places = places_of(market.price_tick) + 4
-    return envelope([[str(c.ts), plain(c.open, places), plain(c.high, places), plain(c.low, places),
-                      plain(c.close, places), _confirm(c, width, req.now_ms)] for c in candles])
+    return envelope(
+        [
+            [
+                str(c.ts),
+                plain(c.open, places),
+                plain(c.high, places),
+                plain(c.low, places),
+                plain(c.close, places),
+                _confirm(c, width, req.now_ms),
+            ]
+            for c in candles
+        ]
+    )
 
 
 def _mark_price_candles(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -365,13 +570,26 @@ def _funding_rate(req: SimRequest, account: AccountSpec | None, state: SimState)
     rows = []
     for market in markets:
         rate = plain(state.funding_rate("okx", market.symbol), 10)
-        rows.append({
-            "formulaType": "noRate", "fundingRate": rate, "fundingTime": str(funding_time),
-            "impactValue": "", "instId": inst_id(market.symbol), "instType": "SWAP", "interestRate": "0",
-            "maxFundingRate": "0.0075", "method": "current_period", "minFundingRate": "-0.0075",
-            "nextFundingRate": rate, "nextFundingTime": str(funding_time + FUNDING_INTERVAL_MS),
-            "premium": "0", "settFundingRate": rate, "settState": "settled", "ts": str(req.now_ms),
-        })
+        rows.append(
+            {
+                "formulaType": "noRate",
+                "fundingRate": rate,
+                "fundingTime": str(funding_time),
+                "impactValue": "",
+                "instId": inst_id(market.symbol),
+                "instType": "SWAP",
+                "interestRate": "0",
+                "maxFundingRate": "0.0075",
+                "method": "current_period",
+                "minFundingRate": "-0.0075",
+                "nextFundingRate": rate,
+                "nextFundingTime": str(funding_time + FUNDING_INTERVAL_MS),
+                "premium": "0",
+                "settFundingRate": rate,
+                "settState": "settled",
+                "ts": str(req.now_ms),
+            }
+        )
     return envelope(rows)
 
 
@@ -387,11 +605,11 @@ def _books(req: SimRequest, account: AccountSpec | None, state: SimState) -> dic
     def levels(side: list[tuple[float, float]]) -> list[list[str]]:
         return [[plain(p, places), plain(q), "0", str(1 + i % 7)] for i, (p, q) in enumerate(side[:size])]
 
-    return envelope([{"asks": levels(asks), "bids": levels(bids), "ts": str(req.now_ms),
-                      "seqId": req.now_ms // 1000}])
+    return envelope([{"asks": levels(asks), "bids": levels(bids), "ts": str(req.now_ms), "seqId": req.now_ms // 1000}])
 
 
 # --- liquidation fills and closed positions ------------------------------------------
+
 
 def _bill_id(r: LiquidationRecord) -> int:
     return 800_000_000_000 + r.id
@@ -418,11 +636,16 @@ def _fills(req: SimRequest, account: AccountSpec | None, state: SimState) -> dic
     after = int_param(req.query, "after", None, lambda: _param_error("after"))
     before = int_param(req.query, "before", None, lambda: _param_error("before"))
     oldest = None if history else req.now_ms - FILLS_RECENT_MS
-    records = [r for r in state.liquidations("okx", account.api_key)
-               if (not wanted or inst_id(r.symbol) == wanted)
-               and (begin is None or r.time_ms >= begin) and (end is None or r.time_ms <= end)
-               and (oldest is None or r.time_ms >= oldest)
-               and (after is None or _bill_id(r) < after) and (before is None or _bill_id(r) > before)]
+    records = [
+        r
+        for r in state.liquidations("okx", account.api_key)
+        if (not wanted or inst_id(r.symbol) == wanted)
+        and (begin is None or r.time_ms >= begin)
+        and (end is None or r.time_ms <= end)
+        and (oldest is None or r.time_ms >= oldest)
+        and (after is None or _bill_id(r) < after)
+        and (before is None or _bill_id(r) > before)
+    ]
     rows = []
     for r in records[::-1][:limit]:
         places = places_of(state.markets["okx"][r.symbol].price_tick)
@@ -431,16 +654,35 @@ def _fills(req: SimRequest, account: AccountSpec | None, state: SimState) -> dic
         else:
             sub_type, pos_side = ("107" if r.close_side == "sell" else "106"), "net"
         rate = state.markets["okx"][r.symbol].liquidation_fee_rate
-        rows.append({
-            "instType": "SWAP", "instId": inst_id(r.symbol), "tradeId": str(400_000_000 + r.id),
-            "ordId": str(700_000_000_000 + r.id), "clOrdId": "", "billId": str(_bill_id(r)),
-            "subType": sub_type, "tag": "", "fillPx": plain(r.price, places), "fillSz": plain(r.contracts),
-            "fillIdxPx": plain(r.mark_price, places + 2), "fillPnl": plain(r.realized_pnl, 8),
-            "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
-            "fillMarkPx": plain(r.mark_price, places + 2), "side": r.close_side, "posSide": pos_side,
-            "execType": "T", "feeCcy": account.collateral, "fee": plain(-r.fee, 8),
-            "ts": str(r.time_ms), "fillTime": str(r.time_ms), "feeRate": plain(-rate, 6),
-        })
+        rows.append(
+            {
+                "instType": "SWAP",
+                "instId": inst_id(r.symbol),
+                "tradeId": str(400_000_000 + r.id),
+                "ordId": str(700_000_000_000 + r.id),
+                "clOrdId": "",
+                "billId": str(_bill_id(r)),
+                "subType": sub_type,
+                "tag": "",
+                "fillPx": plain(r.price, places),
+                "fillSz": plain(r.contracts),
+                "fillIdxPx": plain(r.mark_price, places + 2),
+                "fillPnl": plain(r.realized_pnl, 8),
+                "fillPxVol": "",
+                "fillPxUsd": "",
+                "fillMarkVol": "",
+                "fillFwdPx": "",
+                "fillMarkPx": plain(r.mark_price, places + 2),
+                "side": r.close_side,
+                "posSide": pos_side,
+                "execType": "T",
+                "feeCcy": account.collateral,
+                "fee": plain(-r.fee, 8),
+                "ts": str(r.time_ms),
+                "fillTime": str(r.time_ms),
+                "feeRate": plain(-rate, 6),
+            }
+        )
     return envelope(rows)
 
 
@@ -458,25 +700,46 @@ def _positions_history(req: SimRequest, account: AccountSpec | None, state: SimS
         raise _param_error("limit")
     rows = []
     for r in state.liquidations("okx", account.api_key)[::-1]:
-        if (wanted and inst_id(r.symbol) != wanted) or mode not in (None, r.margin_mode) \
-                or kind not in (None, "3") or (after is not None and r.time_ms >= after) \
-                or (before is not None and r.time_ms <= before):
+        if (
+            (wanted and inst_id(r.symbol) != wanted)
+            or mode not in (None, r.margin_mode)
+            or kind not in (None, "3")
+            or (after is not None and r.time_ms >= after)
+            or (before is not None and r.time_ms <= before)
+        ):
             continue
         market = state.markets["okx"][r.symbol]
         places = places_of(market.price_tick)
         margin = r.entry_price * r.size / r.leverage
-        rows.append({
-            "cTime": str(state.started_ms), "ccy": account.collateral, "closeAvgPx": plain(r.price, places),
-            "closeTotalPos": plain(r.contracts), "direction": r.side, "fee": "0", "fundingFee": "0",
-            "instId": inst_id(r.symbol), "instType": "SWAP", "lever": plain(r.leverage),
-            "liqPenalty": plain(-r.fee, 8), "mgnMode": r.margin_mode, "nonSettleAvgPx": "",
-            "openAvgPx": plain(r.entry_price, 8), "openMaxPos": plain(r.contracts),
-            "pnl": plain(r.realized_pnl, 8), "pnlRatio": plain(r.realized_pnl / margin if margin else 0, 8),
-            "posId": str(3234547810395054080 + r.id),
-            "posSide": (r.side if r.hedge_mode else "net"), "realizedPnl": plain(r.realized_pnl - r.fee, 8),
-            "settledPnl": "", "triggerPx": plain(r.price, places), "type": "3", "uTime": str(r.time_ms),
-            "uly": inst_family(market),
-        })
+        rows.append(
+            {
+                "cTime": str(state.started_ms),
+                "ccy": account.collateral,
+                "closeAvgPx": plain(r.price, places),
+                "closeTotalPos": plain(r.contracts),
+                "direction": r.side,
+                "fee": "0",
+                "fundingFee": "0",
+                "instId": inst_id(r.symbol),
+                "instType": "SWAP",
+                "lever": plain(r.leverage),
+                "liqPenalty": plain(-r.fee, 8),
+                "mgnMode": r.margin_mode,
+                "nonSettleAvgPx": "",
+                "openAvgPx": plain(r.entry_price, 8),
+                "openMaxPos": plain(r.contracts),
+                "pnl": plain(r.realized_pnl, 8),
+                "pnlRatio": plain(r.realized_pnl / margin if margin else 0, 8),
+                "posId": str(3234547810395054080 + r.id),
+                "posSide": (r.side if r.hedge_mode else "net"),
+                "realizedPnl": plain(r.realized_pnl - r.fee, 8),
+                "settledPnl": "",
+                "triggerPx": plain(r.price, places),
+                "type": "3",
+                "uTime": str(r.time_ms),
+                "uly": inst_family(market),
+            }
+        )
     return envelope(rows[:limit])
 
 
@@ -506,8 +769,13 @@ VENUE = VenueSpec(
     error=error,
     key_fields=("markPx", "liqPx", "cashBal", "mmr", "ctVal", "fundingRate", "fillPx"),
     wrong_types={
-        "markPx": lambda v: None, "pos": negated, "upl": lambda v: "n/a", "cashBal": lambda v: "n/a",
-        "mmr": lambda v: "n/a", "ctVal": lambda v: "n/a", "fundingRate": lambda v: "n/a",
+        "markPx": lambda v: None,
+        "pos": negated,
+        "upl": lambda v: "n/a",
+        "cashBal": lambda v: "n/a",
+        "mmr": lambda v: "n/a",
+        "ctVal": lambda v: "n/a",
+        "fundingRate": lambda v: "n/a",
         "fillPx": lambda v: "n/a",
     },
 )

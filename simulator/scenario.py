@@ -18,12 +18,12 @@ from typing import Any
 VENUES = ("binanceusdm", "bybit", "okx")
 
 # Market data defaults (docs/simulator.md, "Market data").
-FACTOR_BASE = "BTC"                  # markets of this base are the market factor (beta 1)
-DEFAULT_FACTOR_VOLATILITY = 0.005    # hourly log-return sigma of the factor (BTC)
+FACTOR_BASE = "BTC"  # markets of this base are the market factor (beta 1)
+DEFAULT_FACTOR_VOLATILITY = 0.005  # hourly log-return sigma of the factor (BTC)
 DEFAULT_IDIOSYNCRATIC_VOLATILITY = 0.005
-DEFAULT_FUNDING_RATE = 0.0001        # per 8 h funding interval
+DEFAULT_FUNDING_RATE = 0.0001  # per 8 h funding interval
 DEFAULT_BOOK_LEVELS = 50
-DEFAULT_LEVEL_NOTIONAL = 10_000.0    # quote value of the best level when book_level_size is absent
+DEFAULT_LEVEL_NOTIONAL = 10_000.0  # quote value of the best level when book_level_size is absent
 DEFAULT_HISTORY_DAYS = 30
 # Liquidation fee as a fraction of the closed notional. Binance publishes 0.0125
 # (exchangeInfo `liquidationFee`); Bybit and OKX publish no single figure.
@@ -66,8 +66,8 @@ class MarketSpec:
     beta: float = 1.0
     funding_rate: float = DEFAULT_FUNDING_RATE
     book_depth_levels: int = DEFAULT_BOOK_LEVELS
-    book_level_size: float = 1.0    # contracts at the best level (the scenario default is computed)
-    book_level_ticks: int = 1       # ticks between two levels
+    book_level_size: float = 1.0  # contracts at the best level (the scenario default is computed)
+    book_level_ticks: int = 1  # ticks between two levels
     liquidation_fee_rate: float = 0.005
 
     @property
@@ -136,7 +136,7 @@ def idiosyncratic_volatility(market: MarketSpec, factor_sigma: float) -> float:
     """The noise sigma that, with beta x the factor, makes up the market's total sigma."""
     if market.is_factor:
         return 0.0
-    return math.sqrt(max(0.0, market.hourly_volatility ** 2 - (market.beta * factor_sigma) ** 2))
+    return math.sqrt(max(0.0, market.hourly_volatility**2 - (market.beta * factor_sigma) ** 2))
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:
@@ -182,8 +182,14 @@ def parse_scenario(doc: Any) -> Scenario:
     if not isinstance(auto_liquidate, bool):
         raise ScenarioError("auto_liquidate", f"must be true or false, got {auto_liquidate!r}")
     days = _integer(obj, "ohlcv_history_days", "", default=DEFAULT_HISTORY_DAYS, minimum=1, maximum=365)
-    return Scenario(seed=seed, random_walk=random_walk, markets=markets, accounts=accounts,
-                    auto_liquidate=auto_liquidate, ohlcv_history_days=days)
+    return Scenario(
+        seed=seed,
+        random_walk=random_walk,
+        markets=markets,
+        accounts=accounts,
+        auto_liquidate=auto_liquidate,
+        ohlcv_history_days=days,
+    )
 
 
 def _resolve_volatility(specs: list[MarketSpec], docs: list[Any], path: str) -> list[MarketSpec]:
@@ -200,15 +206,17 @@ def _resolve_volatility(specs: list[MarketSpec], docs: list[Any], path: str) -> 
                 market = dataclasses.replace(market, hourly_volatility=sigma)
             elif market.hourly_volatility < abs(market.beta) * factor_sigma - 1e-12:
                 floor = abs(market.beta) * factor_sigma
-                raise ScenarioError(f"{path}[{i}].hourly_volatility",
-                                    f"must be >= |beta| x the {FACTOR_BASE} market's ({floor:g}), "
-                                    f"got {market.hourly_volatility:g}")
+                raise ScenarioError(
+                    f"{path}[{i}].hourly_volatility",
+                    f"must be >= |beta| x the {FACTOR_BASE} market's ({floor:g}), got {market.hourly_volatility:g}",
+                )
         resolved.append(market)
     return resolved
 
 
-def parse_positions(docs: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
-                    ) -> tuple[PositionSpec, ...]:
+def parse_positions(
+    docs: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
+) -> tuple[PositionSpec, ...]:
     """Validate a list of positions for an account on `venue`."""
     if not isinstance(docs, list):
         raise ScenarioError(path, "must be a list")
@@ -217,8 +225,10 @@ def parse_positions(docs: Any, path: str, venue: str, markets: Mapping[str, Mapp
     for i, p in enumerate(positions):
         # Binance and Bybit set the margin mode per symbol; OKX allows both on one instrument.
         if venue != "okx" and modes.setdefault(p.symbol, p.margin_mode) != p.margin_mode:
-            raise ScenarioError(f"{path}[{i}].margin_mode", f"{p.symbol} is held {modes[p.symbol]} "
-                                f"already; {venue} has one margin mode per symbol")
+            raise ScenarioError(
+                f"{path}[{i}].margin_mode",
+                f"{p.symbol} is held {modes[p.symbol]} already; {venue} has one margin mode per symbol",
+            )
     return positions
 
 
@@ -266,29 +276,27 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
     step = _number(m, "amount_step", path, default=0.001, positive=True)
     beta = _number(m, "beta", path, default=1.0)
     if base == FACTOR_BASE and beta != 1.0:
-        raise ScenarioError(f"{path}.beta", f"{FACTOR_BASE} is the market factor: its beta is 1, "
-                            f"got {beta:g}")
+        raise ScenarioError(f"{path}.beta", f"{FACTOR_BASE} is the market factor: its beta is 1, got {beta:g}")
     funding = _number(m, "funding_rate", path, default=DEFAULT_FUNDING_RATE)
     if abs(funding) >= 1.0:
-        raise ScenarioError(f"{path}.funding_rate",
-                            f"must be a fraction per interval (|rate| < 1), got {funding:g}")
+        raise ScenarioError(f"{path}.funding_rate", f"must be a fraction per interval (|rate| < 1), got {funding:g}")
     fee = _number(m, "liquidation_fee_rate", path, default=DEFAULT_LIQUIDATION_FEE[venue], minimum=0.0)
     if fee >= 1.0:
         raise ScenarioError(f"{path}.liquidation_fee_rate", f"must be < 1, got {fee:g}")
     default_size = max(step, round(DEFAULT_LEVEL_NOTIONAL / (mark * contract_size) / step) * step)
     return MarketSpec(
-        symbol=symbol, base=base, quote=quote,
+        symbol=symbol,
+        base=base,
+        quote=quote,
         mark_price=mark,
         contract_size=contract_size,
         price_tick=_number(m, "price_tick", path, default=0.01, positive=True),
         amount_step=step,
         tiers=tuple(tiers),
-        hourly_volatility=_number(m, "hourly_volatility", path, default=DEFAULT_FACTOR_VOLATILITY,
-                                  positive=True),
+        hourly_volatility=_number(m, "hourly_volatility", path, default=DEFAULT_FACTOR_VOLATILITY, positive=True),
         beta=beta,
         funding_rate=funding,
-        book_depth_levels=_integer(m, "book_depth_levels", path, default=DEFAULT_BOOK_LEVELS,
-                                   minimum=1, maximum=1000),
+        book_depth_levels=_integer(m, "book_depth_levels", path, default=DEFAULT_BOOK_LEVELS, minimum=1, maximum=1000),
         book_level_size=_number(m, "book_level_size", path, default=default_size, positive=True),
         book_level_ticks=_integer(m, "book_level_ticks", path, default=1, minimum=1, maximum=1_000_000),
         liquidation_fee_rate=fee,
@@ -322,8 +330,7 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
     )
 
 
-def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]
-              ) -> PositionSpec:
+def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]) -> PositionSpec:
     p = _mapping(doc, path, "a position")
     symbol = _string(p, "symbol", path)
     if symbol not in markets.get(venue, {}):
@@ -341,16 +348,17 @@ def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str
         raise ScenarioError(f"{path}.isolated_margin", "only for isolated positions")
     leverage = p.get("leverage")
     return PositionSpec(
-        symbol=symbol, side=side,
+        symbol=symbol,
+        side=side,
         contracts=_number(p, "contracts", path, positive=True),
         entry_price=_number(p, "entry_price", path, positive=True),
-        margin_mode=mode, isolated_margin=isolated,
+        margin_mode=mode,
+        isolated_margin=isolated,
         leverage=None if leverage is None else _number(p, "leverage", path, positive=True),
     )
 
 
-def _integer(obj: Mapping[str, Any], key: str, path: str, *, default: int, minimum: int,
-             maximum: int) -> int:
+def _integer(obj: Mapping[str, Any], key: str, path: str, *, default: int, minimum: int, maximum: int) -> int:
     where = f"{path}.{key}" if path else key
     value = obj.get(key)
     if value is None:
@@ -373,8 +381,15 @@ def _string(obj: Mapping[str, Any], key: str, path: str) -> str:
     return value
 
 
-def _number(obj: Mapping[str, Any], key: str, path: str, *, default: float | None = None,
-            positive: bool = False, minimum: float | None = None) -> float:
+def _number(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    *,
+    default: float | None = None,
+    positive: bool = False,
+    minimum: float | None = None,
+) -> float:
     where = f"{path}.{key}" if path else key
     value = obj.get(key)
     if value is None:

@@ -153,8 +153,15 @@ class ExchangeSimulator:
         """The account's liquidated positions, oldest first."""
         return self.state.liquidations(venue, api_key)
 
-    def add_fault(self, venue: str, path: str, kind: str, count: int | None = None,
-                  seconds: float | None = None, field: str | None = None) -> Fault:
+    def add_fault(
+        self,
+        venue: str,
+        path: str,
+        kind: str,
+        count: int | None = None,
+        seconds: float | None = None,
+        field: str | None = None,
+    ) -> Fault:
         """Make (venue, path) misbehave; see docs/simulator.md for the kinds."""
         return self.faults.add(venue, path, kind, count, seconds, field)
 

@@ -49,12 +49,18 @@ class SimState:
         self.started_ms = int(time.time() * 1000)
         self._lock = threading.RLock()
         self._rng = random.Random(scenario.seed)  # noqa: S311 - a seeded simulation, not crypto
-        self._marks = {(venue, symbol): m.mark_price
-                       for venue, markets in scenario.markets.items() for symbol, m in markets.items()}
+        self._marks = {
+            (venue, symbol): m.mark_price
+            for venue, markets in scenario.markets.items()
+            for symbol, m in markets.items()
+        }
         self._accounts = {(a.venue, a.api_key): a for a in scenario.accounts}
         self._revoked: set[tuple[str, str]] = set()
-        self._funding = {(venue, symbol): m.funding_rate
-                         for venue, markets in scenario.markets.items() for symbol, m in markets.items()}
+        self._funding = {
+            (venue, symbol): m.funding_rate
+            for venue, markets in scenario.markets.items()
+            for symbol, m in markets.items()
+        }
         self.candles = CandleBook(scenario, self.started_ms)
         self._liquidations: dict[tuple[str, str], list[LiquidationRecord]] = {}
         self._next_liquidation = 1
@@ -75,7 +81,7 @@ class SimState:
         candles since the start are forgotten."""
         with self._lock:
             self._rng.seed(self.scenario.seed)
-            for (venue, symbol) in self._marks:
+            for venue, symbol in self._marks:
                 self._marks[(venue, symbol)] = self.markets[venue][symbol].mark_price
             self._accounts = {(a.venue, a.api_key): a for a in self.scenario.accounts}
             self._revoked.clear()
@@ -100,8 +106,7 @@ class SimState:
 
     def set_mark(self, venue: str, symbol: str, price: float) -> None:
         """Move one mark; a KeyError names an unknown market, ValueError a bad price."""
-        if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) \
-                or price <= 0:
+        if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price <= 0:
             raise ValueError(f"price must be a positive number, got {price!r}")
         with self._lock:
             if (venue, symbol) not in self._marks:
@@ -137,11 +142,20 @@ class SimState:
                 prices = {p.index: execution_price(p, moved) for p in fig.positions}
                 self._settle(key, spec, fig, pools, prices, now, forced=False)
 
-    def _settle(self, key: tuple[str, str], spec: AccountSpec, fig: AccountFigures,
-                pools: list[tuple[str, tuple[int, ...]]], prices: dict[int, float], now: int,
-                *, forced: bool) -> list[LiquidationRecord]:
-        updated, records = settle(spec, fig, pools, prices, now_ms=now, first_id=self._next_liquidation,
-                                  event=self._next_event, forced=forced)
+    def _settle(
+        self,
+        key: tuple[str, str],
+        spec: AccountSpec,
+        fig: AccountFigures,
+        pools: list[tuple[str, tuple[int, ...]]],
+        prices: dict[int, float],
+        now: int,
+        *,
+        forced: bool,
+    ) -> list[LiquidationRecord]:
+        updated, records = settle(
+            spec, fig, pools, prices, now_ms=now, first_id=self._next_liquidation, event=self._next_event, forced=forced
+        )
         self._next_liquidation += len(records)
         self._next_event += len(pools)
         self._accounts[key] = updated
@@ -157,8 +171,7 @@ class SimState:
     def set_funding_rate(self, venue: str, symbol: str, rate: float) -> None:
         """The market's current (and predicted) funding rate per 8 h interval; a KeyError
         names an unknown market, ValueError a bad rate."""
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) \
-                or abs(rate) >= 1:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or abs(rate) >= 1:
             raise ValueError(f"rate must be a number with |rate| < 1 (a fraction per interval), got {rate!r}")
         with self._lock:
             if (venue, symbol) not in self._funding:
@@ -224,8 +237,7 @@ class SimState:
 
     def figures(self, spec: AccountSpec) -> AccountFigures:
         """The engine's numbers for `spec` at the current marks."""
-        return account_figures(spec, self.markets.get(spec.venue, {}), self.marks(spec.venue),
-                               self.okx_tiers)
+        return account_figures(spec, self.markets.get(spec.venue, {}), self.marks(spec.venue), self.okx_tiers)
 
     def snapshot(self) -> dict[str, Any]:
         """Marks and accounts as JSON (no secrets), for GET /_admin/state."""
@@ -236,22 +248,41 @@ class SimState:
             accounts = []
             for spec in self._accounts.values():
                 fig = self.figures(spec)
-                accounts.append({
-                    "venue": spec.venue, "api_key": spec.api_key, "name": spec.name,
-                    "collateral": spec.collateral, "wallet_balance": spec.wallet_balance,
-                    "permissions": {"trade": spec.can_trade, "withdraw": spec.can_withdraw},
-                    "cross": {"equity": fig.cross_equity, "maintenance_margin": fig.cross_maintenance,
-                              "health": fig.cross_health},
-                    "positions": [{
-                        **dataclasses.asdict(p.spec), "mark_price": p.mark,
-                        "unrealized_pnl": p.unrealized_pnl, "maintenance_margin": p.maintenance_margin,
-                        "liquidation_price": p.liquidation_price,
-                    } for p in fig.positions],
-                    "liquidations": [{k: v for k, v in r.as_dict().items() if k != "api_key"}
-                                     for r in self._liquidations.get((spec.venue, spec.api_key), [])],
-                })
+                accounts.append(
+                    {
+                        "venue": spec.venue,
+                        "api_key": spec.api_key,
+                        "name": spec.name,
+                        "collateral": spec.collateral,
+                        "wallet_balance": spec.wallet_balance,
+                        "permissions": {"trade": spec.can_trade, "withdraw": spec.can_withdraw},
+                        "cross": {
+                            "equity": fig.cross_equity,
+                            "maintenance_margin": fig.cross_maintenance,
+                            "health": fig.cross_health,
+                        },
+                        "positions": [
+                            {
+                                **dataclasses.asdict(p.spec),
+                                "mark_price": p.mark,
+                                "unrealized_pnl": p.unrealized_pnl,
+                                "maintenance_margin": p.maintenance_margin,
+                                "liquidation_price": p.liquidation_price,
+                            }
+                            for p in fig.positions
+                        ],
+                        "liquidations": [
+                            {k: v for k, v in r.as_dict().items() if k != "api_key"}
+                            for r in self._liquidations.get((spec.venue, spec.api_key), [])
+                        ],
+                    }
+                )
             funding: dict[str, dict[str, float]] = {}
             for (venue, symbol), rate in self._funding.items():
                 funding.setdefault(venue, {})[symbol] = rate
-        return {"marks": marks, "funding_rates": funding, "auto_liquidate": self.scenario.auto_liquidate,
-                "accounts": accounts}
+        return {
+            "marks": marks,
+            "funding_rates": funding,
+            "auto_liquidate": self.scenario.auto_liquidate,
+            "accounts": accounts,
+        }

@@ -22,9 +22,27 @@ from sqlalchemy.orm import Session
 from store.schema import AccountSnapshot, HourlySnapshot
 
 # Bucket widths a person reads easily (ms): 1 s ... 1 day.
-NICE_WIDTHS_MS: tuple[int, ...] = tuple(s * 1000 for s in (
-    1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
-))
+NICE_WIDTHS_MS: tuple[int, ...] = tuple(
+    s * 1000
+    for s in (
+        1,
+        5,
+        10,
+        30,
+        60,
+        120,
+        300,
+        600,
+        900,
+        1800,
+        3600,
+        7200,
+        10800,
+        21600,
+        43200,
+        86400,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +74,7 @@ def bucket_width_ms(start: datetime, end: datetime, buckets: int) -> int:
     return math.ceil(needed / NICE_WIDTHS_MS[-1]) * NICE_WIDTHS_MS[-1]
 
 
-def history(session: Session, account_id: int, start: datetime, end: datetime,
-            buckets: int = 600) -> list[HistoryRow]:
+def history(session: Session, account_id: int, start: datetime, end: datetime, buckets: int = 600) -> list[HistoryRow]:
     """Buckets of [start, end), oldest first; hourly roll-ups before the oldest raw row."""
     raw, hourly = AccountSnapshot, HourlySnapshot
     # both are the first entry of a primary-key or (account_id, time) index
@@ -83,45 +100,61 @@ def history(session: Session, account_id: int, start: datetime, end: datetime,
     return [merged[k] for k in sorted(merged)]
 
 
-def _raw(session: Session, account_id: int, start: datetime, end: datetime,
-         width: int) -> list[HistoryRow]:
+def _raw(session: Session, account_id: int, start: datetime, end: datetime, width: int) -> list[HistoryRow]:
     raw = AccountSnapshot
     # the stored integer itself, not the datetime the column type turns it into
     ms = type_coerce(raw.taken_at, BigInteger)
     bucket = (ms // width).label("bucket")
     rows = session.execute(
-        select(bucket, func.min(raw.health), func.max(raw.margin_ratio), func.avg(raw.equity),
-               func.avg(raw.maintenance_margin), func.count())
+        select(
+            bucket,
+            func.min(raw.health),
+            func.max(raw.margin_ratio),
+            func.avg(raw.equity),
+            func.avg(raw.maintenance_margin),
+            func.count(),
+        )
         .where(raw.account_id == account_id, raw.taken_at >= start, raw.taken_at < end)
-        .group_by(bucket).order_by(bucket)
+        .group_by(bucket)
+        .order_by(bucket)
     )
     return [_row(b, width, h, r, e, m, n, "raw") for b, h, r, e, m, n in rows]
 
 
-def _hourly(session: Session, account_id: int, start: datetime, end: datetime,
-            width: int) -> list[HistoryRow]:
+def _hourly(session: Session, account_id: int, start: datetime, end: datetime, width: int) -> list[HistoryRow]:
     hourly = HourlySnapshot
     ms = type_coerce(hourly.hour, BigInteger)
     bucket = (ms // width).label("bucket")
     # an hour that began before `start` still holds samples inside the range
     first_hour = start.replace(minute=0, second=0, microsecond=0)
     rows = session.execute(
-        select(bucket, func.min(hourly.min_health), func.max(hourly.max_margin_ratio),
-               func.avg(hourly.last_equity), func.avg(hourly.last_maintenance_margin),
-               func.sum(hourly.samples))
+        select(
+            bucket,
+            func.min(hourly.min_health),
+            func.max(hourly.max_margin_ratio),
+            func.avg(hourly.last_equity),
+            func.avg(hourly.last_maintenance_margin),
+            func.sum(hourly.samples),
+        )
         .where(hourly.account_id == account_id, hourly.hour >= first_hour, hourly.hour < end)
-        .group_by(bucket).order_by(bucket)
+        .group_by(bucket)
+        .order_by(bucket)
     )
     return [_row(b, width, h, r, e, m, n, "hourly") for b, h, r, e, m, n in rows]
 
 
-def _row(bucket: Any, width: int, health: Any, ratio: Any, equity: Any, maintenance: Any,
-         samples: Any, source: str) -> HistoryRow:
+def _row(
+    bucket: Any, width: int, health: Any, ratio: Any, equity: Any, maintenance: Any, samples: Any, source: str
+) -> HistoryRow:
     # PostgreSQL returns avg() and sum() as Decimal: normalise to float and int
     return HistoryRow(
         at=datetime.fromtimestamp(int(bucket) * width / 1000, UTC),
-        min_health=_float(health), max_margin_ratio=_float(ratio), equity=_float(equity),
-        maintenance_margin=_float(maintenance), samples=int(samples or 0), source=source,
+        min_health=_float(health),
+        max_margin_ratio=_float(ratio),
+        equity=_float(equity),
+        maintenance_margin=_float(maintenance),
+        samples=int(samples or 0),
+        source=source,
     )
 
 
@@ -142,6 +175,12 @@ def _combine(a: HistoryRow, b: HistoryRow) -> HistoryRow:
         values = [v for v in (x, y) if v is not None]
         return fn(values) if values else None
 
-    return HistoryRow(a.at, pick(min, a.min_health, b.min_health),
-                      pick(max, a.max_margin_ratio, b.max_margin_ratio), avg(a.equity, b.equity),
-                      avg(a.maintenance_margin, b.maintenance_margin), a.samples + b.samples, "raw")
+    return HistoryRow(
+        a.at,
+        pick(min, a.min_health, b.min_health),
+        pick(max, a.max_margin_ratio, b.max_margin_ratio),
+        avg(a.equity, b.equity),
+        avg(a.maintenance_margin, b.maintenance_margin),
+        a.samples + b.samples,
+        "raw",
+    )

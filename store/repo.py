@@ -41,8 +41,14 @@ def ensure_accounts(sessions: sessionmaker[Session], accounts: Iterable[AccountI
         for info in accounts:
             row = existing.get(info.name)
             if row is None:
-                row = Account(name=info.name, exchange=info.exchange, collateral=info.collateral,
-                              sub_account=info.sub_account, state="active", consecutive_failures=0)
+                row = Account(
+                    name=info.name,
+                    exchange=info.exchange,
+                    collateral=info.collateral,
+                    sub_account=info.sub_account,
+                    state="active",
+                    consecutive_failures=0,
+                )
                 session.add(row)
                 existing[info.name] = row
             else:
@@ -68,11 +74,14 @@ def record_snapshot(
         if positions:
             session.execute(insert(PositionSnapshot), [{**p, "snapshot_id": snapshot_id} for p in positions])
         session.execute(
-            update(Account).where(Account.id == account_id).values(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(
                 state="active",
                 state_reason=None,
-                state_since=case((Account.state != "active", literal(snapshot["taken_at"], Timestamp())),
-                                 else_=Account.state_since),
+                state_since=case(
+                    (Account.state != "active", literal(snapshot["taken_at"], Timestamp())), else_=Account.state_since
+                ),
                 latest_snapshot_id=snapshot_id,
                 latest_document=document,
                 last_attempt_at=snapshot["taken_at"],
@@ -95,8 +104,9 @@ def record_failure(
 ) -> None:
     """Store a failed poll; with `pause_state` ("paused" or "refused") stop polling it."""
     with sessions.begin() as session:
-        session.add(PollError(account_id=account_id, occurred_at=at, kind=kind,
-                              error_class=error_class, message=message))
+        session.add(
+            PollError(account_id=account_id, occurred_at=at, kind=kind, error_class=error_class, message=message)
+        )
         values: dict[str, Any] = {
             "last_attempt_at": at,
             "last_error": message,
@@ -107,20 +117,33 @@ def record_failure(
         session.execute(update(Account).where(Account.id == account_id).values(**values))
 
 
-def set_state(sessions: sessionmaker[Session], account_id: int, state: str, reason: str | None,
-              at: datetime) -> None:
+def set_state(sessions: sessionmaker[Session], account_id: int, state: str, reason: str | None, at: datetime) -> None:
     with sessions.begin() as session:
-        session.execute(update(Account).where(Account.id == account_id).values(
-            state=state, state_reason=reason, state_since=at))
+        session.execute(
+            update(Account).where(Account.id == account_id).values(state=state, state_reason=reason, state_since=at)
+        )
 
 
 def record_key_check(
-    sessions: sessionmaker[Session], account_id: int, at: datetime, status: str,
-    can_trade: bool, can_withdraw: bool, detail: str | None,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    at: datetime,
+    status: str,
+    can_trade: bool,
+    can_withdraw: bool,
+    detail: str | None,
 ) -> None:
     with sessions.begin() as session:
-        session.add(KeyCheck(account_id=account_id, checked_at=at, status=status,
-                             can_trade=can_trade, can_withdraw=can_withdraw, detail=detail))
+        session.add(
+            KeyCheck(
+                account_id=account_id,
+                checked_at=at,
+                status=status,
+                can_trade=can_trade,
+                can_withdraw=can_withdraw,
+                detail=detail,
+            )
+        )
 
 
 def accounts(session: Session) -> list[Account]:
@@ -146,24 +169,28 @@ def latest_snapshot(session: Session, account_id: int) -> AccountSnapshot | None
 
 
 def latest_positions(session: Session, snapshot_id: int) -> list[PositionSnapshot]:
-    return list(session.scalars(
-        select(PositionSnapshot).where(PositionSnapshot.snapshot_id == snapshot_id)
-        .order_by(PositionSnapshot.id)
-    ))
+    return list(
+        session.scalars(
+            select(PositionSnapshot).where(PositionSnapshot.snapshot_id == snapshot_id).order_by(PositionSnapshot.id)
+        )
+    )
 
 
 def latest_key_checks(session: Session) -> dict[int, KeyCheck]:
-    newest = (select(KeyCheck.account_id, func.max(KeyCheck.id).label("id"))
-              .group_by(KeyCheck.account_id).subquery())
+    newest = select(KeyCheck.account_id, func.max(KeyCheck.id).label("id")).group_by(KeyCheck.account_id).subquery()
     rows = session.scalars(select(KeyCheck).join(newest, KeyCheck.id == newest.c.id))
     return {row.account_id: row for row in rows}
 
 
 def recent_errors(session: Session, account_id: int, limit: int = 20) -> list[PollError]:
-    return list(session.scalars(
-        select(PollError).where(PollError.account_id == account_id)
-        .order_by(PollError.occurred_at.desc()).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(PollError)
+            .where(PollError.account_id == account_id)
+            .order_by(PollError.occurred_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def snapshot_count(session: Session, account_id: int | None = None) -> int:
@@ -197,20 +224,25 @@ def _roll_up_hour(session: Session, start: datetime, end: datetime) -> int:
     raw = AccountSnapshot
     window = (raw.taken_at >= start) & (raw.taken_at < end)
     groups = session.execute(
-        select(raw.account_id, func.max(raw.id), func.min(raw.health),
-               func.max(raw.margin_ratio), func.count())
-        .where(window).group_by(raw.account_id)
+        select(raw.account_id, func.max(raw.id), func.min(raw.health), func.max(raw.margin_ratio), func.count())
+        .where(window)
+        .group_by(raw.account_id)
     ).all()
     for account_id, last_id, min_health, max_ratio, samples in groups:
-        equity, maintenance = session.execute(
-            select(raw.equity, raw.maintenance_margin).where(raw.id == last_id)
-        ).one()
+        equity, maintenance = session.execute(select(raw.equity, raw.maintenance_margin).where(raw.id == last_id)).one()
         existing = session.get(HourlySnapshot, (account_id, start))
         if existing is None:
-            session.add(HourlySnapshot(
-                account_id=account_id, hour=start, last_equity=equity,
-                last_maintenance_margin=maintenance, min_health=min_health,
-                max_margin_ratio=max_ratio, samples=samples))
+            session.add(
+                HourlySnapshot(
+                    account_id=account_id,
+                    hour=start,
+                    last_equity=equity,
+                    last_maintenance_margin=maintenance,
+                    min_health=min_health,
+                    max_margin_ratio=max_ratio,
+                    samples=samples,
+                )
+            )
         else:  # the hour was partly rolled up before (the window was shorter then)
             existing.last_equity, existing.last_maintenance_margin = equity, maintenance
             existing.min_health = _min(existing.min_health, min_health)
@@ -219,8 +251,7 @@ def _roll_up_hour(session: Session, start: datetime, end: datetime) -> int:
     session.flush()
     ids = select(raw.id).where(window)
     session.execute(delete(PositionSnapshot).where(PositionSnapshot.snapshot_id.in_(ids)))
-    session.execute(update(Account).where(Account.latest_snapshot_id.in_(ids))
-                    .values(latest_snapshot_id=None))
+    session.execute(update(Account).where(Account.latest_snapshot_id.in_(ids)).values(latest_snapshot_id=None))
     result = session.execute(delete(raw).where(window))
     return int(result.rowcount or 0)
 
@@ -235,8 +266,9 @@ def _max(a: float | None, b: float | None) -> float | None:
     return max(values) if values else None
 
 
-def upsert_market_stats(sessions: sessionmaker[Session], exchange: str, at: datetime,
-                        stats: Mapping[str, Mapping[str, Any]]) -> None:
+def upsert_market_stats(
+    sessions: sessionmaker[Session], exchange: str, at: datetime, stats: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Latest public data per symbol: keys of each value are MarketStat columns; absent
     keys keep what is stored (a failed refresh does not erase the last good value)."""
     with sessions.begin() as session:
@@ -260,9 +292,14 @@ def market_stats(session: Session, exchange: str | None = None) -> list[MarketSt
 def record_liquidation(sessions: sessionmaker[Session], account_id: int, event: Mapping[str, Any]) -> bool:
     """Store a liquidation once (same account, symbol, side and time): True if new."""
     with sessions.begin() as session:
-        seen = session.scalar(select(LiquidationEvent.id).where(
-            LiquidationEvent.account_id == account_id, LiquidationEvent.symbol == event["symbol"],
-            LiquidationEvent.side == event["side"], LiquidationEvent.occurred_at == event["occurred_at"]))
+        seen = session.scalar(
+            select(LiquidationEvent.id).where(
+                LiquidationEvent.account_id == account_id,
+                LiquidationEvent.symbol == event["symbol"],
+                LiquidationEvent.side == event["side"],
+                LiquidationEvent.occurred_at == event["occurred_at"],
+            )
+        )
         if seen is not None:
             return False
         session.add(LiquidationEvent(account_id=account_id, **event))

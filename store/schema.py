@@ -140,9 +140,7 @@ class HourlySnapshot(Base):
 
     __tablename__ = "account_snapshots_hourly"
 
-    account_id: Mapped[int] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
-    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     last_equity: Mapped[float] = mapped_column(Float)
     last_maintenance_margin: Mapped[float] = mapped_column(Float)
@@ -183,9 +181,7 @@ class AlertState(Base):
 
     __tablename__ = "alert_states"
 
-    account_id: Mapped[int] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
-    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     subject: Mapped[str] = mapped_column(String(120), primary_key=True)
     level: Mapped[int] = mapped_column(Integer)
     counts: Mapped[str] = mapped_column(String(60))  # JSON list of consecutive breaching polls
@@ -237,9 +233,7 @@ class AlertDelivery(Base):
     __tablename__ = "alert_deliveries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    notification_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_notifications.id", ondelete="CASCADE")
-    )
+    notification_id: Mapped[int] = mapped_column(ForeignKey("alert_notifications.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(80))  # "email" | "webhook:<name>"
     status: Mapped[str] = mapped_column(String(20))  # pending | sending | sent | failed | muted
     attempts: Mapped[int] = mapped_column(Integer)

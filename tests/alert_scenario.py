@@ -24,13 +24,29 @@ def scenario() -> dict[str, Any]:
         "seed": 1,
         "random_walk": {"enabled": False},
         "markets": {"binanceusdm": [m for m in demo["markets"]["binanceusdm"] if m["symbol"] == SYMBOL]},
-        "accounts": [{
-            "venue": "binanceusdm", "name": "main", "api_key": "alert-key", "secret": "alert-secret",
-            "passphrase": None, "permissions": {"trade": False, "withdraw": False}, "collateral": "USDT",
-            "wallet_balance": 12_000.0,
-            "positions": [{"symbol": SYMBOL, "side": "long", "contracts": 1.0, "entry_price": ENTRY,
-                           "margin_mode": "cross", "isolated_margin": None, "leverage": 20}],
-        }],
+        "accounts": [
+            {
+                "venue": "binanceusdm",
+                "name": "main",
+                "api_key": "alert-key",
+                "secret": "alert-secret",
+                "passphrase": None,
+                "permissions": {"trade": False, "withdraw": False},
+                "collateral": "USDT",
+                "wallet_balance": 12_000.0,
+                "positions": [
+                    {
+                        "symbol": SYMBOL,
+                        "side": "long",
+                        "contracts": 1.0,
+                        "entry_price": ENTRY,
+                        "margin_mode": "cross",
+                        "isolated_margin": None,
+                        "leverage": 20,
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -46,12 +62,28 @@ def config_doc(base_url: str, database_url: str, smtp_port: int, interval: float
     return {
         "poll_interval_seconds": interval,
         "database_url": database_url,
-        "alerts": {"retry_base_seconds": 0.2, "retry_cap_seconds": 0.5,
-                   "email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                             "from": "marginwatch@example.org", "to": ["trader@example.org"],
-                             "timeout_seconds": 2}},
-        "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "MW_ALERT_KEY",
-                      "secret_env": "MW_ALERT_SECRET", "base_url": base_url, "timeout_seconds": 3}],
+        "alerts": {
+            "retry_base_seconds": 0.2,
+            "retry_cap_seconds": 0.5,
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "from": "marginwatch@example.org",
+                "to": ["trader@example.org"],
+                "timeout_seconds": 2,
+            },
+        },
+        "accounts": [
+            {
+                "name": "main",
+                "exchange": "binanceusdm",
+                "key_env": "MW_ALERT_KEY",
+                "secret_env": "MW_ALERT_SECRET",
+                "base_url": base_url,
+                "timeout_seconds": 3,
+            }
+        ],
     }
 
 

@@ -55,8 +55,7 @@ def _postgres_available() -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect(POSTGRES_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                             connect_timeout=3):
+        with psycopg.connect(POSTGRES_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
             return None
     except Exception as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -73,9 +72,12 @@ def require_system_part(missing: str | None, what: str, how: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
-    require_system_part(_postgres_available(), "PostgreSQL",
-                        "start a PostgreSQL server on 127.0.0.1:5432 with trust auth and a 'test' "
-                        "database, or set MARGINWATCH_TEST_POSTGRES to a server URL")
+    require_system_part(
+        _postgres_available(),
+        "PostgreSQL",
+        "start a PostgreSQL server on 127.0.0.1:5432 with trust auth and a 'test' "
+        "database, or set MARGINWATCH_TEST_POSTGRES to a server URL",
+    )
     return POSTGRES_ADMIN_URL
 
 

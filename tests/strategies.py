@@ -14,9 +14,7 @@ def tier_tables(draw: st.DrawFn) -> list[dict]:
     count = draw(st.integers(1, 5))
     floors = sorted(set(draw(st.lists(st.floats(500, 5e6), min_size=count - 1, max_size=count - 1))))
     floors = [0.0, *floors]
-    rates = sorted(
-        draw(st.lists(st.floats(0.002, 0.2), min_size=len(floors), max_size=len(floors), unique=True))
-    )
+    rates = sorted(draw(st.lists(st.floats(0.002, 0.2), min_size=len(floors), max_size=len(floors), unique=True)))
     return [
         {
             "min_notional": floor,
@@ -28,9 +26,7 @@ def tier_tables(draw: st.DrawFn) -> list[dict]:
 
 
 @st.composite
-def snapshots(
-    draw: st.DrawFn, venues: list[str] = VENUES, modes: tuple[str, ...] = ("cross", "isolated")
-) -> dict:
+def snapshots(draw: st.DrawFn, venues: list[str] = VENUES, modes: tuple[str, ...] = ("cross", "isolated")) -> dict:
     venue = draw(st.sampled_from(venues))
     marks = {s: draw(st.floats(1.0, 1e5)) for s in SYMBOLS}
     tables = {s: draw(tier_tables()) for s in SYMBOLS}

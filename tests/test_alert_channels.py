@@ -50,9 +50,12 @@ def hook() -> Iterator[Hook]:
     endpoint.server.shutdown()
 
 
-PAYLOAD = {"subject": "CRITICAL · binanceusdm/main · health 1.08",
-           "changes": [{"rule": "health", "kind": "fired", "level": "CRITICAL", "value": 1.08}],
-           "remedy": ["top up 4.20 USDT to reach health 1.5"], "text": "..."}
+PAYLOAD = {
+    "subject": "CRITICAL · binanceusdm/main · health 1.08",
+    "changes": [{"rule": "health", "kind": "fired", "level": "CRITICAL", "value": 1.08}],
+    "remedy": ["top up 4.20 USDT to reach health 1.5"],
+    "text": "...",
+}
 
 
 @pytest.mark.parametrize(("fmt", "key"), [("slack", "text"), ("discord", "content"), ("json", "subject")])
@@ -82,14 +85,31 @@ def test_webhook_failures_are_sorted(hook: Hook) -> None:
 def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, tmp_path: Path) -> None:
     os.environ["MW_HOOK_URL"] = hook.url
     config_path = tmp_path / "marginwatch.toml"
-    write_toml({
-        "database_url": f"sqlite:///{tmp_path / 'c.db'}",
-        "alerts": {"email": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
-                             "from": "mw@example.org", "to": ["risk@example.org"]},
-                   "webhooks": [{"name": "desk", "url_env": "MW_HOOK_URL", "format": "slack"}]},
-        "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "K", "secret_env": "S",
-                      "alerts": {"email_to": ["owner@example.org"]}}],
-    }, config_path)
+    write_toml(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'c.db'}",
+            "alerts": {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp_server.port,
+                    "security": "none",
+                    "from": "mw@example.org",
+                    "to": ["risk@example.org"],
+                },
+                "webhooks": [{"name": "desk", "url_env": "MW_HOOK_URL", "format": "slack"}],
+            },
+            "accounts": [
+                {
+                    "name": "main",
+                    "exchange": "binanceusdm",
+                    "key_env": "K",
+                    "secret_env": "S",
+                    "alerts": {"email_to": ["owner@example.org"]},
+                }
+            ],
+        },
+        config_path,
+    )
     code, out, err = run_cli("alerts", "test", "--config", str(config_path))
     assert code == 0, out + err
     assert "sent    email to owner@example.org, risk@example.org" in out and "sent    webhook desk" in out
@@ -100,8 +120,18 @@ def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, t
     code, out, _ = run_cli("alerts", "test", "--config", str(config_path))
     assert code == 1 and "FAILED  email" in out  # a broken channel is said, not hidden
 
-    code, out, err = run_cli("alerts", "silence", "--account", "all", "--minutes", "30",
-                             "--reason", "exchange maintenance", "--config", str(config_path))
+    code, out, err = run_cli(
+        "alerts",
+        "silence",
+        "--account",
+        "all",
+        "--minutes",
+        "30",
+        "--reason",
+        "exchange maintenance",
+        "--config",
+        str(config_path),
+    )
     assert code == 0, err
     silence_id = out.split()[1].rstrip(":")
     code, out, _ = run_cli("alerts", "list", "--config", str(config_path))

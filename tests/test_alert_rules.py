@@ -25,10 +25,10 @@ def run(values: list[float], minutes: float = 1.0) -> list[tuple[str, Level]]:
 def test_walk_down_to_critical_and_back() -> None:
     path = [2.0, 1.8, 1.45, 1.4, 1.3, 1.1, 1.05, 1.1, 1.2, 1.3, 1.5, 1.65, 1.75, 2.0]
     assert run(path) == [
-        ("fired", Level.WARNING),      # second poll below 1.5
+        ("fired", Level.WARNING),  # second poll below 1.5
         ("escalated", Level.CRITICAL),  # first poll below 1.15: no wait
         ("recovered", Level.WARNING),  # above 1.25
-        ("resolved", Level.OK),        # above 1.7
+        ("resolved", Level.OK),  # above 1.7
     ]
 
 

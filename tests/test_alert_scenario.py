@@ -39,7 +39,8 @@ def _subjects(server: SmtpServer) -> list[str]:
 
 
 def test_walk_to_critical_and_back_tells_exactly_four_things(
-        sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port))
 
     async def main() -> None:
@@ -48,8 +49,11 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
         connectors, _ = build_connectors(config, {})
         poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event())
         document = await connectors["main"].fetch_snapshot()
-        path = [2.0, 1.8, 1.6, 1.45, 1.4, 1.3, 1.2, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.65,
-                1.8, 2.0] + [1.49, 1.51] * 10 + [1.6, 1.49, 1.51] * 5
+        path = (
+            [2.0, 1.8, 1.6, 1.45, 1.4, 1.3, 1.2, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.65, 1.8, 2.0]
+            + [1.49, 1.51] * 10
+            + [1.6, 1.49, 1.51] * 5
+        )
         try:
             for health in path:
                 sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, health))
@@ -61,9 +65,9 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
 
     asyncio.run(main())
     assert _subjects(smtp_server) == [
-        "WARNING · binanceusdm/main · health 1.40",   # the 2nd poll below 1.5
+        "WARNING · binanceusdm/main · health 1.40",  # the 2nd poll below 1.5
         "CRITICAL · binanceusdm/main · health 1.10",  # at once below 1.15
-        "WARNING · binanceusdm/main · health 1.30",   # above 1.25: recovered to warning
+        "WARNING · binanceusdm/main · health 1.30",  # above 1.25: recovered to warning
         "RESOLVED · binanceusdm/main · health 1.80",  # above 1.7
     ]  # and no flapping while health wobbled between 1.49 and 1.51
     recovery = smtp_server.inbox.messages[2].get_body(("plain",)).get_content()
@@ -71,8 +75,13 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait(condition, timeout: float = 30.0) -> None:
@@ -83,8 +92,7 @@ def _wait(condition, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def test_killed_before_sending_the_email_arrives_once_after_restart(
-        sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_killed_before_sending_the_email_arrives_once_after_restart(sim: ExchangeSimulator, tmp_path: Path) -> None:
     smtp = SmtpServer(free_port())  # not started: the first delivery attempts fail
     db = f"sqlite:///{tmp_path / 'k.db'}"
     config_path = tmp_path / "marginwatch.toml"
@@ -118,8 +126,7 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(
     assert [t.kind for t in fired] == ["fired"]  # the restart remembered the firing alert
 
 
-def test_smtp_outage_delays_but_does_not_lose_the_email(
-        sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_smtp_outage_delays_but_does_not_lose_the_email(sim: ExchangeSimulator, tmp_path: Path) -> None:
     smtp = SmtpServer(free_port())
     smtp.start()
     db = f"sqlite:///{tmp_path / 'o.db'}"

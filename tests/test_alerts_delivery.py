@@ -22,23 +22,54 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _config(port: int, **alerts):
-    return parse_config({
-        "poll_interval_seconds": 60,
-        "alerts": {"email": {"host": "127.0.0.1", "port": port, "security": "none",
-                             "from": "marginwatch@example.org", "to": ["desk@example.org"]},
-                   **alerts},
-        "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "K", "secret_env": "S",
-                      "alerts": {"email_to": ["owner@example.org", "risk@example.org"]}}],
-    })
+    return parse_config(
+        {
+            "poll_interval_seconds": 60,
+            "alerts": {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": "none",
+                    "from": "marginwatch@example.org",
+                    "to": ["desk@example.org"],
+                },
+                **alerts,
+            },
+            "accounts": [
+                {
+                    "name": "main",
+                    "exchange": "binanceusdm",
+                    "key_env": "K",
+                    "secret_env": "S",
+                    "alerts": {"email_to": ["owner@example.org", "risk@example.org"]},
+                }
+            ],
+        }
+    )
 
 
 def _document(health: float) -> dict:
     # 1 BTC-like contract at 100, 10 % maintenance: requirement 10, so wallet = 10 x health
-    return {"exchange": "binanceusdm", "account": "main", "collateral": "USDT",
-            "wallet_balance": 10.0 * health, "taker_fee": 0.0005, "positions": [{
-                "symbol": "BTC/USDT:USDT", "side": "long", "contracts": 1.0, "contract_size": 1.0,
-                "entry_price": 100.0, "mark_price": 100.0, "margin_mode": "cross",
-                "maintenance_margin_rate": 0.1, "amount_step": 0.001}]}
+    return {
+        "exchange": "binanceusdm",
+        "account": "main",
+        "collateral": "USDT",
+        "wallet_balance": 10.0 * health,
+        "taker_fee": 0.0005,
+        "positions": [
+            {
+                "symbol": "BTC/USDT:USDT",
+                "side": "long",
+                "contracts": 1.0,
+                "contract_size": 1.0,
+                "entry_price": 100.0,
+                "mark_price": 100.0,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.1,
+                "amount_step": 0.001,
+            }
+        ],
+    }
 
 
 class Desk:
@@ -55,7 +86,7 @@ class Desk:
     def poll(self, health: float) -> int | None:
         self.now += timedelta(minutes=1)
         doc = _document(health)
-        (row, positions), = account_rows([Polled(parse_snapshot(doc), self.now, 1.5)])
+        ((row, positions),) = account_rows([Polled(parse_snapshot(doc), self.now, 1.5)])
         repo.record_snapshot(self.sessions, self.id, row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.account, self.id, self.now)
 
@@ -134,8 +165,12 @@ def test_silence_mutes_but_state_advances(tmp_path: Path, smtp_server) -> None:
 
 def test_permanent_refusal_is_stored_and_not_retried(tmp_path: Path, smtp_server) -> None:
     desk = Desk(tmp_path, _config(smtp_server.port))
-    desk.config = parse_config({**desk.config.model_dump(by_alias=True), "accounts": [
-        {**desk.config.accounts[0].model_dump(), "alerts": {"email_to": []}}]})
+    desk.config = parse_config(
+        {
+            **desk.config.model_dump(by_alias=True),
+            "accounts": [{**desk.config.accounts[0].model_dump(), "alerts": {"email_to": []}}],
+        }
+    )
     desk.account = desk.config.accounts[0]
     desk.poll(1.05)
     assert desk.deliver() == {"sent": 0, "retry": 0, "failed": 1}

@@ -43,21 +43,36 @@ ACCOUNTS = {  # name: (exchange, wallet, minutes since the last poll)
 OWNER = "fund-a"  # alpha (surplus) and bravo (deficit): one transfer
 BTC, ETH, LTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "LTC/USDT:USDT"
 # steep BTC funding: alpha's cross pool (8.9) falls below 1.5 in 146 h on funding alone
-RATES = {BTC: FundingRate(BTC, 0.002, 8.0, 0.003, 2.0), ETH: FundingRate(ETH, -0.0005, 8.0, None, 2.0),
-         LTC: FundingRate(LTC, 0.0001, 8.0, None, 2.0)}
+RATES = {
+    BTC: FundingRate(BTC, 0.002, 8.0, 0.003, 2.0),
+    ETH: FundingRate(ETH, -0.0005, 8.0, None, 2.0),
+    LTC: FundingRate(LTC, 0.0001, 8.0, None, 2.0),
+}
 # 2.4 BTC of bids: enough for bravo's plan to 1.5 (1.213 BTC), too thin for 3 (3.095 BTC)
 BTC_BOOK = {"bids": [[91470.0, 0.6], [91440.0, 0.8], [91380.0, 1.0]], "asks": [[91490.0, 2.0]]}
-LIQUIDATION = {"symbol": "SOL/USDT:USDT", "side": "long", "price": 142.5, "contracts": 80.0,
-               "source": "fetch_my_liquidations", "detail": None}
+LIQUIDATION = {
+    "symbol": "SOL/USDT:USDT",
+    "side": "long",
+    "price": 142.5,
+    "contracts": 80.0,
+    "source": "fetch_my_liquidations",
+    "detail": None,
+}
 
 
 def _market_stats(now: datetime) -> dict[str, dict]:
     stats: dict[str, dict] = {
         BTC: {"beta": 1.0, "volatility": 0.028, "order_book": json.dumps(BTC_BOOK), "order_book_at": now},
-        ETH: {"beta": 1.25, "volatility": 0.035}, LTC: {"beta": 1.6, "volatility": 0.045}}
+        ETH: {"beta": 1.25, "volatility": 0.035},
+        LTC: {"beta": 1.6, "volatility": 0.045},
+    }
     for symbol, rate in RATES.items():
-        stats[symbol].update(funding_rate=rate.rate, predicted_funding_rate=rate.predicted_rate,
-                             funding_interval_hours=rate.interval_hours, hours_to_funding=rate.hours_to_next)
+        stats[symbol].update(
+            funding_rate=rate.rate,
+            predicted_funding_rate=rate.predicted_rate,
+            funding_interval_hours=rate.interval_hours,
+            hours_to_funding=rate.hours_to_next,
+        )
     return stats
 
 
@@ -78,29 +93,64 @@ def seed(url: str, now: datetime) -> None:
         doc = _document(name, exchange, wallet)
         for back in (90, 30, 0):  # a short history
             taken = now - timedelta(minutes=minutes + back)
-            (row, positions), = account_rows([Polled(parse_snapshot(doc), taken, 1.5, funding=RATES)])
+            ((row, positions),) = account_rows([Polled(parse_snapshot(doc), taken, 1.5, funding=RATES)])
             repo.record_snapshot(sessions, ids[name], row, positions, json.dumps(doc))
         repo.record_key_check(sessions, ids[name], now, "read-only", False, False, "read-only key")
-    repo.record_failure(sessions, ids["echo"], now, "permanent", "key can withdraw funds: refused",
-                        "PermissionDenied", pause_state="refused")
+    repo.record_failure(
+        sessions,
+        ids["echo"],
+        now,
+        "permanent",
+        "key can withdraw funds: refused",
+        "PermissionDenied",
+        pause_state="refused",
+    )
     repo.record_key_check(sessions, ids["echo"], now, "refused", True, True, "can withdraw")
     with sessions.begin() as session:
-        session.add(AlertState(account_id=ids["bravo"], subject="health", level=2, counts="[1, 1]",
-                               since=now - timedelta(minutes=20), last_notified=now, value=1.04))
-        session.add(AlertTransition(account_id=ids["bravo"], subject="health", kind="fired", from_level=0,
-                                    to_level=2, value=1.04, at=now - timedelta(minutes=20), muted=False))
+        session.add(
+            AlertState(
+                account_id=ids["bravo"],
+                subject="health",
+                level=2,
+                counts="[1, 1]",
+                since=now - timedelta(minutes=20),
+                last_notified=now,
+                value=1.04,
+            )
+        )
+        session.add(
+            AlertTransition(
+                account_id=ids["bravo"],
+                subject="health",
+                kind="fired",
+                from_level=0,
+                to_level=2,
+                value=1.04,
+                at=now - timedelta(minutes=20),
+                muted=False,
+            )
+        )
     create_silence(sessions, "charlie", now, 60, "topping up")
     repo.upsert_market_stats(sessions, "binanceusdm", now, _market_stats(now))
-    repo.record_liquidation(sessions, ids["bravo"], {**LIQUIDATION, "occurred_at": now - timedelta(minutes=60),
-                                                     "detected_at": now - timedelta(minutes=59)})
+    repo.record_liquidation(
+        sessions,
+        ids["bravo"],
+        {**LIQUIDATION, "occurred_at": now - timedelta(minutes=60), "detected_at": now - timedelta(minutes=59)},
+    )
 
 
 def config_file(path: Path, url: str) -> Path:
-    accounts = [{"name": name, "exchange": exchange, "key_env": "MW_T_KEY", "secret_env": "MW_T_SECRET",
-                 **({"owner": OWNER} if name in ("alpha", "bravo") else {})}
-                for name, (exchange, _, _) in [*ACCOUNTS.items(), ("echo", ("binanceusdm", 0, 0))]]
-    return write_config(parse_config({"database_url": url, "poll_interval_seconds": 60,
-                                      "accounts": accounts}), path)
+    accounts = [
+        {
+            "name": name,
+            "exchange": exchange,
+            "key_env": "MW_T_KEY",
+            "secret_env": "MW_T_SECRET",
+            **({"owner": OWNER} if name in ("alpha", "bravo") else {}),
+        }
+        for name, (exchange, _, _) in [*ACCOUNTS.items(), ("echo", ("binanceusdm", 0, 0))]
+    ]
+    return write_config(parse_config({"database_url": url, "poll_interval_seconds": 60, "accounts": accounts}), path)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +182,13 @@ def _metric(at: AppTest, label: str) -> str:
 def test_every_page_loads(app: AppTest) -> None:
     app.run()
     _no_exception(app)
-    for page in ("views/account/page.py", "views/risk/page.py", "views/alerts/page.py", "views/keys/page.py",
-                 "views/overview/page.py"):
+    for page in (
+        "views/account/page.py",
+        "views/risk/page.py",
+        "views/alerts/page.py",
+        "views/keys/page.py",
+        "views/overview/page.py",
+    ):
         app.switch_page(page).run()
         _no_exception(app)
         assert app.title, page
@@ -192,9 +247,13 @@ def test_password_gate_shows_an_anonymous_visitor_only_the_login(app: AppTest) -
 
 
 def test_oidc_login_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> None:
-    app.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x",
-                           "client_id": "id", "client_secret": "secret",
-                           "server_metadata_url": "https://id.example/.well-known/openid-configuration"}
+    app.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x",
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "https://id.example/.well-known/openid-configuration",
+    }
     app.user = {"is_logged_in": False}
     app.run()
     _no_exception(app)
@@ -251,8 +310,9 @@ def test_account_page_shows_touch_probability_priced_remedy_and_liquidation(app:
 
 def test_account_page_flags_funding_that_crosses_the_warning_level(app: AppTest) -> None:
     _account(app, "alpha")
-    assert any(e.value == "Funding alone takes health below 1.5 in 146 h (6.1 d) (prices unchanged)."
-               for e in app.error)
+    assert any(
+        e.value == "Funding alone takes health below 1.5 in 146 h (6.1 d) (prices unchanged)." for e in app.error
+    )
     assert _metric(app, "Health after 7 d of funding") == "0.62"
     rates = _frame(app, "funding_rate").set_index("symbol")
     assert rates.loc[BTC, "funding_rate"] == 0.002 and rates.loc[BTC, "predicted_funding_rate"] == 0.003

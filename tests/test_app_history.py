@@ -17,27 +17,51 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _raw(account_id: int, at: datetime, health: float) -> dict:
-    return {"account_id": account_id, "taken_at": at, "wallet_balance": 1000.0, "equity": 100.0 * health,
-            "maintenance_margin": 100.0, "health": health, "margin_ratio": 1 / health,
-            "worst_health": health, "deficit": 0.0, "topup_to_target": 0.0, "target_health": 1.5,
-            "nearest_distance": 0.1, "positions": 1, "latency_ms": 50}
+    return {
+        "account_id": account_id,
+        "taken_at": at,
+        "wallet_balance": 1000.0,
+        "equity": 100.0 * health,
+        "maintenance_margin": 100.0,
+        "health": health,
+        "margin_ratio": 1 / health,
+        "worst_health": health,
+        "deficit": 0.0,
+        "topup_to_target": 0.0,
+        "target_health": 1.5,
+        "nearest_distance": 0.1,
+        "positions": 1,
+        "latency_ms": 50,
+    }
 
 
 def test_history_buckets_raw_and_hourly(db_url: str) -> None:
     upgrade(db_url)
     sessions = session_factory(make_engine(db_url))
-    ids = repo.ensure_accounts(sessions, [repo.AccountInfo("a", "binanceusdm", "USDT"),
-                                          repo.AccountInfo("b", "okx", "USDT")])
+    ids = repo.ensure_accounts(
+        sessions, [repo.AccountInfo("a", "binanceusdm", "USDT"), repo.AccountInfo("b", "okx", "USDT")]
+    )
     minutes = 2 * 24 * 60  # two days of 1-minute raw data from T0
     with sessions.begin() as session:
         rows = [_raw(ids["a"], T0 + timedelta(minutes=m), 2.0 + (m % 7) / 10) for m in range(minutes)]
         rows[1000]["health"] = 1.01  # one bad minute must survive the downsampling
         session.execute(insert(AccountSnapshot), rows)
         session.execute(insert(AccountSnapshot), [_raw(ids["b"], T0, 9.0)])  # another account
-        session.execute(insert(HourlySnapshot), [
-            {"account_id": ids["a"], "hour": T0 - timedelta(hours=h), "last_equity": 300.0,
-             "last_maintenance_margin": 100.0, "min_health": 3.0, "max_margin_ratio": 0.34, "samples": 60}
-            for h in range(1, 25)])
+        session.execute(
+            insert(HourlySnapshot),
+            [
+                {
+                    "account_id": ids["a"],
+                    "hour": T0 - timedelta(hours=h),
+                    "last_equity": 300.0,
+                    "last_maintenance_margin": 100.0,
+                    "min_health": 3.0,
+                    "max_margin_ratio": 0.34,
+                    "samples": 60,
+                }
+                for h in range(1, 25)
+            ],
+        )
     end = T0 + timedelta(minutes=minutes)
     with sessions() as session:
         raw = history(session, ids["a"], T0, end, buckets=600)

@@ -32,16 +32,42 @@ def test_formats() -> None:
 
 def test_alert_timeline_intervals() -> None:
     since, now = T0, T0 + timedelta(hours=10)
-    frame = pd.DataFrame([
-        {"account": "x/a", "subject": "health", "kind": "escalated", "from_level": 1, "to_level": 2,
-         "at": T0 + timedelta(hours=1)},
-        {"account": "x/a", "subject": "health", "kind": "repeat", "from_level": 2, "to_level": 2,
-         "at": T0 + timedelta(hours=2)},
-        {"account": "x/a", "subject": "health", "kind": "resolved", "from_level": 2, "to_level": 0,
-         "at": T0 + timedelta(hours=3)},
-        {"account": "x/b", "subject": "data", "kind": "fired", "from_level": 0, "to_level": 1,
-         "at": T0 + timedelta(hours=5)},
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "account": "x/a",
+                "subject": "health",
+                "kind": "escalated",
+                "from_level": 1,
+                "to_level": 2,
+                "at": T0 + timedelta(hours=1),
+            },
+            {
+                "account": "x/a",
+                "subject": "health",
+                "kind": "repeat",
+                "from_level": 2,
+                "to_level": 2,
+                "at": T0 + timedelta(hours=2),
+            },
+            {
+                "account": "x/a",
+                "subject": "health",
+                "kind": "resolved",
+                "from_level": 2,
+                "to_level": 0,
+                "at": T0 + timedelta(hours=3),
+            },
+            {
+                "account": "x/b",
+                "subject": "data",
+                "kind": "fired",
+                "from_level": 0,
+                "to_level": 1,
+                "at": T0 + timedelta(hours=5),
+            },
+        ]
+    )
     got = timeline_intervals(frame, since, now)
     assert [(r.row, r.level, r.start, r.end) for r in got.itertuples()] == [
         ("x/a · health", 1, since, T0 + timedelta(hours=1)),  # already warning when the window opened
@@ -90,13 +116,24 @@ def test_stress_curves_cross_liquidation_where_the_markers_say() -> None:
 
 def test_write_config_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    config = parse_config({
-        "database_url": "sqlite:///rel/marginwatch.db", "poll_interval_seconds": 3,
-        "alerts": {"warning_below": 1.6, "webhooks": [{"name": "ops", "url_env": "HOOK"}]},
-        "accounts": [{"name": "a", "exchange": "okx", "key_env": "K", "secret_env": "S",
-                      "passphrase_env": "P", "alerts": {"rules": {"warning_below": 1.65}}},
-                     {"name": "b", "exchange": "binanceusdm", "key_env": "K2", "secret_env": "S2",
-                      "target_health": 2.0}]})
+    config = parse_config(
+        {
+            "database_url": "sqlite:///rel/marginwatch.db",
+            "poll_interval_seconds": 3,
+            "alerts": {"warning_below": 1.6, "webhooks": [{"name": "ops", "url_env": "HOOK"}]},
+            "accounts": [
+                {
+                    "name": "a",
+                    "exchange": "okx",
+                    "key_env": "K",
+                    "secret_env": "S",
+                    "passphrase_env": "P",
+                    "alerts": {"rules": {"warning_below": 1.65}},
+                },
+                {"name": "b", "exchange": "binanceusdm", "key_env": "K2", "secret_env": "S2", "target_health": 2.0},
+            ],
+        }
+    )
     back = load_config(write_config(config, tmp_path / "marginwatch.toml"))
     assert back.model_dump(exclude={"database_url"}) == config.model_dump(exclude={"database_url"})
     assert back.database_url == f"sqlite:///{tmp_path / 'rel' / 'marginwatch.db'}"  # for another cwd
@@ -152,9 +189,11 @@ def test_betas_frame_shows_the_beta_used_and_the_assumed_ones() -> None:
     from app.views.risk.data import betas_frame
     from store.schema import MarketStat
 
-    stats = [MarketStat(exchange="binanceusdm", symbol="ETH/USDT:USDT", beta=1.2, updated_at=T0),
-             MarketStat(exchange="okx", symbol="ETH/USDT:USDT", beta=1.4, updated_at=T0),
-             MarketStat(exchange="okx", symbol="BTC/USDT:USDT", beta=None, updated_at=T0)]
+    stats = [
+        MarketStat(exchange="binanceusdm", symbol="ETH/USDT:USDT", beta=1.2, updated_at=T0),
+        MarketStat(exchange="okx", symbol="ETH/USDT:USDT", beta=1.4, updated_at=T0),
+        MarketStat(exchange="okx", symbol="BTC/USDT:USDT", beta=None, updated_at=T0),
+    ]
     frame = betas_frame(stats, ["BTC/USDT:USDT", "ETH/USDT:USDT"]).set_index("symbol")
     assert frame.loc["ETH/USDT:USDT", "beta"] == pytest.approx(1.3)  # the average, as the stress uses
     assert frame.loc["ETH/USDT:USDT", "venues"] == "binanceusdm 1.20, okx 1.40"

@@ -59,15 +59,26 @@ def test_json_output_fields() -> None:
     assert code == 0
     report = json.loads(out)
     account = report["account"]
-    assert account["equity"] == pytest.approx(account["wallet_balance"] + sum(
-        p["unrealized_pnl"] for p in report["positions"] if p["margin_mode"] == "cross"))
+    assert account["equity"] == pytest.approx(
+        account["wallet_balance"] + sum(p["unrealized_pnl"] for p in report["positions"] if p["margin_mode"] == "cross")
+    )
     assert account["deficit"] == max(0.0, account["maintenance_margin"] - account["equity"])
     assert account["worst_health"] == min(
-        [account["health"]] + [p["health"] for p in report["positions"] if p["health"] is not None])
+        [account["health"]] + [p["health"] for p in report["positions"] if p["health"] is not None]
+    )
     assert [s["shock"] for s in report["stress"]["scenarios"]] == [-0.2, -0.1, 0.1]
-    for field in ("symbol", "side", "notional", "unrealized_pnl", "maintenance_margin",
-                  "liquidation_price", "distance_to_liquidation", "exchange_liquidation_price",
-                  "disagrees_with_exchange", "health"):
+    for field in (
+        "symbol",
+        "side",
+        "notional",
+        "unrealized_pnl",
+        "maintenance_margin",
+        "liquidation_price",
+        "distance_to_liquidation",
+        "exchange_liquidation_price",
+        "disagrees_with_exchange",
+        "health",
+    ):
         assert all(field in p for p in report["positions"])
     assert report["positions"][2]["health"] is not None  # the isolated one
     assert report["positions"][0]["health"] is None
@@ -82,11 +93,14 @@ def test_table_output_shows_the_account() -> None:
     assert "Stress test" in out
 
 
-@pytest.mark.skipif(shutil.which("marginwatch", path=os.path.dirname(sys.executable)) is None,
-                    reason="the console script is installed by `make test`")
+@pytest.mark.skipif(
+    shutil.which("marginwatch", path=os.path.dirname(sys.executable)) is None,
+    reason="the console script is installed by `make test`",
+)
 def test_console_script_runs() -> None:
     exe = shutil.which("marginwatch", path=os.path.dirname(sys.executable))
-    done = subprocess.run([exe, "risk", str(DEMO), "--format", "json"], capture_output=True,
-                          text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [exe, "risk", str(DEMO), "--format", "json"], capture_output=True, text=True, check=False, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["account_name"] == "demo"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from config.secrets import credentials
-from connectors.venues import account_problems
 from config.settings import ConfigError, load_config, parse_config
+from connectors.venues import account_problems
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).parent.parent
@@ -24,7 +24,7 @@ def test_the_shipped_example_is_valid() -> None:
 def test_every_problem_is_one_line_naming_the_key(tmp_path: Path) -> None:
     path = tmp_path / "marginwatch.toml"
     path.write_text(
-        'poll_interval_seconds = -5\n'
+        "poll_interval_seconds = -5\n"
         'colour = "blue"\n'
         '[[accounts]]\nname = "a"\nexchange = "binanse"\nkey_env = "K"\nsecret_env = "S"\n'
         '[[accounts]]\nname = "b"\nexchange = "okx"\nkey_env = "K"\nsecret_env = "S"\n'
@@ -55,9 +55,19 @@ def test_duplicate_names_are_refused() -> None:
 
 
 def test_credentials_from_environment_then_secrets_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = parse_config({"accounts": [
-        {"name": "o", "exchange": "okx", "key_env": "MW_T_KEY", "secret_env": "MW_T_SECRET",
-         "passphrase_env": "MW_T_PASS"}]})
+    config = parse_config(
+        {
+            "accounts": [
+                {
+                    "name": "o",
+                    "exchange": "okx",
+                    "key_env": "MW_T_KEY",
+                    "secret_env": "MW_T_SECRET",
+                    "passphrase_env": "MW_T_PASS",
+                }
+            ]
+        }
+    )
     monkeypatch.setenv("MW_T_KEY", "env-key")
     monkeypatch.delenv("MW_T_SECRET", raising=False)
     monkeypatch.delenv("MW_T_PASS", raising=False)

@@ -45,7 +45,7 @@ def test_classification(raised: Exception, kind: str, ours: type) -> None:
 
 def test_signed_urls_are_cut_from_messages() -> None:
     raw = ccxt.AuthenticationError(
-        'binanceusdm GET https://fapi.binance.com/fapi/v3/account?timestamp=1&signature=deadbeef 400 '
+        "binanceusdm GET https://fapi.binance.com/fapi/v3/account?timestamp=1&signature=deadbeef 400 "
         '{"code":-1022,"msg":"Signature for this request is not valid."}'
     )
     message = classify(raw).message
@@ -71,8 +71,9 @@ def test_retries_until_success_within_the_budget() -> None:
             raise ccxt.RateLimitExceeded("429")
         return "ok"
 
-    result = asyncio.run(with_retries(flaky, deadline=time.monotonic() + 5,
-                                      policy=RetryPolicy(base_seconds=0.01, cap_seconds=0.05)))
+    result = asyncio.run(
+        with_retries(flaky, deadline=time.monotonic() + 5, policy=RetryPolicy(base_seconds=0.01, cap_seconds=0.05))
+    )
     assert result == "ok" and len(calls) == 3
     assert calls[2] - calls[1] >= 0.01  # it waited between attempts
 
@@ -87,8 +88,9 @@ def test_gives_up_at_the_deadline_and_never_retries_permanent_errors() -> None:
 
     started = time.monotonic()
     with pytest.raises(TemporaryError):
-        asyncio.run(with_retries(always_down, deadline=started + 0.3,
-                                 policy=RetryPolicy(base_seconds=0.02, cap_seconds=0.05)))
+        asyncio.run(
+            with_retries(always_down, deadline=started + 0.3, policy=RetryPolicy(base_seconds=0.02, cap_seconds=0.05))
+        )
     assert time.monotonic() - started < 0.5 and attempts >= 3
 
     attempts = 0
@@ -115,21 +117,39 @@ def test_stale_timestamp_resyncs_the_clock_before_retrying() -> None:
     async def resync() -> None:
         events.append("resync")
 
-    assert asyncio.run(with_retries(call, deadline=time.monotonic() + 5, on_stale_timestamp=resync,
-                                    policy=RetryPolicy(base_seconds=0.01))) == "ok"
+    assert (
+        asyncio.run(
+            with_retries(
+                call, deadline=time.monotonic() + 5, on_stale_timestamp=resync, policy=RetryPolicy(base_seconds=0.01)
+            )
+        )
+        == "ok"
+    )
     assert events == ["call", "resync", "call"]
 
 
 def test_key_permission_payloads() -> None:
-    binance = binance_permissions({"enableReading": True, "enableWithdrawals": False,
-                                   "enableFutures": True, "enableSpotAndMarginTrading": False})
+    binance = binance_permissions(
+        {"enableReading": True, "enableWithdrawals": False, "enableFutures": True, "enableSpotAndMarginTrading": False}
+    )
     assert binance.status == "trade" and "enableFutures" in binance.detail
     assert binance_permissions({"enableReading": True, "enableWithdrawals": True}).status == "refused"
-    bybit = bybit_permissions({"retCode": 0, "result": {"readOnly": 1, "permissions": {
-        "ContractTrade": ["Order", "Position"], "Wallet": ["AccountTransfer"]}}})
+    bybit = bybit_permissions(
+        {
+            "retCode": 0,
+            "result": {
+                "readOnly": 1,
+                "permissions": {"ContractTrade": ["Order", "Position"], "Wallet": ["AccountTransfer"]},
+            },
+        }
+    )
     assert bybit.status == "read-only"
-    assert bybit_permissions({"result": {"readOnly": 0, "permissions": {
-        "Wallet": ["AccountTransfer", "Withdraw"]}}}).status == "refused"
+    assert (
+        bybit_permissions(
+            {"result": {"readOnly": 0, "permissions": {"Wallet": ["AccountTransfer", "Withdraw"]}}}
+        ).status
+        == "refused"
+    )
     assert okx_permissions({"code": "0", "data": [{"perm": "read_only,trade"}]}).status == "trade"
     assert okx_permissions({"code": "0", "data": [{"perm": "read_only"}]}).status == "read-only"
     with pytest.raises(DataError) as caught:

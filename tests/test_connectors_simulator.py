@@ -25,7 +25,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
 PERMISSION_KEYS = {  # (venue, can trade, can withdraw) -> an extra account's key
     (venue, trade, withdraw): f"{venue}-{'t' if trade else 'r'}{'w' if withdraw else ''}"
-    for venue in ("binanceusdm", "bybit", "okx") for trade, withdraw in ((True, False), (False, True))
+    for venue in ("binanceusdm", "bybit", "okx")
+    for trade, withdraw in ((True, False), (False, True))
 }
 
 
@@ -36,10 +37,18 @@ def scenario() -> dict[str, Any]:
     okx = next(a for a in doc["accounts"] if a["venue"] == "okx")
     okx["permissions"] = {"trade": False, "withdraw": False}
     for (venue, trade, withdraw), key in PERMISSION_KEYS.items():
-        doc["accounts"].append({"venue": venue, "api_key": key, "secret": key + "-secret",
-                                "passphrase": key + "-pass" if venue == "okx" else None,
-                                "permissions": {"trade": trade, "withdraw": withdraw},
-                                "collateral": "USDT", "wallet_balance": 100.0, "positions": []})
+        doc["accounts"].append(
+            {
+                "venue": venue,
+                "api_key": key,
+                "secret": key + "-secret",
+                "passphrase": key + "-pass" if venue == "okx" else None,
+                "permissions": {"trade": trade, "withdraw": withdraw},
+                "collateral": "USDT",
+                "wallet_balance": 100.0,
+                "positions": [],
+            }
+        )
     return doc
 
 
@@ -49,8 +58,11 @@ CREDS = {
     "bybit": {"apiKey": "by-key", "secret": "by-secret"},
     "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
 }
-POSITIONS_PATH = {"binanceusdm": "/fapi/v3/positionRisk", "bybit": "/v5/position/list",
-                  "okx": "/api/v5/account/positions"}
+POSITIONS_PATH = {
+    "binanceusdm": "/fapi/v3/positionRisk",
+    "bybit": "/v5/position/list",
+    "okx": "/api/v5/account/positions",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +74,18 @@ def sim() -> Iterator[ExchangeSimulator]:
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-def connector(sim: ExchangeSimulator, venue: str, creds: dict[str, str] | None = None,
-              budget: float = 5.0) -> AccountConnector:
+def connector(
+    sim: ExchangeSimulator, venue: str, creds: dict[str, str] | None = None, budget: float = 5.0
+) -> AccountConnector:
     creds = creds or CREDS[venue]
-    account = {"name": f"{venue}-test", "exchange": venue, "key_env": "K", "secret_env": "S",
-               "base_url": sim.base_url, "timeout_seconds": budget}
+    account = {
+        "name": f"{venue}-test",
+        "exchange": venue,
+        "key_env": "K",
+        "secret_env": "S",
+        "base_url": sim.base_url,
+        "timeout_seconds": budget,
+    }
     if venue == "okx":
         account["passphrase_env"] = "P"
     config = parse_config({"accounts": [account]})
@@ -127,8 +146,11 @@ def _creds(venue: str, key: str) -> dict[str, str]:
     return creds
 
 
-PERMISSION_PATH = {"binanceusdm": "/sapi/v1/account/apiRestrictions", "bybit": "/v5/user/query-api",
-                   "okx": "/api/v5/account/config"}
+PERMISSION_PATH = {
+    "binanceusdm": "/sapi/v1/account/apiRestrictions",
+    "bybit": "/v5/user/query-api",
+    "okx": "/api/v5/account/config",
+}
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
@@ -163,8 +185,8 @@ def test_stale_timestamp_is_retried_after_a_time_sync(sim: ExchangeSimulator, ve
     assert doc["positions"]
     paths = [path for v, _, path in sim.requests[before:] if v == venue]
     refused = paths.index(POSITIONS_PATH[venue])
-    assert any("time" in p for p in paths[refused + 1:])  # resynced the clock...
-    assert POSITIONS_PATH[venue] in paths[refused + 1:]  # ...then asked again
+    assert any("time" in p for p in paths[refused + 1 :])  # resynced the clock...
+    assert POSITIONS_PATH[venue] in paths[refused + 1 :]  # ...then asked again
 
 
 @pytest.mark.parametrize("kind", ["http429", "http429_retry_after", "http503", "malformed_json"])

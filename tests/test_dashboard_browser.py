@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
@@ -39,8 +46,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-def _wait_for_snapshots(database: Path, accounts: int, timeout: float,
-                        demo: subprocess.Popen[bytes]) -> None:
+def _wait_for_snapshots(database: Path, accounts: int, timeout: float, demo: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert demo.poll() is None, "marginwatch demo exited"
@@ -59,8 +65,7 @@ def _wait_for_snapshots(database: Path, accounts: int, timeout: float,
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[str]:
     """`marginwatch demo` polling every 3 s in tmp_path, with its dashboard; yields its URL."""
-    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium",
-                        "apt-get install chromium")
+    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium", "apt-get install chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     cli = Path(sys.executable).with_name("marginwatch")
     command = [str(cli)] if cli.exists() else [sys.executable, "-c", "from cli.main import app; app()"]
@@ -68,8 +73,12 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
     with (ARTIFACTS / "demo.log").open("wb") as demo_log:
         # the real `marginwatch demo`: simulator, poller and dashboard; run in tmp_path so a
         # developer's own .streamlit/secrets.toml (a login) stays out of the test
-        demo = subprocess.Popen([*command, "demo", "--interval", "3", "--dashboard-port", str(port)],
-                                cwd=tmp_path, stdout=demo_log, stderr=subprocess.STDOUT)
+        demo = subprocess.Popen(
+            [*command, "demo", "--interval", "3", "--dashboard-port", str(port)],
+            cwd=tmp_path,
+            stdout=demo_log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             database = tmp_path / ".marginwatch-demo" / "marginwatch.db"
             polled = [a for a in demo_scenario()["accounts"] if not a["permissions"].get("withdraw")]
@@ -82,8 +91,9 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
 
 
 def _metric(page: Page, label: str) -> Locator:
-    return page.locator('[data-testid="stMetric"]').filter(has_text=label).first \
-        .locator('[data-testid="stMetricValue"]')
+    return (
+        page.locator('[data-testid="stMetric"]').filter(has_text=label).first.locator('[data-testid="stMetricValue"]')
+    )
 
 
 def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
@@ -139,8 +149,7 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
                 page.goto(f"{dashboard}/{path}")
                 page.wait_for_timeout(1500)
                 pages.append(page.content())
-            secrets = [value for a in accounts for value in (a["api_key"], a["secret"], a.get("passphrase"))
-                       if value]
+            secrets = [value for a in accounts for value in (a["api_key"], a["secret"], a.get("passphrase")) if value]
             leaked = [value for value in secrets for html in pages if value in html]
             assert not leaked, f"credentials in the dashboard's HTML: {leaked}"
         finally:
@@ -150,13 +159,13 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
 def test_first_request_to_a_page_of_a_gated_app_gets_the_login(tmp_path: Path) -> None:
     """Right after a start, a deep link (/account) must meet the login too: Streamlit runs
     a pages/ folder's scripts without the entry point until st.navigation has run once."""
-    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium",
-                        "apt-get install chromium")
+    require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium", "apt-get install chromium")
     from playwright.sync_api import expect, sync_playwright
 
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text(
-        f'[marginwatch_auth]\npassword_hash = "{hash_password("s3cret", iterations=1000)}"\n')
+        f'[marginwatch_auth]\npassword_hash = "{hash_password("s3cret", iterations=1000)}"\n'
+    )
     config = tmp_path / "marginwatch.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path / "none.db"}"\n')
     port = free_port()

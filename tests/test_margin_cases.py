@@ -14,9 +14,7 @@ CASES = json.loads((FIXTURES / "margin" / "cases.json").read_text())
 
 def test_every_case_is_present() -> None:
     assert len(CASES) == 21
-    assert {c["snapshot"]["exchange"] for c in CASES} == {
-        "binanceusdm", "gate", "okx", "bybit", "hyperliquid"
-    }
+    assert {c["snapshot"]["exchange"] for c in CASES} == {"binanceusdm", "gate", "okx", "bybit", "hyperliquid"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

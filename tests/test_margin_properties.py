@@ -43,8 +43,7 @@ def test_pool_health_is_one_at_the_liquidation_price(doc: dict) -> None:
         figures = pool_figures(snap, pool_of(snap, i), prices)
         # cancellation guard: the requirement must not vanish next to the pool's money
         scale = abs(figures.pool.balance) + sum(
-            snap.positions[j].size * max(prices[j], snap.positions[j].entry_price)
-            for j in figures.pool.indices
+            snap.positions[j].size * max(prices[j], snap.positions[j].entry_price) for j in figures.pool.indices
         )
         assume(figures.maintenance_margin > 1e-6 * scale)
         assert figures.health == pytest.approx(1.0, rel=1e-9, abs=0)
@@ -89,9 +88,7 @@ def test_topup_reaches_the_target_health(doc: dict, target: float) -> None:
 
 @PROPERTY_SETTINGS
 @given(snapshots(modes=("cross",)), st.floats(1.05, 3.0), st.sampled_from([0.0, 0.001]))
-def test_deleverage_plan_reaches_the_target_when_it_says_so(
-    doc: dict, target: float, slippage: float
-) -> None:
+def test_deleverage_plan_reaches_the_target_when_it_says_so(doc: dict, target: float, slippage: float) -> None:
     snap = parse_snapshot(doc)
     plan = deleverage_plan(snap, target, slippage)
     after = apply_deleverage(snap, plan.reductions, taker_fee(snap), slippage)
@@ -125,15 +122,14 @@ def test_vectorised_equals_scalar(docs: list[dict]) -> None:
         positions_of_pool = batch.index[batch.pool == pool_id]
         scalar_pools = pools(snap)
         match = next(
-            p for p in scalar_pools
+            p
+            for p in scalar_pools
             if sorted(p.indices) == sorted(positions_of_pool.tolist())
             and p.margin_mode == ("cross" if batch.pool_is_cross[pool_id] else "isolated")
         )
         figures = pool_figures(snap, match)
         assert result.pool_equity[pool_id] == pytest.approx(figures.equity, rel=1e-12, abs=1e-6)
-        assert result.pool_maintenance[pool_id] == pytest.approx(
-            figures.maintenance_margin, rel=1e-12, abs=1e-9
-        )
+        assert result.pool_maintenance[pool_id] == pytest.approx(figures.maintenance_margin, rel=1e-12, abs=1e-9)
         if figures.health is None:
             assert np.isnan(result.pool_health[pool_id])
         else:

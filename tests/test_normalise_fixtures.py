@@ -42,8 +42,13 @@ def _binance_tiers() -> dict[str, list[dict[str, Any]]]:
     for symbol, rows in brackets.items():
         floors = [float(f) for f, _ in rows]
         tiers[symbol] = [
-            {"minNotional": floor, "maxNotional": floors[i + 1] if i + 1 < len(floors) else None,
-             "maintenanceMarginRate": float(rate), "maxLeverage": None, "info": {}}
+            {
+                "minNotional": floor,
+                "maxNotional": floors[i + 1] if i + 1 < len(floors) else None,
+                "maintenanceMarginRate": float(rate),
+                "maxLeverage": None,
+                "info": {},
+            }
             for i, (floor, (_, rate)) in enumerate(zip(floors, rows, strict=True))
         ]
     return tiers
@@ -69,8 +74,11 @@ def test_binance_recorded_position_and_balance() -> None:
 
 def test_binance_spot_balance_is_a_clear_error() -> None:
     spot = _recorded("binance.fetchBalance")["methods"]["fetchBalance"][0]
-    data = AccountData(balance=_with_info(spot["parsedResponse"], spot["httpResponse"]),
-                       positions=_binance_positions(), tiers=_binance_tiers())
+    data = AccountData(
+        balance=_with_info(spot["parsedResponse"], spot["httpResponse"]),
+        positions=_binance_positions(),
+        tiers=_binance_tiers(),
+    )
     with pytest.raises(DataError) as caught:
         normalise("binanceusdm", "main", "USDT", data)
     assert caught.value.path == "balance.info.assets"
@@ -113,8 +121,11 @@ OKX_BALANCE = {"info": {"code": "0", "data": [{"details": [{"ccy": "USDT", "eq":
 
 def test_okx_recorded_linear_position() -> None:
     pos_doc = _okx_position(0)
-    tiers = {"LTC/USDT:USDT": [{"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.0065,
-                                "maxLeverage": 50, "info": {}}]}
+    tiers = {
+        "LTC/USDT:USDT": [
+            {"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.0065, "maxLeverage": 50, "info": {}}
+        ]
+    }
     doc = normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[pos_doc], tiers=tiers))
     snapshot = parse_snapshot(doc)
     (pos,) = snapshot.positions

@@ -46,20 +46,28 @@ def sim() -> Iterator[ExchangeSimulator]:
 
 
 def _config(sim: ExchangeSimulator, db: str, interval: float = 2.0, timeout: float = 1.0) -> dict:
-    creds = {"binanceusdm": ("bn-key", "bn-secret", None), "bybit": ("by-key", "by-secret", None),
-             "okx": ("ok-key", "ok-secret", "ok-pass")}
+    creds = {
+        "binanceusdm": ("bn-key", "bn-secret", None),
+        "bybit": ("by-key", "by-secret", None),
+        "okx": ("ok-key", "ok-secret", "ok-pass"),
+    }
     accounts = []
     for venue, (key, secret, passphrase) in creds.items():
         prefix = f"MW_POLLER_{venue.upper()}"
         os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
-        account = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY",
-                   "secret_env": f"{prefix}_SECRET", "base_url": sim.base_url, "timeout_seconds": timeout}
+        account = {
+            "name": venue,
+            "exchange": venue,
+            "key_env": f"{prefix}_KEY",
+            "secret_env": f"{prefix}_SECRET",
+            "base_url": sim.base_url,
+            "timeout_seconds": timeout,
+        }
         if passphrase:
             os.environ[f"{prefix}_PASS"] = passphrase
             account["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(account)
-    return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 6.0,
-            "accounts": accounts}
+    return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 6.0, "accounts": accounts}
 
 
 def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tmp_path: Path) -> None:
@@ -79,8 +87,11 @@ def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tm
     with sessions() as session:
         ids = {a.name: a.id for a in repo.accounts(session)}
         for name in ("binanceusdm", "bybit"):
-            times = session.scalars(select(AccountSnapshot.taken_at).where(
-                AccountSnapshot.account_id == ids[name]).order_by(AccountSnapshot.taken_at)).all()
+            times = session.scalars(
+                select(AccountSnapshot.taken_at)
+                .where(AccountSnapshot.account_id == ids[name])
+                .order_by(AccountSnapshot.taken_at)
+            ).all()
             assert len(times) == 3
             gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
             assert all(1.7 <= g <= 2.6 for g in gaps), gaps  # one snapshot every interval
@@ -117,8 +128,13 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
     doc = _config(sim, db, interval=30.0, timeout=3.0)
     sim.add_fault("bybit", "/v5/position/list", "delay", seconds=1.5)  # a cycle takes ~1.5 s
     write_toml(doc, config_path)
-    process = subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-                               env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     before = len(sim.requests)
     while time.monotonic() < deadline and "/v5/position/list" not in [p for *_, p in sim.requests[before:]]:
@@ -170,6 +186,7 @@ def test_shards_split_the_accounts_between_pollers(sim: ExchangeSimulator, tmp_p
     config = parse_config(_config(sim, db))
     stored: list[str] = []
     for shard in ((1, 2), (2, 2)):
-        asyncio.run(run_poller(config, shard=shard, cycles=1, secrets_file={},
-                               on_cycle=lambda c: stored.extend(c.stored)))
+        asyncio.run(
+            run_poller(config, shard=shard, cycles=1, secrets_file={}, on_cycle=lambda c: stored.extend(c.stored))
+        )
     assert sorted(stored) == ["binanceusdm", "bybit", "okx"]  # each exactly once

@@ -24,8 +24,13 @@ KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def _rows(db: Path, query: str) -> list[tuple[Any, ...]]:

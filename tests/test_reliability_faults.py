@@ -30,15 +30,31 @@ from store.schema import AccountSnapshot, AlertState, PollError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CREDS = {"binanceusdm": ("bn-key", "bn-secret", None), "bybit": ("by-key", "by-secret", None),
-         "okx": ("ok-key", "ok-secret", "ok-pass")}
+CREDS = {
+    "binanceusdm": ("bn-key", "bn-secret", None),
+    "bybit": ("by-key", "by-secret", None),
+    "okx": ("ok-key", "ok-secret", "ok-pass"),
+}
 ENDPOINTS = {  # venue -> (balance path, field the normaliser reads there; positions path, field)
     "binanceusdm": ("/fapi/v3/account", "crossWalletBalance", "/fapi/v3/positionRisk", "markPrice"),
     "bybit": ("/v5/account/wallet-balance", "walletBalance", "/v5/position/list", "markPrice"),
     "okx": ("/api/v5/account/balance", "eq", "/api/v5/account/positions", "markPx"),
 }
-EVERY_KIND = ["timeout", "delay", "connection_reset", "http429", "http429_retry_after", "http500", "http502",
-              "http503", "maintenance", "malformed_json", "missing_field", "wrong_types", "stale_timestamp"]
+EVERY_KIND = [
+    "timeout",
+    "delay",
+    "connection_reset",
+    "http429",
+    "http429_retry_after",
+    "http500",
+    "http502",
+    "http503",
+    "maintenance",
+    "malformed_json",
+    "missing_field",
+    "wrong_types",
+    "stale_timestamp",
+]
 BALANCE_KINDS = ["timeout", "http500", "malformed_json", "missing_field", "wrong_types"]
 BUDGET = 1.0  # each account's budget per cycle, retries included
 STALE_AFTER = 15.0
@@ -93,14 +109,27 @@ def _config(base_url: str, db: str) -> Any:
     for venue, (key, secret, passphrase) in CREDS.items():
         prefix = f"MW_FAULT_{venue.upper()}"
         os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
-        entry = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
-                 "base_url": base_url, "timeout_seconds": BUDGET}
+        entry = {
+            "name": venue,
+            "exchange": venue,
+            "key_env": f"{prefix}_KEY",
+            "secret_env": f"{prefix}_SECRET",
+            "base_url": base_url,
+            "timeout_seconds": BUDGET,
+        }
         if passphrase:
             os.environ[f"{prefix}_PASS"] = passphrase
             entry["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(entry)
-    return parse_config({"poll_interval_seconds": 5, "database_url": db, "stale_after_seconds": STALE_AFTER,
-                         "accounts": accounts, "alerts": {"email": {"host": "127.0.0.1", "port": 9, "to": ["x@y.z"]}}})
+    return parse_config(
+        {
+            "poll_interval_seconds": 5,
+            "database_url": db,
+            "stale_after_seconds": STALE_AFTER,
+            "accounts": accounts,
+            "alerts": {"email": {"host": "127.0.0.1", "port": 9, "to": ["x@y.z"]}},
+        }
+    )
 
 
 def _stored(sessions) -> dict[int, tuple]:  # sessions: a sessionmaker
@@ -141,8 +170,9 @@ def test_every_fault_on_every_venue(tmp_path: Path) -> None:
     assert len(results) == len(cases()) >= 60
 
 
-async def _run(case: Case, poller: Poller, sim: ExchangeSimulator, sessions, config,
-               clock: Clock, problems: list[str]) -> dict[str, Any]:
+async def _run(
+    case: Case, poller: Poller, sim: ExchangeSimulator, sessions, config, clock: Clock, problems: list[str]
+) -> dict[str, Any]:
     before = _stored(sessions)
     errors_before = _count(sessions, PollError)
     if case.kind == "vanishing position":
@@ -161,8 +191,12 @@ async def _run(case: Case, poller: Poller, sim: ExchangeSimulator, sessions, con
     seconds = time.monotonic() - started
     others = sorted(set(CREDS) - {case.venue})
     expect_failure = case.kind != "vanishing position"
-    outcome = {"case": case.label, "cycle_seconds": round(seconds, 2), "stored": sorted(report.stored),
-               "error": report.failed.get(case.venue)}
+    outcome = {
+        "case": case.label,
+        "cycle_seconds": round(seconds, 2),
+        "stored": sorted(report.stored),
+        "error": report.failed.get(case.venue),
+    }
 
     def check(condition: bool, what: str) -> None:
         if not condition:
@@ -175,8 +209,11 @@ async def _run(case: Case, poller: Poller, sim: ExchangeSimulator, sessions, con
     check(len(after) == len(before) + len(report.stored), "snapshots stored do not match the cycle")
     with sessions() as session:
         views = {v.name: v for v in account_views(session, clock(), config.stale_after)}
-        data_alert = session.scalar(select(AlertState.level).where(
-            AlertState.account_id == views[case.venue].account_id, AlertState.subject == "data"))
+        data_alert = session.scalar(
+            select(AlertState.level).where(
+                AlertState.account_id == views[case.venue].account_id, AlertState.subject == "data"
+            )
+        )
     outcome["alert"] = {0: "none", 1: "WARNING (stale data)", 2: "CRITICAL (not polled)"}.get(data_alert or 0)
     if expect_failure:
         check(case.venue in report.failed, "the broken account was not reported failed")
@@ -201,8 +238,11 @@ async def _run(case: Case, poller: Poller, sim: ExchangeSimulator, sessions, con
     outcome["recovered"] = case.venue in recovered.stored
     check(case.venue in recovered.stored, "no recovery after the fault cleared")
     with sessions() as session:
-        cleared = session.scalar(select(AlertState.level).where(
-            AlertState.account_id == views[case.venue].account_id, AlertState.subject == "data"))
+        cleared = session.scalar(
+            select(AlertState.level).where(
+                AlertState.account_id == views[case.venue].account_id, AlertState.subject == "data"
+            )
+        )
     check(not cleared, "the data alert did not resolve after recovery")
     return outcome
 

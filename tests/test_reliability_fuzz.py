@@ -18,8 +18,15 @@ from margin.snapshot import parse_snapshot
 EXAMPLES = int(os.environ.get("MARGINWATCH_FUZZ_EXAMPLES", "1200"))
 
 junk = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8), st.just(""), st.just("NaN"), st.just("-1"), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.just(""),
+    st.just("NaN"),
+    st.just("-1"),
+    st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
 )
 numberish = st.one_of(st.floats(0.001, 1e6).map(str), st.floats(0.001, 1e6))
@@ -37,15 +44,22 @@ def position(draw: st.DrawFn, venue: str) -> dict[str, Any]:
     if venue == "binanceusdm":
         info = {"isolatedWallet": draw(maybe(numberish)), "liquidationPrice": draw(maybe(numberish))}
     elif venue == "bybit":
-        info = {"tradeMode": draw(maybe(st.sampled_from(["0", "1", 0, 1]))),
-                "positionBalance": draw(maybe(numberish)), "liqPrice": draw(maybe(numberish))}
+        info = {
+            "tradeMode": draw(maybe(st.sampled_from(["0", "1", 0, 1]))),
+            "positionBalance": draw(maybe(numberish)),
+            "liqPrice": draw(maybe(numberish)),
+        }
     elif venue == "okx":
-        info = {"mgnMode": draw(maybe(st.sampled_from(["cross", "isolated"]))),
-                "margin": draw(maybe(numberish)), "liqPx": draw(maybe(numberish)),
-                "upl": draw(maybe(numberish))}
+        info = {
+            "mgnMode": draw(maybe(st.sampled_from(["cross", "isolated"]))),
+            "margin": draw(maybe(numberish)),
+            "liqPx": draw(maybe(numberish)),
+            "upl": draw(maybe(numberish)),
+        }
     doc = {
-        "symbol": draw(maybe(st.sampled_from(["BTC/USDT:USDT"] * 4 + ["ETH/USDT:USDT"] * 4
-                                             + ["BTC/USD:BTC"]))),  # an inverse one now and then
+        "symbol": draw(
+            maybe(st.sampled_from(["BTC/USDT:USDT"] * 4 + ["ETH/USDT:USDT"] * 4 + ["BTC/USD:BTC"]))
+        ),  # an inverse one now and then
         "side": draw(maybe(st.sampled_from(["long", "short"]))),
         "contracts": draw(maybe(numberish)),
         "contractSize": draw(maybe(numberish)),
@@ -78,11 +92,28 @@ def balance(draw: st.DrawFn, venue: str) -> dict[str, Any]:
 @st.composite
 def account_data(draw: st.DrawFn) -> tuple[str, AccountData]:
     venue = draw(st.sampled_from(["binanceusdm", "bybit", "okx", "hyperliquid", "kraken"]))
-    tiers = draw(st.one_of(st.just({}), st.fixed_dictionaries({"BTC/USDT:USDT": st.lists(
-        st.fixed_dictionaries({"minNotional": maybe(numberish), "maxNotional": maybe(numberish),
-                               "maintenanceMarginRate": maybe(st.floats(0.001, 0.2)),
-                               "maxLeverage": maybe(numberish), "info": st.just({})}),
-        min_size=1, max_size=3)})))
+    tiers = draw(
+        st.one_of(
+            st.just({}),
+            st.fixed_dictionaries(
+                {
+                    "BTC/USDT:USDT": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "minNotional": maybe(numberish),
+                                "maxNotional": maybe(numberish),
+                                "maintenanceMarginRate": maybe(st.floats(0.001, 0.2)),
+                                "maxLeverage": maybe(numberish),
+                                "info": st.just({}),
+                            }
+                        ),
+                        min_size=1,
+                        max_size=3,
+                    )
+                }
+            ),
+        )
+    )
     return venue, AccountData(
         balance=draw(balance(venue)),
         positions=draw(maybe(st.lists(position(venue), max_size=4))),

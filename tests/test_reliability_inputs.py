@@ -14,9 +14,9 @@ from tests.conftest import run_cli
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
-        (lambda d: d, "not a regular file"),                                   # a directory
-        (lambda d: Path("/dev/zero"), "not a regular file"),                   # endless device
-        (lambda d: _sparse(d / "huge.json", 64 * 1024 * 1024), "too large"),   # 64 MB
+        (lambda d: d, "not a regular file"),  # a directory
+        (lambda d: Path("/dev/zero"), "not a regular file"),  # endless device
+        (lambda d: _sparse(d / "huge.json", 64 * 1024 * 1024), "too large"),  # 64 MB
         (lambda d: _write(d / "nan.json", '{"wallet_balance": Infinity}'), "Infinity is not a number"),
         (lambda d: _write(d / "deep.json", "[" * 200_000 + "]" * 200_000), "nested too deeply"),
         (lambda d: _write(d / "bin.json", b"\xff\xfe\x00garbage"), "cannot read as UTF-8"),
@@ -54,8 +54,10 @@ def _loop(path: Path) -> Path:
         ("target_health = nan\n", "target_health"),
         ("[[accounts]]\n" + "x = [" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
         ("database_url = 42\n", "database_url"),
-        ('[[accounts]]\nname = "../../etc"\nexchange = "binanceusdm"\nkey_env = "K"\nsecret_env = "S"\n',
-         "accounts[0].name"),
+        (
+            '[[accounts]]\nname = "../../etc"\nexchange = "binanceusdm"\nkey_env = "K"\nsecret_env = "S"\n',
+            "accounts[0].name",
+        ),
     ],
 )
 def test_hostile_config_files(tmp_path: Path, content: str, expected: str) -> None:

@@ -10,18 +10,39 @@ from margin.snapshot import parse_snapshot
 from margin.stress import liquidating_shocks, stress_test
 
 
-def _position(symbol: str, side: str, contracts: float, entry: float, mark: float, rate: float,
-              mode: str = "cross", margin: float | None = None) -> dict:
+def _position(
+    symbol: str,
+    side: str,
+    contracts: float,
+    entry: float,
+    mark: float,
+    rate: float,
+    mode: str = "cross",
+    margin: float | None = None,
+) -> dict:
     return {
-        "symbol": symbol, "side": side, "contracts": contracts, "contract_size": 1.0,
-        "entry_price": entry, "mark_price": mark, "margin_mode": mode, "isolated_margin": margin,
-        "maintenance_margin_rate": rate, "maintenance_amount": 0.0,
+        "symbol": symbol,
+        "side": side,
+        "contracts": contracts,
+        "contract_size": 1.0,
+        "entry_price": entry,
+        "mark_price": mark,
+        "margin_mode": mode,
+        "isolated_margin": margin,
+        "maintenance_margin_rate": rate,
+        "maintenance_amount": 0.0,
     }
 
 
 def _snapshot(wallet: float, *positions: dict, fee: float = 0.001) -> dict:
-    return {"exchange": "binanceusdm", "account": "t", "collateral": "USDT",
-            "wallet_balance": wallet, "taker_fee": fee, "positions": list(positions)}
+    return {
+        "exchange": "binanceusdm",
+        "account": "t",
+        "collateral": "USDT",
+        "wallet_balance": wallet,
+        "taker_fee": fee,
+        "positions": list(positions),
+    }
 
 
 def test_deleverage_amount_matches_the_hand_computation() -> None:
@@ -37,11 +58,13 @@ def test_deleverage_amount_matches_the_hand_computation() -> None:
 
 
 def test_deleverage_cuts_the_highest_maintenance_rate_first() -> None:
-    snap = parse_snapshot(_snapshot(
-        70.0,
-        _position("BIG/USDT:USDT", "long", 100, 10, 10, 0.004),   # 1,000 notional, 4 req
-        _position("ALT/USDT:USDT", "long", 10, 100, 100, 0.05),   # 1,000 notional, 50 req
-    ))
+    snap = parse_snapshot(
+        _snapshot(
+            70.0,
+            _position("BIG/USDT:USDT", "long", 100, 10, 10, 0.004),  # 1,000 notional, 4 req
+            _position("ALT/USDT:USDT", "long", 10, 100, 100, 0.05),  # 1,000 notional, 50 req
+        )
+    )
     plan = deleverage_plan(snap, 1.5)
     assert plan.reductions[0].symbol == "ALT/USDT:USDT"
     assert len(plan.reductions) == 1
@@ -64,9 +87,7 @@ def test_deleverage_says_when_reduction_cannot_reach_the_target() -> None:
 
 
 def test_isolated_pool_gets_a_topup_suggestion_not_a_reduction() -> None:
-    snap = parse_snapshot(_snapshot(
-        1000.0, _position("ISO/USDT:USDT", "long", 10, 100, 100, 0.05, "isolated", 60.0)
-    ))
+    snap = parse_snapshot(_snapshot(1000.0, _position("ISO/USDT:USDT", "long", 10, 100, 100, 0.05, "isolated", 60.0)))
     plan = deleverage_plan(snap, 1.5)
     assert plan.reductions == ()
     # requirement 50, equity 60: add 1.5 x 50 - 60 = 15

@@ -54,13 +54,34 @@ def test_series_are_aligned_on_their_most_recent_hours() -> None:
 
 
 def test_shock_mapping_by_hand() -> None:
-    doc = {"exchange": "binanceusdm", "account": "t", "collateral": "USDT", "wallet_balance": 1000.0,
-           "positions": [
-               {"symbol": BENCHMARK, "side": "long", "contracts": 1, "contract_size": 1, "entry_price": 100,
-                "mark_price": 100, "margin_mode": "cross", "maintenance_margin_rate": 0.01},
-               {"symbol": "ALT/USDT:USDT", "side": "long", "contracts": 1, "contract_size": 1,
-                "entry_price": 10, "mark_price": 10, "margin_mode": "cross",
-                "maintenance_margin_rate": 0.01}]}
+    doc = {
+        "exchange": "binanceusdm",
+        "account": "t",
+        "collateral": "USDT",
+        "wallet_balance": 1000.0,
+        "positions": [
+            {
+                "symbol": BENCHMARK,
+                "side": "long",
+                "contracts": 1,
+                "contract_size": 1,
+                "entry_price": 100,
+                "mark_price": 100,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.01,
+            },
+            {
+                "symbol": "ALT/USDT:USDT",
+                "side": "long",
+                "contracts": 1,
+                "contract_size": 1,
+                "entry_price": 10,
+                "mark_price": 10,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.01,
+            },
+        ],
+    }
     prices = shocked_prices(parse_snapshot(doc), {"ALT/USDT:USDT": 2.0}, -0.2)
     assert prices == pytest.approx([80.0, 10 * 0.8**2])  # BTC × 0.8; β = 2: × 0.64
 
@@ -120,8 +141,10 @@ def _long_only(draw_doc: dict) -> dict:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(snapshots(venues=CONTINUOUS_VENUES).map(_long_only), min_size=2, max_size=5),
-       st.fixed_dictionaries({s: st.floats(0.2, 3.0) for s in SYMBOLS}))
+@given(
+    st.lists(snapshots(venues=CONTINUOUS_VENUES).map(_long_only), min_size=2, max_size=5),
+    st.fixed_dictionaries({s: st.floats(0.2, 3.0) for s in SYMBOLS}),
+)
 def test_long_books_get_worse_as_btc_falls(docs: list[dict], betas: dict) -> None:
     snaps = [parse_snapshot(d) for d in docs]
     shocks = (-0.05, -0.1, -0.15, -0.2, -0.25, -0.3, -0.35, -0.4)
@@ -147,19 +170,37 @@ def test_liquidation_order_by_hand() -> None:
     """Three one-position accounts, 10 contracts at 100, 1 % maintenance: a long with
     wallet w is liquidated at price P with w + 10 (P − 100) = 0.1 P, so P = (1000 − w) / 9.9.
     ALT has β = 2: its price is 100 (1 + s)², so s = √(P / 100) − 1."""
+
     def doc(name: str, symbol: str, wallet: float) -> dict:
-        return {"exchange": "binanceusdm", "account": name, "collateral": "USDT", "wallet_balance": wallet,
-                "positions": [{"symbol": symbol, "side": "long", "contracts": 10, "contract_size": 1,
-                               "entry_price": 100, "mark_price": 100, "margin_mode": "cross",
-                               "maintenance_margin_rate": 0.01}]}
-    snaps = [parse_snapshot(doc("calm", BENCHMARK, 300.0)),
-             parse_snapshot(doc("alt", "ALT/USDT:USDT", 300.0)),
-             parse_snapshot(doc("thin", BENCHMARK, 100.0))]
+        return {
+            "exchange": "binanceusdm",
+            "account": name,
+            "collateral": "USDT",
+            "wallet_balance": wallet,
+            "positions": [
+                {
+                    "symbol": symbol,
+                    "side": "long",
+                    "contracts": 10,
+                    "contract_size": 1,
+                    "entry_price": 100,
+                    "mark_price": 100,
+                    "margin_mode": "cross",
+                    "maintenance_margin_rate": 0.01,
+                }
+            ],
+        }
+
+    snaps = [
+        parse_snapshot(doc("calm", BENCHMARK, 300.0)),
+        parse_snapshot(doc("alt", "ALT/USDT:USDT", 300.0)),
+        parse_snapshot(doc("thin", BENCHMARK, 100.0)),
+    ]
     result = correlated_stress(snaps, {"ALT/USDT:USDT": 2.0})
     expected = {
-        "binanceusdm/calm": 700 / 9.9 / 100 - 1,          # −29.3 %
+        "binanceusdm/calm": 700 / 9.9 / 100 - 1,  # −29.3 %
         "binanceusdm/alt": math.sqrt(700 / 9.9 / 100) - 1,  # −15.9 %
-        "binanceusdm/thin": 900 / 9.9 / 100 - 1,          # −9.1 %
+        "binanceusdm/thin": 900 / 9.9 / 100 - 1,  # −9.1 %
     }
     order = result.liquidation_order()
     assert [name for name, _ in order] == ["binanceusdm/thin", "binanceusdm/alt", "binanceusdm/calm"]

@@ -10,16 +10,38 @@ from margin.snapshot import parse_snapshot
 BTC, ETH, XRP = "BTC/USDT:USDT", "ETH/USDT:USDT", "XRP/USDT:USDT"
 
 
-def _position(symbol: str, side: str, contracts: float, mark: float, rate: float = 0.005,
-              mode: str = "cross", margin: float | None = None) -> dict:
-    return {"symbol": symbol, "side": side, "contracts": contracts, "contract_size": 1.0,
-            "entry_price": mark, "mark_price": mark, "margin_mode": mode, "isolated_margin": margin,
-            "maintenance_margin_rate": rate}
+def _position(
+    symbol: str,
+    side: str,
+    contracts: float,
+    mark: float,
+    rate: float = 0.005,
+    mode: str = "cross",
+    margin: float | None = None,
+) -> dict:
+    return {
+        "symbol": symbol,
+        "side": side,
+        "contracts": contracts,
+        "contract_size": 1.0,
+        "entry_price": mark,
+        "mark_price": mark,
+        "margin_mode": mode,
+        "isolated_margin": margin,
+        "maintenance_margin_rate": rate,
+    }
 
 
 def _snapshot(wallet: float, *positions: dict):
-    return parse_snapshot({"exchange": "binanceusdm", "account": "t", "collateral": "USDT",
-                           "wallet_balance": wallet, "positions": list(positions)})
+    return parse_snapshot(
+        {
+            "exchange": "binanceusdm",
+            "account": "t",
+            "collateral": "USDT",
+            "wallet_balance": wallet,
+            "positions": list(positions),
+        }
+    )
 
 
 def test_a_long_pays_a_positive_rate_every_interval() -> None:

@@ -27,8 +27,11 @@ from tests.alert_scenario import write_toml
 from tests.conftest import SmtpServer, run_cli, running_simulator
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
-CREDS = {"binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None), "bybit": ("by-mkt-key", "by-mkt-secret", None),
-         "okx": ("ok-mkt-key", "ok-mkt-secret", "ok-mkt-pass")}
+CREDS = {
+    "binanceusdm": ("bn-mkt-key", "bn-mkt-secret", None),
+    "bybit": ("by-mkt-key", "by-mkt-secret", None),
+    "okx": ("ok-mkt-key", "ok-mkt-secret", "ok-mkt-pass"),
+}
 
 
 @pytest.fixture
@@ -42,20 +45,38 @@ def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int) -> dict[str, An
     for venue, (key, secret, passphrase) in CREDS.items():
         prefix = f"MW_RISK_{venue.upper()}"
         os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
-        entry = {"name": venue, "exchange": venue, "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET",
-                 "base_url": sim.base_url, "timeout_seconds": 5, "owner": "fund",
-                 "target_health": 40.0 if venue == "okx" else 1.5}
+        entry = {
+            "name": venue,
+            "exchange": venue,
+            "key_env": f"{prefix}_KEY",
+            "secret_env": f"{prefix}_SECRET",
+            "base_url": sim.base_url,
+            "timeout_seconds": 5,
+            "owner": "fund",
+            "target_health": 40.0 if venue == "okx" else 1.5,
+        }
         if passphrase:
             os.environ[f"{prefix}_PASS"] = passphrase
             entry["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(entry)
-    return {"database_url": db, "accounts": accounts,
-            "alerts": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                                 "from": "mw@example.org", "to": ["t@example.org"]}}}
+    return {
+        "database_url": db,
+        "accounts": accounts,
+        "alerts": {
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "from": "mw@example.org",
+                "to": ["t@example.org"],
+            }
+        },
+    }
 
 
-def test_volatility_funding_and_a_confirmed_liquidation(sim: ExchangeSimulator, smtp_server: SmtpServer,
-                                                        tmp_path: Path) -> None:
+def test_volatility_funding_and_a_confirmed_liquidation(
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     db = f"sqlite:///{tmp_path / 'risk.db'}"
     doc = _config_doc(sim, db, smtp_server.port)
     config = parse_config(doc)

@@ -31,8 +31,7 @@ def _min_transfers_by_hall(give: dict[str, float], need: dict[str, float]) -> in
     for m in range(len(receivers), len(edges) + 1):
         for chosen in combinations(edges, m):
             if all(
-                sum(need[r] for r in s) <= sum(give[d] for d in {d for d, r in chosen if r in s}) + TOL
-                for s in subsets
+                sum(need[r] for r in s) <= sum(give[d] for d in {d for d, r in chosen if r in s}) + TOL for s in subsets
             ):
                 return m
     raise AssertionError("no feasible transfer set")
@@ -103,8 +102,10 @@ def test_a_short_surplus_raises_the_lowest_health_first(accounts: list[AccountSt
 def test_by_hand_two_groups_beat_greedy() -> None:
     # {+9, +3, −12} and {+6, +4, −8, −2} settle apart: 7 accounts − 2 groups = 5 transfers;
     # largest-first greedy needs 6.
-    accounts = [AccountState.from_surplus(n, x) for n, x in
-                [("a", 9), ("b", -8), ("c", 6), ("d", -2), ("e", 3), ("f", 4), ("g", -12)]]
+    accounts = [
+        AccountState.from_surplus(n, x)
+        for n, x in [("a", 9), ("b", -8), ("c", 6), ("d", -2), ("e", 3), ("f", 4), ("g", -12)]
+    ]
     exact, greedy = rebalance(accounts), rebalance(accounts, exact_limit=0)
     assert (exact.method, len(exact.transfers)) == ("exact", 5)
     assert (greedy.method, len(greedy.transfers)) == ("greedy", 6)
@@ -115,8 +116,12 @@ def test_by_hand_two_groups_beat_greedy() -> None:
 def test_by_hand_health_targets_and_shortfall() -> None:
     # a: 120 / 100 at target 1.5 needs 30; b: 100 / 100 needs 50; c: 110 / 50 gives 35; d gives 10.
     # 45 < 80: shortfall 35; common health h with (h − 1.2) 100 + (h − 1) 100 = 45: h = 1.325.
-    accounts = [AccountState("a", 120, 100, 1.5), AccountState("b", 100, 100, 1.5),
-                AccountState("c", 110, 50, 1.5), AccountState("d", 160, 100, 1.5)]
+    accounts = [
+        AccountState("a", 120, 100, 1.5),
+        AccountState("b", 100, 100, 1.5),
+        AccountState("c", 110, 50, 1.5),
+        AccountState("d", 160, 100, 1.5),
+    ]
     plan = rebalance(accounts)
     assert plan.shortfall == pytest.approx(35.0)
     assert plan.equity_after == pytest.approx({"a": 132.5, "b": 132.5, "c": 75.0, "d": 150.0})
@@ -127,8 +132,12 @@ def test_by_hand_health_targets_and_shortfall() -> None:
 
 
 def test_spare_surplus_stays_with_donors_and_unneeded_donors_do_nothing() -> None:
-    accounts = [AccountState.from_surplus("big", 100), AccountState.from_surplus("small", 5),
-                AccountState.from_surplus("r1", -30), AccountState.from_surplus("r2", -20)]
+    accounts = [
+        AccountState.from_surplus("big", 100),
+        AccountState.from_surplus("small", 5),
+        AccountState.from_surplus("r1", -30),
+        AccountState.from_surplus("r2", -20),
+    ]
     plan = rebalance(accounts)
     assert len(plan.transfers) == 2 and {t.source for t in plan.transfers} == {"big"}
     assert plan.equity_after["small"] == 5 and plan.equity_after["big"] == 50

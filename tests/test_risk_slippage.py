@@ -16,12 +16,27 @@ SYM = "A/USDT:USDT"
 
 def _snapshot(wallet: float, side: str = "long", contracts: float = 10, contract_size: float = 0.5):
     # 10 contracts of 0.5 = 5 base units at 100; 5 % maintenance: requirement 25
-    return parse_snapshot({
-        "exchange": "binanceusdm", "account": "t", "collateral": "USDT", "wallet_balance": wallet,
-        "taker_fee": 0.001,
-        "positions": [{"symbol": SYM, "side": side, "contracts": contracts, "contract_size": contract_size,
-                       "entry_price": 100, "mark_price": 100, "margin_mode": "cross",
-                       "maintenance_margin_rate": 0.05}]})
+    return parse_snapshot(
+        {
+            "exchange": "binanceusdm",
+            "account": "t",
+            "collateral": "USDT",
+            "wallet_balance": wallet,
+            "taker_fee": 0.001,
+            "positions": [
+                {
+                    "symbol": SYM,
+                    "side": side,
+                    "contracts": contracts,
+                    "contract_size": contract_size,
+                    "entry_price": 100,
+                    "mark_price": 100,
+                    "margin_mode": "cross",
+                    "maintenance_margin_rate": 0.05,
+                }
+            ],
+        }
+    )
 
 
 def _plan(*cuts: float, side: str = "long", target: float = 1.5) -> DeleveragePlan:
@@ -89,8 +104,7 @@ def test_unsorted_levels_are_taken_best_first() -> None:
 def _books_at(doc: dict, slippage: float) -> dict:
     marks = {p["symbol"]: p["mark_price"] for p in doc["positions"]}
     deep = 1e12
-    return {s: {"bids": [[m * (1 - slippage), deep]], "asks": [[m * (1 + slippage), deep]]}
-            for s, m in marks.items()}
+    return {s: {"bids": [[m * (1 - slippage), deep]], "asks": [[m * (1 + slippage), deep]]} for s, m in marks.items()}
 
 
 @settings(max_examples=100, deadline=None)

@@ -79,10 +79,25 @@ def test_distance_in_sigma_by_hand_and_against_the_engine() -> None:
     assert distance_in_sigma(100.0, 90.0, 0.0) == math.inf
     assert distance_in_sigma(100.0, 100.0, 0.0) == 0.0
     # the same number the scalar engine reports for a position with a volatility
-    doc = {"exchange": "binanceusdm", "account": "t", "collateral": "USDT", "wallet_balance": 150.0,
-           "positions": [{"symbol": "A/USDT:USDT", "side": "long", "contracts": 10, "contract_size": 1,
-                          "entry_price": 100, "mark_price": 100, "margin_mode": "cross",
-                          "maintenance_margin_rate": 0.01, "volatility": 0.04}]}
+    doc = {
+        "exchange": "binanceusdm",
+        "account": "t",
+        "collateral": "USDT",
+        "wallet_balance": 150.0,
+        "positions": [
+            {
+                "symbol": "A/USDT:USDT",
+                "side": "long",
+                "contracts": 10,
+                "contract_size": 1,
+                "entry_price": 100,
+                "mark_price": 100,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.01,
+                "volatility": 0.04,
+            }
+        ],
+    }
     snap = parse_snapshot(doc)
     liq = liquidation_price(snap, 0)
     distance = distance_to_liquidation(snap, 0, liq)
@@ -95,8 +110,9 @@ def test_normal_cdf_known_values() -> None:
     assert normal_cdf(-8.0) == pytest.approx(6.220960574271785e-16, rel=1e-9)  # no cancellation
 
 
-def _monte_carlo(mark: float, barrier: float, sigma_daily: float, hours: float, paths: int, steps: int,
-                 seed: int) -> tuple[float, float]:
+def _monte_carlo(
+    mark: float, barrier: float, sigma_daily: float, hours: float, paths: int, steps: int, seed: int
+) -> tuple[float, float]:
     """P(touch) for ln S = −σ²t/2 + σ W_t, simulated on a grid; between grid points the
     crossing probability of the Brownian bridge, exp(−2 d0 d1 / (σ² Δt)), is exact (and
     does not depend on the drift), so the estimate has no discrete-monitoring bias."""
@@ -115,8 +131,15 @@ def _monte_carlo(mark: float, barrier: float, sigma_daily: float, hours: float, 
 
 @pytest.mark.parametrize(
     ("barrier", "sigma", "hours"),
-    [(90.0, 0.05, 24.0), (97.0, 0.03, 24.0), (60.0, 0.2, 24.0), (80.0, 0.08, 72.0),
-     (110.0, 0.05, 24.0), (130.0, 0.1, 48.0), (103.0, 0.04, 12.0)],
+    [
+        (90.0, 0.05, 24.0),
+        (97.0, 0.03, 24.0),
+        (60.0, 0.2, 24.0),
+        (80.0, 0.08, 72.0),
+        (110.0, 0.05, 24.0),
+        (130.0, 0.1, 48.0),
+        (103.0, 0.04, 12.0),
+    ],
 )
 def test_touch_probability_agrees_with_monte_carlo(barrier: float, sigma: float, hours: float) -> None:
     """Agreement within 0.01 absolute and within 4 standard errors of the simulation."""

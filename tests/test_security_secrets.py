@@ -43,8 +43,7 @@ def keyed() -> Any:
     simulator.stop()
 
 
-def test_no_secret_in_logs_database_or_messages(keyed: Any, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_logs_database_or_messages(keyed: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     sim, accounts = keyed
     database = tmp_path / "secrets.db"
     config_accounts = []
@@ -54,24 +53,31 @@ def test_no_secret_in_logs_database_or_messages(keyed: Any, tmp_path: Path,
         if i == 2:
             secret = _secret("WRONGSECRET")  # an auth failure: Bybit echoes the signed string
         env = {f"MW_SEC_{i}_KEY": key, f"MW_SEC_{i}_SECRET": secret}
-        entry = {"name": f"acct{i}", "exchange": account["venue"], "key_env": f"MW_SEC_{i}_KEY",
-                 "secret_env": f"MW_SEC_{i}_SECRET", "base_url": sim.base_url, "timeout_seconds": 2}
+        entry = {
+            "name": f"acct{i}",
+            "exchange": account["venue"],
+            "key_env": f"MW_SEC_{i}_KEY",
+            "secret_env": f"MW_SEC_{i}_SECRET",
+            "base_url": sim.base_url,
+            "timeout_seconds": 2,
+        }
         if account.get("passphrase"):
             env[f"MW_SEC_{i}_PASS"] = account["passphrase"]
             entry["passphrase_env"] = f"MW_SEC_{i}_PASS"
         os.environ.update(env)
         every_secret += [*env.values(), account["secret"]]
         config_accounts.append(entry)
-    doc = {"poll_interval_seconds": 0.5, "database_url": f"sqlite:///{database}",
-           "accounts": config_accounts}
+    doc = {"poll_interval_seconds": 0.5, "database_url": f"sqlite:///{database}", "accounts": config_accounts}
     sim.add_fault("okx", "/api/v5/account/positions", "http500", count=3)
     caplog.set_level(logging.DEBUG)  # every logger, ccxt's and aiohttp's included
     asyncio.run(run_poller(parse_config(doc), cycles=3, secrets_file={}))
     config_path = tmp_path / "marginwatch.toml"
     write_toml(doc, config_path)
-    printed = [run_cli("status", "--config", str(config_path)),
-               run_cli("snapshot", "--account", "acct2", "--config", str(config_path)),
-               run_cli("snapshot", "--account", "acct0", "--config", str(config_path))]
+    printed = [
+        run_cli("status", "--config", str(config_path)),
+        run_cli("snapshot", "--account", "acct2", "--config", str(config_path)),
+        run_cli("snapshot", "--account", "acct0", "--config", str(config_path)),
+    ]
 
     logs = "\n".join(r.getMessage() + " " + str(r.exc_info or "") for r in caplog.records)
     assert "authentication failed" in logs  # the failure was logged...

@@ -56,9 +56,15 @@ def sim() -> Iterator[ExchangeSimulator]:
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-def run(sim: ExchangeSimulator, venue: str, action: Callable[[Any], Awaitable[Any]], *,
-        creds: tuple[str, str, str | None] | None = None, timeout_ms: int = 3000,
-        **options: Any) -> Any:
+def run(
+    sim: ExchangeSimulator,
+    venue: str,
+    action: Callable[[Any], Awaitable[Any]],
+    *,
+    creds: tuple[str, str, str | None] | None = None,
+    timeout_ms: int = 3000,
+    **options: Any,
+) -> Any:
     """Run `action(client)` with a fresh ccxt client for `venue` (the fixture account's
     credentials unless `creds` = (key, secret, passphrase)), always closing it."""
     key, secret, password = creds or CREDS[venue]
@@ -92,18 +98,36 @@ def engine_liquidations(venue: str, marks: dict[str, float] | None = None) -> di
         market = markets[p["symbol"]]
         floor, tiers = 0.0, []
         for t in market["tiers"]:
-            tiers.append({"min_notional": floor, "max_notional": t["max_notional"],
-                          "maintenance_margin_rate": t["maintenance_margin_rate"]})
+            tiers.append(
+                {
+                    "min_notional": floor,
+                    "max_notional": t["max_notional"],
+                    "maintenance_margin_rate": t["maintenance_margin_rate"],
+                }
+            )
             floor = t["max_notional"] or math.inf
-        positions.append({**p, "contract_size": market["contract_size"], "tiers": tiers,
-                          "mark_price": (marks or {}).get(p["symbol"], market["mark_price"])})
-    snapshot = parse_snapshot({"exchange": venue, "account": "x", "collateral": "USDT",
-                               "wallet_balance": account["wallet_balance"], "positions": positions})
-    return {(p["symbol"], p["side"]): liquidation_price(snapshot, i)
-            for i, p in enumerate(account["positions"])}
+        positions.append(
+            {
+                **p,
+                "contract_size": market["contract_size"],
+                "tiers": tiers,
+                "mark_price": (marks or {}).get(p["symbol"], market["mark_price"]),
+            }
+        )
+    snapshot = parse_snapshot(
+        {
+            "exchange": venue,
+            "account": "x",
+            "collateral": "USDT",
+            "wallet_balance": account["wallet_balance"],
+            "positions": positions,
+        }
+    )
+    return {(p["symbol"], p["side"]): liquidation_price(snapshot, i) for i, p in enumerate(account["positions"])}
 
 
 # --- markets, balances, positions ----------------------------------------------------
+
 
 @pytest.mark.parametrize("venue", VENUES)
 def test_load_markets_serves_the_scenario_markets(sim: ExchangeSimulator, venue: str) -> None:
@@ -144,22 +168,24 @@ def test_fetch_positions_matches_the_scenario_and_the_engine(sim: ExchangeSimula
     expected = account_doc(venue)["positions"]
     by_key = {(p["symbol"], p["side"]): p for p in positions}
     assert len(positions) == len(expected)
-    liquidations = engine_liquidations(venue) if venue != "okx" else {
-        # OKX, by hand: cross long, W + size (P - entry) = size P (mmr + fee);
-        # isolated short, P = (entry + margin / size) / (1 + mmr + fee).
-        ("ETH/USDT:USDT", "long"): (10 * 3300 - 2500) / (10 * (1 - 0.004 - 0.0005)),
-        ("BTC/USDT:USDT", "short"): (90000 + 900 / 0.2) / (1 + 0.004 + 0.0005),
-    }
+    liquidations = (
+        engine_liquidations(venue)
+        if venue != "okx"
+        else {
+            # OKX, by hand: cross long, W + size (P - entry) = size P (mmr + fee);
+            # isolated short, P = (entry + margin / size) / (1 + mmr + fee).
+            ("ETH/USDT:USDT", "long"): (10 * 3300 - 2500) / (10 * (1 - 0.004 - 0.0005)),
+            ("BTC/USDT:USDT", "short"): (90000 + 900 / 0.2) / (1 + 0.004 + 0.0005),
+        }
+    )
     for spec in expected:
         got = by_key[(spec["symbol"], spec["side"])]
         market = markets[spec["symbol"]]
         assert got["contracts"] == pytest.approx(spec["contracts"])  # OKX: in contracts
-        assert got["contracts"] * got["contractSize"] == pytest.approx(
-            spec["contracts"] * market["contract_size"])
+        assert got["contracts"] * got["contractSize"] == pytest.approx(spec["contracts"] * market["contract_size"])
         assert got["entryPrice"] == pytest.approx(spec["entry_price"])
         assert got["markPrice"] == pytest.approx(market["mark_price"])
-        assert got["liquidationPrice"] == pytest.approx(liquidations[(spec["symbol"], spec["side"])],
-                                                        rel=1e-6)
+        assert got["liquidationPrice"] == pytest.approx(liquidations[(spec["symbol"], spec["side"])], rel=1e-6)
         if venue == "bybit":  # ccxt leaves marginMode None on Bybit; tradeMode says it
             assert got["marginMode"] is None
             assert got["info"]["tradeMode"] == (1 if spec["margin_mode"] == "isolated" else 0)
@@ -180,6 +206,7 @@ def test_account_without_positions(sim: ExchangeSimulator) -> None:
 
 
 # --- tiers and key permissions -------------------------------------------------------
+
 
 def test_binance_leverage_brackets(sim: ExchangeSimulator) -> None:
     tiers = run(sim, "binanceusdm", lambda c: c.fetch_leverage_tiers(["BTC/USDT:USDT"]))["BTC/USDT:USDT"]
@@ -212,8 +239,7 @@ def test_okx_position_tiers_are_in_contracts(sim: ExchangeSimulator) -> None:
 def test_key_permission_endpoints(sim: ExchangeSimulator) -> None:
     read_only = run(sim, "binanceusdm", lambda c: c.sapi_get_account_apirestrictions())
     assert read_only["enableWithdrawals"] is False and read_only["enableFutures"] is False
-    withdraw = run(sim, "binanceusdm", lambda c: c.sapi_get_account_apirestrictions(),
-                   creds=WITHDRAW_KEY)
+    withdraw = run(sim, "binanceusdm", lambda c: c.sapi_get_account_apirestrictions(), creds=WITHDRAW_KEY)
     assert withdraw["enableWithdrawals"] is True and withdraw["enableFutures"] is True
     assert sim.requests[-1] == ("binanceusdm", "GET", "/sapi/v1/account/apiRestrictions")
 
@@ -226,6 +252,7 @@ def test_key_permission_endpoints(sim: ExchangeSimulator) -> None:
 
 
 # --- authentication ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("venue", VENUES)
 def test_wrong_secret_or_key_is_an_authentication_error(sim: ExchangeSimulator, venue: str) -> None:
@@ -257,6 +284,7 @@ def test_stale_timestamp_is_invalid_nonce(sim: ExchangeSimulator, venue: str) ->
 
 # --- faults --------------------------------------------------------------------------
 
+
 def fault_then_positions(sim: ExchangeSimulator, venue: str, kind: str, **fault: Any) -> Callable:
     async def action(client: Any) -> Any:
         await client.load_markets()
@@ -282,8 +310,10 @@ def test_http429_is_rate_limited(sim: ExchangeSimulator, venue: str, kind: str) 
 
 def test_retry_after_header(sim: ExchangeSimulator) -> None:
     async def fetch() -> tuple[int, str | None, Any]:
-        async with aiohttp.ClientSession() as session, \
-                session.get(f"{sim.base_url}/www.okx.com/api/v5/public/time") as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{sim.base_url}/www.okx.com/api/v5/public/time") as resp,
+        ):
             return resp.status, resp.headers.get("Retry-After"), await resp.json()
 
     sim.add_fault("okx", "/api/v5/public/time", "http429_retry_after", count=1, seconds=7)
@@ -300,19 +330,21 @@ def test_server_errors_are_exchange_not_available(sim: ExchangeSimulator, venue:
         run(sim, venue, fault_then_positions(sim, venue, kind, count=1))
 
 
-@pytest.mark.parametrize(("venue", "error"), [
-    ("binanceusdm", ccxt.OnMaintenance),
-    ("okx", ccxt.OnMaintenance),
-    ("bybit", ccxt.ExchangeError),  # ccxt maps Bybit's 10016 to a plain ExchangeError
-])
+@pytest.mark.parametrize(
+    ("venue", "error"),
+    [
+        ("binanceusdm", ccxt.OnMaintenance),
+        ("okx", ccxt.OnMaintenance),
+        ("bybit", ccxt.ExchangeError),  # ccxt maps Bybit's 10016 to a plain ExchangeError
+    ],
+)
 def test_maintenance(sim: ExchangeSimulator, venue: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         run(sim, venue, fault_then_positions(sim, venue, "maintenance", count=1))
 
 
 @pytest.mark.parametrize("venue", VENUES)
-def test_malformed_json_raises_with_a_strict_client_and_never_hangs(sim: ExchangeSimulator,
-                                                                   venue: str) -> None:
+def test_malformed_json_raises_with_a_strict_client_and_never_hangs(sim: ExchangeSimulator, venue: str) -> None:
     started = time.monotonic()
     # Plain ccxt swallows it: fetch_positions answers [] (documented trap).
     assert run(sim, venue, fault_then_positions(sim, venue, "malformed_json", count=1)) == []
@@ -330,8 +362,7 @@ def test_malformed_json_raises_with_a_strict_client_and_never_hangs(sim: Exchang
 def test_delay_beyond_the_client_timeout_is_request_timeout(sim: ExchangeSimulator, venue: str) -> None:
     with pytest.raises(ccxt.RequestTimeout):
         run(sim, venue, fault_then_positions(sim, venue, "delay", count=1, seconds=2), timeout_ms=400)
-    positions = run(sim, venue, fault_then_positions(sim, venue, "delay", count=1, seconds=0.1),
-                    timeout_ms=2000)
+    positions = run(sim, venue, fault_then_positions(sim, venue, "delay", count=1, seconds=0.1), timeout_ms=2000)
     assert len(positions) == 2 if venue != "binanceusdm" else 3
 
 
@@ -355,15 +386,15 @@ def test_missing_and_wrongly_typed_fields(sim: ExchangeSimulator) -> None:
     positions = run(sim, "okx", fault_then_positions(sim, "okx", "missing_field", count=1))
     assert all(p["markPrice"] is None and p["info"].get("markPx") is None for p in positions)
     # ccxt fills an isolated position's liquidation price itself when the venue omits it.
-    positions = run(sim, "binanceusdm", fault_then_positions(sim, "binanceusdm", "missing_field",
-                                                             count=1, field="liquidationPrice"))
+    positions = run(
+        sim, "binanceusdm", fault_then_positions(sim, "binanceusdm", "missing_field", count=1, field="liquidationPrice")
+    )
     by_mode = {p["marginMode"]: p for p in positions}
     assert "liquidationPrice" not in by_mode["isolated"]["info"]
     assert by_mode["isolated"]["liquidationPrice"] is not None
     assert by_mode["cross"]["liquidationPrice"] is None
 
-    positions = run(sim, "bybit", fault_then_positions(sim, "bybit", "wrong_types", count=1,
-                                                       field="markPrice"))
+    positions = run(sim, "bybit", fault_then_positions(sim, "bybit", "wrong_types", count=1, field="markPrice"))
     assert all(p["markPrice"] is None for p in positions)
     positions = run(sim, "bybit", fault_then_positions(sim, "bybit", "wrong_types", count=1, field="size"))
     assert all(p["info"]["size"].startswith("-") and p["contracts"] > 0 for p in positions)  # ccxt takes abs
@@ -374,6 +405,7 @@ def test_missing_and_wrongly_typed_fields(sim: ExchangeSimulator) -> None:
 
 
 # --- state control -------------------------------------------------------------------
+
 
 def test_set_mark_changes_what_ccxt_sees(sim: ExchangeSimulator) -> None:
     sim.set_mark("binanceusdm", "BTC/USDT:USDT", 95000.0)
@@ -411,12 +443,14 @@ def test_requests_log(sim: ExchangeSimulator) -> None:
 def test_admin_endpoints_over_http(sim: ExchangeSimulator) -> None:
     async def admin() -> None:
         async with aiohttp.ClientSession(base_url=sim.base_url) as http:
+
             async def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
                 async with http.request(method, path, json=body) as resp:
                     return resp.status, await resp.json()
 
-            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "ETH/USDT:USDT",
-                                                        "price": 3000.0}))[0] == 200
+            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "ETH/USDT:USDT", "price": 3000.0}))[
+                0
+            ] == 200
             status, state = await call("GET", "/_admin/state")
             assert status == 200 and state["marks"]["okx"]["ETH/USDT:USDT"] == 3000.0
             okx = next(a for a in state["accounts"] if a["venue"] == "okx")
@@ -431,15 +465,19 @@ def test_admin_endpoints_over_http(sim: ExchangeSimulator) -> None:
             await call("POST", "/_admin/faults", {**fault, "count": None})
             assert (await call("DELETE", "/_admin/faults"))[0] == 200
             assert (await call("GET", "/_admin/faults"))[1]["faults"] == []
-            assert (await call("POST", "/_admin/positions",
-                               {"venue": "okx", "api_key": "ok-key", "positions": []}))[0] == 200
-            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "XRP/USDT:USDT",
-                                                        "price": 1}))[0] == 404
-            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "ETH/USDT:USDT",
-                                                        "price": -1}))[0] == 400
+            assert (await call("POST", "/_admin/positions", {"venue": "okx", "api_key": "ok-key", "positions": []}))[
+                0
+            ] == 200
+            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "XRP/USDT:USDT", "price": 1}))[
+                0
+            ] == 404
+            assert (await call("POST", "/_admin/mark", {"venue": "okx", "symbol": "ETH/USDT:USDT", "price": -1}))[
+                0
+            ] == 400
             assert (await call("POST", "/_admin/faults", {**fault, "kind": "explode"}))[0] == 400
-            assert (await call("POST", "/_admin/positions",
-                               {"venue": "okx", "api_key": "nobody", "positions": []}))[0] == 404
+            assert (await call("POST", "/_admin/positions", {"venue": "okx", "api_key": "nobody", "positions": []}))[
+                0
+            ] == 404
 
     asyncio.run(admin())
     assert run(sim, "okx", lambda c: c.fetch_positions()) == []
@@ -479,14 +517,17 @@ def test_random_walk_is_seeded_and_moves_marks() -> None:
         simulator.stop()
 
 
-@pytest.mark.parametrize(("change", "path"), [
-    (lambda d: d["markets"]["okx"][0].update(mark_price=-1), "markets.okx[0].mark_price"),
-    (lambda d: d["markets"]["bybit"][0]["tiers"][1].update(max_notional=10), "markets.bybit[0].tiers[1]"),
-    (lambda d: d["accounts"][0]["positions"][0].update(symbol="XRP/USDT:USDT"), "accounts[0].positions[0]"),
-    (lambda d: d["accounts"][3].update(passphrase=None), "accounts[3].passphrase"),
-    (lambda d: d["accounts"].append(copy.deepcopy(d["accounts"][0])), "accounts[4].api_key"),
-    (lambda d: d["markets"].update(kraken=[]), "markets.kraken"),
-])
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d["markets"]["okx"][0].update(mark_price=-1), "markets.okx[0].mark_price"),
+        (lambda d: d["markets"]["bybit"][0]["tiers"][1].update(max_notional=10), "markets.bybit[0].tiers[1]"),
+        (lambda d: d["accounts"][0]["positions"][0].update(symbol="XRP/USDT:USDT"), "accounts[0].positions[0]"),
+        (lambda d: d["accounts"][3].update(passphrase=None), "accounts[3].passphrase"),
+        (lambda d: d["accounts"].append(copy.deepcopy(d["accounts"][0])), "accounts[4].api_key"),
+        (lambda d: d["markets"].update(kraken=[]), "markets.kraken"),
+    ],
+)
 def test_bad_scenarios_name_the_field(change: Callable[[dict], Any], path: str) -> None:
     doc = copy.deepcopy(SCENARIO)
     change(doc)
@@ -504,8 +545,7 @@ def test_redirect_keeps_hostname_placeholders_and_binance_error_tables() -> None
         try:
             redirect(bybit, "http://127.0.0.1:9")
             # Binance chooses its per-market error table by URL prefix: still the linear one.
-            table = binance.get_exceptions_by_url(
-                "http://127.0.0.1:9/fapi.binance.com/fapi/v3/account", "exact")
+            table = binance.get_exceptions_by_url("http://127.0.0.1:9/fapi.binance.com/fapi/v3/account", "exact")
             return bybit.urls["api"], binance.urls["api"], table, binance.exceptions["linear"]["exact"]
         finally:
             bybit.timeout_on_exit = binance.timeout_on_exit = 0
@@ -523,7 +563,10 @@ def test_redirect_keeps_hostname_placeholders_and_binance_error_tables() -> None
 def test_command_line_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--scenario", str(FIXTURE)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -541,6 +584,12 @@ def test_command_line_serves_until_sigterm() -> None:
 def test_command_line_refuses_a_bad_scenario(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**SCENARIO, "accounts": "none"}))
-    result = subprocess.run([sys.executable, "-m", "simulator", "--scenario", str(bad)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator", "--scenario", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 2 and "accounts: must be a list" in result.stderr

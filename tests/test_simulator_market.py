@@ -35,12 +35,24 @@ CREDS = {
 HOUR = 3_600_000
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
 PATHS = {  # venue -> what -> the path ccxt calls
-    "binanceusdm": {"ohlcv": "/fapi/v1/klines", "funding": "/fapi/v1/premiumIndex",
-                    "book": "/fapi/v1/depth", "liquidations": "/fapi/v1/forceOrders"},
-    "bybit": {"ohlcv": "/v5/market/kline", "funding": "/v5/market/tickers",
-              "book": "/v5/market/orderbook", "liquidations": "/v5/execution/list"},
-    "okx": {"ohlcv": "/api/v5/market/candles", "funding": "/api/v5/public/funding-rate",
-            "book": "/api/v5/market/books", "liquidations": "/api/v5/trade/fills-history"},
+    "binanceusdm": {
+        "ohlcv": "/fapi/v1/klines",
+        "funding": "/fapi/v1/premiumIndex",
+        "book": "/fapi/v1/depth",
+        "liquidations": "/fapi/v1/forceOrders",
+    },
+    "bybit": {
+        "ohlcv": "/v5/market/kline",
+        "funding": "/v5/market/tickers",
+        "book": "/v5/market/orderbook",
+        "liquidations": "/v5/execution/list",
+    },
+    "okx": {
+        "ohlcv": "/api/v5/market/candles",
+        "funding": "/api/v5/public/funding-rate",
+        "book": "/api/v5/market/books",
+        "liquidations": "/api/v5/trade/fills-history",
+    },
 }
 
 
@@ -55,6 +67,7 @@ pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 def run(sim: ExchangeSimulator, venue: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
     """`action(client)` with a fresh ccxt client for the venue's fixture account."""
+
     async def main() -> Any:
         client = make_client(venue, sim.base_url, *CREDS[venue])
         client.timeout = 3000
@@ -74,8 +87,7 @@ def market_doc(venue: str, symbol: str) -> dict[str, Any]:
 
 def admin(sim: ExchangeSimulator, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     async def call() -> tuple[int, Any]:
-        async with aiohttp.ClientSession(base_url=sim.base_url) as http, \
-                http.request(method, path, json=body) as resp:
+        async with aiohttp.ClientSession(base_url=sim.base_url) as http, http.request(method, path, json=body) as resp:
             return resp.status, await resp.json()
 
     return asyncio.run(call())
@@ -87,6 +99,7 @@ def log_returns(candles: list[list[float]]) -> dict[int, float]:
 
 
 # --- OHLCV -----------------------------------------------------------------------------
+
 
 def check_candles(candles: list[list[float]]) -> None:
     for previous, candle in itertools.pairwise(candles):
@@ -121,14 +134,15 @@ def test_ohlcv_is_hourly_and_ends_at_the_mark(sim: ExchangeSimulator, venue: str
 
 
 @pytest.mark.parametrize("venue", VENUES)
-def test_high_beta_returns_regress_on_btc_with_the_configured_beta(sim: ExchangeSimulator,
-                                                                    venue: str) -> None:
+def test_high_beta_returns_regress_on_btc_with_the_configured_beta(sim: ExchangeSimulator, venue: str) -> None:
     async def action(client: Any) -> tuple[list, list]:
         if venue == "okx":  # 300 candles a request: let ccxt paginate (history and recent)
             since = int(time.time() * 1000) - 30 * 24 * HOUR
             options = {"paginate": True}
-            return (await client.fetch_ohlcv(BTC, "1h", since, None, options),
-                    await client.fetch_ohlcv(SOL, "1h", since, None, options))
+            return (
+                await client.fetch_ohlcv(BTC, "1h", since, None, options),
+                await client.fetch_ohlcv(SOL, "1h", since, None, options),
+            )
         return await client.fetch_ohlcv(BTC, "1h", limit=720), await client.fetch_ohlcv(SOL, "1h", limit=720)
 
     btc, sol = run(sim, venue, action)
@@ -176,6 +190,7 @@ def test_okx_history_candles_and_venue_pagination_params(sim: ExchangeSimulator)
 
 # --- funding -----------------------------------------------------------------------------
 
+
 def next_funding(now_ms: int) -> int:
     return (now_ms // (8 * HOUR) + 1) * 8 * HOUR
 
@@ -197,8 +212,7 @@ def test_funding_rate_as_configured_and_changed(sim: ExchangeSimulator, venue: s
     assert run(sim, venue, lambda c: c.fetch_funding_rate(ETH))["fundingRate"] == pytest.approx(-0.0007)
     sim.set_funding_rate(venue, SOL, 0.003)
     rates = run(sim, venue, lambda c: c.fetch_funding_rates())
-    assert {s: r["fundingRate"] for s, r in rates.items()} == pytest.approx(
-        {BTC: 0.0001, ETH: -0.0007, SOL: 0.003})
+    assert {s: r["fundingRate"] for s, r in rates.items()} == pytest.approx({BTC: 0.0001, ETH: -0.0007, SOL: 0.003})
 
 
 def test_funding_admin_refusals(sim: ExchangeSimulator) -> None:
@@ -208,6 +222,7 @@ def test_funding_admin_refusals(sim: ExchangeSimulator) -> None:
 
 
 # --- order books -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("venue", VENUES)
 def test_order_book_around_the_mark_in_venue_units(sim: ExchangeSimulator, venue: str) -> None:
@@ -240,6 +255,7 @@ def test_binance_depth_limit_must_be_a_valid_value(sim: ExchangeSimulator) -> No
 
 
 # --- liquidations ------------------------------------------------------------------------
+
 
 def liquidations_via_ccxt(client: Any, symbol: str) -> Awaitable[list]:
     """fetch_my_liquidations where ccxt has it (Binance, Bybit), else fetch_my_trades (OKX)."""
@@ -304,8 +320,12 @@ def test_isolated_liquidation_credits_what_is_left_to_the_wallet(sim: ExchangeSi
     async def action(client: Any) -> tuple[float, list, list, dict]:
         liquidation_price = next(p for p in await client.fetch_positions() if p["symbol"] == BTC)["liquidationPrice"]
         sim.set_mark("bybit", BTC, 80000.0)
-        return (liquidation_price, await client.fetch_positions(), await client.fetch_my_liquidations(BTC),
-                await client.fetch_balance())
+        return (
+            liquidation_price,
+            await client.fetch_positions(),
+            await client.fetch_my_liquidations(BTC),
+            await client.fetch_balance(),
+        )
 
     liquidation_price, positions, records, balance = run(sim, "bybit", action)
     assert [p["symbol"] for p in positions] == [ETH]
@@ -319,14 +339,16 @@ def test_isolated_liquidation_credits_what_is_left_to_the_wallet(sim: ExchangeSi
 
 
 def test_forced_liquidation_and_state(sim: ExchangeSimulator) -> None:
-    status, body = admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "ok-mkt-key",
-                                                             "symbol": BTC})
+    status, body = admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "ok-mkt-key", "symbol": BTC})
     assert status == 200 and body["liquidations"][0]["forced"] is True
     assert body["liquidations"][0]["price"] == 91000.0  # forced: at the mark
 
     async def action(client: Any) -> tuple[list, list, list]:
-        return (await client.fetch_positions(), await client.fetch_my_trades(BTC),
-                await client.fetch_positions_history([BTC]))
+        return (
+            await client.fetch_positions(),
+            await client.fetch_my_trades(BTC),
+            await client.fetch_positions_history([BTC]),
+        )
 
     positions, trades, history = run(sim, "okx", action)
     assert [p["symbol"] for p in positions] == [ETH]
@@ -337,10 +359,10 @@ def test_forced_liquidation_and_state(sim: ExchangeSimulator) -> None:
     okx = next(a for a in state["accounts"] if a["venue"] == "okx")
     assert okx["wallet_balance"] == pytest.approx(5000 + 1000 - 0.005 * 0.1 * 91000)
     assert okx["liquidations"][0]["symbol"] == BTC and "api_key" not in okx["liquidations"][0]
-    assert admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "ok-mkt-key",
-                                                     "symbol": BTC})[0] == 404  # no position left
-    assert admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "nobody",
-                                                     "symbol": BTC})[0] == 404
+    assert (
+        admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "ok-mkt-key", "symbol": BTC})[0] == 404
+    )  # no position left
+    assert admin(sim, "POST", "/_admin/liquidate", {"venue": "okx", "api_key": "nobody", "symbol": BTC})[0] == 404
     records = sim.liquidate("binanceusdm", "bn-mkt-key", ETH)
     assert [r.symbol for r in records] == [ETH] and sim.liquidations("binanceusdm", "bn-mkt-key") == records
     sim.reset()
@@ -385,6 +407,7 @@ def test_random_walk_liquidates_as_marks_move() -> None:
 
 # --- faults ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("venue", VENUES)
 @pytest.mark.parametrize("what", ["ohlcv", "funding", "book", "liquidations"])
 def test_new_paths_honour_faults(sim: ExchangeSimulator, venue: str, what: str) -> None:
@@ -417,15 +440,19 @@ def test_rate_limit_and_missing_field_on_funding(sim: ExchangeSimulator, venue: 
 
 # --- scenario checks ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("change", "path"), [
-    (lambda d: d["markets"]["okx"][0].update(beta=2), "markets.okx[0].beta"),
-    (lambda d: d["markets"]["bybit"][2].update(hourly_volatility=0.005), "markets.bybit[2].hourly_volatility"),
-    (lambda d: d["markets"]["binanceusdm"][1].update(funding_rate=1.5), "markets.binanceusdm[1].funding_rate"),
-    (lambda d: d["markets"]["okx"][1].update(book_depth_levels=0), "markets.okx[1].book_depth_levels"),
-    (lambda d: d["markets"]["okx"][1].update(book_level_size=-1), "markets.okx[1].book_level_size"),
-    (lambda d: d.update(auto_liquidate="yes"), "auto_liquidate"),
-    (lambda d: d.update(ohlcv_history_days=0), "ohlcv_history_days"),
-])
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d["markets"]["okx"][0].update(beta=2), "markets.okx[0].beta"),
+        (lambda d: d["markets"]["bybit"][2].update(hourly_volatility=0.005), "markets.bybit[2].hourly_volatility"),
+        (lambda d: d["markets"]["binanceusdm"][1].update(funding_rate=1.5), "markets.binanceusdm[1].funding_rate"),
+        (lambda d: d["markets"]["okx"][1].update(book_depth_levels=0), "markets.okx[1].book_depth_levels"),
+        (lambda d: d["markets"]["okx"][1].update(book_level_size=-1), "markets.okx[1].book_level_size"),
+        (lambda d: d.update(auto_liquidate="yes"), "auto_liquidate"),
+        (lambda d: d.update(ohlcv_history_days=0), "ohlcv_history_days"),
+    ],
+)
 def test_bad_market_data_fields_name_the_field(change: Callable[[dict], Any], path: str) -> None:
     doc = copy.deepcopy(SCENARIO)
     change(doc)

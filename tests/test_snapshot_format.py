@@ -46,8 +46,11 @@ BAD = [
     (("positions", 0, "contracts"), "3", "positions[0].contracts"),
     (("positions", 0, "contracts"), 0, "positions[0].contracts"),
     (("positions", 2, "isolated_margin"), None, "positions[2].isolated_margin"),
-    (("positions", 0, "tiers", 1, "maintenance_margin_rate"), KeyError,
-     "positions[0].tiers[1].maintenance_margin_rate"),
+    (
+        ("positions", 0, "tiers", 1, "maintenance_margin_rate"),
+        KeyError,
+        "positions[0].tiers[1].maintenance_margin_rate",
+    ),
     (("positions", 0, "tiers", 0, "min_notional"), -1, "positions[0].tiers[0].min_notional"),
     (("wallet_balance",), -1.0, "wallet_balance"),
     (("wallet_balance",), True, "wallet_balance"),
@@ -94,12 +97,22 @@ def test_missing_maintenance_amount_is_derived_from_the_table() -> None:
 
 def test_hyperliquid_rate_comes_from_max_leverage() -> None:
     doc = {
-        "exchange": "hyperliquid", "account": "a", "collateral": "USDC", "wallet_balance": 100,
-        "positions": [{
-            "symbol": "BTC/USDC:USDC", "side": "long", "contracts": 1, "contract_size": 1,
-            "entry_price": 100, "mark_price": 100, "margin_mode": "cross",
-            "tiers": [{"min_notional": 0, "max_notional": None, "max_leverage": 40}],
-        }],
+        "exchange": "hyperliquid",
+        "account": "a",
+        "collateral": "USDC",
+        "wallet_balance": 100,
+        "positions": [
+            {
+                "symbol": "BTC/USDC:USDC",
+                "side": "long",
+                "contracts": 1,
+                "contract_size": 1,
+                "entry_price": 100,
+                "mark_price": 100,
+                "margin_mode": "cross",
+                "tiers": [{"min_notional": 0, "max_notional": None, "max_leverage": 40}],
+            }
+        ],
     }
     assert parse_snapshot(doc).positions[0].tiers[0].maintenance_margin_rate == 1 / 80
     doc["exchange"] = "binanceusdm"  # other venues publish the rate: it must be given

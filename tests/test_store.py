@@ -32,15 +32,22 @@ def _store(url: str):
 def test_migrations_upgrade_from_empty_and_downgrade(db_url: str) -> None:
     upgrade(db_url)
     tables = set(inspect(make_engine(db_url)).get_table_names())
-    assert {"accounts", "account_snapshots", "position_snapshots", "account_snapshots_hourly",
-            "poll_errors", "key_checks", "alembic_version"} <= tables
+    assert {
+        "accounts",
+        "account_snapshots",
+        "position_snapshots",
+        "account_snapshots_hourly",
+        "poll_errors",
+        "key_checks",
+        "alembic_version",
+    } <= tables
     downgrade(db_url)
     assert set(inspect(make_engine(db_url)).get_table_names()) <= {"alembic_version"}
     upgrade(db_url)
 
 
 def test_snapshot_rows_match_the_scalar_engine() -> None:
-    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    ((row, positions),) = account_rows([Polled(DEMO, T0, 1.5)])
     report = risk_report(DEMO, 1.5)
     assert row["health"] == pytest.approx(report["account"]["health"], rel=1e-12)
     assert row["worst_health"] == pytest.approx(report["account"]["worst_health"], rel=1e-12)
@@ -57,14 +64,22 @@ def test_snapshot_rows_match_the_scalar_engine() -> None:
 
 def test_writes_latest_failures_and_key_checks(db_url: str) -> None:
     sessions = _store(db_url)
-    ids = repo.ensure_accounts(sessions, [repo.AccountInfo("a", "binanceusdm", "USDT"),
-                                          repo.AccountInfo("b", "okx", "USDT")])
+    ids = repo.ensure_accounts(
+        sessions, [repo.AccountInfo("a", "binanceusdm", "USDT"), repo.AccountInfo("b", "okx", "USDT")]
+    )
     for minute in range(3):
-        (row, positions), = account_rows([Polled(DEMO, T0 + timedelta(minutes=minute), 1.5)])
+        ((row, positions),) = account_rows([Polled(DEMO, T0 + timedelta(minutes=minute), 1.5)])
         repo.record_snapshot(sessions, ids["a"], row, positions, '{"doc": 1}')
     repo.record_failure(sessions, ids["b"], T0, "temporary", "timed out", "RequestTimeout")
-    repo.record_failure(sessions, ids["b"], T0 + timedelta(minutes=1), "permanent", "bad key",
-                        "AuthenticationError", pause_state="paused")
+    repo.record_failure(
+        sessions,
+        ids["b"],
+        T0 + timedelta(minutes=1),
+        "permanent",
+        "bad key",
+        "AuthenticationError",
+        pause_state="paused",
+    )
     repo.record_key_check(sessions, ids["a"], T0, "trade", True, False, "enableFutures")
     with sessions() as session:
         latest = {a.name: (a, s) for a, s in repo.latest_snapshots(session)}
@@ -81,12 +96,13 @@ def test_writes_latest_failures_and_key_checks(db_url: str) -> None:
 def test_retention_rolls_old_snapshots_into_hours(db_url: str) -> None:
     sessions = _store(db_url)
     ids = repo.ensure_accounts(sessions, [repo.AccountInfo("a", "binanceusdm", "USDT")])
-    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    ((row, positions),) = account_rows([Polled(DEMO, T0, 1.5)])
     # 3 hours of 10-minute snapshots, health falling, then one recent snapshot
     for step in range(18):
         at = T0 + timedelta(minutes=10 * step)
-        repo.record_snapshot(sessions, ids["a"], {**row, "taken_at": at, "health": 3.0 - step * 0.1,
-                                                  "equity": 1000.0 + step}, positions)
+        repo.record_snapshot(
+            sessions, ids["a"], {**row, "taken_at": at, "health": 3.0 - step * 0.1, "equity": 1000.0 + step}, positions
+        )
     repo.record_snapshot(sessions, ids["a"], {**row, "taken_at": T0 + timedelta(days=9)}, positions)
     removed = repo.apply_retention(sessions, now=T0 + timedelta(days=9), keep_days=7)
     assert removed == 18
@@ -97,7 +113,7 @@ def test_retention_rolls_old_snapshots_into_hours(db_url: str) -> None:
         assert [h.last_equity for h in hours] == [1005.0, 1011.0, 1017.0]
         assert repo.snapshot_count(session) == 1
         assert len(session.scalars(select(PositionSnapshot)).all()) == 3  # the recent one's
-        (_account, latest), = repo.latest_snapshots(session)
+        ((_account, latest),) = repo.latest_snapshots(session)
         assert latest is not None and latest.taken_at == T0 + timedelta(days=9)
 
 
@@ -106,7 +122,7 @@ def test_readers_never_see_database_is_locked(db_url: str) -> None:
     sessions = _store(db_url)
     names = [f"acct{i}" for i in range(10)]
     ids = repo.ensure_accounts(sessions, [repo.AccountInfo(n, "binanceusdm", "USDT") for n in names])
-    (row, positions), = account_rows([Polled(DEMO, T0, 1.5)])
+    ((row, positions),) = account_rows([Polled(DEMO, T0, 1.5)])
     errors: list[BaseException] = []
     stop = threading.Event()
     reads = [0] * 8
@@ -139,8 +155,9 @@ def test_readers_never_see_database_is_locked(db_url: str) -> None:
                 writes += 1
             repo.apply_retention(sessions, now=T0 + timedelta(days=30), keep_days=7)
         while min(reads) < 5 and not errors and time.monotonic() < deadline:
-            repo.record_snapshot(sessions, ids[names[0]], {**row, "taken_at": T0 + timedelta(seconds=writes)},
-                                 positions)
+            repo.record_snapshot(
+                sessions, ids[names[0]], {**row, "taken_at": T0 + timedelta(seconds=writes)}, positions
+            )
             writes += 1
     finally:
         stop.set()

@@ -66,6 +66,7 @@ def login_pages(url_paths: list[str]) -> list[StreamlitPage]:
     """The login under every URL of the app ("" is the default page)."""
     pages = []
     for path in url_paths:
+
         def page() -> None:
             login_page()
 
@@ -79,13 +80,17 @@ def login_page() -> None:
     mode = access_mode()
     st.title("marginwatch")
     if mode == BROKEN:
-        st.error("`.streamlit/secrets.toml` cannot be read, so the login it may configure is unknown: "
-                 "the dashboard stays locked until it is fixed.")
+        st.error(
+            "`.streamlit/secrets.toml` cannot be read, so the login it may configure is unknown: "
+            "the dashboard stays locked until it is fixed."
+        )
         return
     if mode == OIDC:
         if importlib.util.find_spec("authlib") is None:
-            st.error("Login is configured ([auth] in secrets.toml) but Authlib is not installed: "
-                     "`pip install 'Authlib>=1.3.2'` (or `streamlit[auth]`).")
+            st.error(
+                "Login is configured ([auth] in secrets.toml) but Authlib is not installed: "
+                "`pip install 'Authlib>=1.3.2'` (or `streamlit[auth]`)."
+            )
             return
         st.button("Log in", type="primary", on_click=st.login)
         return
@@ -122,8 +127,10 @@ def account_box(mode: str) -> None:
 
 def footer(mode: str) -> None:
     if mode == OPEN:
-        st.caption("No login is configured: this dashboard is meant for 127.0.0.1 only "
-                   "(.streamlit/config.toml). For a shared deployment configure [auth] or "
-                   "[marginwatch_auth] in .streamlit/secrets.toml (docs/dashboard.md).")
+        st.caption(
+            "No login is configured: this dashboard is meant for 127.0.0.1 only "
+            "(.streamlit/config.toml). For a shared deployment configure [auth] or "
+            "[marginwatch_auth] in .streamlit/secrets.toml (docs/dashboard.md)."
+        )
     elif mode in (OIDC, PASSWORD):
         st.caption("Access: " + ("OpenID Connect login" if mode == OIDC else "team password"))

@@ -32,19 +32,36 @@ def health_bars(frame: pd.DataFrame, critical: float, warning: float) -> go.Figu
         else:
             texts.append("no position" if health is None else fmt.ratio(health))
         colors.append(COLORS[row.level])
-    fig = go.Figure(go.Bar(
-        x=widths, y=labels, orientation="h", marker_color=colors, text=texts, textposition="auto",
-        opacity=1.0, hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False,
-    ))
-    lines = ((1.0, "liquidation", LIQUIDATION, "bottom"), (critical, "critical", COLORS["critical"], "top"),
-             (warning, "warning", COLORS["warning"], "top"))
+    fig = go.Figure(
+        go.Bar(
+            x=widths,
+            y=labels,
+            orientation="h",
+            marker_color=colors,
+            text=texts,
+            textposition="auto",
+            opacity=1.0,
+            hovertemplate="%{y}: %{text}<extra></extra>",
+            cliponaxis=False,
+        )
+    )
+    lines = (
+        (1.0, "liquidation", LIQUIDATION, "bottom"),
+        (critical, "critical", COLORS["critical"], "top"),
+        (warning, "warning", COLORS["warning"], "top"),
+    )
     for value, name, color, where in lines:  # liquidation's label below: critical is close by
-        fig.add_vline(x=value, line_dash="dash", line_color=color, annotation_text=name,
-                      annotation_position=where, annotation_font_color=color)
+        fig.add_vline(
+            x=value,
+            line_dash="dash",
+            line_color=color,
+            annotation_text=name,
+            annotation_position=where,
+            annotation_font_color=color,
+        )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="health (equity / maintenance; liquidation at 1)", range=[0, cap * 1.02])
-    fig.update_layout(height=110 + 26 * len(labels), margin={"l": 10, "r": 10, "t": 30, "b": 60},
-                      showlegend=False)
+    fig.update_layout(height=110 + 26 * len(labels), margin={"l": 10, "r": 10, "t": 30, "b": 60}, showlegend=False)
     return fig
 
 
@@ -54,8 +71,17 @@ def _bands(fig: go.Figure, critical: float, warning: float) -> None:
     fig.add_hrect(y0=critical, y1=warning, fillcolor=COLORS["warning"], opacity=0.10, line_width=0)
     fig.add_hline(y=1.0, line_color=LIQUIDATION, line_dash="dash")
     # placed by hand: on a log axis plotly puts an hline's own annotation at the wrong height
-    fig.add_annotation(text="liquidation (1)", xref="paper", x=0.0, yref="y", y=0.0, showarrow=False,
-                       xanchor="left", yanchor="bottom", font={"color": LIQUIDATION, "size": 11})
+    fig.add_annotation(
+        text="liquidation (1)",
+        xref="paper",
+        x=0.0,
+        yref="y",
+        y=0.0,
+        showarrow=False,
+        xanchor="left",
+        yanchor="bottom",
+        font={"color": LIQUIDATION, "size": 11},
+    )
 
 
 NICE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 1e4, 1e5)
@@ -68,8 +94,13 @@ def _log_axis(values: Sequence[float], low: float, high: float, title: str) -> d
     lo = min([low, *finite]) * 0.75
     hi = max([high, *finite]) * 1.1
     ticks = [t for t in NICE_TICKS if lo <= t <= hi]
-    return {"title": title, "type": "log", "range": [math.log10(lo), math.log10(hi)],
-            "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+    return {
+        "title": title,
+        "type": "log",
+        "range": [math.log10(lo), math.log10(hi)],
+        "tickvals": ticks,
+        "ticktext": [f"{t:g}" for t in ticks],
+    }
 
 
 def _local(values: pd.Series, zone: tzinfo) -> pd.Series:
@@ -82,15 +113,28 @@ def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: 
     times = _local(events["occurred_at"], zone)
     for moment in times:
         fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5)
-    texts = [f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})"
-             for e in events.itertuples()]
-    fig.add_trace(go.Scatter(x=times, y=[top] * len(events), mode="markers", name="liquidation",
-                             marker={"symbol": "triangle-down", "size": 13, "color": LIQUIDATION},
-                             text=texts, hovertemplate="%{text}<extra></extra>"))
+    texts = [f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})" for e in events.itertuples()]
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[top] * len(events),
+            mode="markers",
+            name="liquidation",
+            marker={"symbol": "triangle-down", "size": 13, "color": LIQUIDATION},
+            text=texts,
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
 
 
-def history_figure(frame: pd.DataFrame, zone: tzinfo, critical: float, warning: float,
-                   collateral: str, events: pd.DataFrame | None = None) -> go.Figure:
+def history_figure(
+    frame: pd.DataFrame,
+    zone: tzinfo,
+    critical: float,
+    warning: float,
+    collateral: str,
+    events: pd.DataFrame | None = None,
+) -> go.Figure:
     """Health (worst per bucket, log scale) with the warning and critical bands, and the
     equity on a second axis; a range selector to zoom into the loaded window; liquidation
     `events` (occurred_at, symbol, side, price, source) as marked vertical lines."""
@@ -98,57 +142,101 @@ def history_figure(frame: pd.DataFrame, zone: tzinfo, critical: float, warning: 
     health = frame["min_health"].clip(lower=0.01)
     fig = go.Figure()
     mode = "lines+markers" if len(frame) < 60 else "lines"  # a young account's few points stay visible
-    fig.add_trace(go.Scatter(x=times, y=health, name="health (min)", mode=mode,
-                             line={"color": "#1f77b4"}, connectgaps=False))
-    fig.add_trace(go.Scatter(x=times, y=frame["equity"], name=f"equity ({collateral})", mode="lines",
-                             line={"color": "#9467bd", "width": 1}, yaxis="y2", opacity=0.7))
+    fig.add_trace(
+        go.Scatter(x=times, y=health, name="health (min)", mode=mode, line={"color": "#1f77b4"}, connectgaps=False)
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=frame["equity"],
+            name=f"equity ({collateral})",
+            mode="lines",
+            line={"color": "#9467bd", "width": 1},
+            yaxis="y2",
+            opacity=0.7,
+        )
+    )
     _bands(fig, critical, warning)
     axis = _log_axis(list(health), 0.9, warning * 1.3, "health")
     if events is not None and len(events):
         _liquidation_marks(fig, events, zone, 10 ** (axis["range"][1] - 0.03))
     fig.update_layout(
-        height=400, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
+        height=400,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         yaxis=axis,
         yaxis2={"title": f"equity ({collateral})", "overlaying": "y", "side": "right", "showgrid": False},
-        xaxis={"rangeselector": {"buttons": [
-            {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
-            {"count": 6, "label": "6h", "step": "hour", "stepmode": "backward"},
-            {"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
-            {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
-            {"step": "all", "label": "all"},
-        ]}, "type": "date"},
+        xaxis={
+            "rangeselector": {
+                "buttons": [
+                    {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
+                    {"count": 6, "label": "6h", "step": "hour", "stepmode": "backward"},
+                    {"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
+                    {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
+                    {"step": "all", "label": "all"},
+                ]
+            },
+            "type": "date",
+        },
     )
     return fig
 
 
-def stress_figure(curves: pd.DataFrame, markers: pd.DataFrame, critical: float, warning: float,
-                  shock: float | None = None, what_if_health: float | None = None) -> go.Figure:
+def stress_figure(
+    curves: pd.DataFrame,
+    markers: pd.DataFrame,
+    critical: float,
+    warning: float,
+    shock: float | None = None,
+    what_if_health: float | None = None,
+) -> go.Figure:
     """Health against a uniform price shock, one line per pool (and the what-if's cross
     pool, dotted); the liquidation line at 1; a marker where each pool is liquidated."""
     fig = go.Figure()
     for (pool, scenario), part in curves.groupby(["pool", "scenario"], sort=False):
-        fig.add_trace(go.Scatter(
-            x=part["shock"] * 100, y=part["health"].clip(lower=0.01), mode="lines",
-            name=f"{pool} ({scenario})", line={"dash": "dot" if scenario == "what-if" else "solid"},
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part["shock"] * 100,
+                y=part["health"].clip(lower=0.01),
+                mode="lines",
+                name=f"{pool} ({scenario})",
+                line={"dash": "dot" if scenario == "what-if" else "solid"},
+            )
+        )
     if len(markers):
-        fig.add_trace(go.Scatter(
-            x=markers["shock"] * 100, y=[1.0] * len(markers), mode="markers+text", name="liquidated",
-            marker={"symbol": "x", "size": 12, "color": LIQUIDATION}, text=markers["label"],
-            # alternate above and below: two pools are often liquidated a few % apart
-            textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(markers))],
-            hovertemplate="%{text}: shock %{x:.1f} %<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=markers["shock"] * 100,
+                y=[1.0] * len(markers),
+                mode="markers+text",
+                name="liquidated",
+                marker={"symbol": "x", "size": 12, "color": LIQUIDATION},
+                text=markers["label"],
+                # alternate above and below: two pools are often liquidated a few % apart
+                textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(markers))],
+                hovertemplate="%{text}: shock %{x:.1f} %<extra></extra>",
+            )
+        )
     if shock is not None and what_if_health is not None:
-        fig.add_trace(go.Scatter(x=[shock * 100], y=[max(what_if_health, 0.01)], mode="markers",
-                                 name="what-if", marker={"size": 14, "color": "#111", "symbol": "diamond"}))
+        fig.add_trace(
+            go.Scatter(
+                x=[shock * 100],
+                y=[max(what_if_health, 0.01)],
+                mode="markers",
+                name="what-if",
+                marker={"size": 14, "color": "#111", "symbol": "diamond"},
+            )
+        )
     _bands(fig, critical, warning)
     fig.update_layout(
-        height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.1},
+        height=380,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.1},
         xaxis={"title": "uniform price shock (%)", "ticksuffix": " %"},
-        yaxis=_log_axis([*(curves["health"] if len(curves) else []), what_if_health or 1.0],
-                        0.5, warning * 2, "health"),
+        yaxis=_log_axis(
+            [*(curves["health"] if len(curves) else []), what_if_health or 1.0], 0.5, warning * 2, "health"
+        ),
     )
     return fig
 
@@ -160,15 +248,25 @@ def alert_timeline(intervals: pd.DataFrame, zone: tzinfo) -> go.Figure:
     for level, part in intervals.groupby("level"):
         start = pd.to_datetime(part["start"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
         end = pd.to_datetime(part["end"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
-        fig.add_trace(go.Bar(
-            base=start, x=(end - start).dt.total_seconds() * 1000, y=part["row"], orientation="h",
-            name=names.get(int(level), str(level)),
-            marker_color=COLORS["critical" if level == 2 else "warning"],
-            hovertemplate="%{y}<br>%{base|%Y-%m-%d %H:%M} for %{customdata}<extra></extra>",
-            customdata=[fmt.age((e - s).total_seconds()) for s, e in zip(start, end, strict=True)],
-        ))
+        fig.add_trace(
+            go.Bar(
+                base=start,
+                x=(end - start).dt.total_seconds() * 1000,
+                y=part["row"],
+                orientation="h",
+                name=names.get(int(level), str(level)),
+                marker_color=COLORS["critical" if level == 2 else "warning"],
+                hovertemplate="%{y}<br>%{base|%Y-%m-%d %H:%M} for %{customdata}<extra></extra>",
+                customdata=[fmt.age((e - s).total_seconds()) for s, e in zip(start, end, strict=True)],
+            )
+        )
     rows = intervals["row"].nunique() if len(intervals) else 1
-    fig.update_layout(barmode="overlay", height=120 + 28 * rows, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"type": "date"}, yaxis={"type": "category", "autorange": "reversed"},
-                      legend={"orientation": "h", "y": 1.1})
+    fig.update_layout(
+        barmode="overlay",
+        height=120 + 28 * rows,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"type": "date"},
+        yaxis={"type": "category", "autorange": "reversed"},
+        legend={"orientation": "h", "y": 1.1},
+    )
     return fig

@@ -73,8 +73,11 @@ def context_or_stop() -> DashboardContext:
         st.stop()
     url = normalise_url(config.database_url)
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).exists():
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).exists()
+    ):
         # connecting would create an empty file: say what to do instead
         st.error(f"No database at `{parsed.database}`: {SETUP_HINT}.")
         st.stop()

@@ -90,6 +90,7 @@ def hours(value: float | None) -> str:
         return DASH
     return f"{value:.0f} h" if value < 48 else f"{value:.0f} h ({value / 24:.1f} d)"
 
+
 def funding_breach_text(breach_hours: float | None, warning: float) -> str | None:
     """The flag when funding alone crosses the warning level (None when it does not:
     never within 7 days, or health is below it already)."""

@@ -38,10 +38,16 @@ def show(
     st.dataframe returns (the selection, with on_select)."""
     hidden = dict.fromkeys(hide or [])  # None in column_config hides a column
     config = {**hidden, **(column_config or {})}
-    result = st.dataframe(styler if styler is not None else frame, column_config=config,
-                          hide_index=True, key=key, **kwargs)
+    result = st.dataframe(
+        styler if styler is not None else frame, column_config=config, hide_index=True, key=key, **kwargs
+    )
     st.download_button(
-        f"CSV: {name}", frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-        key=f"csv_{key or name}", on_click="ignore", icon=":material/download:",
+        f"CSV: {name}",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"csv_{key or name}",
+        on_click="ignore",
+        icon=":material/download:",
     )
     return result

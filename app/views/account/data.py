@@ -18,15 +18,47 @@ from store import repo
 from store.history import history
 from store.schema import Account, AccountSnapshot, MarketStat
 
-WINDOWS = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
-           "30 d": timedelta(days=30), "90 d": timedelta(days=90)}
-POSITION_COLUMNS = ["symbol", "side", "margin_mode", "contracts", "entry_price", "mark_price",
-                    "liquidation_price", "exchange_liquidation_price", "disagrees", "distance",
-                    "distance_sigma", "touch_probability", "maintenance_margin", "unrealized_pnl", "notional",
-                    "leverage", "isolated_margin", "health", "volatility", "amount_step"]
+WINDOWS = {
+    "6 h": timedelta(hours=6),
+    "24 h": timedelta(days=1),
+    "7 d": timedelta(days=7),
+    "30 d": timedelta(days=30),
+    "90 d": timedelta(days=90),
+}
+POSITION_COLUMNS = [
+    "symbol",
+    "side",
+    "margin_mode",
+    "contracts",
+    "entry_price",
+    "mark_price",
+    "liquidation_price",
+    "exchange_liquidation_price",
+    "disagrees",
+    "distance",
+    "distance_sigma",
+    "touch_probability",
+    "maintenance_margin",
+    "unrealized_pnl",
+    "notional",
+    "leverage",
+    "isolated_margin",
+    "health",
+    "volatility",
+    "amount_step",
+]
 LIQUIDATION_COLUMNS = ["occurred_at", "symbol", "side", "contracts", "price", "source", "detected_at", "detail"]
-FUNDING_COLUMNS = ["symbol", "side", "margin_mode", "funding_rate", "predicted_funding_rate",
-                   "funding_interval_hours", "next_funding_at", "per_day", "rates_at"]
+FUNDING_COLUMNS = [
+    "symbol",
+    "side",
+    "margin_mode",
+    "funding_rate",
+    "predicted_funding_rate",
+    "funding_interval_hours",
+    "next_funding_at",
+    "per_day",
+    "rates_at",
+]
 
 
 def stored_accounts(session: Session) -> list[Account]:
@@ -63,8 +95,9 @@ def positions_frame(session: Session, account: Account) -> pd.DataFrame:
     return pd.DataFrame(records, columns=POSITION_COLUMNS)
 
 
-def history_frame(session: Session, account_id: int, window: timedelta, now: datetime,
-                  buckets: int = 600) -> pd.DataFrame:
+def history_frame(
+    session: Session, account_id: int, window: timedelta, now: datetime, buckets: int = 600
+) -> pd.DataFrame:
     rows = history(session, account_id, now - window, now, buckets)
     columns = ["at", "min_health", "max_margin_ratio", "equity", "maintenance_margin", "samples", "source"]
     return pd.DataFrame([asdict(r) for r in rows], columns=columns)
@@ -73,8 +106,7 @@ def history_frame(session: Session, account_id: int, window: timedelta, now: dat
 def liquidations_frame(session: Session, account_id: int) -> pd.DataFrame:
     """Every liquidation the poller found in the venue's history for this account, oldest first."""
     rows = repo.liquidations(session, account_id)
-    return pd.DataFrame([{c: getattr(r, c) for c in LIQUIDATION_COLUMNS} for r in rows],
-                        columns=LIQUIDATION_COLUMNS)
+    return pd.DataFrame([{c: getattr(r, c) for c in LIQUIDATION_COLUMNS} for r in rows], columns=LIQUIDATION_COLUMNS)
 
 
 def funding_frame(snapshot: Snapshot, stats: Sequence[MarketStat]) -> pd.DataFrame:
@@ -91,13 +123,17 @@ def funding_frame(snapshot: Snapshot, stats: Sequence[MarketStat]) -> pd.DataFra
         next_at = None
         if stat is not None and stat.hours_to_funding is not None:
             next_at = stat.updated_at + timedelta(hours=stat.hours_to_funding)
-        records.append({
-            "symbol": pos.symbol, "side": pos.side, "margin_mode": pos.margin_mode,
-            "funding_rate": rate,
-            "predicted_funding_rate": stat.predicted_funding_rate if stat else None,
-            "funding_interval_hours": interval if rate is not None else None,
-            "next_funding_at": next_at,
-            "per_day": None if rate is None else funding_payment(pos, rate) * 24.0 / interval,
-            "rates_at": stat.updated_at if stat and rate is not None else None,
-        })
+        records.append(
+            {
+                "symbol": pos.symbol,
+                "side": pos.side,
+                "margin_mode": pos.margin_mode,
+                "funding_rate": rate,
+                "predicted_funding_rate": stat.predicted_funding_rate if stat else None,
+                "funding_interval_hours": interval if rate is not None else None,
+                "next_funding_at": next_at,
+                "per_day": None if rate is None else funding_payment(pos, rate) * 24.0 / interval,
+                "rates_at": stat.updated_at if stat and rate is not None else None,
+            }
+        )
     return pd.DataFrame(records, columns=FUNDING_COLUMNS)

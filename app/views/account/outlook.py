@@ -21,22 +21,25 @@ TOUCH_HELP = (
     "make small probabilities understated. A cross position's liquidation price holds the other "
     "symbols at their marks (the Risk page moves them together). See docs/risk-model.md."
 )
-FUNDING_HELP = ("Cross-pool health if prices stay where they are and funding is paid at the current "
-                "rate, then the predicted one (positive rates: longs pay shorts).")
-
-
+FUNDING_HELP = (
+    "Cross-pool health if prices stay where they are and funding is paid at the current "
+    "rate, then the predicted one (positive rates: longs pay shorts)."
+)
 
 
 def render_outlook(snap: AccountSnapshot, funding: pd.DataFrame, warning: float, zone: tzinfo) -> None:
     st.subheader("Liquidation chance and funding drag")
     cols = st.columns(4)
     cols[0].metric("Liquidation chance 24 h (highest)", fmt.chance(snap.touch_probability), help=TOUCH_HELP)
-    for col, days, value in zip(cols[1:], (1, 3, 7), (snap.funding_health_1d, snap.funding_health_3d,
-                                                       snap.funding_health_7d), strict=True):
+    for col, days, value in zip(
+        cols[1:], (1, 3, 7), (snap.funding_health_1d, snap.funding_health_3d, snap.funding_health_7d), strict=True
+    ):
         col.metric(f"Health after {days} d of funding", fmt.ratio(value), help=FUNDING_HELP)
     if snap.touch_probability is None:
-        st.caption("No liquidation chance: no volatility is known for these symbols yet "
-                   "(the poller estimates it from 30 days of hourly candles).")
+        st.caption(
+            "No liquidation chance: no volatility is known for these symbols yet "
+            "(the poller estimates it from 30 days of hourly candles)."
+        )
     flag = fmt.funding_breach_text(snap.funding_breach_hours, warning)
     if flag:
         st.error(flag, icon=":material/trending_down:")
@@ -51,33 +54,48 @@ def _rates(frame: pd.DataFrame) -> None:
         return fmt.DASH if v is None or pd.isna(v) else f"{v * 100:+.4f} %"
 
     money = {"per_day": lambda v: fmt.DASH if pd.isna(v) else f"{v:+,.2f}"}
-    styler = frame.style.format({"funding_rate": rate, "predicted_funding_rate": rate, **money},
-                                subset=["funding_rate", "predicted_funding_rate", "per_day"]) \
-        .map(lambda v: f"color: {COLORS[CRITICAL]}" if isinstance(v, float) and v < 0 else "",
-             subset=["per_day"])
-    tables.show(frame, "funding", styler=styler, key="funding_rates", column_config={
-        "margin_mode": st.column_config.TextColumn("mode"),
-        "funding_rate": st.column_config.TextColumn("rate now", help="Per funding interval; positive: longs pay."),
-        "predicted_funding_rate": st.column_config.TextColumn("predicted", help="The next settlement's rate."),
-        "funding_interval_hours": st.column_config.NumberColumn("every (h)", format="%g"),
-        "next_funding_at": tables.time_column("next settlement"),
-        "per_day": st.column_config.TextColumn("received per day", help="At the current rate; negative: paid."),
-        "rates_at": tables.time_column("rates as of"),
-    })
+    styler = frame.style.format(
+        {"funding_rate": rate, "predicted_funding_rate": rate, **money},
+        subset=["funding_rate", "predicted_funding_rate", "per_day"],
+    ).map(lambda v: f"color: {COLORS[CRITICAL]}" if isinstance(v, float) and v < 0 else "", subset=["per_day"])
+    tables.show(
+        frame,
+        "funding",
+        styler=styler,
+        key="funding_rates",
+        column_config={
+            "margin_mode": st.column_config.TextColumn("mode"),
+            "funding_rate": st.column_config.TextColumn("rate now", help="Per funding interval; positive: longs pay."),
+            "predicted_funding_rate": st.column_config.TextColumn("predicted", help="The next settlement's rate."),
+            "funding_interval_hours": st.column_config.NumberColumn("every (h)", format="%g"),
+            "next_funding_at": tables.time_column("next settlement"),
+            "per_day": st.column_config.TextColumn("received per day", help="At the current rate; negative: paid."),
+            "rates_at": tables.time_column("rates as of"),
+        },
+    )
 
 
 def render_liquidations(events: pd.DataFrame, zone: tzinfo, name: str) -> None:
     st.subheader("Liquidations")
     if events.empty:
-        st.caption("No liquidation recorded for this account (the poller looks a vanished position up "
-                   "in the venue's liquidation history).")
+        st.caption(
+            "No liquidation recorded for this account (the poller looks a vanished position up "
+            "in the venue's liquidation history)."
+        )
         return
-    st.warning(f"{len(events)} liquidation(s) recorded; the newest on "
-               f"{fmt.when(events['occurred_at'].iloc[-1], zone)}. They are marked on the history chart.")
+    st.warning(
+        f"{len(events)} liquidation(s) recorded; the newest on "
+        f"{fmt.when(events['occurred_at'].iloc[-1], zone)}. They are marked on the history chart."
+    )
     frame = tables.localise(events.iloc[::-1], ["occurred_at", "detected_at"], zone)
-    tables.show(frame, f"liquidations-{name}", key="liquidations", column_config={
-        "occurred_at": tables.time_column("liquidated at"),
-        "detected_at": tables.time_column("detected at"),
-        "contracts": st.column_config.NumberColumn("contracts"),
-        "price": st.column_config.NumberColumn("price"),
-    })
+    tables.show(
+        frame,
+        f"liquidations-{name}",
+        key="liquidations",
+        column_config={
+            "occurred_at": tables.time_column("liquidated at"),
+            "detected_at": tables.time_column("detected at"),
+            "contracts": st.column_config.NumberColumn("contracts"),
+            "price": st.column_config.NumberColumn("price"),
+        },
+    )

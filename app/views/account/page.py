@@ -108,8 +108,10 @@ def _status(ctx: DashboardContext, account: Account, now: datetime) -> None:
     if account.state != "active":
         st.error(f"{account.state.upper()}: not polled. {account.state_reason or ''}")
     elif age is None or age > ctx.config.stale_after:
-        st.error(f"STALE: last successful poll {fmt.age(age)} ago. The figures below are from then, "
-                 f"not now. {account.last_error or ''}")
+        st.error(
+            f"STALE: last successful poll {fmt.age(age)} ago. The figures below are from then, "
+            f"not now. {account.last_error or ''}"
+        )
     else:
         st.caption(f"Last poll {fmt.age(age)} ago ({fmt.when(account.last_success_at, tz.current())}).")
 
@@ -130,14 +132,18 @@ def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     for i, row in frame.iterrows():
         decimals = fmt.price_decimals(row["mark_price"])
         styler = styler.format(f"{{:,.{decimals}f}}", subset=pd.IndexSlice[[i], prices], na_rep=fmt.DASH)
-        styler = styler.format(f"{{:,.{fmt.step_decimals(row['amount_step'])}f}}",
-                               subset=pd.IndexSlice[[i], ["contracts"]])
-    styler = styler.map(lambda v: f"color: {COLORS[CRITICAL]}; font-weight: bold" if v else "",
-                        subset=["disagrees"])
+        styler = styler.format(
+            f"{{:,.{fmt.step_decimals(row['amount_step'])}f}}", subset=pd.IndexSlice[[i], ["contracts"]]
+        )
+    styler = styler.map(lambda v: f"color: {COLORS[CRITICAL]}; font-weight: bold" if v else "", subset=["disagrees"])
     # a dict of formatters resets every column it does not name unless given a subset
-    return styler.format({"disagrees": lambda v: "⚠ differs" if v else "agrees",
-                          "distance_sigma": lambda v: fmt.DASH if pd.isna(v) else f"{v:.1f} σ"},
-                         subset=["disagrees", "distance_sigma"])
+    return styler.format(
+        {
+            "disagrees": lambda v: "⚠ differs" if v else "agrees",
+            "distance_sigma": lambda v: fmt.DASH if pd.isna(v) else f"{v:.1f} σ",
+        },
+        subset=["disagrees", "distance_sigma"],
+    )
 
 
 def _positions(frame: pd.DataFrame) -> None:
@@ -146,8 +152,10 @@ def _positions(frame: pd.DataFrame) -> None:
         st.caption("No open position.")
         return
     if frame["disagrees"].any():
-        st.warning("Our liquidation price differs from the exchange's by more than 0.5 % for the "
-                   "flagged positions: check the venue's rules or the snapshot.")
+        st.warning(
+            "Our liquidation price differs from the exchange's by more than 0.5 % for the "
+            "flagged positions: check the venue's rules or the snapshot."
+        )
     money = "%,.2f"
     config = {
         "margin_mode": st.column_config.TextColumn("mode"),
@@ -164,16 +172,25 @@ def _positions(frame: pd.DataFrame) -> None:
         "leverage": st.column_config.NumberColumn("leverage", format="%gx"),
         "isolated_margin": st.column_config.NumberColumn("isolated margin", format=money),
         "health": st.column_config.NumberColumn("pool health", format="%.2f"),
-        "volatility": st.column_config.NumberColumn("σ daily", format="percent",
-                                                    help="EWMA realized volatility of daily log returns."),
+        "volatility": st.column_config.NumberColumn(
+            "σ daily", format="percent", help="EWMA realized volatility of daily log returns."
+        ),
         "touch_probability": st.column_config.NumberColumn("liq. chance 24 h", format="percent", help=TOUCH_HELP),
     }
-    tables.show(frame, "positions", styler=_style_positions(frame), column_config=config,
-                hide=["amount_step"], key="positions")
+    tables.show(
+        frame, "positions", styler=_style_positions(frame), column_config=config, hide=["amount_step"], key="positions"
+    )
 
 
-def _history(ctx: DashboardContext, account: Account, now: datetime, zone: tzinfo, critical: float,
-             warning: float, events: pd.DataFrame) -> None:
+def _history(
+    ctx: DashboardContext,
+    account: Account,
+    now: datetime,
+    zone: tzinfo,
+    critical: float,
+    warning: float,
+    events: pd.DataFrame,
+) -> None:
     st.subheader("History")
     label = st.segmented_control("Window", list(WINDOWS), default="24 h", key="mw_history_window") or "24 h"
     started = time.perf_counter()
@@ -185,13 +202,18 @@ def _history(ctx: DashboardContext, account: Account, now: datetime, zone: tzinf
         return
     start = now - WINDOWS[label]
     shown = events[pd.to_datetime(events["occurred_at"], utc=True) >= start] if len(events) else events
-    st.plotly_chart(history_figure(frame, zone, critical, warning, account.collateral, shown),
-                    key="history_chart")
-    st.caption(f"{len(frame)} buckets of the worst health and average equity "
-               f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms).")
+    st.plotly_chart(history_figure(frame, zone, critical, warning, account.collateral, shown), key="history_chart")
+    st.caption(
+        f"{len(frame)} buckets of the worst health and average equity "
+        f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms)."
+    )
     with st.expander("History table"):
-        tables.show(tables.localise(frame, ["at"], zone), f"history-{account.name}",
-                    column_config={"at": tables.time_column("bucket start")}, key="history_table")
+        tables.show(
+            tables.localise(frame, ["at"], zone),
+            f"history-{account.name}",
+            column_config={"at": tables.time_column("bucket start")},
+            key="history_table",
+        )
 
 
 if __name__ == "__main__":  # run by st.navigation as this page's script

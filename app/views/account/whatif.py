@@ -46,17 +46,23 @@ def apply(snapshot: Snapshot, what_if: WhatIf) -> Snapshot:
         cut = min(what_if.reduce_contracts, pos.contracts)
         notional = cut * pos.contract_size * pos.mark_price
         fee = taker_fee(result)
-        reduction = Reduction(what_if.reduce_index, pos.symbol, pos.side, cut, notional,
-                              notional * fee, notional * what_if.slippage)
+        reduction = Reduction(
+            what_if.reduce_index, pos.symbol, pos.side, cut, notional, notional * fee, notional * what_if.slippage
+        )
         result = apply_deleverage(result, [reduction], fee, what_if.slippage)
     if what_if.added_collateral:
         result = replace(result, wallet_balance=result.wallet_balance + what_if.added_collateral)
     if what_if.shock:
         factor = 1.0 + what_if.shock
-        result = replace(result, positions=tuple(
-            replace(p, mark_price=p.mark_price * factor,
-                    exchange_liquidation_price=None)  # the exchange's figure was for the old marks
-            for p in result.positions))
+        result = replace(
+            result,
+            positions=tuple(
+                replace(
+                    p, mark_price=p.mark_price * factor, exchange_liquidation_price=None
+                )  # the exchange's figure was for the old marks
+                for p in result.positions
+            ),
+        )
     return result
 
 
@@ -65,9 +71,13 @@ def cross_figures(snapshot: Snapshot) -> dict[str, float | None]:
     figures = [pool_figures(snapshot, pool) for pool in pools(snapshot)]
     cross = figures[0]
     healths = [f.health for f in figures if f.health is not None]
-    return {"equity": cross.equity, "maintenance_margin": cross.maintenance_margin,
-            "health": cross.health, "margin_ratio": cross.margin_ratio,
-            "worst_health": min(healths) if healths else None}
+    return {
+        "equity": cross.equity,
+        "maintenance_margin": cross.maintenance_margin,
+        "health": cross.health,
+        "margin_ratio": cross.margin_ratio,
+        "worst_health": min(healths) if healths else None,
+    }
 
 
 def _pool_label(snapshot: Snapshot, key: str, indices: tuple[int, ...]) -> str:
@@ -77,15 +87,20 @@ def _pool_label(snapshot: Snapshot, key: str, indices: tuple[int, ...]) -> str:
     return f"{pos.symbol} {pos.side} (isolated)"
 
 
-def stress_curves(snapshot: Snapshot, scenario: str,
-                  shocks: tuple[float, ...] = CURVE_SHOCKS) -> pd.DataFrame:
+def stress_curves(snapshot: Snapshot, scenario: str, shocks: tuple[float, ...] = CURVE_SHOCKS) -> pd.DataFrame:
     """Health of every pool holding a position at each shock: pool, scenario, shock, health."""
     rows = []
     for case in stress_test(snapshot, shocks):
         for p in case.pools:
             if p.pool.indices and p.health is not None:
-                rows.append({"pool": _pool_label(snapshot, p.pool.key, p.pool.indices),
-                             "scenario": scenario, "shock": case.shock, "health": p.health})
+                rows.append(
+                    {
+                        "pool": _pool_label(snapshot, p.pool.key, p.pool.indices),
+                        "scenario": scenario,
+                        "shock": case.shock,
+                        "health": p.health,
+                    }
+                )
     return pd.DataFrame(rows, columns=["pool", "scenario", "shock", "health"])
 
 
@@ -94,10 +109,12 @@ def liquidation_markers(snapshot: Snapshot, limit: float = 0.5) -> pd.DataFrame:
     positions it takes with it."""
     rows = []
     for found in liquidating_shocks(snapshot):
-        names = ", ".join(f"{snapshot.positions[i].symbol.split('/')[0]} {snapshot.positions[i].side}"
-                          for i in found.pool.indices)
+        names = ", ".join(
+            f"{snapshot.positions[i].symbol.split('/')[0]} {snapshot.positions[i].side}" for i in found.pool.indices
+        )
         for shock in (found.down, found.up):
             if shock is not None and abs(shock) <= limit:
-                rows.append({"pool": _pool_label(snapshot, found.pool.key, found.pool.indices),
-                             "shock": shock, "label": names})
+                rows.append(
+                    {"pool": _pool_label(snapshot, found.pool.key, found.pool.indices), "shock": shock, "label": names}
+                )
     return pd.DataFrame(rows, columns=["pool", "shock", "label"])

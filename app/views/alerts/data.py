@@ -20,11 +20,22 @@ def transitions_frame(session: Session, since: datetime, limit: int = 5000) -> p
         select(Account.exchange, Account.name, AlertTransition)
         .join(Account, Account.id == AlertTransition.account_id)
         .where(AlertTransition.at >= since)
-        .order_by(AlertTransition.at.desc(), AlertTransition.id.desc()).limit(limit)
+        .order_by(AlertTransition.at.desc(), AlertTransition.id.desc())
+        .limit(limit)
     )
-    records = [{"account": f"{exchange}/{name}", "subject": t.subject, "kind": t.kind,
-                "from_level": t.from_level, "to_level": t.to_level, "value": t.value, "at": t.at,
-                "muted": t.muted} for exchange, name, t in rows]
+    records = [
+        {
+            "account": f"{exchange}/{name}",
+            "subject": t.subject,
+            "kind": t.kind,
+            "from_level": t.from_level,
+            "to_level": t.to_level,
+            "value": t.value,
+            "at": t.at,
+            "muted": t.muted,
+        }
+        for exchange, name, t in rows
+    ]
     frame = pd.DataFrame(records, columns=TRANSITION_COLUMNS)
     return frame.iloc[::-1].reset_index(drop=True)
 

@@ -41,16 +41,21 @@ def _firing(ctx: DashboardContext, zone: tzinfo) -> None:
         st.success("Nothing is firing.")
         return
     frame = tables.localise(pd.DataFrame([asdict(r) for r in rows]), ["since"], zone)
-    tables.show(frame, "alerts-firing", styler=frame.style.map(_level_style, subset=["level"]),
-                column_config={"since": tables.time_column("since"),
-                               "value": st.column_config.NumberColumn("value", format="%.4f")},
-                key="firing")
+    tables.show(
+        frame,
+        "alerts-firing",
+        styler=frame.style.map(_level_style, subset=["level"]),
+        column_config={
+            "since": tables.time_column("since"),
+            "value": st.column_config.NumberColumn("value", format="%.4f"),
+        },
+        key="firing",
+    )
 
 
 def _history(ctx: DashboardContext, zone: tzinfo, now: datetime) -> None:
     st.subheader("History")
-    label = st.segmented_control("Window", list(HISTORY_WINDOWS), default="7 d",
-                                 key="mw_alert_window") or "7 d"
+    label = st.segmented_control("Window", list(HISTORY_WINDOWS), default="7 d", key="mw_alert_window") or "7 d"
     since = now - HISTORY_WINDOWS[label]
     with ctx.sessions() as session:
         frame = transitions_frame(session, since)
@@ -64,16 +69,18 @@ def _history(ctx: DashboardContext, zone: tzinfo, now: datetime) -> None:
     for column in ("from_level", "to_level"):  # the names the alert messages use
         shown[column] = shown[column].map(lambda v: ALERT_NAMES.get(int(v), str(v)))
     newest_first = shown.iloc[::-1]
-    tables.show(newest_first, "alert-history", key="alert_history",
-                styler=newest_first.style.map(_level_style, subset=["to_level"]),
-                column_config={"at": tables.time_column("at"),
-                               "value": st.column_config.NumberColumn("value", format="%.4f")})
+    tables.show(
+        newest_first,
+        "alert-history",
+        key="alert_history",
+        styler=newest_first.style.map(_level_style, subset=["to_level"]),
+        column_config={"at": tables.time_column("at"), "value": st.column_config.NumberColumn("value", format="%.4f")},
+    )
 
 
 def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
     st.subheader("Silences")
-    st.caption("A silence mutes notifications; the rules keep their state, so what is firing "
-               "is still shown here.")
+    st.caption("A silence mutes notifications; the rules keep their state, so what is firing is still shown here.")
     with ctx.sessions() as session:
         names = [a.name for a in repo.accounts(session)]
     with st.form("new_silence", clear_on_submit=True):
@@ -82,8 +89,13 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
         minutes = cols[1].number_input("Minutes", min_value=1, max_value=60 * 24 * 30, value=60, step=15)
         reason = cols[2].text_input("Reason", placeholder="e.g. topping up, deploy")
         if st.form_submit_button("Silence"):
-            made = create_silence(ctx.sessions, None if account == ALL else account, datetime.now(UTC),
-                                  float(minutes), reason.strip() or None)
+            made = create_silence(
+                ctx.sessions,
+                None if account == ALL else account,
+                datetime.now(UTC),
+                float(minutes),
+                reason.strip() or None,
+            )
             st.success(f"Silenced {made.account or 'all accounts'} until {fmt.when(made.ends_at, zone)}.")
     active = active_silences(ctx.sessions, datetime.now(UTC))  # after the form: lists a new one
     if not active:
@@ -91,9 +103,12 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
         return
     frame = tables.localise(pd.DataFrame([asdict(s) for s in active]), ["starts_at", "ends_at"], zone)
     frame["account"] = frame["account"].fillna(ALL)
-    tables.show(frame, "silences", key="silences_table",
-                column_config={"starts_at": tables.time_column("from"),
-                               "ends_at": tables.time_column("until")})
+    tables.show(
+        frame,
+        "silences",
+        key="silences_table",
+        column_config={"starts_at": tables.time_column("from"), "ends_at": tables.time_column("until")},
+    )
     for s in active:
         label = f"End silence #{s.id} ({s.account or 'all accounts'}, until {fmt.when(s.ends_at, zone)})"
         if st.button(label, key=f"end_silence_{s.id}"):

@@ -15,8 +15,12 @@ from store import repo
 from store.schema import Account, KeyCheck
 
 TIMES = ["state_since", "last_success", "last_attempt", "key_checked_at"]
-KEY_COLORS = {"read-only": COLORS[OK], "trade": COLORS[WARNING], "refused": COLORS[CRITICAL],
-              "unverified": COLORS[WARNING]}
+KEY_COLORS = {
+    "read-only": COLORS[OK],
+    "trade": COLORS[WARNING],
+    "refused": COLORS[CRITICAL],
+    "unverified": COLORS[WARNING],
+}
 
 
 def accounts_frame(ctx: DashboardContext) -> pd.DataFrame:
@@ -26,17 +30,36 @@ def accounts_frame(ctx: DashboardContext) -> pd.DataFrame:
         keys = repo.latest_key_checks(session)
     rows = []
     for cfg in ctx.config.accounts:
-        rows.append(_row(cfg.name, cfg.exchange, cfg.sub_account, cfg.collateral, True,
-                         ctx.target_health(cfg.name), stored.get(cfg.name), keys))
+        rows.append(
+            _row(
+                cfg.name,
+                cfg.exchange,
+                cfg.sub_account,
+                cfg.collateral,
+                True,
+                ctx.target_health(cfg.name),
+                stored.get(cfg.name),
+                keys,
+            )
+        )
     for name, account in stored.items():
         if ctx.account_config(name) is None:
-            rows.append(_row(name, account.exchange, account.sub_account, account.collateral, False,
-                             None, account, keys))
+            rows.append(
+                _row(name, account.exchange, account.sub_account, account.collateral, False, None, account, keys)
+            )
     return pd.DataFrame(rows)
 
 
-def _row(name: str, exchange: str, sub: str | None, collateral: str, configured: bool,
-         target: float | None, account: Account | None, keys: dict[int, KeyCheck]) -> dict:
+def _row(
+    name: str,
+    exchange: str,
+    sub: str | None,
+    collateral: str,
+    configured: bool,
+    target: float | None,
+    account: Account | None,
+    keys: dict[int, KeyCheck],
+) -> dict:
     check = keys.get(account.id) if account else None
     # what needs a person first: state, key, last success and error; labels after
     return {
@@ -51,7 +74,9 @@ def _row(name: str, exchange: str, sub: str | None, collateral: str, configured:
         "last_attempt": account.last_attempt_at if account else None,
         "failures_in_a_row": account.consecutive_failures if account else None,
         "key_checked_at": check.checked_at if check else None,
-        "sub_account": sub, "collateral": collateral, "target_health": target,
+        "sub_account": sub,
+        "collateral": collateral,
+        "target_health": target,
         "configured": "yes" if configured else "no (stored only)",
         "_id": account.id if account else None,
     }
@@ -80,10 +105,17 @@ def render(ctx: DashboardContext) -> None:
     config["target_health"] = st.column_config.NumberColumn("target health", format="%.2f")
     config["failures_in_a_row"] = st.column_config.NumberColumn("failures in a row", format="%d")
     table = shown.drop(columns=["_id"])
-    tables.show(table, "accounts-and-keys", styler=table.style.apply(style, axis=1).format(na_rep=fmt.DASH),
-                column_config=config, key="accounts_keys")
-    st.caption("Use read-only keys: a key that can withdraw is refused (never polled); one that can "
-               "trade is polled with a standing warning.")
+    tables.show(
+        table,
+        "accounts-and-keys",
+        styler=table.style.apply(style, axis=1).format(na_rep=fmt.DASH),
+        column_config=config,
+        key="accounts_keys",
+    )
+    st.caption(
+        "Use read-only keys: a key that can withdraw is refused (never polled); one that can "
+        "trade is polled with a standing warning."
+    )
     _errors(ctx, frame, zone)
 
 
@@ -99,10 +131,18 @@ def _errors(ctx: DashboardContext, frame: pd.DataFrame, zone: tzinfo) -> None:
     if not errors:
         st.caption("No error recorded.")
         return
-    errors_frame = pd.DataFrame([{"occurred_at": e.occurred_at, "kind": e.kind, "error_class": e.error_class,
-                                  "message": e.message} for e in errors])
-    tables.show(tables.localise(errors_frame, ["occurred_at"], zone), f"errors-{label.replace('/', '-')}",
-                column_config={"occurred_at": tables.time_column("at")}, key="errors_table")
+    errors_frame = pd.DataFrame(
+        [
+            {"occurred_at": e.occurred_at, "kind": e.kind, "error_class": e.error_class, "message": e.message}
+            for e in errors
+        ]
+    )
+    tables.show(
+        tables.localise(errors_frame, ["occurred_at"], zone),
+        f"errors-{label.replace('/', '-')}",
+        column_config={"occurred_at": tables.time_column("at")},
+        key="errors_table",
+    )
 
 
 if __name__ == "__main__":  # run by st.navigation as this page's script

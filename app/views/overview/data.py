@@ -30,8 +30,7 @@ class Overview:
 
 def alert_levels(session: Session) -> dict[int, int]:
     """The highest level firing for each account (0: none)."""
-    rows = session.execute(select(AlertState.account_id, func.max(AlertState.level))
-                           .group_by(AlertState.account_id))
+    rows = session.execute(select(AlertState.account_id, func.max(AlertState.level)).group_by(AlertState.account_id))
     return {account_id: int(top or 0) for account_id, top in rows}
 
 
@@ -40,9 +39,11 @@ def latest_risk(session: Session, snapshot_ids: list[int]) -> dict[int, tuple[fl
     by primary key, never the history."""
     if not snapshot_ids:
         return {}
-    rows = session.execute(select(AccountSnapshot.id, AccountSnapshot.touch_probability,
-                                  AccountSnapshot.funding_breach_hours)
-                           .where(AccountSnapshot.id.in_(snapshot_ids)))
+    rows = session.execute(
+        select(AccountSnapshot.id, AccountSnapshot.touch_probability, AccountSnapshot.funding_breach_hours).where(
+            AccountSnapshot.id.in_(snapshot_ids)
+        )
+    )
     return {sid: (touch, breach) for sid, touch, breach in rows}
 
 
@@ -80,36 +81,59 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
         if v.topup_to_target is not None and lvl != STALE:
             topup[v.collateral] += v.topup_to_target
         touch, breach = risk.get(v.snapshot_id, (None, None))
-        rows.append({
-            "account_id": v.account_id,
-            "account": f"{v.exchange}/{v.name}",
-            "name": v.name,
-            "exchange": v.exchange,
-            "collateral": v.collateral,
-            "level": lvl,
-            "health": v.worst_health,
-            "cross_health": v.health,
-            "critical_below": rules.critical_below,
-            "warning_below": rules.warning_below,
-            "equity": v.equity,
-            "maintenance_margin": v.maintenance_margin,
-            "margin_ratio": v.margin_ratio,
-            "topup_to_target": v.topup_to_target,
-            "nearest_distance": v.nearest_distance,
-            "touch_probability": touch,
-            "funding": funding_flag(breach, rules.warning_below),
-            "data": data_label(v, fmt.age(v.age_seconds)),
-            "age_seconds": v.age_seconds,
-            "alert": _alert_text(alerts.get(v.account_id), silence_all or v.name in silenced),
-            "key": v.key_status or "not checked",
-            "positions": v.positions,
-            "problem": v.problem,
-        })
+        rows.append(
+            {
+                "account_id": v.account_id,
+                "account": f"{v.exchange}/{v.name}",
+                "name": v.name,
+                "exchange": v.exchange,
+                "collateral": v.collateral,
+                "level": lvl,
+                "health": v.worst_health,
+                "cross_health": v.health,
+                "critical_below": rules.critical_below,
+                "warning_below": rules.warning_below,
+                "equity": v.equity,
+                "maintenance_margin": v.maintenance_margin,
+                "margin_ratio": v.margin_ratio,
+                "topup_to_target": v.topup_to_target,
+                "nearest_distance": v.nearest_distance,
+                "touch_probability": touch,
+                "funding": funding_flag(breach, rules.warning_below),
+                "data": data_label(v, fmt.age(v.age_seconds)),
+                "age_seconds": v.age_seconds,
+                "alert": _alert_text(alerts.get(v.account_id), silence_all or v.name in silenced),
+                "key": v.key_status or "not checked",
+                "positions": v.positions,
+                "problem": v.problem,
+            }
+        )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return Overview(frame, counts, dict(equity), dict(topup))
 
 
-COLUMNS = ["account_id", "account", "name", "exchange", "collateral", "level", "health", "cross_health",
-           "critical_below", "warning_below", "equity", "maintenance_margin", "margin_ratio",
-           "topup_to_target", "nearest_distance", "touch_probability", "funding", "data", "age_seconds", "alert",
-           "key", "positions", "problem"]
+COLUMNS = [
+    "account_id",
+    "account",
+    "name",
+    "exchange",
+    "collateral",
+    "level",
+    "health",
+    "cross_health",
+    "critical_below",
+    "warning_below",
+    "equity",
+    "maintenance_margin",
+    "margin_ratio",
+    "topup_to_target",
+    "nearest_distance",
+    "touch_probability",
+    "funding",
+    "data",
+    "age_seconds",
+    "alert",
+    "key",
+    "positions",
+    "problem",
+]

@@ -17,8 +17,22 @@ from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, OK, STALE, WARN
 from app.views.overview.data import Overview, load_overview
 
 ACCOUNT_PAGE = "views/account/page.py"
-SHOWN = ["account", "health", "equity", "maintenance_margin", "margin_ratio", "topup_to_target",
-         "nearest_distance", "touch_probability", "funding", "data", "alert", "key", "positions", "problem"]
+SHOWN = [
+    "account",
+    "health",
+    "equity",
+    "maintenance_margin",
+    "margin_ratio",
+    "topup_to_target",
+    "nearest_distance",
+    "touch_probability",
+    "funding",
+    "data",
+    "alert",
+    "key",
+    "positions",
+    "problem",
+]
 
 
 def render(ctx: DashboardContext) -> None:
@@ -34,11 +48,15 @@ def render(ctx: DashboardContext) -> None:
             st.info("No account is stored yet: start the poller (`marginwatch poll`).")
             return
         alerts = ctx.config.alerts
-        st.plotly_chart(health_bars(overview.frame, alerts.critical_below, alerts.warning_below),
-                        key="overview_bars", config={"displayModeBar": False})
+        st.plotly_chart(
+            health_bars(overview.frame, alerts.critical_below, alerts.warning_below),
+            key="overview_bars",
+            config={"displayModeBar": False},
+        )
         _table(overview.frame)
-        st.caption(f"Updated {fmt.when(now, tz.current())}; refreshes every {interval:g} s. "
-                   "Select a row to open the account.")
+        st.caption(
+            f"Updated {fmt.when(now, tz.current())}; refreshes every {interval:g} s. Select a row to open the account."
+        )
 
     live()
 
@@ -60,8 +78,12 @@ def _totals(overview: Overview) -> None:
     cols[2].metric("OK", counts[OK])
     cols[3].metric("Stale / not watched", counts[STALE])
     _total(cols[4], "Total equity", overview.equity, "Latest equity of every stored account, stale included.")
-    _total(cols[5], "Top-up to target", overview.topup,
-           "Collateral that brings every watched account to its target health.")
+    _total(
+        cols[5],
+        "Top-up to target",
+        overview.topup,
+        "Collateral that brings every watched account to its target health.",
+    )
 
 
 def _style(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
@@ -91,24 +113,36 @@ def _table(frame: pd.DataFrame) -> None:
     config = {
         "account": st.column_config.TextColumn("account", pinned=True),
         "health": st.column_config.NumberColumn(
-            "health", format="%.2f", help="Weakest pool: equity / maintenance margin; liquidation at 1."),
+            "health", format="%.2f", help="Weakest pool: equity / maintenance margin; liquidation at 1."
+        ),
         "equity": st.column_config.NumberColumn("equity", format=money),
         "maintenance_margin": st.column_config.NumberColumn("maintenance", format=money),
         "margin_ratio": st.column_config.NumberColumn("margin ratio", format="%.4f"),
         "topup_to_target": st.column_config.NumberColumn("top-up to target", format=money),
         "nearest_distance": st.column_config.NumberColumn("nearest liq.", format="percent"),
         "touch_probability": st.column_config.NumberColumn(
-            "liq. chance 24 h", format="percent",
-            help="Highest chance among the positions that the liquidation price is touched within 24 h."),
+            "liq. chance 24 h",
+            format="percent",
+            help="Highest chance among the positions that the liquidation price is touched within 24 h.",
+        ),
         "funding": st.column_config.TextColumn(
-            "funding", help="⚠ when funding alone, prices unchanged, takes health below the warning level."),
+            "funding", help="⚠ when funding alone, prices unchanged, takes health below the warning level."
+        ),
         "data": st.column_config.TextColumn("data age"),
         "key": st.column_config.TextColumn("key"),
     }
     hide = [c for c in frame.columns if c not in SHOWN]
-    event = tables.show(frame, "overview", styler=_style(frame), column_config=config, hide=hide,
-                        key="overview_table", on_select="rerun", selection_mode="single-row",
-                        column_order=SHOWN)
+    event = tables.show(
+        frame,
+        "overview",
+        styler=_style(frame),
+        column_config=config,
+        hide=hide,
+        key="overview_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_order=SHOWN,
+    )
     rows = event.selection.rows if event is not None else []
     if rows:
         st.session_state["mw_account"] = str(frame.iloc[rows[0]]["name"])

@@ -38,8 +38,11 @@ class RiskData:
 
 def held_symbols(session: Session) -> list[str]:
     """The symbols of every account's latest positions (one join on latest_snapshot_id)."""
-    query = (select(PositionSnapshot.symbol).distinct()
-             .join(Account, Account.latest_snapshot_id == PositionSnapshot.snapshot_id))
+    query = (
+        select(PositionSnapshot.symbol)
+        .distinct()
+        .join(Account, Account.latest_snapshot_id == PositionSnapshot.snapshot_id)
+    )
     return sorted(session.scalars(query))
 
 
@@ -47,13 +50,23 @@ def load_risk(ctx: DashboardContext) -> RiskData:
     target = ctx.config.target_health
     with ctx.sessions() as session:
         accounts = repo.accounts(session)
-        stress = (cross_account_stress(session, SHOCKS, target_health=target)
-                  if any(a.latest_document for a in accounts) else None)
+        stress = (
+            cross_account_stress(session, SHOCKS, target_health=target)
+            if any(a.latest_document for a in accounts)
+            else None
+        )
         stats = repo.market_stats(session)
         held = held_symbols(session)
         plans = rebalance_plans(session, ctx.config)
-    return RiskData(stress, {a.name: _label(a, ctx.config.stale_after) for a in accounts},
-                    {a.name: a.collateral for a in accounts}, stats, held, plans, target)
+    return RiskData(
+        stress,
+        {a.name: _label(a, ctx.config.stale_after) for a in accounts},
+        {a.name: a.collateral for a in accounts},
+        stats,
+        held,
+        plans,
+        target,
+    )
 
 
 def _label(account: Account, stale_after: float) -> str:
@@ -81,13 +94,19 @@ def stress_frame(stress: CorrelatedStress, labels: Mapping[str, str]) -> pd.Data
     order = {name: rank for rank, (name, _) in enumerate(stress.liquidation_order(), start=1)}
     rows = []
     for i, name in enumerate(stress.accounts):
-        row: dict = {"order": order.get(name), "account": labels.get(name, name), "name": name,
-                     "liquidates_at": _number(stress.liquidating_shock[i])}
+        row: dict = {
+            "order": order.get(name),
+            "account": labels.get(name, name),
+            "name": name,
+            "liquidates_at": _number(stress.liquidating_shock[i]),
+        }
         for scenario in stress.scenarios:
             row[shock_label(scenario.btc_shock)] = _number(scenario.worst_health[i])
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=["order", "account", "name", "liquidates_at",
-                                        *(shock_label(s.btc_shock) for s in stress.scenarios)])
+    frame = pd.DataFrame(
+        rows,
+        columns=["order", "account", "name", "liquidates_at", *(shock_label(s.btc_shock) for s in stress.scenarios)],
+    )
     worst = frame.columns[-1] if len(stress.scenarios) else "account"
     # liquidation order first, then the weakest at the largest shock; no position last
     frame["_rank"] = frame["order"].fillna(math.inf)
@@ -101,8 +120,11 @@ def shock_totals(stress: CorrelatedStress, collateral: Mapping[str, str], target
     currencies = [collateral.get(name, "?") for name in stress.accounts]
     rows = []
     for scenario in stress.scenarios:
-        row: dict = {"shock": shock_label(scenario.btc_shock), "btc_shock": scenario.btc_shock,
-                     "liquidated": scenario.n_liquidated}
+        row: dict = {
+            "shock": shock_label(scenario.btc_shock),
+            "btc_shock": scenario.btc_shock,
+            "liquidated": scenario.n_liquidated,
+        }
         survive: dict[str, float] = defaultdict(float)
         target: dict[str, float] = defaultdict(float)
         for i, currency in enumerate(currencies):
@@ -123,22 +145,43 @@ def betas_frame(stats: list[MarketStat], held: list[str]) -> pd.DataFrame:
     for stat in stats:
         if stat.beta is not None:
             per_symbol[stat.symbol].append(stat)
-    rows = [{"symbol": symbol, "beta": float(np.mean([s.beta for s in found])),
-             "venues": ", ".join(f"{s.exchange} {s.beta:.2f}" for s in found),
-             "updated_at": max(s.updated_at for s in found)}
-            for symbol, found in sorted(per_symbol.items())]
-    rows += [{"symbol": symbol, "beta": 1.0, "venues": "no beta stored: 1 assumed", "updated_at": None}
-             for symbol in held if symbol not in per_symbol]
+    rows = [
+        {
+            "symbol": symbol,
+            "beta": float(np.mean([s.beta for s in found])),
+            "venues": ", ".join(f"{s.exchange} {s.beta:.2f}" for s in found),
+            "updated_at": max(s.updated_at for s in found),
+        }
+        for symbol, found in sorted(per_symbol.items())
+    ]
+    rows += [
+        {"symbol": symbol, "beta": 1.0, "venues": "no beta stored: 1 assumed", "updated_at": None}
+        for symbol in held
+        if symbol not in per_symbol
+    ]
     return pd.DataFrame(rows, columns=["symbol", "beta", "venues", "updated_at"])
 
 
 def rebalance_frames(plans: Mapping[str, RebalancePlan]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per owner group, one row per transfer)."""
-    summary = [{"owner": owner, "transfers": len(p.transfers), "method": p.method, "moved": p.total_moved,
-                "deficit": p.total_deficit, "surplus": p.total_surplus, "shortfall": p.shortfall}
-               for owner, p in plans.items()]
-    transfers = [{"owner": owner, "from": t.source, "to": t.destination, "amount": t.amount}
-                 for owner, p in plans.items() for t in p.transfers]
-    return (pd.DataFrame(summary, columns=["owner", "transfers", "method", "moved", "deficit", "surplus",
-                                           "shortfall"]),
-            pd.DataFrame(transfers, columns=["owner", "from", "to", "amount"]))
+    summary = [
+        {
+            "owner": owner,
+            "transfers": len(p.transfers),
+            "method": p.method,
+            "moved": p.total_moved,
+            "deficit": p.total_deficit,
+            "surplus": p.total_surplus,
+            "shortfall": p.shortfall,
+        }
+        for owner, p in plans.items()
+    ]
+    transfers = [
+        {"owner": owner, "from": t.source, "to": t.destination, "amount": t.amount}
+        for owner, p in plans.items()
+        for t in p.transfers
+    ]
+    return (
+        pd.DataFrame(summary, columns=["owner", "transfers", "method", "moved", "deficit", "surplus", "shortfall"]),
+        pd.DataFrame(transfers, columns=["owner", "from", "to", "amount"]),
+    )

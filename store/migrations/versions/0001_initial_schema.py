@@ -38,9 +38,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "account_snapshots",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("taken_at", sa.BigInteger(), nullable=False),
         sa.Column("exchange_time", sa.BigInteger(), nullable=True),
@@ -76,9 +74,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_checks",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("checked_at", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -93,9 +89,7 @@ def upgrade() -> None:
 
     op.create_table(
         "poll_errors",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("occurred_at", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -109,9 +103,7 @@ def upgrade() -> None:
 
     op.create_table(
         "position_snapshots",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("snapshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("symbol", sa.String(length=60), nullable=False),
         sa.Column("side", sa.String(length=5), nullable=False),

@@ -19,9 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "alert_notifications",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
@@ -47,9 +45,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "alert_transitions",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("subject", sa.String(length=120), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -77,9 +73,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "alert_deliveries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("notification_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=80), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),

@@ -34,9 +34,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "liquidation_events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("symbol", sa.String(length=60), nullable=False),
         sa.Column("side", sa.String(length=5), nullable=False),
@@ -50,9 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("liquidation_events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_liquidation_events_account_time", ["account_id", "occurred_at"], unique=False
-        )
+        batch_op.create_index("ix_liquidation_events_account_time", ["account_id", "occurred_at"], unique=False)
 
     with op.batch_alter_table("account_snapshots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("touch_probability", sa.Float(), nullable=True))
