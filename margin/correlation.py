@@ -28,8 +28,10 @@ from margin.vectorised import Batch, BatchResult, batch_from_snapshots, evaluate
 from margin.volatility import log_returns, row_symbols
 
 BENCHMARK = "BTC/USDT:USDT"
-DEFAULT_BTC_SHOCKS: tuple[float, ...] = (-0.05, -0.10, -0.15, -0.20, -0.25, -0.30, -0.35, -0.40)
-SEARCH_LIMIT = -0.99  # the liquidating-shock search stops at BTC × 0.01
+# both ways: a book of shorts, or one whose requirement outgrows its equity, liquidates as BTC rises
+DEFAULT_BTC_SHOCKS: tuple[float, ...] = (-0.40, -0.30, -0.20, -0.15, -0.10, -0.05, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40)
+SEARCH_LIMIT = -0.99  # the search down stops at BTC × 0.01 ...
+SEARCH_LIMIT_UP = 9.0  # ... and up at BTC × 10
 GRID_POINTS = 100  # scan points between 0 and the limit before bisecting
 BISECTIONS = 40  # 0.01 / 2^40: far below any price increment
 
@@ -106,14 +108,15 @@ class ShockResult:
 
 @dataclass(frozen=True)
 class CorrelatedStress:
-    """The scenarios, and per account the smallest BTC shock (toward `search_limit`) that
-    brings one of its pools to its requirement: 0 if one already is, nan if none within
-    the search."""
+    """The scenarios, and per account the BTC shock nearest 0, down (toward `search_limit`)
+    or up (toward `search_limit_up`), that brings one of its pools to its requirement: 0 if
+    one already is, nan if none within the search either way."""
 
     accounts: tuple[str, ...]
     scenarios: tuple[ShockResult, ...]
     liquidating_shock: FloatArray
     search_limit: float
+    search_limit_up: float = SEARCH_LIMIT_UP
 
     def liquidation_order(self) -> list[tuple[str, float]]:
         """(account, shock) of the accounts that liquidate within the search, first first."""
@@ -150,6 +153,7 @@ def correlated_stress(
     target_health: float | None = None,
     missing_beta: float = 1.0,
     search_limit: float = SEARCH_LIMIT,
+    search_limit_up: float = SEARCH_LIMIT_UP,
 ) -> CorrelatedStress:
     """Every account's health under each BTC shock (prices × (1 + s)^β), the collateral each
     needs to survive it, and the order in which the accounts liquidate as BTC moves from 0
@@ -177,14 +181,15 @@ def correlated_stress(
                 collateral_to_target=to_target,
             )
         )
-    pool_shock = _pool_liquidating_shocks(book, search_limit)
     account_shock = np.full(batch.n_accounts, np.nan)
-    for pool in np.flatnonzero(~np.isnan(pool_shock)):  # nearest pool to 0 per account
-        account = batch.pool_account[pool]
-        if np.isnan(account_shock[account]) or abs(pool_shock[pool]) < abs(account_shock[account]):
-            account_shock[account] = pool_shock[pool]
+    for limit in (search_limit, search_limit_up):
+        pool_shock = _pool_liquidating_shocks(book, limit)
+        for pool in np.flatnonzero(~np.isnan(pool_shock)):  # nearest pool to 0 per account, either way
+            account = batch.pool_account[pool]
+            if np.isnan(account_shock[account]) or abs(pool_shock[pool]) < abs(account_shock[account]):
+                account_shock[account] = pool_shock[pool]
     names = tuple(f"{s.exchange}/{s.account}" for s in snapshots)
-    return CorrelatedStress(names, tuple(scenarios), account_shock, search_limit)
+    return CorrelatedStress(names, tuple(scenarios), account_shock, search_limit, search_limit_up)
 
 
 def _pool_liquidating_shocks(book: _ShockedBook, limit: float) -> FloatArray:

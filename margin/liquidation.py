@@ -1,17 +1,23 @@
-"""Liquidation prices and distances.
+"""Liquidation prices on both sides of the mark, and distances to them.
 
 The general rule (Binance USD-M FAQ; see margin.rules for every venue's source): the
 liquidation price P of a position solves equity(P) = maintenance requirement(P) for its
 pool, with every other position of the pool held at its mark. Positions of the same
 symbol in the same pool (the two legs of a hedge-mode position) move together, so both
-legs share one liquidation price, as Binance states.
+legs share their liquidation prices, as Binance states.
 
-With the tiers fixed, both sides are linear in P, so P is one division. Tiers change with
-the notional, so the solver walks from the mark toward the root one tier segment at a
-time, stepping each leg's tier as the price crosses its floor, and solves on the segment
-that holds the root: the tier is the one at the notional at the liquidation price
-(Binance: "if the notional at the liquidation price falls into another bracket,
-recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
+A book can liquidate on both sides of its mark: hedge legs in different tiers, or a pool
+whose requirement grows faster with the price than its equity does. So the solver looks
+both ways and returns the first price below the mark and the first above it where the
+pool reaches its requirement (each None when no positive price does); the nearest of the
+two is the headline.
+
+With the tiers fixed, both sides of equity(P) = requirement(P) are linear in P, so a root
+is one division. Tiers change with the notional, so each side is walked from the mark one
+tier segment at a time, stepping each leg's tier as the price crosses its floor, and
+solved on the segment that holds the root: the tier is the one at the notional at the
+liquidation price (Binance: "if the notional at the liquidation price falls into another
+bracket, recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
 have a requirement that jumps at tier borders; there the liquidation price can be the
 border itself, where the jump carries the pool below its requirement.
 """
@@ -19,11 +25,14 @@ border itself, where the jump carries the pool below its requirement.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from margin.pools import (
+    Pool,
     maintenance_requirement,
-    pool_figures,
-    pool_of,
+    pools,
     requirement_line,
     rule_for,
     taker_fee,
@@ -32,6 +41,68 @@ from margin.pools import (
 )
 from margin.rules import ModeRule
 from margin.snapshot import Position, Snapshot
+from margin.tiers import tier_shape
+
+Side = Literal["down", "up"]
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    """Where one position's pool reaches its requirement, moving the position's symbol
+    (prices in quote currency). `down` is the first such price below the mark, `up` the
+    first above it (None: no positive price does). `past`: the pool is already below its
+    requirement at the mark; the prices are then where it would be back at it."""
+
+    mark: float
+    down: float | None
+    up: float | None
+    past: bool = False
+
+    @property
+    def side(self) -> Side | None:
+        """The side of the nearest liquidation price (None when there is none)."""
+        if self.down is None and self.up is None:
+            return None
+        if self.up is None:
+            return "down"
+        if self.down is None:
+            return "up"
+        return "down" if self.mark - self.down <= self.up - self.mark else "up"
+
+    @property
+    def nearest(self) -> float | None:
+        """The liquidation price nearest the mark."""
+        side = self.side
+        return None if side is None else (self.down if side == "down" else self.up)
+
+    @property
+    def distance(self) -> float | None:
+        """Signed distance from the mark to the nearest liquidation price, as a fraction of
+        the mark: positive while the pool is above its requirement, negative once past."""
+        return signed_distance(self.mark, self.nearest, self.past)
+
+    def distance_to(self, side: Side) -> float | None:
+        """Signed distance to the liquidation price on `side` (None when there is none)."""
+        return signed_distance(self.mark, self.down if side == "down" else self.up, self.past)
+
+
+def signed_distance(mark: float, price: float | None, past: bool) -> float | None:
+    """|mark − price| / mark, negative once the pool is past liquidation."""
+    if price is None:
+        return None
+    gap = abs(mark - price) / mark
+    return -gap if past else gap
+
+
+def distance_in_sigma(
+    mark: float, price: float | None, distance: float | None, volatility: float | None
+) -> float | None:
+    """Distance to a liquidation price in daily standard deviations of log returns:
+    |ln(mark / price)| / σ_daily, with the sign of the signed `distance` (None without a
+    price or a volatility)."""
+    if price is None or distance is None or not volatility or price <= 0:
+        return None
+    return math.copysign(abs(math.log(mark / price)), distance) / volatility
 
 
 def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
@@ -42,50 +113,133 @@ def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
     return tuple(i for i, p in enumerate(snapshot.positions) if p.margin_mode == "cross" and p.symbol == pos.symbol)
 
 
-def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
-    """Price (quote currency) of position `index`'s symbol at which its pool is liquidated,
-    other symbols held at mark; None when no positive price liquidates it (a fully
-    collateralised long, say). For a pool already past liquidation, the price at which it
-    would be back at its requirement."""
-    pool = pool_of(snapshot, index)
-    leg_indices = hedge_legs(snapshot, index)
-    legs = [snapshot.positions[i] for i in leg_indices]
+def all_liquidations(snapshot: Snapshot) -> tuple[Liquidation, ...]:
+    """Both-side liquidation prices of every position, in the snapshot's order: each pool's
+    figures at mark are summed once, so the work grows with the number of positions (times
+    their tiers), not with its square."""
+    result: list[Liquidation | None] = [None] * len(snapshot.positions)
+    rule_of = rule_for(snapshot)
+    fee = taker_fee(snapshot)
+    for pool in pools(snapshot):
+        if not pool.indices:
+            continue
+        rule = rule_of.mode(pool.margin_mode)
+        own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee) for i in pool.indices}
+        pool_gap = pool.balance + sum(own.values())
+        groups: dict[str, list[int]] = {}
+        for i in pool.indices:
+            groups.setdefault(snapshot.positions[i].symbol, []).append(i)
+        for legs in groups.values():
+            fixed = pool_gap - sum(own[i] for i in legs)
+            found = _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0)
+            for i in legs:
+                result[i] = found
+    return tuple(r for r in result if r is not None)
+
+
+def liquidation_prices(snapshot: Snapshot, index: int) -> Liquidation:
+    """Both-side liquidation prices of position `index` (other symbols held at mark)."""
+    pool = _pool_of(snapshot, index)
+    legs = list(hedge_legs(snapshot, index))
     rule = rule_for(snapshot).mode(pool.margin_mode)
     fee = taker_fee(snapshot)
+    own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee) for i in pool.indices}
+    pool_gap = pool.balance + sum(own.values())
+    fixed = pool_gap - sum(own[i] for i in legs)
+    return _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0)
 
-    # Everything that does not move with P: the balance, the other positions at mark.
-    fixed = pool.balance
-    for i in pool.indices:
-        if i in leg_indices:
-            continue
-        other = snapshot.positions[i]
-        fixed += unrealized_pnl(other, other.mark_price)
-        fixed -= maintenance_requirement(other, rule, fee, other.mark_price)
 
-    def line(columns: list[int]) -> tuple[float, float]:
-        """gap(P) = constant + coefficient x P with the legs in tiers `columns`."""
-        constant, coefficient = fixed, 0.0
-        for p, column in zip(legs, columns, strict=True):
-            slope, intercept = requirement_line(p, rule, fee, column)
-            constant += -p.sign * p.size * p.entry_price - intercept
-            coefficient += p.sign * p.size - slope
-        return constant, coefficient
+def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
+    """The liquidation price of position `index` nearest its mark (either side)."""
+    return liquidation_prices(snapshot, index).nearest
 
+
+def _pool_of(snapshot: Snapshot, index: int) -> Pool:
+    pos = snapshot.positions[index]
+    if pos.margin_mode == "isolated":
+        return Pool(f"isolated:{index}", "isolated", (index,), pos.isolated_margin or 0.0)
+    cross = tuple(i for i, p in enumerate(snapshot.positions) if p.margin_mode == "cross")
+    return Pool("cross", "cross", cross, snapshot.wallet_balance)
+
+
+def _gap_term_at_mark(pos: Position, rule: ModeRule, fee: float) -> float:
+    """A position's share of the pool's gap (equity − requirement) at its mark."""
+    return unrealized_pnl(pos, pos.mark_price) - maintenance_requirement(pos, rule, fee, pos.mark_price)
+
+
+def _solve(
+    snapshot: Snapshot, leg_indices: Sequence[int], rule: ModeRule, fee: float, fixed: float, past: bool
+) -> Liquidation:
+    """Both sides for the legs `leg_indices` of one symbol in one pool, where `fixed` is the
+    pool's gap without them (balance + the other positions at mark)."""
+    legs = [snapshot.positions[i] for i in leg_indices]
     mark = legs[0].mark_price
-    columns = [tier_column(p, rule, mark) for p in legs]
-    constant, coefficient = line(columns)
-    gap_at_mark = constant + coefficient * mark
-    if gap_at_mark == 0.0:
-        return mark
-    if coefficient == 0.0:
-        return None
-    # Walk toward the root: down when the gap falls with the price, up when it rises.
-    direction = (-1 if coefficient > 0 else 1) * (1 if gap_at_mark > 0 else -1)
-    if direction < 0:
-        columns = [tier_column(p, rule, mark, below=True) for p in legs]
+    gap_at_mark = _line(legs, [tier_column(p, rule, mark) for p in legs], rule, fee, fixed)
+    at_mark = gap_at_mark[0] + gap_at_mark[1] * mark
+    if at_mark == 0.0:
+        return Liquidation(mark, mark, mark, past)
+    down = up = None
+    ruled_out_down, ruled_out_up = _sides_without_root(legs, rule, fee, fixed, mark, at_mark)
+    if not ruled_out_down:
+        down = _walk(legs, rule, fee, fixed, mark, at_mark, -1)
+    if not ruled_out_up:
+        up = _walk(legs, rule, fee, fixed, mark, at_mark, 1)
+    return Liquidation(mark, down, up, past)
+
+
+def _sides_without_root(
+    legs: list[Position], rule: ModeRule, fee: float, fixed: float, mark: float, at_mark: float
+) -> tuple[bool, bool]:
+    """The sides of a solvent pool that hold no root, known without walking them, when every
+    leg's rates rise from tier to tier (so the requirement at P is at most the top rates x
+    the notional, and at P < mark at most the mark's rates x the notional):
+
+    - below: the gap at P <= mark is at least the line through the gap at 0 and at the mark
+      (or, with continuous tiers, the gap is concave): none when the gap at 0 is >= 0;
+    - above, continuous tiers: the gap is concave, so none when its slope past the last tier
+      is >= 0; tiers without a maintenance amount: the gap is at least the line with the top
+      rates, so none when that line's slope is >= 0 and it is >= 0 at the mark.
+    Walking a side with nothing on it would cross every tier of it."""
+    if at_mark <= 0:
+        return False, False
+    shapes = [tier_shape(p.tiers) for p in legs]
+    if not all(rising for rising, _ in shapes):
+        return False, False
+    continuous = all(c for _, c in shapes)
+    if rule.uses_maintenance_amount and not continuous:
+        return False, False
+    at_zero = _line(legs, [tier_column(p, rule, 0.0) for p in legs], rule, fee, fixed)[0]
+    constant, coefficient = _line(legs, _last_columns(legs, rule, mark), rule, fee, fixed)
+    above = coefficient >= 0 and (rule.uses_maintenance_amount or constant + coefficient * mark >= 0)
+    return at_zero >= 0, above
+
+
+def _last_columns(legs: list[Position], rule: ModeRule, mark: float) -> list[int]:
+    """Each leg's tier far above the mark (its last; its entry tier on entry-basis venues)."""
+    if rule.maintenance_basis == "entry":
+        return [tier_column(p, rule, mark) for p in legs]
+    return [len(p.tiers) - 1 for p in legs]
+
+
+def _line(legs: list[Position], columns: list[int], rule: ModeRule, fee: float, fixed: float) -> tuple[float, float]:
+    """The pool's gap as constant + coefficient x P, with the legs in tiers `columns`."""
+    constant, coefficient = fixed, 0.0
+    for p, column in zip(legs, columns, strict=True):
+        slope, intercept = requirement_line(p, rule, fee, column)
+        constant += -p.sign * p.size * p.entry_price - intercept
+        coefficient += p.sign * p.size - slope
+    return constant, coefficient
+
+
+def _walk(
+    legs: list[Position], rule: ModeRule, fee: float, fixed: float, mark: float, at_mark: float, direction: int
+) -> float | None:
+    """The first price from the mark in `direction` (-1 down, +1 up) where the gap reaches 0
+    (or a requirement jump carries it across 0); None if no positive price does."""
+    columns = [tier_column(p, rule, mark, below=direction < 0) for p in legs]
     price = mark
     for _ in range(sum(len(p.tiers) for p in legs) + 2):
-        constant, coefficient = line(columns)
+        constant, coefficient = _line(legs, columns, rule, fee, fixed)
         border = tier_border(legs, columns, rule, direction)
         if coefficient != 0.0:
             root = -constant / coefficient
@@ -99,8 +253,8 @@ def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
         ]
         # Without a maintenance amount the requirement jumps at a tier border: the gap can
         # cross zero there, and the border itself is the liquidation price.
-        constant, coefficient = line(columns)
-        if (constant + coefficient * border) * gap_at_mark <= 0:
+        constant, coefficient = _line(legs, columns, rule, fee, fixed)
+        if (constant + coefficient * border) * at_mark <= 0:
             return border
         price = border
     return None
@@ -124,26 +278,6 @@ def tier_border(legs: list[Position], columns: list[int], rule: ModeRule, direct
     return max(borders) if borders else 0.0
 
 
-def distance_to_liquidation(snapshot: Snapshot, index: int, liq_price: float | None) -> float | None:
-    """Signed distance from mark to the liquidation price, as a fraction of mark:
-    positive while the pool is above its requirement, negative once past it."""
-    if liq_price is None:
-        return None
-    pos = snapshot.positions[index]
-    figures = pool_figures(snapshot, pool_of(snapshot, index))
-    gap = abs(pos.mark_price - liq_price) / pos.mark_price
-    return gap if figures.equity >= figures.maintenance_margin else -gap
-
-
-def distance_in_sigma(snapshot: Snapshot, index: int, liq_price: float | None, distance: float | None) -> float | None:
-    """Distance to liquidation in daily standard deviations of log returns:
-    |ln(mark / liquidation price)| / volatility, with the sign of `distance`."""
-    pos = snapshot.positions[index]
-    if liq_price is None or distance is None or not pos.volatility:
-        return None
-    return math.copysign(abs(math.log(pos.mark_price / liq_price)), distance) / pos.volatility
-
-
 def disagrees(ours: float | None, theirs: float | None, tolerance: float = 0.005) -> bool:
     """True when our liquidation price and the exchange's differ by more than `tolerance`
     (relative to the exchange's). An exchange price of 0 means "none", as several venues
@@ -154,3 +288,11 @@ def disagrees(ours: float | None, theirs: float | None, tolerance: float = 0.005
     if ours is None:
         return True
     return abs(ours - theirs) / theirs > tolerance
+
+
+def agrees_with_either(liquidation: Liquidation, theirs: float | None, tolerance: float = 0.005) -> bool:
+    """The exchange reports one liquidation price; it agrees when it is close to either of
+    ours (a venue may report the side we do not take as the nearest)."""
+    if not theirs:
+        return True
+    return any(not disagrees(p, theirs, tolerance) for p in (liquidation.down, liquidation.up) if p is not None)

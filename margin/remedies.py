@@ -3,25 +3,35 @@
 Top-up: the requirement does not depend on the balance, so adding
 target x requirement - equity to the balance gives exactly the target health.
 
-Deleverage (cross pool): reducing x contracts of a position at mark realises its PnL into
-the wallet (equity unchanged) and pays (taker fee + slippage) x reduced notional, while the
-requirement falls by the position's marginal maintenance rate x reduced notional. The plan
-reduces positions in order of their marginal maintenance rate, highest first: that frees
-the most requirement per unit of fee paid, so it reaches the target for the least cost and
-leaves the largest book standing. Ties go to the larger notional (fewer orders). A
-position whose rate x target is not above the cost rate is not reduced: cutting it would
-lower health. Isolated pools are not deleveraged: on most venues reducing an isolated
-position releases its margin in proportion, so its liquidation price does not move; the
-plan says so and names the top-up instead.
+Deleverage (cross pool), judged by danger, not by health alone. The unit cut is a symbol
+group: one position in one-way mode, or both legs of a hedge-mode position cut by the same
+fraction, so that a plan never flips the book's net side (cutting one leg of a hedge can
+bring a liquidation on the other side nearer while health rises). Cutting a fraction f of
+a group at mark realises its PnL into the wallet (equity unchanged) and pays (taker fee +
+slippage) x the notional cut, while the requirement falls by the group's marginal
+maintenance rate x that notional. Every other position's liquidation price is computed
+with this group at mark, so its pool gap moves by notional cut x (marginal rate - cost
+rate): a group is cut only when that is positive, so no other position's liquidation
+price comes nearer on either side, and the cut group's own prices move away from the mark.
+Groups are cut in order of marginal rate, highest first (the most requirement freed per
+unit of fee, so the target is reached for the least cost and the largest book is left
+standing); ties go to the larger notional (fewer orders). Isolated pools are not
+deleveraged: on most venues reducing an isolated position releases its margin in
+proportion, so its liquidation price does not move; the plan says so and names the top-up.
+
+The plan reports the nearest distance to liquidation before and after it, and (with
+volatility) the chance of touching a liquidation price within 24 h after it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
+from margin.danger import liquidation_chance
+from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import (
     maintenance_requirement,
     pool_figures,
@@ -34,6 +44,15 @@ from margin.pools import (
 )
 from margin.rules import ModeRule
 from margin.snapshot import Position, Snapshot
+
+# Health "reaches" a target when it is within this relative tolerance of it: the plan's own
+# check and the final one are the same function (see `reaches`).
+TARGET_TOLERANCE = 1e-9
+
+
+def reaches(health: float | None, target: float) -> bool:
+    """True when `health` is at `target` or above it, up to float noise."""
+    return health is not None and health >= target * (1.0 - TARGET_TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,9 @@ class Reduction:
 
 @dataclass(frozen=True)
 class DeleveragePlan:
-    """The reductions, the health they reach and whether that meets the target."""
+    """The reductions, the health they reach and whether that meets the target; the
+    nearest distance to liquidation (signed fraction of mark) before and after, and the
+    chance of touching a liquidation price within 24 h after (None without volatility)."""
 
     target_health: float
     reductions: tuple[Reduction, ...]
@@ -59,6 +80,9 @@ class DeleveragePlan:
     health_after: float | None
     reaches_target: bool
     note: str
+    distance_before: float | None = None
+    distance_after: float | None = None
+    chance_after: float | None = None
 
     @property
     def total_cost(self) -> float:
@@ -66,59 +90,121 @@ class DeleveragePlan:
 
 
 def deleverage_plan(snapshot: Snapshot, target_health: float = 1.5, slippage: float = 0.0) -> DeleveragePlan:
-    """Reductions of cross positions that bring the cross pool to `target_health`."""
+    """Cuts of cross positions that bring the cross pool to `target_health` without bringing
+    any liquidation price nearer."""
     cross = pools(snapshot)[0]
     before = pool_figures(snapshot, cross)
     notes = _isolated_notes(snapshot, target_health)
-    if before.health is None or before.health >= target_health:
-        return DeleveragePlan(target_health, (), before.health, before.health, True, notes)
+    liquidations = all_liquidations(snapshot)
+    distance_before = nearest_distance(liquidations)
+    if before.health is None or reaches(before.health, target_health):
+        return DeleveragePlan(
+            target_health,
+            (),
+            before.health,
+            before.health,
+            True,
+            notes,
+            distance_before,
+            distance_before,
+            max_chance(snapshot, liquidations),
+        )
 
     rule = rule_for(snapshot).cross
     fee = taker_fee(snapshot)
     cost_rate = fee + slippage
+    groups: dict[str, list[int]] = {}
+    for i in cross.indices:
+        groups.setdefault(snapshot.positions[i].symbol, []).append(i)
 
-    def marginal_rate(i: int) -> float:
-        pos = snapshot.positions[i]
-        slope, _ = requirement_line(pos, rule, fee, tier_column(pos, rule, pos.mark_price))
-        return slope / pos.size if rule.maintenance_basis == "mark" else 0.0
+    def marginal_rate(legs: list[int]) -> float:
+        if rule.maintenance_basis != "mark":
+            return 0.0
+        freed = sum(_slope(snapshot.positions[i], rule, fee) for i in legs)
+        return freed / sum(snapshot.positions[i].size for i in legs)
 
-    order = sorted(
-        cross.indices,
-        key=lambda i: (-marginal_rate(i), -snapshot.positions[i].size * snapshot.positions[i].mark_price),
-    )
+    def notional(legs: list[int]) -> float:
+        return sum(snapshot.positions[i].size * snapshot.positions[i].mark_price for i in legs)
+
+    order = sorted(groups.values(), key=lambda legs: (-marginal_rate(legs), -notional(legs)))
     equity = before.equity
     requirement = before.maintenance_margin
     reductions: list[Reduction] = []
-    for i in order:
-        pos = snapshot.positions[i]
-        own = maintenance_requirement(pos, rule, fee, pos.mark_price)
-        gap = _gap_after_reduction(pos, rule, fee, cost_rate, equity, requirement - own, target_health)
-        x = _smallest_reduction(pos, gap)
-        if x == 0.0:
-            break  # the reductions so far already reach the target
-        if x is None:
-            if gap(pos.contracts) <= gap(0.0):
+    for legs in order:
+        if marginal_rate(legs) <= cost_rate:
+            continue  # cutting it would bring other liquidation prices nearer
+        group = [snapshot.positions[i] for i in legs]
+        own = sum(maintenance_requirement(p, rule, fee, p.mark_price) for p in group)
+        gap = _gap_after_cut(group, rule, fee, cost_rate, equity, requirement - own, target_health)
+        fraction = _smallest_fraction(group, gap)
+        if fraction is None:
+            if gap(1.0) <= gap(0.0):
                 continue  # closing it would not raise health
-            x = pos.contracts
-        reductions.append(_reduction(i, pos, x, fee, slippage))
-        equity -= x * pos.contract_size * pos.mark_price * cost_rate
-        requirement += _requirement_left(pos, x, rule, fee) - own
-        if equity - target_health * requirement >= 0:
+            fraction = 1.0
+        cut = [_reduction(i, p, _cut_contracts(p, fraction), fee, slippage) for i, p in zip(legs, group, strict=True)]
+        reductions += [r for r in cut if r.contracts > 0]
+        equity -= sum(r.notional for r in cut) * cost_rate
+        requirement += sum(_requirement_left(p, r.contracts, rule, fee) for p, r in zip(group, cut, strict=True)) - own
+        if reaches(equity / requirement if requirement > 0 else math.inf, target_health):
             break
 
     after_snapshot = apply_deleverage(snapshot, reductions, fee, slippage)
     after = pool_figures(after_snapshot, pools(after_snapshot)[0])
+    after_liquidations = all_liquidations(after_snapshot)
     if after.health is None:
         reached = after.equity > 0  # everything closed with money left: nothing at risk
     else:
-        reached = after.health >= target_health
+        reached = reaches(after.health, target_health)
     if not reached:
         topup = after.topup_to(target_health)
         notes = (
             f"reducing positions alone cannot reach health {target_health:g}: best reachable "
             f"is {_fmt(after.health)}; top up {topup:.2f} {snapshot.collateral} more. " + notes
         ).strip()
-    return DeleveragePlan(target_health, tuple(reductions), before.health, after.health, reached, notes)
+    return DeleveragePlan(
+        target_health,
+        tuple(reductions),
+        before.health,
+        after.health,
+        reached,
+        notes,
+        distance_before,
+        nearest_distance(after_liquidations),
+        max_chance(after_snapshot, after_liquidations),
+    )
+
+
+def nearest_distance(liquidations: Sequence[Liquidation]) -> float | None:
+    """The signed distance of the liquidation price nearest its mark, over all positions."""
+    known = [d for found in liquidations if (d := found.distance) is not None]
+    return min(known, key=abs) if known else None
+
+
+def max_chance(snapshot: Snapshot, liquidations: Sequence[Liquidation], horizon_hours: float = 24.0) -> float | None:
+    """The highest chance, over the positions with a volatility, of touching one of their
+    liquidation prices within `horizon_hours` (None when no position has a volatility)."""
+    chances = [
+        c
+        for pos, found in zip(snapshot.positions, liquidations, strict=True)
+        if (c := liquidation_chance(pos.mark_price, found.down, found.up, pos.volatility, horizon_hours, found.past))
+        is not None
+    ]
+    return max(chances) if chances else None
+
+
+def _slope(pos: Position, rule: ModeRule, fee: float) -> float:
+    slope, _ = requirement_line(pos, rule, fee, tier_column(pos, rule, pos.mark_price))
+    return slope
+
+
+def _cut_contracts(pos: Position, fraction: float) -> float:
+    """Contracts cut for `fraction` of the position, rounded up to the market's amount
+    step (if known) so that the cut is tradable and not below the fraction."""
+    x = pos.contracts if fraction >= 1.0 else pos.contracts * fraction
+    if pos.amount_step and x < pos.contracts:
+        steps = math.ceil(x / pos.amount_step - 1e-9)
+        x = min(pos.contracts, round(steps * pos.amount_step, 12))
+    return x
 
 
 def _requirement_left(pos: Position, x: float, rule: ModeRule, fee: float) -> float:
@@ -128,8 +214,8 @@ def _requirement_left(pos: Position, x: float, rule: ModeRule, fee: float) -> fl
     return maintenance_requirement(replace(pos, contracts=pos.contracts - x), rule, fee, pos.mark_price)
 
 
-def _gap_after_reduction(
-    pos: Position,
+def _gap_after_cut(
+    group: list[Position],
     rule: ModeRule,
     fee: float,
     cost_rate: float,
@@ -137,53 +223,58 @@ def _gap_after_reduction(
     requirement_of_others: float,
     target_health: float,
 ) -> Callable[[float], float]:
-    """equity - target x requirement of the pool after reducing `pos` by x contracts."""
+    """equity - target x requirement of the pool after cutting the fraction f of every
+    position of `group`."""
 
-    def gap(x: float) -> float:
-        cost = x * pos.contract_size * pos.mark_price * cost_rate
-        left = _requirement_left(pos, x, rule, fee)
+    def gap(f: float) -> float:
+        cost = sum(f * p.size * p.mark_price for p in group) * cost_rate
+        left = sum(_requirement_left(p, p.contracts * f, rule, fee) for p in group)
         return (equity - cost) - target_health * (requirement_of_others + left)
 
     return gap
 
 
-def _smallest_reduction(pos: Position, gap: Callable[[float], float]) -> float | None:
-    """Smallest x in [0, contracts] with gap(x) >= 0, or None.
+def _smallest_fraction(group: list[Position], gap: Callable[[float], float]) -> float | None:
+    """Smallest f in [0, 1] with gap(f) >= 0, or None.
 
-    gap is concave and piecewise linear in x, with kinks where the notional crosses a tier
-    floor; walk the pieces from x = 0 and solve the first one that reaches 0.
-    """
+    gap is piecewise linear in f, with kinks where a leg's notional crosses a tier floor,
+    and it jumps at f = 1 (a closed position has no requirement, whatever its tier's
+    maintenance amount says). Each piece is solved on the line through two of its interior
+    points, never across a kink or the jump; the full close is tried last, on its own."""
     if gap(0.0) >= 0:
         return 0.0
     kinks = sorted(
         {
-            pos.contracts - t.min_notional / (pos.contract_size * pos.mark_price)
-            for t in pos.tiers
-            if 0 < t.min_notional < pos.size * pos.mark_price
+            1.0 - t.min_notional / (p.size * p.mark_price)
+            for p in group
+            for t in p.tiers
+            if 0 < t.min_notional < p.size * p.mark_price
         }
     )
-    points = [0.0, *kinks, pos.contracts]
+    points = [0.0, *kinks, 1.0]
     for lo, hi in pairwise(points):
-        g_lo, g_hi = gap(lo), gap(hi)
-        if g_hi < 0:
+        if hi <= lo:
             continue
-        x = lo if g_hi == g_lo else lo + (0 - g_lo) * (hi - lo) / (g_hi - g_lo)
-        x = min(hi, x)
-        return _round_up(pos, x, gap)
-    return None
+        a, b = lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3
+        g_a, g_b = gap(a), gap(b)
+        slope = (g_b - g_a) / (b - a)
+        at_lo = g_a + slope * (lo - a)  # the piece's own value at its start (a jump may precede it)
+        if at_lo >= 0:
+            return _round_up(lo, gap, hi)
+        if slope > 0:
+            root = a - g_a / slope
+            if root < hi:
+                return _round_up(max(root, lo), gap, hi)
+    return 1.0 if gap(1.0) >= 0 else None
 
 
-def _round_up(pos: Position, x: float, gap: Callable[[float], float]) -> float:
-    """Round x up to the market's amount step (if known), and past float noise, so that
-    the plan really reaches the target."""
-    if pos.amount_step:
-        steps = math.ceil(x / pos.amount_step - 1e-9)
-        x = min(pos.contracts, round(steps * pos.amount_step, 12))
+def _round_up(f: float, gap: Callable[[float], float], limit: float) -> float:
+    """Nudge f up past float noise, so that the cut really reaches the target."""
     for _ in range(60):
-        if gap(x) >= 0 or x >= pos.contracts:
+        if gap(f) >= 0 or f >= limit:
             break
-        x = min(pos.contracts, x + max(abs(x) * 1e-12, 1e-15) * 4)
-    return x
+        f = min(limit, f + max(abs(f) * 1e-12, 1e-15) * 4)
+    return f
 
 
 def _reduction(i: int, pos: Position, x: float, fee: float, slippage: float) -> Reduction:

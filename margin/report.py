@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from margin.liquidation import (
-    disagrees,
-    distance_in_sigma,
-    distance_to_liquidation,
-    liquidation_price,
-)
+from margin.danger import DangerLimits, PositionRisk, assess, liquidation_chance
+from margin.liquidation import agrees_with_either, all_liquidations, distance_in_sigma
 from margin.pools import (
     PoolFigures,
     maintenance_requirement,
@@ -37,19 +33,33 @@ def risk_report(
     target_health: float = DEFAULT_TARGET_HEALTH,
     shocks: Sequence[float] = DEFAULT_SHOCKS,
     slippage: float = 0.0,
+    limits: DangerLimits = DangerLimits(),  # noqa: B008 - frozen
 ) -> dict[str, Any]:
-    """Account, positions, remedies and stress test of `snapshot`."""
+    """Account, pools, positions, remedies and stress test of `snapshot`."""
     all_pools = [pool_figures(snapshot, pool) for pool in pools(snapshot)]
     cross = all_pools[0]
     by_position = {i: f for f in all_pools[1:] for i in f.pool.indices}
     healths = [f.health for f in all_pools if f.health is not None]
     rule = rule_for(snapshot)
     fee = taker_fee(snapshot)
+    liquidations = all_liquidations(snapshot)
+
+    pool_key = {i: f.pool.key for f in all_pools for i in f.pool.indices}
+    risks = [
+        PositionRisk(pool_key[i], p.mark_price, found.down, found.up, found.past, p.volatility)
+        for i, (p, found) in enumerate(zip(snapshot.positions, liquidations, strict=True))
+    ]
+    assessment = assess(risks, {f.pool.key: f.health for f in all_pools if f.pool.indices}, limits)
 
     positions = []
     for i, pos in enumerate(snapshot.positions):
-        liq = liquidation_price(snapshot, i)
-        distance = distance_to_liquidation(snapshot, i, liq)
+        found = liquidations[i]
+        distance = found.distance
+        chance = (
+            assessment.chances[i]
+            if limits.horizon_hours == 24.0
+            else liquidation_chance(pos.mark_price, found.down, found.up, pos.volatility, 24.0, found.past)
+        )
         requirement = maintenance_requirement(pos, rule.mode(pos.margin_mode), fee, pos.mark_price)
         isolated = by_position.get(i)
         notional = pos.size * pos.mark_price
@@ -67,16 +77,41 @@ def risk_report(
                 "maintenance_margin": requirement,
                 "leverage": pos.leverage,
                 "initial_margin": notional / pos.leverage if pos.leverage else None,
-                "liquidation_price": liq,
+                "liquidation_price": found.nearest,
+                "liquidation_side": found.side,
+                "liquidation_price_down": found.down,
+                "liquidation_price_up": found.up,
                 "distance_to_liquidation": distance,
-                "distance_sigma": distance_in_sigma(snapshot, i, liq, distance),
+                "distance_sigma": distance_in_sigma(pos.mark_price, found.nearest, distance, pos.volatility),
+                "touch_probability_24h": chance,
+                "level": assessment.positions[i].name.lower(),
                 "exchange_liquidation_price": pos.exchange_liquidation_price,
-                "disagrees_with_exchange": disagrees(liq, pos.exchange_liquidation_price),
+                "disagrees_with_exchange": not agrees_with_either(found, pos.exchange_liquidation_price),
                 "equity": isolated.equity if isolated else None,
                 "health": isolated.health if isolated else None,
                 "topup_to_target": isolated.topup_to(target_health) if isolated else None,
             }
         )
+
+    pool_rows = []
+    for figures in all_pools:
+        if not figures.pool.indices:
+            continue
+        members = [positions[i] for i in figures.pool.indices]
+        chances = [p["touch_probability_24h"] for p in members if p["touch_probability_24h"] is not None]
+        pool_rows.append(
+            {
+                "pool": figures.pool.key,
+                "margin_mode": figures.pool.margin_mode,
+                "equity": figures.equity,
+                "maintenance_margin": figures.maintenance_margin,
+                "health": figures.health,
+                "level": assessment.pools[figures.pool.key].name.lower(),
+                "touch_probability_24h": max(chances) if chances else None,
+                "nearest": _nearest(members),
+            }
+        )
+    chances = [p["touch_probability_24h"] for p in positions if p["touch_probability_24h"] is not None]
 
     plan = deleverage_plan(snapshot, target_health, slippage)
     return {
@@ -84,6 +119,15 @@ def risk_report(
         "account_name": snapshot.account,
         "collateral": snapshot.collateral,
         "target_health": target_health,
+        "limits": {
+            "warning_health": limits.warning_health,
+            "critical_health": limits.critical_health,
+            "warning_chance": limits.warning_chance,
+            "critical_chance": limits.critical_chance,
+            "warning_distance": limits.warning_distance,
+            "critical_distance": limits.critical_distance,
+            "horizon_hours": limits.horizon_hours,
+        },
         "account": {
             "wallet_balance": snapshot.wallet_balance,
             "equity": cross.equity,
@@ -94,7 +138,11 @@ def risk_report(
             "topup_to_target": cross.topup_to(target_health),
             "native_ratio": _native_ratio(snapshot, cross),
             "worst_health": min(healths) if healths else None,
+            "level": assessment.level.name.lower(),
+            "touch_probability_24h": max(chances) if chances else None,
+            "nearest": _nearest(positions),
         },
+        "pools": pool_rows,
         "positions": positions,
         "deleverage": [
             {
@@ -114,8 +162,27 @@ def risk_report(
             "reaches_target": plan.reaches_target,
             "total_cost": plan.total_cost,
             "note": plan.note,
+            "nearest_distance_before": plan.distance_before,
+            "nearest_distance_after": plan.distance_after,
+            "touch_probability_24h_after": plan.chance_after,
         },
         "stress": _stress(snapshot, shocks),
+    }
+
+
+def _nearest(positions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The position whose liquidation price is nearest its mark (smallest |distance|)."""
+    known = [p for p in positions if p["distance_to_liquidation"] is not None]
+    if not known:
+        return None
+    p = min(known, key=lambda p: abs(p["distance_to_liquidation"]))
+    return {
+        "symbol": p["symbol"],
+        "side": p["side"],
+        "price": p["liquidation_price"],
+        "liquidation_side": p["liquidation_side"],
+        "distance": p["distance_to_liquidation"],
+        "distance_sigma": p["distance_sigma"],
     }
 
 
@@ -156,7 +223,7 @@ def _stress(snapshot: Snapshot, shocks: Sequence[float]) -> dict[str, Any]:
         "shocks": list(shocks),
         "scenarios": scenarios,
         "liquidating_shocks": [
-            {"pool": s.pool.key, "down": s.down, "up": s.up, "smallest": s.smallest}
+            {"pool": s.pool.key, "down": s.down, "up": s.up, "smallest": s.smallest, "side": s.side}
             for s in liquidating_shocks(snapshot)
         ],
     }

@@ -66,6 +66,14 @@ class LiquidatingShock:
         found = [s for s in (self.down, self.up) if s is not None]
         return min(found, key=abs) if found else None
 
+    @property
+    def side(self) -> str | None:
+        """ "down" or "up": the side of the smallest liquidating shock (None: neither)."""
+        smallest = self.smallest
+        if smallest is None:
+            return None
+        return "down" if smallest == self.down else "up"
+
 
 def shocked_prices(snapshot: Snapshot, shock: float) -> list[float]:
     return [p.mark_price * (1.0 + shock) for p in snapshot.positions]

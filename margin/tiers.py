@@ -11,6 +11,8 @@ boundaries: cum_n = cum_(n-1) + min_notional_n x (rate_n - rate_(n-1)) (Binance 
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -73,3 +75,19 @@ def tier_index(tiers: tuple[Tier, ...], notional: float, below: bool = False) ->
 def tier_for(tiers: tuple[Tier, ...], notional: float, below: bool = False) -> Tier:
     """The tier that holds `notional` (or, with `below`, the one just below it)."""
     return tiers[tier_index(tiers, notional, below)]
+
+
+@functools.lru_cache(maxsize=4096)
+def tier_shape(tiers: tuple[Tier, ...]) -> tuple[bool, bool]:
+    """(rising, continuous): the rate never falls from one tier to the next; the amounts
+    keep notional x rate - amount continuous at every floor. A rising table's requirement
+    is at most its top rate x notional; a rising continuous one is convex in the notional.
+    The liquidation solver uses both to rule a side out without walking it."""
+    rising = continuous = True
+    for prev, tier in itertools.pairwise(tiers):
+        rising &= tier.maintenance_margin_rate >= prev.maintenance_margin_rate
+        expected = prev.maintenance_amount + tier.min_notional * (
+            tier.maintenance_margin_rate - prev.maintenance_margin_rate
+        )
+        continuous &= abs(tier.maintenance_amount - expected) <= 1e-9 * max(1.0, abs(expected), tier.min_notional)
+    return rising, continuous

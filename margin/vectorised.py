@@ -58,25 +58,26 @@ class Batch:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Outputs. Per position: notional, unrealized_pnl, maintenance_margin,
-    liquidation_price (nan = none), distance (nan = none). Per pool: equity,
-    maintenance_margin, health (nan = no position). Per account: health of the cross pool
-    and worst health of any pool (nan = none)."""
+    """Outputs. Per position: notional, unrealized_pnl, maintenance_margin, the liquidation
+    prices below and above the mark (nan = none on that side), the nearest of them
+    (liquidation_price) with its side (-1 down, +1 up, 0 none), and the signed distance to
+    it (nan = none; negative once the pool is past). Per pool: equity, maintenance_margin,
+    health (nan = no position). Per account: health of the cross pool and worst health of
+    any pool (nan = none)."""
 
     notional: FloatArray
     unrealized_pnl: FloatArray
     maintenance_margin: FloatArray
+    liquidation_price_down: FloatArray
+    liquidation_price_up: FloatArray
     liquidation_price: FloatArray
+    liquidation_side: IntArray
     distance: FloatArray
     pool_equity: FloatArray
     pool_maintenance: FloatArray
     pool_health: FloatArray
     account_health: FloatArray
     account_worst_health: FloatArray
-
-    def pool_topup(self, target_health: float) -> FloatArray:
-        """Collateral to add to each pool to reach `target_health`."""
-        return np.maximum(0.0, target_health * self.pool_maintenance - self.pool_equity)
 
 
 def _columns(batch: Batch, price: FloatArray) -> tuple[IntArray, IntArray]:
@@ -124,7 +125,12 @@ def evaluate(batch: Batch) -> BatchResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         pool_health = np.where((pool_count > 0) & (pool_req > 0), pool_equity / pool_req, np.nan)
 
-    liq = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
+    down, up = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
+    # the nearest side; a tie goes down, as in margin.liquidation.Liquidation.side
+    to_down = np.where(np.isnan(down), np.inf, batch.mark - down)
+    to_up = np.where(np.isnan(up), np.inf, up - batch.mark)
+    side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
+    liq = np.where(side < 0, down, np.where(side > 0, up, np.nan))
     healthy = (pool_equity >= pool_req)[batch.pool]
     gap = np.abs(batch.mark - liq) / batch.mark
     distance = np.where(healthy, gap, -gap)
@@ -139,7 +145,10 @@ def evaluate(batch: Batch) -> BatchResult:
         notional,
         upnl,
         requirement,
+        down,
+        up,
         liq,
+        side.astype(np.int8),
         distance,
         pool_equity,
         pool_req,
@@ -166,11 +175,10 @@ def _liquidation_prices(
     columns_at_mark: tuple[IntArray, IntArray],
     pool_equity: FloatArray,
     pool_req: FloatArray,
-) -> FloatArray:
-    """margin.liquidation.liquidation_price for every position: per hedge group, walk from
-    the mark toward the root one tier segment at a time, with the rest of the pool at mark.
-    Most groups stop on their first segment; each later step works only on the groups
-    (and their positions) still walking."""
+) -> tuple[FloatArray, FloatArray]:
+    """margin.liquidation.all_liquidations for every position: per hedge group (one symbol
+    in one pool), with the rest of the pool at mark, the first root below the mark and the
+    first above it. Returns (down, up) per position, nan where a side has none."""
     n_groups = batch.n_groups
     group = batch.group
     slope, intercept = line_at_mark
@@ -185,70 +193,153 @@ def _liquidation_prices(
         + np.bincount(group, -batch.sign * batch.size * batch.entry, n_groups)
     )
     side_term = np.bincount(group, batch.sign * batch.size, n_groups)
-
-    def line(groups: IntArray, rows: IntArray, local: IntArray) -> tuple[FloatArray, FloatArray]:
-        """gap = constant + coefficient x P for `groups`, from their positions `rows`
-        (`local`: each row's index into `groups`)."""
-        slope, intercept = _requirement_line(batch, rows, columns[rows])
-        count = groups.shape[0]
-        constant = fixed[groups] - np.bincount(local, intercept, count)
-        return constant, side_term[groups] - np.bincount(local, slope, count)
-
     mark = np.zeros(n_groups)
     mark[group] = batch.mark
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
-    result = np.where(gap_at_mark == 0.0, mark, np.nan)
-    direction = np.where(coefficient > 0, -1.0, 1.0) * np.where(gap_at_mark > 0, 1.0, -1.0)
-    columns = np.where(direction[group] < 0, columns_at_mark[1], columns_at_mark[0])
+    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, columns_at_mark[0])
+    walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark)
+    down = walk.run(columns_at_mark[1], -1, None, skip_down)
+    up = walk.run(columns_at_mark[0], 1, (constant, coefficient), skip_up)
+    at_mark = gap_at_mark == 0.0
+    down[at_mark] = mark[at_mark]
+    up[at_mark] = mark[at_mark]
+    down, up = down[group], up[group]
+    down[~np.isfinite(down) | (down <= 0.0)] = np.nan
+    up[~np.isfinite(up) | (up <= 0.0)] = np.nan
+    return down, up
 
-    walking = np.flatnonzero((gap_at_mark != 0.0) & (coefficient != 0.0))
-    rows = np.flatnonzero(np.isin(group, walking)) if walking.size < n_groups else np.arange(group.shape[0])
-    local_of = np.full(n_groups, -1, dtype=np.int64)
-    price = mark
-    most_legs = int(np.bincount(group).max()) if group.size else 0
-    if walking.size < n_groups or not (columns == columns_at_mark[0]).all():
-        local_of[walking] = np.arange(walking.size)
-        constant, coefficient = line(walking, rows, local_of[group[rows]])
-    else:  # every group walks from its tier at mark: the line is the mark's
-        constant, coefficient = constant[walking], coefficient[walking]
-    for _ in range(batch.table_floor.shape[1] * most_legs + 2):  # as many borders as there are
-        if walking.size == 0:
-            break
-        local_of[walking] = np.arange(walking.size)
-        local = local_of[group[rows]]
-        step = direction[walking]
-        up = step[local] > 0
-        leg = _leg_borders(batch, rows, columns[rows], up)
-        nearest_up = np.full(walking.size, np.inf)
-        nearest_down = np.full(walking.size, -np.inf)
-        np.minimum.at(nearest_up, local, np.where(up, leg, np.inf))
-        np.maximum.at(nearest_down, local, np.where(up, -np.inf, leg))
-        border = np.where(step > 0, nearest_up, np.maximum(nearest_down, 0.0))  # +inf: none
-        here = price[walking]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            root = -constant / coefficient
-        inside = (coefficient != 0.0) & ((root - here) * step >= 0) & (np.isinf(border) | ((border - root) * step >= 0))
-        result[walking[inside]] = np.where(root[inside] > 0.0, root[inside], np.nan)
-        going_on = ~inside & np.isfinite(border) & (border > 0.0)
-        crossing = going_on[local] & (leg == border[local])
-        columns[rows[crossing]] += np.where(up[crossing], 1, -1)
 
-        # Step across the border; where the requirement jumps, the gap may cross 0 there.
-        # The line of the new segment is also where the next step starts.
-        walking, border, kept = walking[going_on], border[going_on], going_on[local]
-        rows = rows[kept]
+def _table_shapes(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """margin.tiers.tier_shape of every tier table: (rising, continuous)."""
+    floor, rate, amount = batch.table_floor, batch.table_rate, batch.table_amount
+    rising = np.ones(floor.shape[0], dtype=bool)
+    continuous = np.ones(floor.shape[0], dtype=bool)
+    for c in range(1, floor.shape[1]):
+        present = np.isfinite(floor[:, c])
+        at = np.where(present, floor[:, c], 0.0)
+        expected = amount[:, c - 1] + at * (rate[:, c] - rate[:, c - 1])
+        scale = np.maximum(np.maximum(1.0, np.abs(expected)), at)
+        rising &= ~present | (rate[:, c] >= rate[:, c - 1])
+        continuous &= ~present | (np.abs(amount[:, c] - expected) <= 1e-9 * scale)
+    return rising, continuous
+
+
+def _sides_without_root(
+    batch: Batch,
+    fixed: FloatArray,
+    side_term: FloatArray,
+    mark: FloatArray,
+    gap_at_mark: FloatArray,
+    columns_at_mark: IntArray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, the sides ruled out without a walk: margin.liquidation._sides_without_root
+    for every group at once."""
+    group, n_groups = batch.group, gap_at_mark.shape[0]
+    rising, continuous = _table_shapes(batch)
+    row_ok = rising[batch.table] & (continuous[batch.table] | ~batch.uses_amount)
+    eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
+    everything = slice(None)
+    columns_at_zero = np.where(batch.basis_entry, columns_at_mark, 0)  # a tier on entry value stays put
+    _, intercept_at_zero = _requirement_line(batch, everything, columns_at_zero)
+    gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
+    last = np.isfinite(batch.table_floor).sum(axis=1) - 1
+    columns_far_up = np.where(batch.basis_entry, columns_at_mark, last[batch.table])
+    slope_far_up, intercept_far_up = _requirement_line(batch, everything, columns_far_up)
+    coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
+    constant = fixed - np.bincount(group, intercept_far_up, n_groups)
+    without_amount = np.bincount(group, batch.uses_amount, n_groups) == 0
+    above = (coefficient >= 0) & (~without_amount | (constant + coefficient * mark >= 0))
+    return eligible & (gap_at_zero >= 0), eligible & above
+
+
+@dataclass(frozen=True)
+class _SideWalk:
+    """One side's walk (margin.liquidation._walk) for every hedge group at once. Most groups
+    stop on their first segment; each later step works only on the groups (and their
+    positions) still walking."""
+
+    batch: Batch
+    fixed: FloatArray  # per group: the pool's gap without the group, + -side x size x entry
+    side_term: FloatArray  # per group: sum of side x size
+    mark: FloatArray  # per group
+    gap_at_mark: FloatArray  # per group
+
+    def line(
+        self, columns: IntArray, groups: IntArray, rows: IntArray, local: IntArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """gap = constant + coefficient x P for `groups`, from their positions `rows`
+        (`local`: each row's index into `groups`)."""
+        slope, intercept = _requirement_line(self.batch, rows, columns[rows])
+        count = groups.shape[0]
+        constant = self.fixed[groups] - np.bincount(local, intercept, count)
+        return constant, self.side_term[groups] - np.bincount(local, slope, count)
+
+    def run(
+        self,
+        start_columns: IntArray,
+        direction: int,
+        line_at_start: tuple[FloatArray, FloatArray] | None,
+        skip: np.ndarray,
+    ) -> FloatArray:
+        """The first root in `direction` per group (nan: none); groups in `skip` are known to
+        have none. `line_at_start`, when the start columns are the mark's, saves recomputing
+        the first segment's line."""
+        batch, group = self.batch, self.batch.group
+        n_groups = self.mark.shape[0]
+        result = np.full(n_groups, np.nan)
+        columns = start_columns.copy()
+        walking = np.flatnonzero((self.gap_at_mark != 0.0) & ~skip)
+        all_walk = walking.size == n_groups
+        rows = np.arange(group.shape[0]) if all_walk else np.flatnonzero(np.isin(group, walking))
+        local_of = np.full(n_groups, -1, dtype=np.int64)
         local_of[walking] = np.arange(walking.size)
-        constant, coefficient = line(walking, rows, local_of[group[rows]])
-        jump = (constant + coefficient * border) * gap_at_mark[walking] <= 0
-        result[walking[jump]] = border[jump]
-        price[walking] = border
-        rows = rows[~jump[local_of[group[rows]]]]
-        walking, constant, coefficient = walking[~jump], constant[~jump], coefficient[~jump]
-    per_position = result[group]
-    per_position[~np.isfinite(per_position) | (per_position <= 0.0)] = np.nan
-    return per_position
+        if line_at_start is not None and all_walk:
+            constant, coefficient = line_at_start
+        else:
+            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
+        price = self.mark.copy()
+        up = direction > 0
+        most_legs = int(np.bincount(group).max()) if group.size else 0
+        for _ in range(batch.table_floor.shape[1] * most_legs + 2):  # as many borders as there are
+            if walking.size == 0:
+                break
+            local_of[walking] = np.arange(walking.size)
+            local = local_of[group[rows]]
+            leg = _leg_borders(batch, rows, columns[rows], np.full(rows.shape[0], up))
+            if up:
+                border = np.full(walking.size, np.inf)  # +inf: no border
+                np.minimum.at(border, local, leg)
+            else:
+                border = np.full(walking.size, -np.inf)
+                np.maximum.at(border, local, leg)
+                border = np.maximum(border, 0.0)
+            here = price[walking]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                root = -constant / coefficient
+            inside = (
+                (coefficient != 0.0)
+                & ((root - here) * direction >= 0)
+                & (np.isinf(border) | ((border - root) * direction >= 0))
+            )
+            result[walking[inside]] = np.where(root[inside] > 0.0, root[inside], np.nan)
+            going_on = ~inside & np.isfinite(border) & (border > 0.0)
+            crossing = going_on[local] & (leg == border[local])
+            columns[rows[crossing]] += direction
+
+            # Step across the border; where the requirement jumps, the gap may cross 0 there.
+            # The line of the new segment is also where the next step starts.
+            walking, border, kept = walking[going_on], border[going_on], going_on[local]
+            rows = rows[kept]
+            local_of[walking] = np.arange(walking.size)
+            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
+            jump = (constant + coefficient * border) * self.gap_at_mark[walking] <= 0
+            result[walking[jump]] = border[jump]
+            price[walking] = border
+            rows = rows[~jump[local_of[group[rows]]]]
+            walking, constant, coefficient = walking[~jump], constant[~jump], coefficient[~jump]
+        return result
 
 
 def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:

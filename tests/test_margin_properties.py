@@ -94,10 +94,12 @@ def test_deleverage_plan_reaches_the_target_when_it_says_so(doc: dict, target: f
     after = apply_deleverage(snap, plan.reductions, taker_fee(snap), slippage)
     figures = pool_figures(after, pools(after)[0])
     assert figures.health == plan.health_after or figures.health == pytest.approx(plan.health_after)
+    # reaches_target is true exactly when the recomputed health is within 1e-9 relative of
+    # the target or above it (issue 12: ~10 % of plans used to miss by one ulp)
     if plan.reaches_target:
-        assert figures.health is None or figures.health >= target
+        assert figures.health is None or figures.health >= target * (1 - 1e-9)
     else:
-        assert figures.health is None or figures.health < target
+        assert figures.health is None or figures.health < target * (1 - 1e-9)
         assert "cannot reach" in plan.note
     for r in plan.reductions:
         assert 0 < r.contracts <= snap.positions[r.index].contracts

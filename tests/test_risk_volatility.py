@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from margin.liquidation import all_liquidations
 from margin.liquidation import distance_in_sigma as scalar_distance_in_sigma
-from margin.liquidation import distance_to_liquidation, liquidation_price
 from margin.snapshot import parse_snapshot
 from margin.volatility import (
     distance_in_sigma,
@@ -99,9 +99,9 @@ def test_distance_in_sigma_by_hand_and_against_the_engine() -> None:
         ],
     }
     snap = parse_snapshot(doc)
-    liq = liquidation_price(snap, 0)
-    distance = distance_to_liquidation(snap, 0, liq)
-    expected = scalar_distance_in_sigma(snap, 0, liq, distance)
+    found = all_liquidations(snap)[0]
+    liq, distance = found.nearest, found.distance
+    expected = scalar_distance_in_sigma(100.0, liq, distance, 0.04)
     assert distance_in_sigma(100.0, liq, 0.04, distance) == pytest.approx(expected, rel=1e-12)
 
 
