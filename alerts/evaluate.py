@@ -1,9 +1,12 @@
 """One account's alert rules for one poll: pure, over the figures the store holds.
 
-Subjects: "health" (the cross pool), "distance" (nearest liquidation), "target" (health
-under the target health), "touch" (chance of a liquidation price being hit within 24 h),
+Subjects: "health" (the cross pool's health bands), "chance" (the risk level's chance that a
+liquidation price is touched within the horizon, for positions whose volatility is known),
+"distance" (the risk level's fallback: the nearest liquidation distance of positions
+without a volatility yet), "target" (health under the target health, opt-in),
 "position:<symbol>:<side>" (each isolated position's own pool) and "data" (stale data:
-WARNING; an account not polled because its key was refused or failed: CRITICAL). While
+WARNING; an account not polled because its key was refused or failed: CRITICAL). The
+chance and distance bands are margin.danger's thresholds, with hysteresis. While
 data is stale the figure rules keep their level: silence about a broken feed is never
 taken for recovery.
 """
@@ -32,7 +35,8 @@ class AccountFigures:
     target_health: float | None = None
     isolated: Mapping[str, float | None] = field(default_factory=dict)  # subject -> health
     has_snapshot: bool = False
-    touch_probability: float | None = None  # highest chance of a liquidation price being hit in 24 h
+    chance: float | None = None  # highest chance of a liquidation price being touched in the horizon
+    fallback_distance: float | None = None  # nearest distance of a position without volatility
 
 
 def position_subject(symbol: str, side: str) -> str:
@@ -59,22 +63,54 @@ def rules_from(settings: AlertRules) -> dict[str, Rule]:
         repeat[Level.CRITICAL],
     )
     rules = {"health": health}
-    if settings.distance_below is not None:
-        clear = max(settings.distance_clear_above or settings.distance_below, settings.distance_below)
-        rules["distance"] = Rule(
-            "distance", (Band(Level.WARNING, settings.distance_below, clear, settings.warning_pending_polls),), repeat
-        )
-    if settings.touch_probability_above is not None:
-        # value = 1 - probability, so that "below the trigger" means "more likely than X";
-        # it clears once the chance is back under 60 % of X
-        above = settings.touch_probability_above
-        rules["touch"] = Rule(
-            "touch", (Band(Level.WARNING, 1.0 - above, 1.0 - 0.6 * above, settings.warning_pending_polls),), repeat
-        )
+    # value = 1 - chance, so that "below the trigger" means "at least as likely as X"
+    clear = settings.danger_clear_ratio
+    rules["chance"] = Rule(
+        "chance",
+        (
+            Band(
+                Level.CRITICAL,
+                _above(settings.touch_critical_above),
+                1.0 - clear * settings.touch_critical_above,
+                settings.critical_pending_polls,
+            ),
+            Band(
+                Level.WARNING,
+                _above(settings.touch_warning_above),
+                1.0 - clear * settings.touch_warning_above,
+                settings.warning_pending_polls,
+            ),
+        ),
+        repeat,
+    )
+    rules["distance"] = Rule(
+        "distance",
+        (
+            Band(
+                Level.CRITICAL,
+                settings.distance_critical_below,
+                settings.distance_critical_below / clear,
+                settings.critical_pending_polls,
+            ),
+            Band(
+                Level.WARNING,
+                settings.distance_warning_below,
+                settings.distance_warning_below / clear,
+                settings.warning_pending_polls,
+            ),
+        ),
+        repeat,
+    )
     if settings.below_target:
         # value = health / target: below 1 means under the target
         rules["target"] = Rule("target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),), repeat)
     return rules
+
+
+def _above(chance: float) -> float:
+    """The trigger on 1 - chance for "chance >= X" (value < trigger): 1 - X, nudged so that
+    a chance of exactly X enters the band, as margin.danger.chance_level has it."""
+    return math.nextafter(1.0 - chance, math.inf)
 
 
 def _value(x: float | None) -> float:
@@ -110,8 +146,8 @@ def evaluate(
 
     values = {
         "health": _value(figures.health),
-        "distance": _value(figures.nearest_distance),
-        "touch": 1.0 - (figures.touch_probability or 0.0),
+        "chance": 1.0 - (figures.chance or 0.0),
+        "distance": _value(figures.fallback_distance),
     }
     if figures.target_health and figures.health is not None:
         values["target"] = figures.health / figures.target_health

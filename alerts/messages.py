@@ -24,9 +24,9 @@ KIND_WORDS = {
 }
 SUBJECT_WORDS = {
     "health": "health",
-    "distance": "distance to liquidation",
+    "chance": "chance of liquidation",
+    "distance": "distance to liquidation (no volatility yet)",
     "target": "health under target",
-    "touch": "chance of liquidation within 24 h",
     "data": "data",
 }
 
@@ -38,6 +38,18 @@ class NearPosition:
     mark_price: float
     liquidation_price: float | None
     distance: float | None
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The liquidation price nearest its mark: signed distance (fraction of mark), in daily
+    σ (None without volatility), the price, and its side ("down" or "up")."""
+
+    symbol: str
+    distance: float
+    sigma: float | None
+    price: float
+    side: str | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,9 @@ class MessageInputs:
     stale_reason: str | None = None
     positions: Sequence[NearPosition] = field(default_factory=list)
     remedy: Remedy | None = None
+    nearest: Nearest | None = None
+    chance_24h: float | None = None  # of touching a liquidation price within 24 h
+    level_now: Level | None = None  # the account's worst alert level in force after this poll
 
 
 @dataclass(frozen=True)
@@ -90,25 +105,69 @@ def _change_line(subject: str, t: Transition) -> str:
     value = "" if t.value is None or t.value == float("inf") else f" ({_fmt(t.value, 3)})"
     if subject == "distance" and t.value is not None and t.value != float("inf"):
         value = f" ({t.value * 100:.2f}%)"
-    if subject == "touch" and t.value is not None and t.value != float("inf"):
+    if subject == "chance" and t.value is not None and t.value != float("inf"):
         value = f" ({(1 - t.value) * 100:.1f}%)"
     if t.kind == "resolved":
         return f"{_subject_word(subject)} resolved{value}"
     return f"{_subject_word(subject)} {KIND_WORDS[t.kind]} {level}{value}"
 
 
+def danger_line(nearest: Nearest | None, chance_24h: float | None) -> str | None:
+    """ "2.7 % (0.8 σ) to liquidation at 3,063.79 (down) · 43 % chance in 24 h"."""
+    if nearest is None:
+        return None
+    sigma = "" if nearest.sigma is None else f" ({_small(abs(nearest.sigma))} σ)"
+    side = f" ({nearest.side})" if nearest.side else ""
+    if nearest.distance < 0:
+        where = f"PAST LIQUIDATION at {_price(nearest.price)}{side}, {_small(abs(nearest.distance) * 100)} % beyond"
+    else:
+        where = f"{_small(nearest.distance * 100)} %{sigma} to liquidation at {_price(nearest.price)}{side}"
+    chance = "" if chance_24h is None else f" · {_percent(chance_24h)} chance in 24 h"
+    return where + chance
+
+
+def _small(value: float) -> str:
+    """One decimal, two below 1 (0.04 %, not 0.0 %)."""
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def _price(value: float) -> str:
+    magnitude = abs(value)
+    digits = 2 if magnitude >= 100 else 4 if magnitude >= 1 else 6
+    return f"{value:,.{digits}f}"
+
+
+def _percent(chance: float) -> str:
+    if 0 < chance < 0.01:
+        return "< 1 %"
+    return f"{chance * 100:.0f} %"
+
+
 def compose(inputs: MessageInputs) -> Message:
-    """Subject line "CRITICAL · binanceusdm/main · health 1.08", and the bodies."""
-    level = max((t.to_level for _, t in inputs.transitions), default=Level.OK)
+    """Subject line "CRITICAL · okx/main · 2.7 % (0.8 σ) to liquidation at 3,063.79 (down) ·
+    43 % chance in 24 h", and the bodies. The level is the account's worst in force (when
+    known), not only the worst among this message's changes."""
+    changed = max((t.to_level for _, t in inputs.transitions), default=Level.OK)
+    level = max(changed, inputs.level_now) if inputs.level_now is not None else changed
     headline = level.name if level > Level.OK else "RESOLVED"
+    danger = danger_line(inputs.nearest, inputs.chance_24h)
     if inputs.stale_reason and level > Level.OK and all(s == "data" for s, _ in inputs.transitions):
         detail = inputs.stale_reason
+    elif danger is not None:
+        detail = danger
     else:
         detail = f"health {_fmt(inputs.health, 2)}"
     subject = f"{headline} · {inputs.label} · {detail}"
 
     changes = [_change_line(s, t) for s, t in inputs.transitions]
-    lines = [f"{inputs.label}: {headline}", "", "What changed:", *[f"  - {c}" for c in changes], ""]
+    lines = [
+        f"{inputs.label}: {headline}",
+        *([danger] if danger else []),
+        "",
+        "What changed:",
+        *[f"  - {c}" for c in changes],
+        "",
+    ]
     if inputs.stale_reason:
         lines += [f"Data: {inputs.stale_reason}", ""]
     lines += [
@@ -139,7 +198,8 @@ def compose(inputs: MessageInputs) -> Message:
     colour = {Level.CRITICAL: "#b00020", Level.WARNING: "#b36b00"}.get(level, "#1b7f3b")
     body = (
         f'<html><body><h2 style="color:{colour}">{e(headline)} · {e(inputs.label)}</h2>'
-        f"<ul>{''.join(f'<li>{e(c)}</li>' for c in changes)}</ul>"
+        + (f"<p><b>{e(danger)}</b></p>" if danger else "")
+        + f"<ul>{''.join(f'<li>{e(c)}</li>' for c in changes)}</ul>"
         + (f"<p>Data: {e(inputs.stale_reason)}</p>" if inputs.stale_reason else "")
         + f"<table><tr><td>Equity</td><td>{_fmt(inputs.equity)} {e(inputs.collateral)}</td></tr>"
         f"<tr><td>Maintenance margin</td><td>{_fmt(inputs.maintenance_margin)} "
@@ -170,6 +230,16 @@ def compose(inputs: MessageInputs) -> Message:
         "equity": inputs.equity,
         "maintenance_margin": inputs.maintenance_margin,
         "health": inputs.health,
+        "nearest": None
+        if inputs.nearest is None
+        else {
+            "symbol": inputs.nearest.symbol,
+            "distance": inputs.nearest.distance,
+            "distance_sigma": inputs.nearest.sigma,
+            "price": inputs.nearest.price,
+            "liquidation_side": inputs.nearest.side,
+        },
+        "touch_probability_24h": inputs.chance_24h,
         "remedy": remedy_lines,
         "text": text,
     }

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import IntEnum
 
-
-class Level(IntEnum):
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
+from margin.danger import Level as Level  # one scale of danger for levels and alerts
 
 
 @dataclass(frozen=True)

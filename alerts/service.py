@@ -13,13 +13,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.evaluate import AccountFigures, evaluate, position_subject
-from alerts.messages import MessageInputs, NearPosition, Remedy, compose
+from alerts.levels import limits_for
+from alerts.messages import MessageInputs, Nearest, NearPosition, Remedy, compose
 from alerts.rules import Level, RuleState, Transition
 from config.settings import AccountConfig, Config
 from margin.pools import pool_figures, pools
 from margin.remedies import deleverage_plan
 from margin.snapshot import SnapshotError, parse_snapshot
 from store import repo
+from store.danger import assess_stored
 from store.schema import (
     Account,
     AccountSnapshot,
@@ -72,6 +74,7 @@ def silenced(session: Session, account_id: int, now: datetime) -> bool:
 
 def _figures(
     config: Config,
+    account_config: AccountConfig,
     account: Account,
     snapshot: AccountSnapshot | None,
     positions: list[PositionSnapshot],
@@ -79,6 +82,7 @@ def _figures(
     now: datetime,
 ) -> AccountFigures:
     age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
+    danger = assess_stored(snapshot, positions, limits_for(config.rules_for(account_config)))
     return AccountFigures(
         state=account.state,
         stale=age is None or age > config.stale_after,
@@ -87,7 +91,8 @@ def _figures(
         target_health=target,
         isolated={position_subject(p.symbol, p.side): p.health for p in positions if p.margin_mode == "isolated"},
         has_snapshot=snapshot is not None,
-        touch_probability=snapshot.touch_probability if snapshot else None,
+        chance=danger.chance,
+        fallback_distance=danger.fallback_distance,
     )
 
 
@@ -110,6 +115,18 @@ def _remedy(account: Account, target: float) -> Remedy | None:
     )
 
 
+def _nearest(snapshot: AccountSnapshot | None) -> Nearest | None:
+    if snapshot is None or snapshot.nearest_distance is None or snapshot.nearest_liquidation_price is None:
+        return None
+    return Nearest(
+        snapshot.nearest_symbol or "",
+        snapshot.nearest_distance,
+        snapshot.nearest_sigma,
+        snapshot.nearest_liquidation_price,
+        snapshot.nearest_liquidation_side,
+    )
+
+
 def _worth_telling(config: Config, account: AccountConfig, t: Transition) -> bool:
     return not (t.kind == "resolved" and not config.rules_for(account).notify_resolved)
 
@@ -118,14 +135,14 @@ def evaluate_account(
     sessions: sessionmaker[Session], config: Config, account_config: AccountConfig, account_id: int, now: datetime
 ) -> int | None:
     """Step the account's rules once. Returns the id of the notification created, if any."""
-    target = account_config.target_health or config.target_health
+    target = config.target_for(account_config)
     with sessions.begin() as session:
         account = session.get(Account, account_id)
         if account is None:
             return None
         snapshot = session.get(AccountSnapshot, account.latest_snapshot_id) if account.latest_snapshot_id else None
         positions = repo.latest_positions(session, snapshot.id) if snapshot else []
-        figures = _figures(config, account, snapshot, positions, target, now)
+        figures = _figures(config, account_config, account, snapshot, positions, target, now)
         rules = config.rules_for(account_config)
         rows = _load_states(session, account_id)
         states, told = evaluate(rules, figures, {k: _rule_state(r) for k, r in rows.items()}, now)
@@ -134,8 +151,9 @@ def evaluate_account(
         tell = [(s, t) for s, t in told if _worth_telling(config, account_config, t)] if not muted else []
         notification_id = None
         if tell:
+            level_now = max((s.level for s in states.values()), default=Level.OK)
             notification_id = _notify(
-                session, config, account_config, account, snapshot, positions, figures, tell, target, now
+                session, config, account_config, account, snapshot, positions, figures, tell, target, now, level_now
             )
         for subject, t in told:
             session.add(
@@ -165,7 +183,9 @@ def _notify(
     tell: list[tuple[str, Transition]],
     target: float,
     now: datetime,
+    level_now: Level,
 ) -> int:
+    # past liquidation (negative distance) first, then the nearest
     nearest = sorted((p for p in positions if p.distance is not None), key=lambda p: p.distance)[:3]
     stale_reason = None
     if figures.state != "active":
@@ -186,6 +206,9 @@ def _notify(
             stale_reason=stale_reason,
             positions=[NearPosition(p.symbol, p.side, p.mark_price, p.liquidation_price, p.distance) for p in nearest],
             remedy=_remedy(account, target) if any(t.to_level > Level.OK for _, t in tell) else None,
+            nearest=_nearest(snapshot),
+            chance_24h=snapshot.touch_probability if snapshot else None,
+            level_now=level_now,
         )
     )
     recipients = config.recipients(account_config)

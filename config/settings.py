@@ -16,8 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PATH = Path("marginwatch.toml")
+DEMO_PATH = Path(".marginwatch-demo") / "marginwatch.toml"  # written by `marginwatch demo`
 ENV_VAR = "MARGINWATCH_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def account_label(exchange: str, name: str) -> str:
+    """How an account is named on every screen and in every message: exchange/name."""
+    return f"{exchange}/{name}"
 
 
 class ConfigError(ValueError):
@@ -67,16 +73,38 @@ class AlertRules(_Strict):
     critical_clear_above: float = Field(default=1.25, gt=0)
     warning_pending_polls: int = Field(default=2, ge=0)
     critical_pending_polls: int = Field(default=0, ge=0)
-    # Off by default: at 20x and more, any healthy book is within a few % of liquidation,
-    # and "under target" repeats the warning band when the target is 1.5. Turn on per need.
-    distance_below: float | None = Field(default=None, gt=0, lt=1)
-    distance_clear_above: float | None = Field(default=None, gt=0, lt=1)
+    # The risk level (margin.danger; docs/risk-model.md, "Risk level"), on by default: the
+    # chance that the price touches a liquidation price (either side) within
+    # `touch_horizon_hours`, from the symbol's realized volatility; for a symbol without a
+    # volatility yet, the distance to its nearest liquidation price instead. A level clears
+    # once the chance is under `danger_clear_ratio` x its trigger (the distance above its
+    # trigger / that ratio). Set touch_*_above = 1 and distance_*_below = 0 to turn it off.
+    touch_warning_above: float = Field(default=0.05, gt=0, le=1)
+    touch_critical_above: float = Field(default=0.20, gt=0, le=1)
+    touch_horizon_hours: float = Field(default=24.0, gt=0, le=720)
+    distance_warning_below: float = Field(default=0.06, ge=0, lt=1)
+    distance_critical_below: float = Field(default=0.04, ge=0, lt=1)
+    danger_clear_ratio: float = Field(default=0.6, gt=0, le=1)
+    # Off by default: with the target at 1.5, "under target" repeats the health warning band.
     below_target: bool = False
-    # "chance of liquidation in 24 h above X" (first passage under the realized volatility)
-    touch_probability_above: float | None = Field(default=None, gt=0, lt=1)
     repeat_warning_minutes: float | None = Field(default=240, gt=0)
     repeat_critical_minutes: float | None = Field(default=30, gt=0)
     notify_resolved: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_names(cls, data: Any) -> Any:
+        """Keys of the opt-in rules the risk level replaced: distance_below and
+        touch_probability_above are its warning thresholds; distance_clear_above is
+        danger_clear_ratio's job now."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if "distance_below" in data:
+                data.setdefault("distance_warning_below", data.pop("distance_below"))
+            if "touch_probability_above" in data:
+                data.setdefault("touch_warning_above", data.pop("touch_probability_above"))
+            data.pop("distance_clear_above", None)
+        return data
 
     @model_validator(mode="after")
     def _hysteresis(self) -> AlertRules:
@@ -86,6 +114,10 @@ class AlertRules(_Strict):
             raise ValueError("critical_clear_above must be >= critical_below")
         if self.critical_below > self.warning_below:
             raise ValueError("critical_below must be <= warning_below")
+        if self.touch_critical_above < self.touch_warning_above:
+            raise ValueError("touch_critical_above must be >= touch_warning_above")
+        if self.distance_critical_below > self.distance_warning_below:
+            raise ValueError("distance_critical_below must be <= distance_warning_below")
         return self
 
 
@@ -132,7 +164,7 @@ class AccountConfig(_Strict):
     @property
     def label(self) -> str:
         """exchange/name, as shown in tables and alert subjects."""
-        return f"{self.exchange}/{self.name}"
+        return account_label(self.exchange, self.name)
 
 
 class Config(_Strict):
@@ -181,6 +213,22 @@ class Config(_Strict):
             return base
         return AlertRules.model_validate({**base.model_dump(), **account.alerts.rules})
 
+    def target_for(self, account: AccountConfig | str | None) -> float:
+        """The target health of `account` (by config or name): its own, else the global one."""
+        if isinstance(account, str):
+            account = next((a for a in self.accounts if a.name == account), None)
+        return (account.target_health if account is not None else None) or self.target_health
+
+    def rules_named(self, name: str) -> AlertRules:
+        """The alert rules of the account called `name`; the defaults for one no longer
+        configured (a stored account whose config entry was removed)."""
+        account = next((a for a in self.accounts if a.name == name), None)
+        if account is not None:
+            return self.rules_for(account)
+        return AlertRules.model_validate(
+            {k: v for k, v in self.alerts.model_dump().items() if k in AlertRules.model_fields}
+        )
+
     def recipients(self, account: AccountConfig) -> list[str]:
         """Who gets `account`'s email: its own list, else the default list."""
         if account.alerts.email_to is not None:
@@ -202,10 +250,15 @@ class Config(_Strict):
 
 
 def config_path(explicit: Path | None) -> Path:
-    """--config, else $MARGINWATCH_CONFIG, else ./marginwatch.toml."""
+    """--config, else $MARGINWATCH_CONFIG, else ./marginwatch.toml, else the config of a
+    demo run from this folder (./.marginwatch-demo/marginwatch.toml)."""
     if explicit is not None:
         return explicit
-    return Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else DEFAULT_PATH
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    if not DEFAULT_PATH.exists() and DEMO_PATH.exists():
+        return DEMO_PATH
+    return DEFAULT_PATH
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.levels import limits_for
 from config.settings import AccountConfig, Config
 from connectors.errors import ConnectorError, KeyRefused, classify
 from connectors.market_data import MarketData
@@ -125,9 +126,6 @@ class Poller:
         event loop keeps serving fetches meanwhile."""
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 
-    def _target(self, account: AccountConfig) -> float:
-        return account.target_health or self.config.target_health
-
     async def _poll(self, account: AccountConfig) -> tuple[AccountConfig, Polled | ConnectorError, datetime]:
         started = time.monotonic()
         at = self.now()
@@ -140,9 +138,14 @@ class Poller:
             snapshot = parse_snapshot(doc)
         except Exception as exc:  # every failure is classified and stored; none escapes the poller
             return account, classify(exc), at
-        warning = self.config.rules_for(account).warning_below
         polled = Polled(
-            snapshot, at, self._target(account), latency, _document(doc), funding=view.funding, warning_health=warning
+            snapshot,
+            at,
+            self.config.target_for(account),
+            latency,
+            _document(doc),
+            funding=view.funding,
+            limits=limits_for(self.config.rules_for(account)),
         )
         return account, polled, at
 

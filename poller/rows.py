@@ -11,16 +11,19 @@ from typing import Any
 
 import numpy as np
 
+from margin.danger import DangerLimits, PositionRisk, assess
 from margin.funding import FundingRate, funding_projection
-from margin.liquidation import disagrees
+from margin.liquidation import disagrees, distance_in_sigma
 from margin.snapshot import Snapshot
 from margin.vectorised import batch_from_snapshots, evaluate
 from margin.volatility import touch_probability
 
+SIDES = {-1: "down", 1: "up"}
+
 
 @dataclass(frozen=True)
 class Polled:
-    """One account's successful fetch in this cycle."""
+    """One account's successful fetch in this cycle; `limits` are its risk-level thresholds."""
 
     snapshot: Snapshot
     taken_at: datetime
@@ -28,10 +31,10 @@ class Polled:
     latency_ms: int | None = None
     document: str | None = None  # the snapshot JSON kept as the account's latest
     funding: Mapping[str, FundingRate] = field(default_factory=dict)
-    warning_health: float = 1.5
+    limits: DangerLimits = field(default_factory=DangerLimits)
 
 
-def _value(x: float) -> float | None:
+def _value(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
@@ -45,8 +48,12 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
         polled[a].snapshot.positions[i].volatility
         for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)
     ]
-    touch = touch_probability(
-        batch.mark, result.liquidation_price, [math.nan if s is None else s for s in sigma], 24.0, result.distance
+    sigma_array = [math.nan if s is None else s for s in sigma]
+    # the 24 h chance of touching either side (union bound, capped: margin.danger.liquidation_chance)
+    touch = np.minimum(
+        1.0,
+        touch_probability(batch.mark, result.liquidation_price_down, sigma_array, 24.0, result.distance)
+        + touch_probability(batch.mark, result.liquidation_price_up, sigma_array, 24.0, result.distance),
     )
     cross_pool = {int(batch.pool_account[i]): i for i in np.flatnonzero(batch.pool_is_cross)}
     rows_of: dict[int, list[int]] = {}
@@ -61,14 +68,23 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
         maintenance = float(result.pool_maintenance[pool])
         has_positions = any(batch.pool[r] == pool for r in rows_of.get(a, []))
         positions: list[dict[str, Any] | None] = [None] * len(snap.positions)
+        risks: list[PositionRisk] = []
+        order: list[int] = []
+        pool_health: dict[str, float | None] = {}
         for r in rows_of.get(a, []):
             i = int(batch.index[r])
             pos = snap.positions[i]
+            down, up = _value(result.liquidation_price_down[r]), _value(result.liquidation_price_up[r])
             liq = _value(result.liquidation_price[r])
             distance = _value(result.distance[r])
-            sigma = None
-            if liq is not None and distance is not None and pos.volatility:
-                sigma = math.copysign(abs(math.log(pos.mark_price / liq)), distance) / pos.volatility
+            pool_key = f"pool:{int(batch.pool[r])}"
+            pool_health[pool_key] = _value(result.pool_health[batch.pool[r]])
+            risks.append(
+                PositionRisk(
+                    pool_key, pos.mark_price, down, up, bool(distance is not None and distance < 0), pos.volatility
+                )
+            )
+            order.append(i)
             exchange_liq = pos.exchange_liquidation_price or None
             positions[i] = {
                 "symbol": pos.symbol,
@@ -84,16 +100,24 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
                 "leverage": pos.leverage,
                 "isolated_margin": pos.isolated_margin,
                 "liquidation_price": liq,
+                "liquidation_price_down": down,
+                "liquidation_price_up": up,
+                "liquidation_side": SIDES.get(int(result.liquidation_side[r])),
                 "exchange_liquidation_price": exchange_liq,
-                "disagrees": disagrees(liq, exchange_liq),
+                # the venue reports one price: it agrees when it is close to either of ours
+                "disagrees": disagrees(down, exchange_liq) and disagrees(up, exchange_liq),
                 "distance": distance,
-                "distance_sigma": sigma,
-                "health": (_value(result.pool_health[batch.pool[r]]) if pos.margin_mode == "isolated" else None),
+                "distance_sigma": distance_in_sigma(pos.mark_price, liq, distance, pos.volatility),
+                "health": _value(result.pool_health[batch.pool[r]]) if pos.margin_mode == "isolated" else None,
                 "volatility": pos.volatility,
                 "touch_probability": None if pos.volatility is None else float(touch[r]),
             }
-        distances = [p["distance"] for p in positions if p and p["distance"] is not None]
-        touches = [p["touch_probability"] for p in positions if p and p["touch_probability"] is not None]
+        assessment = assess(risks, pool_health, item.limits)
+        for i, level in zip(order, assessment.positions, strict=True):
+            positions[i]["level"] = int(level)  # type: ignore[index]
+        kept = [p for p in positions if p is not None]
+        nearest = min((p for p in kept if p["distance"] is not None), key=lambda p: abs(p["distance"]), default=None)
+        touches = [p["touch_probability"] for p in kept if p["touch_probability"] is not None]
         outlook = _funding_outlook(item)
         account = {
             "taken_at": item.taken_at,
@@ -107,13 +131,20 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
             "deficit": max(0.0, maintenance - equity),
             "topup_to_target": max(0.0, item.target_health * maintenance - equity),
             "target_health": item.target_health,
-            "nearest_distance": min(distances) if distances else None,
+            "nearest_distance": nearest["distance"] if nearest else None,
             "positions": len(snap.positions),
             "latency_ms": item.latency_ms,
             "touch_probability": max(touches) if touches else None,
+            "level": int(assessment.level),
+            "danger_chance": assessment.chance,
+            "nearest_symbol": nearest["symbol"] if nearest else None,
+            "nearest_side": nearest["side"] if nearest else None,
+            "nearest_liquidation_side": nearest["liquidation_side"] if nearest else None,
+            "nearest_liquidation_price": nearest["liquidation_price"] if nearest else None,
+            "nearest_sigma": nearest["distance_sigma"] if nearest else None,
             **outlook,
         }
-        output.append((account, [p for p in positions if p is not None]))
+        output.append((account, kept))
     return output
 
 
@@ -128,7 +159,7 @@ def _funding_outlook(item: Polled) -> dict[str, float | None]:
     }
     if not item.funding:
         return empty
-    projection = funding_projection(item.snapshot, item.funding, (24.0, 72.0, 168.0), item.warning_health)
+    projection = funding_projection(item.snapshot, item.funding, (24.0, 72.0, 168.0), item.limits.warning_health)
     cross = next((p for p in projection.pools if p.pool == "cross"), None)
     if cross is None:
         return empty

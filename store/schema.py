@@ -97,6 +97,13 @@ class AccountSnapshot(Base):
     funding_health_3d: Mapped[float | None] = mapped_column(Float)
     funding_health_7d: Mapped[float | None] = mapped_column(Float)
     funding_breach_hours: Mapped[float | None] = mapped_column(Float)  # funding alone -> warning
+    level: Mapped[int | None] = mapped_column(Integer)  # the risk level: 0 ok, 1 warning, 2 critical
+    danger_chance: Mapped[float | None] = mapped_column(Float)  # highest chance over the level's horizon
+    nearest_symbol: Mapped[str | None] = mapped_column(String(60))  # the position nearest liquidation
+    nearest_side: Mapped[str | None] = mapped_column(String(5))  # its side: long | short
+    nearest_liquidation_side: Mapped[str | None] = mapped_column(String(4))  # down | up
+    nearest_liquidation_price: Mapped[float | None] = mapped_column(Float)
+    nearest_sigma: Mapped[float | None] = mapped_column(Float)  # nearest distance in daily σ
 
     __table_args__ = (
         # "latest per account" and "history of one account" are both range scans on this
@@ -130,7 +137,11 @@ class PositionSnapshot(Base):
     distance_sigma: Mapped[float | None] = mapped_column(Float)
     health: Mapped[float | None] = mapped_column(Float)  # isolated positions: their pool's
     volatility: Mapped[float | None] = mapped_column(Float)  # daily σ of log returns
-    touch_probability: Mapped[float | None] = mapped_column(Float)  # of the liquidation price, 24 h
+    touch_probability: Mapped[float | None] = mapped_column(Float)  # of either liquidation price, 24 h
+    liquidation_price_down: Mapped[float | None] = mapped_column(Float)  # below the mark
+    liquidation_price_up: Mapped[float | None] = mapped_column(Float)  # above the mark
+    liquidation_side: Mapped[str | None] = mapped_column(String(4))  # of liquidation_price: down | up
+    level: Mapped[int | None] = mapped_column(Integer)  # the position's risk level
 
     __table_args__ = (Index("ix_position_snapshots_snapshot", "snapshot_id"),)
 

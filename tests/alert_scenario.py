@@ -57,12 +57,25 @@ def mark_for_health(document: dict[str, Any], health: float) -> float:
     return price
 
 
-def config_doc(base_url: str, database_url: str, smtp_port: int, interval: float = 1.0) -> dict[str, Any]:
+# The risk level's chance and distance rules switched off: scenarios that walk the health
+# bands alone (at 20x, health 2 is 0.4 % from liquidation: the risk level is critical there).
+HEALTH_BANDS_ONLY = {
+    "touch_warning_above": 1.0,
+    "touch_critical_above": 1.0,
+    "distance_warning_below": 0.0,
+    "distance_critical_below": 0.0,
+}
+
+
+def config_doc(
+    base_url: str, database_url: str, smtp_port: int, interval: float = 1.0, *, danger: bool = True
+) -> dict[str, Any]:
     os.environ["MW_ALERT_KEY"], os.environ["MW_ALERT_SECRET"] = "alert-key", "alert-secret"
     return {
         "poll_interval_seconds": interval,
         "database_url": database_url,
         "alerts": {
+            **({} if danger else HEALTH_BANDS_ONLY),
             "retry_base_seconds": 0.2,
             "retry_cap_seconds": 0.5,
             "email": {

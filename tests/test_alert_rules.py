@@ -69,19 +69,48 @@ def test_level_is_consistent_with_the_bands(values: list[float]) -> None:
         assert (transition is not None and transition.kind != "repeat") == (state.level != before)
 
 
-def test_touch_probability_rule_is_opt_in_and_fires_above_its_threshold() -> None:
-    from alerts.evaluate import AccountFigures, evaluate
+def _figures(**kwargs):
+    from alerts.evaluate import AccountFigures
+
+    return AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, **kwargs)
+
+
+def test_the_risk_level_is_on_by_default_with_hysteresis() -> None:
+    """A healthy health number does not hide danger: a 25 % chance in 24 h is CRITICAL at
+    once; a warning waits for its pending polls; each clears only under 60 % of its trigger."""
+    from alerts.evaluate import evaluate
     from config.settings import AlertRules
 
-    figures = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.08)
-    _, told = evaluate(AlertRules(), figures, {}, T0)
-    assert [s for s, _ in told] == []  # off by default
-    rules = AlertRules(touch_probability_above=0.05, warning_pending_polls=0)
-    states, told = evaluate(rules, figures, {}, T0)
-    assert [(s, t.kind, t.to_level) for s, t in told] == [("touch", "fired", Level.WARNING)]
-    calmer = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.04)
-    states, told = evaluate(rules, calmer, states, T0 + timedelta(minutes=1))
-    assert told == []  # 4 % is under 5 % but above the 3 % clear level: no flapping
-    calm = AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, touch_probability=0.02)
-    _, told = evaluate(rules, calm, states, T0 + timedelta(minutes=2))
-    assert [(s, t.kind) for s, t in told] == [("touch", "resolved")]
+    rules = AlertRules()
+    states, told = evaluate(rules, _figures(chance=0.25), {}, T0)
+    assert [(s, t.kind, t.to_level) for s, t in told] == [("chance", "fired", Level.CRITICAL)]
+    states, told = evaluate(rules, _figures(chance=0.15), states, T0 + timedelta(minutes=1))
+    assert told == []  # under 20 % but above the 12 % clear level: still critical, no flapping
+    states, told = evaluate(rules, _figures(chance=0.10), states, T0 + timedelta(minutes=2))
+    assert [(s, t.kind, t.to_level) for s, t in told] == [("chance", "recovered", Level.WARNING)]
+    states, told = evaluate(rules, _figures(chance=0.04), states, T0 + timedelta(minutes=3))
+    assert told == []  # 4 % is under 5 % but above the 3 % clear level
+    _, told = evaluate(rules, _figures(chance=0.02), states, T0 + timedelta(minutes=4))
+    assert [(s, t.kind) for s, t in told] == [("chance", "resolved")]
+
+
+def test_without_volatility_the_distance_decides() -> None:
+    from alerts.evaluate import evaluate
+    from config.settings import AlertRules
+
+    rules = AlertRules(warning_pending_polls=0)
+    states, told = evaluate(rules, _figures(fallback_distance=0.05), {}, T0)
+    assert [(s, t.to_level) for s, t in told] == [("distance", Level.WARNING)]
+    _, told = evaluate(rules, _figures(fallback_distance=0.03), states, T0)
+    assert [(s, t.to_level) for s, t in told] == [("distance", Level.CRITICAL)]
+    _, told = evaluate(rules, _figures(fallback_distance=0.10), {}, T0)
+    assert told == []  # 10 % away is not a warning
+
+
+def test_the_earlier_opt_in_keys_still_read() -> None:
+    from config.settings import AlertRules
+
+    rules = AlertRules.model_validate(
+        {"touch_probability_above": 0.1, "distance_below": 0.08, "distance_clear_above": 0.1}
+    )
+    assert (rules.touch_warning_above, rules.distance_warning_below) == (0.1, 0.08)

@@ -34,6 +34,10 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
+def _health(body: str) -> str:
+    return body.split("Health:", 1)[1].split()[0]
+
+
 def _subjects(server: SmtpServer) -> list[str]:
     return [m["Subject"] for m in server.inbox.messages]
 
@@ -41,7 +45,7 @@ def _subjects(server: SmtpServer) -> list[str]:
 def test_walk_to_critical_and_back_tells_exactly_four_things(
     sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port))
+    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False))
 
     async def main() -> None:
         upgrade(config.database_url)
@@ -64,14 +68,41 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
             await poller.close()
 
     asyncio.run(main())
-    assert _subjects(smtp_server) == [
-        "WARNING · binanceusdm/main · health 1.40",  # the 2nd poll below 1.5
-        "CRITICAL · binanceusdm/main · health 1.10",  # at once below 1.15
-        "WARNING · binanceusdm/main · health 1.30",  # above 1.25: recovered to warning
-        "RESOLVED · binanceusdm/main · health 1.80",  # above 1.7
+    bodies = [m.get_body(("plain",)).get_content() for m in smtp_server.inbox.messages]
+    assert [(s.split(" · ")[0], _health(b)) for s, b in zip(_subjects(smtp_server), bodies, strict=True)] == [
+        ("WARNING", "1.400"),  # the 2nd poll below 1.5
+        ("CRITICAL", "1.100"),  # at once below 1.15
+        ("WARNING", "1.300"),  # above 1.25: recovered to warning
+        ("RESOLVED", "1.800"),  # above 1.7
     ]  # and no flapping while health wobbled between 1.49 and 1.51
     recovery = smtp_server.inbox.messages[2].get_body(("plain",)).get_content()
     assert "health recovered to WARNING" in recovery
+
+
+def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Issue 11: at 20x, health 2.0 is 0.4 % from liquidation. The risk level (on by
+    default) says CRITICAL on the first poll, and the subject gives the distance."""
+    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'd.db'}", smtp_server.port))
+
+    async def main() -> None:
+        upgrade(config.database_url)
+        sessions = session_factory(make_engine(config.database_url))
+        connectors, _ = build_connectors(config, {})
+        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event())
+        document = await connectors["main"].fetch_snapshot()
+        try:
+            sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 2.0))
+            assert (await poller.cycle()).stored == ["main"]
+            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+        finally:
+            await poller.close()
+
+    asyncio.run(main())
+    (subject,) = _subjects(smtp_server)
+    assert subject.startswith("CRITICAL · binanceusdm/main · 0.4") and " % to liquidation at " in subject
+    assert subject.endswith(" (down)")
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
@@ -120,7 +151,8 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(sim: Exchang
         second.send_signal(signal.SIGTERM)
         second.wait(20)
         smtp.stop()
-    assert _subjects(smtp) == ["CRITICAL · binanceusdm/main · health 1.05"]
+    (subject,) = _subjects(smtp)
+    assert subject.startswith("CRITICAL · binanceusdm/main · ") and "to liquidation at" in subject
     with sessions() as session:
         fired = session.scalars(select(AlertTransition).where(AlertTransition.subject == "health")).all()
     assert [t.kind for t in fired] == ["fired"]  # the restart remembered the firing alert
@@ -149,7 +181,8 @@ def test_smtp_outage_delays_but_does_not_lose_the_email(sim: ExchangeSimulator, 
         poller.send_signal(signal.SIGTERM)
         poller.wait(20)
         smtp.stop()
-    assert _subjects(smtp) == ["CRITICAL · binanceusdm/main · health 1.05"]
+    (subject,) = _subjects(smtp)
+    assert subject.startswith("CRITICAL · binanceusdm/main · ") and "to liquidation at" in subject
     assert _scalar(sessions, select(AlertDelivery.status)) == "sent"
 
 

@@ -100,7 +100,9 @@ def test_critical_email_names_the_account_level_and_remedy(tmp_path: Path, smtp_
     assert desk.poll(1.08) is not None  # critical does not wait
     assert desk.deliver() == {"sent": 1, "retry": 0, "failed": 0}
     (message,) = smtp_server.inbox.messages
-    assert message["Subject"] == "CRITICAL · binanceusdm/main · health 1.08"
+    # 10.8 + (P - 100) = 0.1 P  =>  P = 89.2 / 0.9 = 99.1111, 0.89 % below the mark (no σ:
+    # the symbol has no volatility in this test)
+    assert message["Subject"] == "CRITICAL · binanceusdm/main · 0.89 % to liquidation at 99.1111 (down)"
     assert smtp_server.inbox.envelopes[0][1] == ["owner@example.org", "risk@example.org"]
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
