@@ -55,6 +55,14 @@ def load_or_fail(path: Path | None, *, polling: bool = False) -> Config:
         raise typer.Exit(2) from None
 
 
+def optional_config(path: Path | None) -> Config | None:
+    """The config named by --config (which must then load), else the default one if it
+    exists (MARGINWATCH_CONFIG, then ./marginwatch.toml), else None."""
+    if path is None and not config_path(None).exists():
+        return None
+    return load_or_fail(path)
+
+
 def open_store(settings: Config) -> sessionmaker[Session]:
     """The configured store, migrated to the current schema."""
     from store.db import make_engine, session_factory, upgrade

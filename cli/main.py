@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from alerts.levels import limits_for
 from cli.alert_commands import alerts_app
-from cli.common import ConfigOption, fail, load_or_fail, open_store, parse_shocks
+from cli.common import ConfigOption, fail, load_or_fail, open_store, optional_config, parse_shocks
 from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
 from cli.report_table import render_risk
 from config.secrets import credentials
 from config.settings import ConfigError
+from margin.danger import DangerLimits
 from margin.report import DEFAULT_TARGET_HEALTH, risk_report
 
 if TYPE_CHECKING:
@@ -54,17 +56,24 @@ def main() -> None:
 def risk(
     snapshot: Annotated[Path, typer.Argument(help="Snapshot JSON file (docs/snapshot-format.md).")],
     target_health: Annotated[
-        float, typer.Option(help="Health the remedies aim for (equity / maintenance).")
-    ] = DEFAULT_TARGET_HEALTH,
+        float | None,
+        typer.Option(
+            help="Health the remedies aim for (equity / maintenance, > 1). Default: the account's "
+            "target in the config (matched by the snapshot's account name), else the config's, else "
+            f"{DEFAULT_TARGET_HEALTH:g}."
+        ),
+    ] = None,
     shocks: Annotated[str | None, typer.Option(help="Uniform price shocks, e.g. -0.2,-0.1,0.1.")] = None,
     slippage: Annotated[float, typer.Option(help="Slippage rate paid on reductions, beside the taker fee.")] = 0.0,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for tools).")
     ] = OutputFormat.table,
+    config: ConfigOption = None,
 ) -> None:
-    """Health, liquidation prices, top-up, deleverage plan and stress test of a snapshot."""
-    if not math.isfinite(target_health) or target_health <= 0:
-        fail(f"--target-health: must be a number > 0; got {target_health}")
+    """Risk level, liquidation prices (both sides), top-up, deleverage plan and stress test of a
+    snapshot, with the target and thresholds of its account in the config (if there is one)."""
+    if target_health is not None and (not math.isfinite(target_health) or target_health <= 1):
+        fail(f"--target-health: must be a number > 1 (health 1 is liquidation); got {target_health}")
     if not math.isfinite(slippage) or not 0 <= slippage < 1:
         fail(f"--slippage: must be a fraction in [0, 1); got {slippage}")
     shock_list = parse_shocks(shocks)
@@ -72,7 +81,13 @@ def risk(
         parsed = load_snapshot(snapshot)
     except InputError as exc:
         fail(str(exc))
-    report = risk_report(parsed, target_health, shock_list, slippage)
+    settings = optional_config(config)
+    target = target_health
+    limits = DangerLimits()
+    if settings is not None:
+        target = target or settings.target_for(parsed.account)
+        limits = limits_for(settings.rules_named(parsed.account))
+    report = risk_report(parsed, target or DEFAULT_TARGET_HEALTH, shock_list, slippage, limits)
     if output is OutputFormat.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
@@ -138,18 +153,24 @@ def poll(
 
 
 @app.command()
-def status(config: ConfigOption = None) -> None:
-    """Every account's latest health, worst first."""
+def status(
+    config: ConfigOption = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for tools).")
+    ] = OutputFormat.table,
+) -> None:
+    """Every account's risk level, worst first: level, chance of liquidation in 24 h,
+    nearest liquidation (distance, σ, side), health."""
     from cli.status_table import render_status
-    from readmodels.accounts import account_views
-    from store.db import make_engine, session_factory, upgrade
+    from readmodels.accounts import account_views, status_document
 
     settings = load_or_fail(config)
-    upgrade(settings.database_url)
-    sessions = session_factory(make_engine(settings.database_url))
-    with sessions() as session:
+    with open_store(settings)() as session:
         views = account_views(session, datetime.now(UTC), settings.stale_after)
-    render_status(views, Console())
+    if output is OutputFormat.json:
+        print(json.dumps(status_document(views), indent=2, allow_nan=False))
+    else:
+        render_status(views, Console())
 
 
 @app.command()
@@ -169,7 +190,11 @@ def stress(
         result = cross_account_stress(session, chosen, settings.target_health)
     if not result.accounts:
         fail("no account has a snapshot yet: run `marginwatch poll` first")
-    render_stress(result, Console())
+    bands = {}
+    for name in result.accounts:
+        rules = settings.rules_named(name)
+        bands[name] = {"critical_health": rules.critical_below, "warning_health": rules.warning_below}
+    render_stress(result, Console(), bands)
 
 
 @app.command()
@@ -195,8 +220,11 @@ def demo(
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
 ) -> None:
     """The product on the built-in exchange simulator, with the dashboard: no API keys needed."""
+    from rich.text import Text
+
     from cli.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator
     from cli.status_table import render_status
+    from config.files import write_config
     from poller.runtime import run_poller
     from readmodels.accounts import account_views
     from store.db import make_engine, session_factory, upgrade
@@ -210,31 +238,33 @@ def demo(
     simulator, base_url = start_simulator(scenario, port)
     settings = demo_config(scenario, base_url, f"sqlite:///{database.resolve()}", interval)
     upgrade(settings.database_url)
+    # the CLI in another terminal finds this config by itself (config.settings.config_path)
+    config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
     console = Console()
     dashboard = None
     if not no_dashboard:
         from cli.dashboard import start_dashboard, wait_until_up
-        from config.files import write_config
 
         log_file = (DEMO_DIR / "dashboard.log").open("wb")
         # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
         dashboard = start_dashboard(
-            write_config(settings, DEMO_DIR / "marginwatch.toml"),
-            dashboard_port,
-            cwd=Path.cwd(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+            config_file, dashboard_port, cwd=Path.cwd(), stdout=log_file, stderr=subprocess.STDOUT
         )
     console.print(
-        f"exchange simulator: {base_url}   database: {database}   "
-        f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)"
+        Text(
+            f"exchange simulator: {base_url}   database: {database}   "
+            f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)\n"
+            f"In another terminal, from this folder: .venv/bin/marginwatch status (or alerts list, "
+            f"stress, rebalance); they read {config_file}"
+        )
     )
+    engine = make_engine(settings.database_url)
 
     waiting_for_dashboard = dashboard is not None
 
     def show(cycle: CycleReport) -> None:
         nonlocal waiting_for_dashboard
-        with session_factory(make_engine(settings.database_url))() as session:
+        with session_factory(engine)() as session:
             views = account_views(session, datetime.now(UTC), settings.stale_after)
         render_status(views, console)
         if waiting_for_dashboard:  # after the first cycle: the dashboard opens on data

@@ -15,7 +15,11 @@ from margin.correlation import CorrelatedStress
 from margin.rebalance import RebalancePlan
 
 
-def render_stress(result: CorrelatedStress, console: Console) -> None:
+def render_stress(
+    result: CorrelatedStress, console: Console, bands: Mapping[str, dict[str, float]] | None = None
+) -> None:
+    """`bands`: each account's configured health bands ({"critical_health", "warning_health"})."""
+    default = {"critical_health": 1.15, "warning_health": 1.5}
     table = Table(
         title="Correlated stress: BTC shock, each symbol by its beta",
         title_justify="left",
@@ -31,8 +35,9 @@ def render_stress(result: CorrelatedStress, console: Console) -> None:
             health = float(scenario.worst_health[i])
             value = None if math.isnan(health) else health
             label = "LIQ" if scenario.liquidated[i] else ratio(value, 2)
-            cells.append(Text(label, style="bold red" if scenario.liquidated[i] else health_style(value)))
-        table.add_row(name, *cells)
+            style = "bold red" if scenario.liquidated[i] else health_style(value, (bands or {}).get(name, default))
+            cells.append(Text(label, style=style))
+        table.add_row(Text(name), *cells)
     table.add_row("to survive", *[f"{s.total_to_survive:,.0f}" for s in result.scenarios])
     console.print(table)
     order = result.liquidation_order()

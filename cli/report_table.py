@@ -11,16 +11,16 @@ from rich.text import Text
 
 from readmodels.text import age as age  # the CLI and the dashboard say "how long ago" alike
 
-CRITICAL_HEALTH = 1.15
-WARNING_HEALTH = 1.5
+LEVEL_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow", "ok": "bold green"}
 
 
-def health_style(health: float | None) -> str:
+def health_style(health: float | None, limits: dict[str, float]) -> str:
+    """A health coloured by the configured bands (the report's `limits`)."""
     if health is None:
         return "dim"
-    if health < CRITICAL_HEALTH:
+    if health < limits["critical_health"]:
         return "bold red"
-    if health < WARNING_HEALTH:
+    if health < limits["warning_health"]:
         return "yellow"
     return "green"
 
@@ -47,14 +47,35 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:+.2f}%"
 
 
+def _chance(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "< 0.1 %" if 0 < value < 0.001 else f"{value * 100:.1f} %"
+
+
+def _nearest(nearest: dict[str, Any] | None) -> str:
+    if nearest is None:
+        return "no liquidation price on either side"
+    sigma = "" if nearest["distance_sigma"] is None else f" ({abs(nearest['distance_sigma']):.1f} σ)"
+    where = "past liquidation" if nearest["distance"] < 0 else "to liquidation"
+    return (
+        f"{abs(nearest['distance']) * 100:.2f} %{sigma} {where} at {price(nearest['price'])} "
+        f"({nearest['liquidation_side']}, {nearest['symbol']} {nearest['side']})"
+    )
+
+
 def render_risk(report: dict[str, Any], console: Console) -> None:
     """Print the account summary, positions, remedy and stress test."""
     acct = report["account"]
     ccy = report["collateral"]
+    limits = report["limits"]
     health = acct["health"]
     summary = Text.assemble(
-        ("health ", "bold"),
-        (ratio(acct["health"]), health_style(health)),
+        (f" {acct['level'].upper()} ", LEVEL_STYLES[acct["level"]]),
+        f"   chance of liquidation in 24 h {_chance(acct['touch_probability_24h'])}",
+        f"\nnearest: {_nearest(acct['nearest'])}",
+        ("\nhealth ", "bold"),
+        (ratio(acct["health"]), health_style(health, limits)),
         f"   worst pool {ratio(acct['worst_health'])}",
         f"   margin ratio {percent(acct['margin_ratio']).lstrip('+')}",
         f"\nequity {money(acct['equity'], ccy)}   maintenance {money(acct['maintenance_margin'], ccy)}",
@@ -64,26 +85,42 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             "bold yellow" if acct["topup_to_target"] > 0 else "green",
         ),
     )
-    console.print(Panel(summary, title=f"{report['exchange']} / {report['account_name']}"))
+    console.print(Panel(summary, title=Text(f"{report['exchange']} / {report['account_name']}")))
 
     table = Table(title="Positions", title_justify="left", pad_edge=False)
-    for col in ("position", "size", "mark", "uPnL", "maint.", "liq. ours", "liq. exch.", "distance", "σ"):
+    columns = (
+        "position",
+        "size",
+        "mark",
+        "uPnL",
+        "maint.",
+        "liq. down",
+        "liq. up",
+        "liq. exch.",
+        "nearest",
+        "σ",
+        "24h",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col == "position" else "right", no_wrap=True)
     for p in report["positions"]:
         flag = " ⚠" if p["disagrees_with_exchange"] else ""
         distance = p["distance_to_liquidation"]
-        style = "bold red" if distance is not None and distance < 0.05 else ""
+        style = LEVEL_STYLES.get(p["level"], "") if p["level"] != "ok" else ""
         mode = " iso" if p["margin_mode"] == "isolated" else ""
+        side = {"down": " ↓", "up": " ↑"}.get(p["liquidation_side"], "")
         table.add_row(
-            f"{p['symbol'].split(':')[0]} {p['side']}{mode}",
+            Text(f"{p['symbol'].split(':')[0]} {p['side']}{mode}"),
             f"{p['size']:g}",
             price(p["mark_price"]),
             money(p["unrealized_pnl"]),
             money(p["maintenance_margin"]),
-            price(p["liquidation_price"]),
+            price(p["liquidation_price_down"]),
+            price(p["liquidation_price_up"]),
             price(p["exchange_liquidation_price"]) + flag,
-            Text(percent(distance), style=style),
+            Text(percent(distance) + side, style=style),
             ratio(p["distance_sigma"], 1),
+            _chance(p["touch_probability_24h"]),
         )
     console.print(table)
 
@@ -96,12 +133,17 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             for r in remedy
         ]
         if remedy:
-            lines.append(f"health after: {ratio(summary_line['health_after'])}")
+            after = summary_line["nearest_distance_after"]
+            lines.append(
+                f"health after: {ratio(summary_line['health_after'])}; nearest liquidation after: "
+                f"{'none' if after is None else f'{after * 100:.2f} %'}; chance in 24 h after: "
+                f"{_chance(summary_line['touch_probability_24h_after'])}"
+            )
         if summary_line["note"]:
             lines.append(summary_line["note"])
-        console.print(Panel("\n".join(lines), title="Deleverage plan", title_align="left"))
+        console.print(Panel(Text("\n".join(lines)), title="Deleverage plan", title_align="left"))
 
-    stress = Table(title="Stress test (uniform price shock)", title_justify="left")
+    stress = Table(title="Stress test (uniform price shock, both ways)", title_justify="left")
     stress.add_column("shock", justify="right")
     stress.add_column("equity", justify="right")
     stress.add_column("health", justify="right")
@@ -109,12 +151,19 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     for s in report["stress"]["scenarios"]:
         h = s["account"]["health"]
         names = ", ".join(report["positions"][i]["symbol"] for i in s["liquidated_positions"])
+        shown = "past liq." if h is not None and h < 0 else ratio(h)
         stress.add_row(
-            percent(s["shock"]), money(s["account"]["equity"]), Text(ratio(h), style=health_style(h)), names or "—"
+            percent(s["shock"]),
+            money(s["account"]["equity"]),
+            Text(shown, style=health_style(h, limits)),
+            Text(names or "—"),
         )
     console.print(stress)
     for shock in report["stress"]["liquidating_shocks"]:
-        console.print(
-            f"{shock['pool']}: liquidated by a uniform move of {percent(shock['down'])} "
-            f"(down) / {percent(shock['up'])} (up)"
-        )
+        if shock["side"] is None:
+            console.print(Text(f"{shock['pool']}: no uniform move in range liquidates it"))
+            continue
+        first, other = (shock["down"], shock["up"]) if shock["side"] == "down" else (shock["up"], shock["down"])
+        other_side = "up" if shock["side"] == "down" else "down"
+        rest = "" if other is None else f"; {other_side}: {percent(other)}"
+        console.print(Text(f"{shock['pool']}: liquidates first on a move of {percent(first)} ({shock['side']}){rest}"))

@@ -1,6 +1,10 @@
-"""The read model every screen shares (status table, dashboard, alerts): each account's
-latest figures with its freshness, worst first. Stale data is shown as stale, never as
-healthy."""
+"""The read model every screen shares (status table, dashboard, metrics): each account's
+latest figures with its freshness and its risk level, worst first. Stale data is shown as
+stale, never as healthy.
+
+The order, everywhere: worst level first (critical, then not watched, stale, warning, ok:
+an account nobody can see into comes right after known danger), then the highest chance of
+touching a liquidation price within 24 h, then the nearest liquidation distance."""
 
 from __future__ import annotations
 
@@ -10,7 +14,30 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from config.settings import account_label
+from margin.danger import Level
 from store import repo
+from store.schema import AccountSnapshot
+
+CRITICAL, WARNING, OK, STALE, NOT_WATCHED = "critical", "warning", "ok", "stale", "not watched"
+ORDER = (CRITICAL, NOT_WATCHED, STALE, WARNING, OK)  # the order accounts are listed in
+LEVEL_NAMES = {Level.OK: OK, Level.WARNING: WARNING, Level.CRITICAL: CRITICAL}
+# the numbers metrics and exports use (issue 21): 0 ok, 1 warning, 2 critical, 3 stale, 4 not watched
+LEVEL_NUMBERS = {OK: 0, WARNING: 1, CRITICAL: 2, STALE: 3, NOT_WATCHED: 4}
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The position whose liquidation price is nearest its mark: its symbol and side (long
+    or short), the liquidation price, which side of the mark it is on (down or up), the
+    signed distance (fraction of mark) and the distance in daily σ (None without σ)."""
+
+    symbol: str | None
+    side: str | None
+    price: float | None
+    liquidation_side: str | None
+    distance: float
+    distance_sigma: float | None
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,25 @@ class AccountView:
     positions: int
     snapshot_id: int | None
     key_status: str | None
+    risk_level: int | None = None  # margin.danger.Level of the latest snapshot, as the poller computed it
+    touch_probability: float | None = None  # 24 h, either side, highest of any position
+    nearest: Nearest | None = None
+
+    @property
+    def level(self) -> str:
+        """critical | warning | ok from the latest snapshot, or why nothing is known now:
+        not watched (refused or paused key) or stale (no fresh data)."""
+        if self.state != "active":
+            return NOT_WATCHED
+        if self.stale:
+            return STALE
+        if self.risk_level is None:
+            return OK if self.positions == 0 else STALE  # a snapshot from before the risk level
+        return LEVEL_NAMES[Level(self.risk_level)]
+
+    @property
+    def label(self) -> str:
+        return account_label(self.exchange, self.name)
 
     @property
     def watched(self) -> bool:
@@ -48,15 +94,19 @@ class AccountView:
             for p in (self.state_reason if self.state != "active" else None, self.last_error if self.stale else None)
             if p
         ]
+        parts = list(dict.fromkeys(parts))  # a refusal is often both the state's reason and the last error
         if self.key_status == "trade":
             parts.append("key can trade (use a read-only key)")
         return "; ".join(parts)
 
     @property
-    def sort_key(self) -> tuple[int, float]:
-        """Unwatched accounts first (nothing is known of them), then the lowest health."""
+    def sort_key(self) -> tuple[int, float, float, float]:
+        """Worst level first, then the highest chance, then the nearest distance (then the
+        lowest health, for accounts without positions to tell apart)."""
+        chance = self.touch_probability if self.touch_probability is not None else -1.0
+        distance = abs(self.nearest.distance) if self.nearest is not None else math.inf
         health = self.worst_health if self.worst_health is not None else math.inf
-        return (0 if not self.watched else 1, health)
+        return (ORDER.index(self.level), -chance, distance, health)
 
 
 def account_views(session: Session, now: datetime, stale_after_seconds: float) -> list[AccountView]:
@@ -87,6 +137,49 @@ def account_views(session: Session, now: datetime, stale_after_seconds: float) -
                 positions=snap.positions if snap else 0,
                 snapshot_id=snap.id if snap else None,
                 key_status=check.status if check else None,
+                risk_level=snap.level if snap else None,
+                touch_probability=snap.touch_probability if snap else None,
+                nearest=_nearest(snap),
             )
         )
     return sorted(views, key=lambda v: v.sort_key)
+
+
+def _nearest(snap: AccountSnapshot | None) -> Nearest | None:
+    if snap is None or snap.nearest_distance is None:
+        return None
+    return Nearest(
+        snap.nearest_symbol,
+        snap.nearest_side,
+        snap.nearest_liquidation_price,
+        snap.nearest_liquidation_side,
+        snap.nearest_distance,
+        snap.nearest_sigma,
+    )
+
+
+def status_document(views: list[AccountView]) -> list[dict[str, object]]:
+    """The accounts as `marginwatch status --format json` prints them, in the same order."""
+    return [
+        {
+            "exchange": v.exchange,
+            "account": v.name,
+            "level": v.level,
+            "health": v.worst_health,
+            "touch_probability_24h": v.touch_probability,
+            "nearest": None
+            if v.nearest is None
+            else {
+                "symbol": v.nearest.symbol,
+                "side": v.nearest.side,
+                "price": v.nearest.price,
+                "liquidation_side": v.nearest.liquidation_side,
+                "distance": v.nearest.distance,
+                "distance_sigma": v.nearest.distance_sigma,
+            },
+            "stale": not v.watched,
+            "data_age_seconds": v.age_seconds,
+            "problem": v.problem or None,
+        }
+        for v in views
+    ]

@@ -60,7 +60,11 @@ def cross_account_stress(
     latest = latest_snapshots(session)
     result = correlated_stress([x.snapshot for x in latest], betas(session), shocks, target_health)
     return CorrelatedStress(
-        tuple(x.name for x in latest), result.scenarios, result.liquidating_shock, result.search_limit
+        tuple(x.name for x in latest),
+        result.scenarios,
+        result.liquidating_shock,
+        result.search_limit,
+        result.search_limit_up,
     )
 
 
@@ -74,7 +78,7 @@ def rebalance_plans(session: Session, config: Config) -> dict[str, RebalancePlan
             continue
         snapshot = latest[account.name]
         cross = pool_figures(snapshot, pools(snapshot)[0])
-        target = account.target_health or config.target_health
+        target = config.target_for(account)
         groups[(account.owner, snapshot.collateral)].append(
             AccountState(account.name, cross.equity, cross.maintenance_margin, target)
         )

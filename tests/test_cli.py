@@ -104,3 +104,35 @@ def test_console_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["account_name"] == "demo"
+
+
+@pytest.mark.parametrize("target", ["1", "0.9", "nan"])
+def test_a_target_health_at_or_below_liquidation_is_refused(target: str) -> None:
+    code, out, err = run_cli("risk", str(DEMO), "--target-health", target)
+    assert code == 2 and out == ""
+    assert "--target-health: must be a number > 1" in err
+
+
+def test_risk_takes_the_accounts_target_and_thresholds_from_the_config(tmp_path: Path, monkeypatch) -> None:
+    """One target health everywhere: the account's own target in the config (matched by the
+    snapshot's account name), and its alert thresholds for the risk level."""
+    monkeypatch.chdir(tmp_path)  # no ./marginwatch.toml here: only --config counts
+    monkeypatch.delenv("MARGINWATCH_CONFIG", raising=False)
+    account = json.loads(DEMO.read_text())["account"]
+    config = tmp_path / "mw.toml"
+    config.write_text(
+        f"target_health = 1.8\n[alerts]\ntouch_critical_above = 0.9\ntouch_warning_above = 0.3\n"
+        f'[[accounts]]\nname = "{account}"\nexchange = "binanceusdm"\nkey_env = "K"\nsecret_env = "S"\n'
+        f"target_health = 3.0\n"
+    )
+    code, out, _ = run_cli("risk", str(DEMO), "--format", "json")
+    assert code == 0 and json.loads(out)["target_health"] == 1.5  # no config: the default
+    default_level = json.loads(out)["account"]["level"]
+    code, out, _ = run_cli("risk", str(DEMO), "--format", "json", "--config", str(config))
+    report = json.loads(out)
+    assert report["target_health"] == 3.0
+    assert report["limits"]["critical_chance"] == 0.9
+    # the demo's 46 % chance is critical under the defaults, a warning under these thresholds
+    assert (default_level, report["account"]["level"]) == ("critical", "warning")
+    code, out, _ = run_cli("risk", str(DEMO), "--format", "json", "--config", str(config), "--target-health", "2")
+    assert json.loads(out)["target_health"] == 2.0  # the command line wins

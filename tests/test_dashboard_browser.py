@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app.access.password import hash_password
+from app.components.levels import COLORS, CRITICAL
 from cli.dashboard import start_dashboard, wait_until_up
 from cli.demo import demo_scenario
 from tests.conftest import free_port, require_system_part
@@ -85,9 +86,35 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
             _wait_for_snapshots(database, len(polled), 45, demo)  # a refused key never gets one
             url = f"http://127.0.0.1:{port}"
             wait_until_up(url, 45)
+            _check_the_cli_on_the_running_demo(tmp_path, command)
             yield url
         finally:
             _stop(demo)
+
+
+def _check_the_cli_on_the_running_demo(folder: Path, command: list[str]) -> None:
+    """Issue 11's demo proof, from a second "terminal" in the demo's folder: `status` finds
+    the running demo's config by itself and lists the account near liquidation first, as
+    critical; `alerts list` shows its alert."""
+    import json
+
+    deadline = time.monotonic() + 60
+    while True:
+        status = subprocess.run([*command, "status", "--format", "json"], cwd=folder, capture_output=True, text=True)
+        assert status.returncode == 0, status.stderr
+        accounts = json.loads(status.stdout)
+        first = accounts[0]
+        if first["account"] == "okx-near-liquidation" and first["level"] == "critical":
+            break
+        assert time.monotonic() < deadline, accounts
+        time.sleep(1)
+    assert first["nearest"]["liquidation_side"] == "down" and 0 < first["nearest"]["distance"] < 0.04
+    levels = [a["level"] for a in accounts]
+    assert levels.index("critical") < levels.index("not watched")  # the refused key comes after
+    listed = subprocess.run([*command, "alerts", "list"], cwd=folder, capture_output=True, text=True)
+    assert any(line.startswith("CRITICAL") and "okx-near-liquidation" in line for line in listed.stdout.splitlines()), (
+        listed.stdout
+    )
 
 
 def _metric(page: Page, label: str) -> Locator:
@@ -99,6 +126,7 @@ def _metric(page: Page, label: str) -> Locator:
 def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a busy machine renders slowly: wait, do not time
     accounts = demo_scenario()["accounts"]
     names = [a["name"] for a in accounts]
     watched = next(a["name"] for a in accounts if a["positions"] and not a["permissions"].get("withdraw"))
@@ -110,8 +138,15 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             page.set_default_timeout(30_000)
             page.goto(dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-            for name in names:  # the health chart's labels: text the page holds, not canvas pixels
+            for name in names:  # the danger chart's labels: text the page holds, not canvas pixels
                 expect(page.get_by_text(name, exact=False).first).to_be_visible()
+            # the first row, worst first, is the critical account, and it is coloured as critical
+            # (the chart follows the table's order; the table itself is drawn on a canvas)
+            plot = page.locator(".js-plotly-plot").first
+            expect(plot).to_be_visible()
+            bars = plot.evaluate("p => ({y: p.data[0].y, colors: p.data[0].marker.color})")
+            assert bars["y"][0] == "okx/okx-near-liquidation", bars["y"]
+            assert bars["colors"][0] == COLORS[CRITICAL]
             expect(page.get_by_text("REFUSED").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 

@@ -7,31 +7,55 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import tzinfo
+from statistics import NormalDist
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from app.components import fmt
-from app.components.levels import COLORS, STALE
+from app.components.levels import COLORS, NOT_WATCHED, STALE
+from margin.danger import DangerLimits
 
 LIQUIDATION = "#7f0000"
 
 
-def health_bars(frame: pd.DataFrame, critical: float, warning: float) -> go.Figure:
-    """One horizontal bar per account, worst on top, coloured by level. Bars are clipped
-    at a few times the warning level: beyond it the exact figure is in the label, and a
-    very healthy account must not squash the dangerous ones into slivers."""
-    cap = max(3.0, warning * 2.5)
+def sigma_for_chance(chance: float, horizon_hours: float = 24.0) -> float:
+    """The distance (in daily σ) at which the chance of touching a price within the horizon
+    is `chance`: 2 Φ(−z) = chance for Brownian motion without drift, z in horizon σ."""
+    z = NormalDist().inv_cdf(1.0 - min(max(chance, 1e-12), 1.0) / 2.0)
+    return z * math.sqrt(horizon_hours / 24.0)
+
+
+def danger_bars(frame: pd.DataFrame, limits: DangerLimits) -> go.Figure:
+    """One horizontal bar per account, in the overview's order (worst on top): its distance
+    to the nearest liquidation price in daily σ, coloured by its level, with the σ at which
+    the warning and critical chances are reached. What separates the accounts is how far
+    they are in the market's own units, not a health number that sits near the top for every
+    leveraged book. An account without a σ yet is placed by its distance, scaled so that the
+    distance thresholds fall on the same lines; one not watched sits greyed at the cap."""
+    warning_sigma = sigma_for_chance(limits.warning_chance, limits.horizon_hours)
+    critical_sigma = sigma_for_chance(limits.critical_chance, limits.horizon_hours)
+    cap = max(6.0, warning_sigma * 3)
     labels, widths, texts, colors = [], [], [], []
     for row in frame.itertuples():
-        health = row.health if row.health is not None and not pd.isna(row.health) else None
         labels.append(row.account)
-        widths.append(cap if health is None else min(max(health, 0.0), cap))
-        if row.level == STALE:
-            texts.append(f"{row.data} · last {fmt.ratio(health)}" if health is not None else row.data)
-        else:
-            texts.append("no position" if health is None else fmt.ratio(health))
         colors.append(COLORS[row.level])
+        distance = None if pd.isna(row.nearest_distance) else float(row.nearest_distance)
+        sigma = None if pd.isna(row.nearest_sigma) else float(row.nearest_sigma)
+        if row.level in (STALE, NOT_WATCHED):
+            widths.append(cap)
+            texts.append(row.data)
+        elif distance is None:
+            widths.append(cap)
+            texts.append("no liquidation price")
+        elif sigma is not None:
+            widths.append(min(max(sigma, 0.0), cap))
+            chance = "" if pd.isna(row.touch_probability) else f" · {fmt.chance(row.touch_probability)} in 24 h"
+            texts.append(f"{fmt.percent(distance)} · {sigma:.1f} σ{chance}")
+        else:
+            scaled = distance / limits.warning_distance * warning_sigma if limits.warning_distance else cap
+            widths.append(min(max(scaled, 0.0), cap))
+            texts.append(f"{fmt.percent(distance)} (no σ yet)")
     fig = go.Figure(
         go.Bar(
             x=widths,
@@ -46,21 +70,23 @@ def health_bars(frame: pd.DataFrame, critical: float, warning: float) -> go.Figu
         )
     )
     lines = (
-        (1.0, "liquidation", LIQUIDATION, "bottom"),
-        (critical, "critical", COLORS["critical"], "top"),
-        (warning, "warning", COLORS["warning"], "top"),
+        (critical_sigma, f"critical ({fmt.chance(limits.critical_chance)})", COLORS["critical"]),
+        (warning_sigma, f"warning ({fmt.chance(limits.warning_chance)})", COLORS["warning"]),
     )
-    for value, name, color, where in lines:  # liquidation's label below: critical is close by
+    for value, name, color in lines:
         fig.add_vline(
             x=value,
             line_dash="dash",
             line_color=color,
             annotation_text=name,
-            annotation_position=where,
+            annotation_position="top",
             annotation_font_color=color,
         )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title="health (equity / maintenance; liquidation at 1)", range=[0, cap * 1.02])
+    fig.update_xaxes(
+        title=f"distance to the nearest liquidation price, in daily σ (lines: chance in {limits.horizon_hours:g} h)",
+        range=[0, cap * 1.02],
+    )
     fig.update_layout(height=110 + 26 * len(labels), margin={"l": 10, "r": 10, "t": 30, "b": 60}, showlegend=False)
     return fig
 

@@ -31,15 +31,10 @@ class DashboardContext:
 
     def rules(self, name: str) -> AlertRules:
         """The alert thresholds of a stored account (the defaults when not configured)."""
-        account = self.account_config(name)
-        if account is None:  # stored but no longer configured: the default thresholds
-            defaults = self.config.alerts.model_dump()
-            return AlertRules.model_validate({k: defaults[k] for k in AlertRules.model_fields})
-        return self.config.rules_for(account)
+        return self.config.rules_named(name)
 
     def target_health(self, name: str) -> float:
-        account = self.account_config(name)
-        return (account.target_health if account else None) or self.config.target_health
+        return self.config.target_for(name)
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,31 +1,18 @@
-"""An account's level on the dashboard, from its weakest pool's health and the alert
-thresholds: critical, warning, ok, or stale (no fresh data, or not polled: nothing is
-known of it, so it is never counted as healthy)."""
+"""How the dashboard colours a level. The level itself is the read model's
+(readmodels.accounts.AccountView.level, from the engine's risk level): critical, warning,
+ok, or stale / not watched (nothing is known of the account now, so it is never counted as
+healthy)."""
 
 from __future__ import annotations
 
-from config.settings import AlertRules
-from readmodels.accounts import AccountView
+from readmodels.accounts import CRITICAL, NOT_WATCHED, OK, ORDER, STALE, WARNING, AccountView
 
-CRITICAL, WARNING, OK, STALE = "critical", "warning", "ok", "stale"
-ORDER = (CRITICAL, WARNING, OK, STALE)
-COLORS = {CRITICAL: "#d62728", WARNING: "#f28e2b", OK: "#2ca02c", STALE: "#9e9e9e"}
+__all__ = ["ALERT_NAMES", "BACKGROUNDS", "COLORS", "CRITICAL", "NOT_WATCHED", "OK", "ORDER", "STALE", "WARNING"]
+
+COLORS = {CRITICAL: "#d62728", WARNING: "#f28e2b", OK: "#2ca02c", STALE: "#9e9e9e", NOT_WATCHED: "#6b6b6b"}
 # pale versions for table cells: the text stays readable on them
-BACKGROUNDS = {CRITICAL: "#fbd5d5", WARNING: "#fde6cc", OK: "#d9f2d9", STALE: "#e8e8e8"}
+BACKGROUNDS = {CRITICAL: "#fbd5d5", WARNING: "#fde6cc", OK: "#d9f2d9", STALE: "#e8e8e8", NOT_WATCHED: "#dcdcdc"}
 ALERT_NAMES = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
-
-
-def level(view: AccountView, rules: AlertRules) -> str:
-    if not view.watched:
-        return STALE
-    health = view.worst_health
-    if health is None:  # no position: nothing can be liquidated
-        return OK
-    if health < rules.critical_below:
-        return CRITICAL
-    if health < rules.warning_below:
-        return WARNING
-    return OK
 
 
 def data_label(view: AccountView, age_text: str) -> str:

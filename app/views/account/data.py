@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from margin.funding import DEFAULT_INTERVAL_HOURS, funding_payment
 from margin.snapshot import Snapshot
+from readmodels.accounts import account_views
 from store import repo
 from store.history import history
 from store.schema import Account, AccountSnapshot, MarketStat
@@ -33,6 +34,9 @@ POSITION_COLUMNS = [
     "entry_price",
     "mark_price",
     "liquidation_price",
+    "liquidation_side",
+    "liquidation_price_down",
+    "liquidation_price_up",
     "exchange_liquidation_price",
     "disagrees",
     "distance",
@@ -61,8 +65,11 @@ FUNDING_COLUMNS = [
 ]
 
 
-def stored_accounts(session: Session) -> list[Account]:
-    return repo.accounts(session)
+def stored_accounts(session: Session, now: datetime, stale_after: float) -> list[Account]:
+    """Every stored account in the overview's order (worst first): the account box opens on
+    the account most in danger."""
+    order = {v.account_id: i for i, v in enumerate(account_views(session, now, stale_after))}
+    return sorted(repo.accounts(session), key=lambda a: order.get(a.id, len(order)))
 
 
 def latest(session: Session, account: Account) -> AccountSnapshot | None:

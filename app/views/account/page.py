@@ -56,7 +56,7 @@ def choose(accounts: list[Account]) -> Account:
 def render(ctx: DashboardContext) -> None:
     st.title("Account")
     with ctx.sessions() as session:
-        accounts = stored_accounts(session)
+        accounts = stored_accounts(session, datetime.now(UTC), ctx.config.stale_after)
         if not accounts:
             st.info("No account is stored yet: start the poller (`marginwatch poll`).")
             return
@@ -84,8 +84,9 @@ def render(ctx: DashboardContext) -> None:
     if snapshot is None:
         st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
         return
-    render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
-    render_what_if(snapshot, ctx.target_health(account.name), rules, account.name)
+    # one target: the configured one, or the one chosen in the remedy panel, for both panels
+    target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
+    render_what_if(snapshot, target, rules, account.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=200)
@@ -128,7 +129,14 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
 
 def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     styler = frame.style
-    prices = ["entry_price", "mark_price", "liquidation_price", "exchange_liquidation_price"]
+    prices = [
+        "entry_price",
+        "mark_price",
+        "liquidation_price",
+        "liquidation_price_down",
+        "liquidation_price_up",
+        "exchange_liquidation_price",
+    ]
     for i, row in frame.iterrows():
         decimals = fmt.price_decimals(row["mark_price"])
         styler = styler.format(f"{{:,.{decimals}f}}", subset=pd.IndexSlice[[i], prices], na_rep=fmt.DASH)
@@ -161,7 +169,10 @@ def _positions(frame: pd.DataFrame) -> None:
         "margin_mode": st.column_config.TextColumn("mode"),
         "entry_price": st.column_config.NumberColumn("entry"),
         "mark_price": st.column_config.NumberColumn("mark"),
-        "liquidation_price": st.column_config.NumberColumn("liq. price (ours)"),
+        "liquidation_price": st.column_config.NumberColumn("liq. price (ours, nearest)"),
+        "liquidation_side": st.column_config.TextColumn("side", help="Which side of the mark the nearest one is."),
+        "liquidation_price_down": st.column_config.NumberColumn("liq. below"),
+        "liquidation_price_up": st.column_config.NumberColumn("liq. above"),
         "exchange_liquidation_price": st.column_config.NumberColumn("liq. price (exchange)"),
         "disagrees": st.column_config.TextColumn("ours vs exchange"),
         "distance": st.column_config.NumberColumn("distance", format="percent"),

@@ -25,7 +25,8 @@ def render_remedy(
     name: str,
     books: Mapping[str, StoredBook] | None = None,
     zone: tzinfo | None = None,
-) -> None:
+) -> float:
+    """The panel; returns the target health it shows (the configured one unless changed here)."""
     st.subheader("What restores it")
     left, right = st.columns(2)
     target = left.number_input(
@@ -64,6 +65,7 @@ def render_remedy(
         _deleverage(report, snapshot, collateral)
     if books is not None and zone is not None:
         _priced(priced_remedy(snapshot, books, target, slippage_pct / 100), snapshot, zone)
+    return float(target)
 
 
 def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
@@ -92,10 +94,16 @@ def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
                 "slippage_cost": st.column_config.NumberColumn("slippage", format="%,.2f"),
             },
         )
-        cols = st.columns(3)
+        cols = st.columns(4)
         cols[0].metric("Health before", fmt.ratio(summary["health_before"]))
         cols[1].metric("Health after", fmt.ratio(summary["health_after"]))
-        cols[2].metric(f"Cost ({collateral})", fmt.money(summary["total_cost"]), help="Taker fee + slippage.")
+        after = summary["nearest_distance_after"]
+        cols[2].metric(
+            "Nearest liquidation after",
+            fmt.DASH if after is None else fmt.percent(after),
+            help="The plan never brings a liquidation price nearer, on either side.",
+        )
+        cols[3].metric(f"Cost ({collateral})", fmt.money(summary["total_cost"]), help="Taker fee + slippage.")
     if summary["note"]:
         (st.info if summary["reaches_target"] else st.warning)(summary["note"])
 

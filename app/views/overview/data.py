@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from alerts.silences import active_silences
 from app.components import fmt
 from app.components.context import DashboardContext
-from app.components.levels import ALERT_NAMES, ORDER, STALE, data_label, level
+from app.components.levels import ALERT_NAMES, NOT_WATCHED, ORDER, STALE, data_label
 from readmodels.accounts import account_views
 from store.schema import AccountSnapshot, AlertState
 
@@ -74,11 +74,11 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
     topup: dict[str, float] = defaultdict(float)
     for v in views:
         rules = ctx.rules(v.name)
-        lvl = level(v, rules)
+        lvl = v.level
         counts[lvl] += 1
         if v.equity is not None:
             equity[v.collateral] += v.equity
-        if v.topup_to_target is not None and lvl != STALE:
+        if v.topup_to_target is not None and lvl not in (STALE, NOT_WATCHED):
             topup[v.collateral] += v.topup_to_target
         touch, breach = risk.get(v.snapshot_id, (None, None))
         rows.append(
@@ -97,7 +97,10 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
                 "maintenance_margin": v.maintenance_margin,
                 "margin_ratio": v.margin_ratio,
                 "topup_to_target": v.topup_to_target,
-                "nearest_distance": v.nearest_distance,
+                "nearest_distance": v.nearest.distance if v.nearest else None,
+                "nearest_sigma": v.nearest.distance_sigma if v.nearest else None,
+                "nearest_side": v.nearest.liquidation_side if v.nearest else None,
+                "nearest_symbol": v.nearest.symbol if v.nearest else None,
                 "touch_probability": touch,
                 "funding": funding_flag(breach, rules.warning_below),
                 "data": data_label(v, fmt.age(v.age_seconds)),
@@ -128,6 +131,9 @@ COLUMNS = [
     "margin_ratio",
     "topup_to_target",
     "nearest_distance",
+    "nearest_sigma",
+    "nearest_side",
+    "nearest_symbol",
     "touch_probability",
     "funding",
     "data",

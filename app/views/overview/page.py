@@ -10,22 +10,25 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from alerts.levels import limits_for
 from app.components import fmt, tables, tz
-from app.components.charts import health_bars
+from app.components.charts import danger_bars
 from app.components.context import DashboardContext, context_or_stop
-from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, OK, STALE, WARNING
+from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, NOT_WATCHED, OK, STALE, WARNING
 from app.views.overview.data import Overview, load_overview
 
 ACCOUNT_PAGE = "views/account/page.py"
 SHOWN = [
     "account",
+    "level",
+    "touch_probability",
+    "nearest_distance",
+    "nearest_sigma",
     "health",
     "equity",
     "maintenance_margin",
     "margin_ratio",
     "topup_to_target",
-    "nearest_distance",
-    "touch_probability",
     "funding",
     "data",
     "alert",
@@ -47,9 +50,8 @@ def render(ctx: DashboardContext) -> None:
         if overview.frame.empty:
             st.info("No account is stored yet: start the poller (`marginwatch poll`).")
             return
-        alerts = ctx.config.alerts
         st.plotly_chart(
-            health_bars(overview.frame, alerts.critical_below, alerts.warning_below),
+            danger_bars(overview.frame, limits_for(ctx.config.alerts)),
             key="overview_bars",
             config={"displayModeBar": False},
         )
@@ -76,7 +78,7 @@ def _totals(overview: Overview) -> None:
     cols[0].metric("Critical", counts[CRITICAL])
     cols[1].metric("Warning", counts[WARNING])
     cols[2].metric("OK", counts[OK])
-    cols[3].metric("Stale / not watched", counts[STALE])
+    cols[3].metric("Stale / not watched", counts[STALE] + counts[NOT_WATCHED])
     _total(cols[4], "Total equity", overview.equity, "Latest equity of every stored account, stale included.")
     _total(
         cols[5],
@@ -90,11 +92,12 @@ def _style(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     def row_style(row: pd.Series) -> list[str]:
         styles = [""] * len(row)
         where = {name: i for i, name in enumerate(row.index)}
-        if row["level"] == STALE:  # old figures are history: greyed, never green
-            styles[where["health"]] = f"color: {COLORS[STALE]}; background-color: {BACKGROUNDS[STALE]}"
+        level = row["level"]
+        styles[where["level"]] = f"color: {COLORS[level]}; background-color: {BACKGROUNDS[level]}; font-weight: bold"
+        if level in (STALE, NOT_WATCHED):  # old figures are history: greyed, never green
+            for column in ("health", "touch_probability", "nearest_distance", "nearest_sigma"):
+                styles[where[column]] = f"color: {COLORS[STALE]}"
             styles[where["data"]] = f"color: {COLORS[CRITICAL]}; font-weight: bold"
-        else:
-            styles[where["health"]] = f"background-color: {BACKGROUNDS[row['level']]}"
         if row["alert"].startswith("CRITICAL"):
             styles[where["alert"]] = f"color: {COLORS[CRITICAL]}; font-weight: bold"
         elif row["alert"].startswith("WARNING"):
@@ -112,6 +115,14 @@ def _table(frame: pd.DataFrame) -> None:
     money = "%,.2f"
     config = {
         "account": st.column_config.TextColumn("account", pinned=True),
+        "level": st.column_config.TextColumn(
+            "level",
+            help="The risk level: the worst of the health bands and the chance of touching a liquidation "
+            "price within 24 h (the distance to it while a symbol has no volatility yet).",
+        ),
+        "nearest_sigma": st.column_config.NumberColumn(
+            "σ away", format="%.1f", help="Nearest liquidation, in daily σ."
+        ),
         "health": st.column_config.NumberColumn(
             "health", format="%.2f", help="Weakest pool: equity / maintenance margin; liquidation at 1."
         ),
