@@ -42,7 +42,14 @@ def render_stress(
     console.print(table)
     order = result.liquidation_order()
     if order:
-        console.print("liquidate first: " + ", ".join(f"{name} at BTC {percent(shock)}" for name, shock in order))
+        console.print(
+            Text(
+                "liquidate first: "
+                + ", ".join(
+                    f"{name} at BTC {percent(shock)} ({'down' if shock < 0 else 'up'})" for name, shock in order
+                )
+            )
+        )
     console.print("to survive: collateral that keeps every pool above its maintenance requirement")
 
 

@@ -170,7 +170,7 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             page.set_viewport_size({"width": 1500, "height": 1400})
             page.get_by_role("link", name="Risk").first.click()
             expect(page.get_by_role("heading", name="Risk")).to_be_visible()
-            expect(page.get_by_text("Correlated stress: BTC falls")).to_be_visible()
+            expect(page.get_by_text("Correlated stress: BTC moves both ways")).to_be_visible()
             expect(page.get_by_text("Liquidate first:")).to_be_visible()  # the demo's near-liquidation account
             expect(page.get_by_role("button", name="CSV: correlated-stress")).to_be_visible()
             expect(page.get_by_text("Collateral rebalancing per owner")).to_be_visible()

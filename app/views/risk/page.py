@@ -62,7 +62,7 @@ def _styled_stress(frame: pd.DataFrame, ctx: DashboardContext, shocks: list[str]
 
 
 def _stress(ctx: DashboardContext, data: RiskData) -> None:
-    st.subheader("Correlated stress: BTC falls, every symbol with it by its beta")
+    st.subheader("Correlated stress: BTC moves both ways, every symbol with it by its beta")
     st.caption(
         "Each symbol's price becomes mark × (1 + s)^β for a BTC shock s, β its beta to BTC over 30 days "
         "of hourly log returns; cells show each account's weakest pool's health (LIQ: at or below "
@@ -78,11 +78,12 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
     config.update(
         {
             "order": st.column_config.TextColumn(
-                "liquidates", help="Order in which the accounts liquidate as BTC falls."
+                "liquidates", help="Order in which the accounts liquidate as BTC moves away from today, either way."
             ),
             "account": st.column_config.TextColumn("account", pinned=True),
             "liquidates_at": st.column_config.TextColumn(
-                "liquidated at", help="The smallest BTC fall at which one of its pools reaches its requirement."
+                "liquidated at",
+                help="The smallest BTC move, down or up, at which one of its pools reaches its requirement.",
             ),
         }
     )
@@ -99,12 +100,12 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
         st.markdown(
             "**Liquidate first:** "
             + ", ".join(
-                f"{i}. {data.labels.get(name, name)} at BTC {shock * 100:+.1f} %"
+                f"{i}. {data.labels.get(name, name)} at BTC {shock * 100:+.1f} % ({'down' if shock < 0 else 'up'})"
                 for i, (name, shock) in enumerate(order, start=1)
             )
         )
     else:
-        st.success("No account liquidates for a BTC fall up to 99 %.")
+        st.success("No account liquidates for a BTC move from −99 % to +900 %.")
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Collateral needed per shock**")
