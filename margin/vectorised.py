@@ -198,9 +198,13 @@ def _liquidation_prices(
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
-    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, columns_at_mark[0])
+    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, line_at_mark)
     walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark)
-    down = walk.run(columns_at_mark[1], -1, None, skip_down)
+    # a downward walk starts in the tier below for a leg exactly on a tier floor (rare): the
+    # mark's line serves every group without such a leg
+    on_floor = columns_at_mark[1] != columns_at_mark[0]
+    down_line = None if on_floor.any() else (constant, coefficient)
+    down = walk.run(columns_at_mark[1], -1, down_line, skip_down)
     up = walk.run(columns_at_mark[0], 1, (constant, coefficient), skip_up)
     at_mark = gap_at_mark == 0.0
     down[at_mark] = mark[at_mark]
@@ -232,24 +236,31 @@ def _sides_without_root(
     side_term: FloatArray,
     mark: FloatArray,
     gap_at_mark: FloatArray,
-    columns_at_mark: IntArray,
+    line_at_mark: tuple[FloatArray, FloatArray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group, the sides ruled out without a walk: margin.liquidation._sides_without_root
-    for every group at once."""
+    for every group at once. A tier on entry value does not move with the price; on mark
+    value the tier at 0 is the first and far up the last, so the lines there are gathers."""
     group, n_groups = batch.group, gap_at_mark.shape[0]
     rising, continuous = _table_shapes(batch)
     row_ok = rising[batch.table] & (continuous[batch.table] | ~batch.uses_amount)
     eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
-    everything = slice(None)
-    columns_at_zero = np.where(batch.basis_entry, columns_at_mark, 0)  # a tier on entry value stays put
-    _, intercept_at_zero = _requirement_line(batch, everything, columns_at_zero)
+    slope_at_mark, intercept_at_mark = line_at_mark
+    entry, amount_used = batch.basis_entry, batch.uses_amount
+    intercept_at_zero = np.where(
+        entry, intercept_at_mark, np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0)
+    )
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
-    columns_far_up = np.where(batch.basis_entry, columns_at_mark, last[batch.table])
-    slope_far_up, intercept_far_up = _requirement_line(batch, everything, columns_far_up)
+    table_last = last[batch.table]
+    fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
+    slope_far_up = np.where(entry, slope_at_mark, batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
+    intercept_far_up = np.where(
+        entry, intercept_at_mark, np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0)
+    )
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)
-    without_amount = np.bincount(group, batch.uses_amount, n_groups) == 0
+    without_amount = np.bincount(group, amount_used, n_groups) == 0
     above = (coefficient >= 0) & (~without_amount | (constant + coefficient * mark >= 0))
     return eligible & (gap_at_zero >= 0), eligible & above
 
@@ -290,13 +301,13 @@ class _SideWalk:
         n_groups = self.mark.shape[0]
         result = np.full(n_groups, np.nan)
         columns = start_columns.copy()
-        walking = np.flatnonzero((self.gap_at_mark != 0.0) & ~skip)
-        all_walk = walking.size == n_groups
-        rows = np.arange(group.shape[0]) if all_walk else np.flatnonzero(np.isin(group, walking))
+        walks = (self.gap_at_mark != 0.0) & ~skip
+        walking = np.flatnonzero(walks)
+        rows = np.flatnonzero(walks[group])
         local_of = np.full(n_groups, -1, dtype=np.int64)
         local_of[walking] = np.arange(walking.size)
-        if line_at_start is not None and all_walk:
-            constant, coefficient = line_at_start
+        if line_at_start is not None:
+            constant, coefficient = line_at_start[0][walking], line_at_start[1][walking]
         else:
             constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
         price = self.mark.copy()
