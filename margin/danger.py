@@ -109,6 +109,27 @@ def liquidation_chance(
     return float(min(1.0, float(np.sum(each))))
 
 
+def liquidation_chances(positions: Sequence[PositionRisk], horizon_hours: float) -> tuple[float | None, ...]:
+    """liquidation_chance of every position at once (one vectorised pass, not one per
+    position)."""
+    n = len(positions)
+    if n == 0:
+        return ()
+    mark = np.array([p.mark for p in positions], dtype=float)
+    sigma = np.array([p.volatility if p.volatility and p.volatility > 0 else np.nan for p in positions], dtype=float)
+    down = np.array([np.nan if p.down is None else p.down for p in positions], dtype=float)
+    up = np.array([np.nan if p.up is None else p.up for p in positions], dtype=float)
+    with np.errstate(invalid="ignore"):
+        total = np.minimum(
+            1.0,
+            touch_probability(mark, down, np.nan_to_num(sigma), horizon_hours)
+            + touch_probability(mark, up, np.nan_to_num(sigma), horizon_hours),
+        )
+    return tuple(
+        1.0 if p.past else (None if math.isnan(sigma[i]) else float(total[i])) for i, p in enumerate(positions)
+    )
+
+
 def position_level(chance: float | None, distance: float | None, limits: DangerLimits) -> Level:
     """A position's danger: its chance band when its volatility is known, else its
     distance band."""
@@ -160,14 +181,12 @@ def assess(
     positions: Sequence[PositionRisk], pool_health: Mapping[str, float | None], limits: DangerLimits
 ) -> Assessment:
     """The risk level of one account (the one rule every screen, order and alert uses)."""
-    chances = tuple(
-        liquidation_chance(p.mark, p.down, p.up, p.volatility, limits.horizon_hours, p.past) for p in positions
-    )
+    chances = liquidation_chances(positions, limits.horizon_hours)
     levels = tuple(position_level(c, p.distance, limits) for p, c in zip(positions, chances, strict=True))
-    pools = {
-        key: pool_level(health, (lvl for p, lvl in zip(positions, levels, strict=True) if p.pool == key), limits)
-        for key, health in pool_health.items()
-    }
+    by_pool: dict[str, list[Level]] = {}
+    for p, lvl in zip(positions, levels, strict=True):
+        by_pool.setdefault(p.pool, []).append(lvl)
+    pools = {key: pool_level(health, by_pool.get(key, ()), limits) for key, health in pool_health.items()}
     known = [c for c in chances if c is not None]
     fallback = [d for p, c in zip(positions, chances, strict=True) if c is None and (d := p.distance) is not None]
     return Assessment(

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from margin.danger import liquidation_chance
+from margin.danger import PositionRisk, liquidation_chances
 from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import (
     maintenance_requirement,
@@ -89,13 +89,18 @@ class DeleveragePlan:
         return sum(r.fee + r.slippage_cost for r in self.reductions)
 
 
-def deleverage_plan(snapshot: Snapshot, target_health: float = 1.5, slippage: float = 0.0) -> DeleveragePlan:
+def deleverage_plan(
+    snapshot: Snapshot,
+    target_health: float = 1.5,
+    slippage: float = 0.0,
+    liquidations: Sequence[Liquidation] | None = None,
+) -> DeleveragePlan:
     """Cuts of cross positions that bring the cross pool to `target_health` without bringing
-    any liquidation price nearer."""
+    any liquidation price nearer (`liquidations`: the snapshot's, when the caller has them)."""
     cross = pools(snapshot)[0]
     before = pool_figures(snapshot, cross)
     notes = _isolated_notes(snapshot, target_health)
-    liquidations = all_liquidations(snapshot)
+    liquidations = all_liquidations(snapshot) if liquidations is None else liquidations
     distance_before = nearest_distance(liquidations)
     if before.health is None or reaches(before.health, target_health):
         return DeleveragePlan(
@@ -183,12 +188,11 @@ def nearest_distance(liquidations: Sequence[Liquidation]) -> float | None:
 def max_chance(snapshot: Snapshot, liquidations: Sequence[Liquidation], horizon_hours: float = 24.0) -> float | None:
     """The highest chance, over the positions with a volatility, of touching one of their
     liquidation prices within `horizon_hours` (None when no position has a volatility)."""
-    chances = [
-        c
+    risks = [
+        PositionRisk("", pos.mark_price, found.down, found.up, found.past, pos.volatility)
         for pos, found in zip(snapshot.positions, liquidations, strict=True)
-        if (c := liquidation_chance(pos.mark_price, found.down, found.up, pos.volatility, horizon_hours, found.past))
-        is not None
     ]
+    chances = [c for c in liquidation_chances(risks, horizon_hours) if c is not None]
     return max(chances) if chances else None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from margin.danger import DangerLimits, PositionRisk, assess, liquidation_chance
+from margin.danger import DangerLimits, PositionRisk, assess, liquidation_chances
 from margin.liquidation import agrees_with_either, all_liquidations, distance_in_sigma
 from margin.pools import (
     PoolFigures,
@@ -50,16 +50,13 @@ def risk_report(
         for i, (p, found) in enumerate(zip(snapshot.positions, liquidations, strict=True))
     ]
     assessment = assess(risks, {f.pool.key: f.health for f in all_pools if f.pool.indices}, limits)
+    day_chances = assessment.chances if limits.horizon_hours == 24.0 else liquidation_chances(risks, 24.0)
 
     positions = []
     for i, pos in enumerate(snapshot.positions):
         found = liquidations[i]
         distance = found.distance
-        chance = (
-            assessment.chances[i]
-            if limits.horizon_hours == 24.0
-            else liquidation_chance(pos.mark_price, found.down, found.up, pos.volatility, 24.0, found.past)
-        )
+        chance = day_chances[i]
         requirement = maintenance_requirement(pos, rule.mode(pos.margin_mode), fee, pos.mark_price)
         isolated = by_position.get(i)
         notional = pos.size * pos.mark_price
@@ -113,7 +110,7 @@ def risk_report(
         )
     chances = [p["touch_probability_24h"] for p in positions if p["touch_probability_24h"] is not None]
 
-    plan = deleverage_plan(snapshot, target_health, slippage)
+    plan = deleverage_plan(snapshot, target_health, slippage, liquidations)
     return {
         "exchange": snapshot.exchange,
         "account_name": snapshot.account,

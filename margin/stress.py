@@ -8,9 +8,8 @@ position is "past liquidation" when its pool's health is below 1 at that shock.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from margin.pools import (
     Pool,
@@ -21,7 +20,9 @@ from margin.pools import (
     taker_fee,
     tier_column,
 )
-from margin.snapshot import Snapshot
+from margin.rules import ModeRule
+from margin.snapshot import Position, Snapshot
+from margin.vectorised import batch_from_snapshots, pool_totals
 
 DEFAULT_SHOCKS: tuple[float, ...] = tuple(round(s / 10, 1) for s in range(-5, 6) if s != 0)
 
@@ -80,17 +81,18 @@ def shocked_prices(snapshot: Snapshot, shock: float) -> list[float]:
 
 
 def stress_test(snapshot: Snapshot, shocks: Sequence[float] = DEFAULT_SHOCKS) -> list[Scenario]:
-    """Each pool's equity and health under each uniform shock."""
+    """Each pool's equity and health under each uniform shock (the vectorised engine's pool
+    totals: one pass over the positions per shock)."""
+    every = pools(snapshot)
+    batch = batch_from_snapshots([snapshot])  # its pools are `every`, in the same order
     result = []
     for shock in shocks:
-        prices = shocked_prices(snapshot, shock)
-        figures = [pool_figures(snapshot, pool, prices) for pool in pools(snapshot)]
-        result.append(
-            Scenario(
-                shock,
-                tuple(PoolStress(f.pool, f.equity, f.maintenance_margin, f.health) for f in figures),
-            )
-        )
+        equity, requirement = pool_totals(batch, batch.mark * (1.0 + shock))
+        stressed = []
+        for k, pool in enumerate(every):
+            health = float(equity[k] / requirement[k]) if pool.indices and requirement[k] > 0 else None
+            stressed.append(PoolStress(pool, float(equity[k]), float(requirement[k]), health))
+        result.append(Scenario(shock, tuple(stressed)))
     return result
 
 
@@ -101,61 +103,103 @@ def liquidating_shocks(snapshot: Snapshot) -> list[LiquidatingShock]:
     position's notional crosses a tier floor. Walk outward from 0 one such segment at a
     time and solve on the first segment where the gap reaches 0 (or return the border where
     a requirement that jumps, on venues without a maintenance amount, carries it below 0).
+    The line is kept as running sums, and at each border only the positions that change
+    tier there are updated: the work grows with positions x tiers, not with its square.
     """
     result = []
+    fee = taker_fee(snapshot)
     for pool in pools(snapshot):
         if not pool.indices:
             continue
-        gap_line = _gap_line(snapshot, pool)
-        if gap_line(0.0)[0] <= 0:
+        rule = rule_for(snapshot).mode(pool.margin_mode)
+        positions = [snapshot.positions[i] for i in pool.indices]
+        at_zero = _PoolLine(positions, rule, fee, pool.balance, [tier_column(p, rule, p.mark_price) for p in positions])
+        if at_zero.constant <= 0:
             result.append(LiquidatingShock(pool, 0.0, 0.0))
             continue
-        borders = (
-            [
-                t.min_notional / (p.size * p.mark_price) - 1.0
-                for p in (snapshot.positions[i] for i in pool.indices)
-                for t in p.tiers
-                if t.min_notional > 0
-            ]
-            if rule_for(snapshot).mode(pool.margin_mode).maintenance_basis == "mark"
-            else []
-        )
-        down = _walk(gap_line, sorted((b for b in borders if -1.0 < b < 0.0), reverse=True), -1.0)
-        up = _walk(gap_line, sorted(b for b in borders if 0.0 < b < MAX_UPWARD_SHOCK), MAX_UPWARD_SHOCK)
+        down = _walk(positions, rule, fee, pool.balance, -1, -1.0)
+        up = _walk(positions, rule, fee, pool.balance, 1, MAX_UPWARD_SHOCK)
         result.append(LiquidatingShock(pool, down, up))
     return result
 
 
-def _gap_line(snapshot: Snapshot, pool: Pool) -> Callable[[float], tuple[float, float]]:
-    """For a shock s, the gap (equity - requirement) as constant + slope x s', valid for s'
-    in the tier segment that holds s."""
-    rule = rule_for(snapshot).mode(pool.margin_mode)
-    fee = taker_fee(snapshot)
-    positions = [snapshot.positions[i] for i in pool.indices]
+class _PoolLine:
+    """A pool's gap (equity - requirement) as constant + slope x shock, with each position
+    in a given tier column; `move` changes one position's column and updates the sums."""
 
-    def line(shock: float) -> tuple[float, float]:
-        constant, slope = pool.balance, 0.0
-        for p in positions:
-            column = tier_column(p, rule, p.mark_price * (1.0 + shock))
-            k, intercept = requirement_line(p, rule, fee, column)
-            constant += p.sign * p.size * (p.mark_price - p.entry_price) - k * p.mark_price - intercept
-            slope += p.sign * p.size * p.mark_price - k * p.mark_price
-        return constant, slope
+    def __init__(self, positions: list[Position], rule: ModeRule, fee: float, balance: float, columns: list[int]):
+        self.positions, self.rule, self.fee = positions, rule, fee
+        self.columns = list(columns)
+        self.constant, self.slope = balance, 0.0
+        for j, column in enumerate(self.columns):
+            c, k = self._term(j, column)
+            self.constant += c
+            self.slope += k
 
-    return line
+    def _term(self, j: int, column: int) -> tuple[float, float]:
+        p = self.positions[j]
+        k, intercept = requirement_line(p, self.rule, self.fee, column)
+        return (
+            p.sign * p.size * (p.mark_price - p.entry_price) - k * p.mark_price - intercept,
+            p.sign * p.size * p.mark_price - k * p.mark_price,
+        )
+
+    def move(self, j: int, column: int) -> None:
+        old_c, old_k = self._term(j, self.columns[j])
+        new_c, new_k = self._term(j, column)
+        self.constant += new_c - old_c
+        self.slope += new_k - old_k
+        self.columns[j] = column
+
+    def at(self, shock: float) -> float:
+        return self.constant + self.slope * shock
 
 
-def _walk(gap_line: Callable[[float], tuple[float, float]], borders: list[float], limit: float) -> float | None:
+def _borders(positions: list[Position], rule: ModeRule, direction: int, limit: float) -> list[tuple[float, int, int]]:
+    """(shock, position, column entered) where a position changes tier, from 0 toward
+    `limit`, in walking order."""
+    if rule.maintenance_basis != "mark":
+        return []
+    events = []
+    for j, p in enumerate(positions):
+        notional = p.size * p.mark_price
+        start = tier_column(p, rule, p.mark_price, below=direction < 0)
+        if direction < 0:
+            for column in range(start, 0, -1):  # leaving `column` downward, into column - 1
+                shock = p.tiers[column].min_notional / notional - 1.0
+                if shock > limit:
+                    events.append((shock, j, column - 1))
+        else:
+            for column in range(start + 1, len(p.tiers)):
+                shock = p.tiers[column].min_notional / notional - 1.0
+                if shock < limit:
+                    events.append((shock, j, column))
+    events.sort(key=lambda e: e[0] * direction)
+    return events
+
+
+def _walk(
+    positions: list[Position], rule: ModeRule, fee: float, balance: float, direction: int, limit: float
+) -> float | None:
     """The first shock from 0 toward `limit` where the gap reaches 0, or None."""
-    points = [0.0, *borders, limit]
-    for start, end in pairwise(points):
-        constant, slope = gap_line((start + end) / 2)
-        at_start, at_end = constant + slope * start, constant + slope * end
-        if at_start <= 0:
+    start_columns = [tier_column(p, rule, p.mark_price, below=direction < 0) for p in positions]
+    line = _PoolLine(positions, rule, fee, balance, start_columns)
+    events = _borders(positions, rule, direction, limit)
+    start = 0.0
+    k = 0
+    while True:
+        end = events[k][0] if k < len(events) else limit
+        if line.at(start) <= 0:
             return start
-        if at_end <= 0:
-            return -constant / slope
-    return None
+        if line.at(end) <= 0:
+            return -line.constant / line.slope
+        if k >= len(events):
+            return None
+        while k < len(events) and events[k][0] == end:  # every position changing tier here
+            _, j, column = events[k]
+            line.move(j, column)
+            k += 1
+        start = end
 
 
 def price_for_health(snapshot: Snapshot, symbol: str, health: float) -> float | None:

@@ -109,6 +109,16 @@ def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) ->
     return slope, intercept
 
 
+def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Every pool's equity and maintenance requirement with the positions at `marks` (no
+    liquidation prices: what a stress scenario needs)."""
+    n_pools = batch.pool_balance.shape[0]
+    columns, _ = _columns(batch, marks)
+    slope, intercept = _requirement_line(batch, slice(None), columns)
+    equity = batch.pool_balance + np.bincount(batch.pool, batch.sign * batch.size * (marks - batch.entry), n_pools)
+    return equity, np.bincount(batch.pool, slope * marks + intercept, n_pools)
+
+
 def evaluate(batch: Batch) -> BatchResult:
     """Health, requirement and liquidation price of every position, pool and account."""
     n_pools = batch.pool_balance.shape[0]
