@@ -1,0 +1,170 @@
+"""Each venue's maintenance requirement against the numbers its own pages publish
+(margin/rules.py names every source). Each test names the page its numbers come from."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from margin.liquidation import liquidation_price
+from margin.pools import pool_figures, pool_of, pools
+from margin.snapshot import Snapshot, parse_snapshot
+from margin.vectorised import batch_from_snapshots, evaluate
+
+
+def _snapshot(exchange: str, wallet: float, fee: float | None, **position: object) -> Snapshot:
+    pos = {
+        "symbol": "BTC/USDC:USDC",
+        "side": "long",
+        "contracts": 1.0,
+        "contract_size": 1.0,
+        "margin_mode": "cross",
+        **position,
+    }
+    pos.setdefault("mark_price", pos["entry_price"])
+    return parse_snapshot(
+        {
+            "exchange": exchange,
+            "account": "a",
+            "collateral": "USDC",
+            "wallet_balance": wallet,
+            "taker_fee": fee,
+            "positions": [pos],
+        }
+    )
+
+
+def _at(snapshot: Snapshot, price: float) -> Snapshot:
+    """The same account with its (one) symbol marked at `price`."""
+    return replace(snapshot, positions=tuple(replace(p, mark_price=price) for p in snapshot.positions))
+
+
+def _health(snapshot: Snapshot, index: int = 0) -> float | None:
+    return pool_figures(snapshot, pool_of(snapshot, index)).health
+
+
+def _vectorised_equals_scalar(snapshot: Snapshot) -> None:
+    result = evaluate(batch_from_snapshots([snapshot]))
+    for k, pool in enumerate(pools(snapshot)):
+        assert result.pool_maintenance[k] == pool_figures(snapshot, pool).maintenance_margin
+    for k in range(len(snapshot.positions)):
+        assert result.liquidation_price[k] == pytest.approx(liquidation_price(snapshot, k), rel=1e-12)
+
+
+# --- Bybit: estimated fee to close ------------------------------------------------------
+
+# help.bybit.com/hc/en-us/articles/4431367679641 "Maintenance Margin Calculation (USDC
+# Contract)": 1 BTC @ 51,000, 10x, MMR 0.5 %, taker 0.06 %: 255 + 27.54 = 282.54.
+BYBIT_USDC = {"entry_price": 51_000.0, "leverage": 10, "maintenance_margin_rate": 0.005}
+
+
+def test_bybit_usdc_page_maintenance_is_282_54_with_the_fee_to_close() -> None:
+    snap = _snapshot("bybit", 10_000.0, 0.0006, **BYBIT_USDC)
+    assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(282.54, abs=1e-9)
+    _vectorised_equals_scalar(snap)
+
+
+def test_bybit_usdc_page_cross_liquidation_is_41_233_71_and_health_1_there() -> None:
+    # Same position, cross, wallet 10,000 (issue 12): 10,000 + (P - 51,000) = 0.005 P + 27.54.
+    snap = _snapshot("bybit", 10_000.0, 0.0006, **BYBIT_USDC)
+    liq = liquidation_price(snap, 0)
+    assert liq == pytest.approx((51_000 - 10_000 + 27.54) / 0.995, rel=1e-12)
+    assert round(liq, 2) == 41_233.71
+    assert _health(_at(snap, liq)) == pytest.approx(1.0, rel=1e-9)
+    # without the fee (the rule before) health there would read 1.13
+    assert (10_000 + liq - 51_000) / (0.005 * liq) == pytest.approx(1.1336, abs=1e-4)
+    _vectorised_equals_scalar(snap)
+
+
+def test_bybit_fee_to_close_of_a_short_uses_one_plus_one_over_leverage() -> None:
+    # "The New Margin Calculation" (Bybit, revision 2025-09-18), Position MM:
+    # ... + Position Size x Entry Price x (1 ± 1 ÷ Leverage) x Taker Fee Rate.
+    snap = _snapshot("bybit", 10_000.0, 0.0006, side="short", **BYBIT_USDC)
+    expected = 51_000 * 0.005 + 51_000 * (1 + 1 / 10) * 0.0006
+    assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(expected, rel=1e-12)
+    _vectorised_equals_scalar(snap)
+
+
+def test_bybit_isolated_maintenance_is_at_mark_since_2_sep_2025() -> None:
+    # "The New Margin Calculation" (revision 2025-09-18): "MM will be calculated using the
+    # Mark Price, while IM will continue to be based on the Entry Price"; the fee to close
+    # stays on entry. 1 BTC @ 40,000, 50x, MMR 0.5 %, taker 0.055 %, marked at 38,000.
+    fee_to_close = 40_000 * (1 - 1 / 50) * 0.00055  # 21.56, as Bybit's own example has it
+    margin = 40_000 / 50 + fee_to_close
+    snap = _snapshot(
+        "bybit",
+        0.0,
+        0.00055,
+        entry_price=40_000.0,
+        mark_price=38_000.0,
+        leverage=50,
+        maintenance_margin_rate=0.005,
+        margin_mode="isolated",
+        isolated_margin=margin,
+    )
+    assert fee_to_close == pytest.approx(21.56, abs=1e-9)
+    figures = pool_figures(snap, pool_of(snap, 0))
+    assert figures.maintenance_margin == pytest.approx(38_000 * 0.005 + 21.56, rel=1e-12)
+    # Bybit's current isolated formula ("Trading Rules: Liquidation Process (UTA)"), no
+    # extra margin: LP = (entry x size - entry x size / leverage) / (size x (1 - MMR)).
+    liq = liquidation_price(snap, 0)
+    assert liq == pytest.approx((40_000 - 800) / 0.995, rel=1e-12)
+    assert _health(_at(snap, liq)) == pytest.approx(1.0, rel=1e-9)
+    _vectorised_equals_scalar(snap)
+
+
+def test_bybit_isolated_example_with_extra_margin_within_the_documented_difference() -> None:
+    # Bybit "Trading Rules: Liquidation Process (UTA)" as transcribed 2026-08-06 (research
+    # notes, issue 12, S1): 1 BTC @ 40,000, 50x, 3,000 extra margin, MMR 0.5 %, taker
+    # 0.055 % -> LP 36,380.25; MM = 200 + 21.56. Bybit credits extra margin at
+    # 1 / (1 - taker); we credit it 1:1 (margin/rules.py), which puts our LP higher by
+    # 3,000 x taker / (1 - taker) / 0.995.
+    taker = 0.00055
+    snap = _snapshot(
+        "bybit",
+        0.0,
+        taker,
+        entry_price=40_000.0,
+        leverage=50,
+        maintenance_margin_rate=0.005,
+        margin_mode="isolated",
+        isolated_margin=800 + 21.56 + 3_000,
+    )
+    bybit = (40_000 - 800 - 3_000 / (1 - taker)) / 0.995
+    assert round(bybit, 2) == 36_380.25
+    assert liquidation_price(snap, 0) == pytest.approx(bybit + 3_000 * taker / (1 - taker) / 0.995, rel=1e-12)
+
+
+def test_bybit_without_leverage_isolated_takes_it_from_the_margin_cross_at_entry() -> None:
+    # docs/snapshot-format.md: isolated -> 1/leverage = isolated margin / entry value (the fee
+    # at the position's bankruptcy price); cross -> the fee at entry.
+    isolated = _snapshot(
+        "bybit",
+        0.0,
+        0.001,
+        entry_price=100.0,
+        contracts=10,
+        maintenance_margin_rate=0.01,
+        margin_mode="isolated",
+        isolated_margin=250.0,
+    )
+    assert pool_figures(isolated, pool_of(isolated, 0)).maintenance_margin == pytest.approx(
+        1000 * 0.01 + (1000 - 250) * 0.001, rel=1e-12
+    )
+    cross = _snapshot("bybit", 500.0, 0.001, entry_price=100.0, contracts=10, maintenance_margin_rate=0.01)
+    assert pool_figures(cross, pools(cross)[0]).maintenance_margin == pytest.approx(10 + 1000 * 0.001, rel=1e-12)
+    _vectorised_equals_scalar(isolated)
+    _vectorised_equals_scalar(cross)
+
+
+def test_bybit_long_below_1x_has_no_fee_to_close() -> None:
+    # bankruptcy price entry x (1 - 1/0.5) < 0: the fee there is 0, never negative
+    snap = _snapshot("bybit", 1_000.0, 0.001, entry_price=100.0, leverage=0.5, maintenance_margin_rate=0.01)
+    assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(1.0, rel=1e-12)
+
+
+def test_other_venues_have_no_fee_to_close() -> None:
+    # Binance USD-M FAQ: maintenance = notional x rate - amount, nothing else.
+    snap = _snapshot("binanceusdm", 10_000.0, 0.0006, **BYBIT_USDC)
+    assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(255.0, rel=1e-12)
