@@ -56,8 +56,19 @@ Sources, per rule:
   OKX's account margin ratio is adjusted equity / (maintenance margin + liquidation fee)
   in both modes, so the fee is part of the requirement for cross too. OKX tiers have no
   maintenance amount.
-- Gate isolated: the same formula as OKX (freqtrade's gate liquidation price). Gate cross
-  follows the general rule.
+- Gate, isolated and cross: LP = (entry -/+ margin / contract multiplier / size) /
+  [1 -/+ (MMR + taker fee)], so the taker fee is part of the requirement and there is no
+  maintenance amount. Isolated: Gate help "Liquidation price / bankruptcy price"
+  (gate.io/help/futures/futures/27724, as transcribed in freqtrade's
+  exchange.dry_run_liquidation_price) and Gate's support reply on Gate Square
+  (gatenode.pro/post/status/3870211, 2023-07-02: "... / [1 ± (maintenance margin ratio +
+  Taker fee Rate)] ..."). Cross: Gate's blog "Gate Metal Contracts Liquidation Price
+  Calculation" (gate.tv/blog/101350, updated 2026-04-09), "Cross Margin - Long Position:
+  Estimated liquidation price = (Entry price - Margin / Contract multiplier / Position
+  size) / [1 - (Maintenance margin rate + Taker fee rate)]", margin being the cross margin
+  balance. Since July 2024 Gate triggers cross liquidation at the account level
+  (maintenance margin level <= 100 %, announcement 37783, 2024-07-10), which is this
+  pool rule.
 - Hyperliquid: maintenance rate = 1 / (2 x max leverage) of the tier, with the tier
   deduction (Hyperliquid docs, "Liquidations" and "Margin tiers");
   liq = price - side x margin_available / size / (1 - rate x side), which is the general rule.
@@ -121,7 +132,7 @@ VENUES: dict[str, VenueRule] = {
         native_ratio_name="mgnRatio",
         native_ratio_kind="equity/maintenance",
     ),
-    "gate": VenueRule(name="gate", isolated=_OKX_MODE, default_taker_fee=0.0005),
+    "gate": VenueRule(name="gate", cross=_OKX_MODE, isolated=_OKX_MODE, default_taker_fee=0.0005),
     "hyperliquid": VenueRule(name="hyperliquid", default_taker_fee=0.00045, rate_from_max_leverage=True),
 }
 _ALIASES = {"binance": "binanceusdm", "gateio": "gate", "okx5": "okx"}

@@ -168,3 +168,25 @@ def test_other_venues_have_no_fee_to_close() -> None:
     # Binance USD-M FAQ: maintenance = notional x rate - amount, nothing else.
     snap = _snapshot("binanceusdm", 10_000.0, 0.0006, **BYBIT_USDC)
     assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(255.0, rel=1e-12)
+
+
+# --- Gate cross: the taker fee in the requirement -------------------------------------
+
+
+def test_gate_cross_long_liquidates_at_49_233_86() -> None:
+    # Gate blog "Gate Metal Contracts Liquidation Price Calculation" (gate.tv/blog/101350,
+    # updated 2026-04-09), cross long: (entry - margin / multiplier / size) / [1 - (MMR +
+    # taker fee)]. Long 1 BTC @ 50,000, wallet 1,000, MMR 0.4 %, fee 0.075 % (issue 12):
+    # 49,000 / 0.99525.
+    snap = _snapshot("gate", 1_000.0, 0.00075, entry_price=50_000.0, maintenance_margin_rate=0.004)
+    liq = liquidation_price(snap, 0)
+    assert liq == pytest.approx(49_000 / 0.99525, rel=1e-12)
+    assert round(liq, 2) == 49_233.86
+    assert _health(_at(snap, liq)) == pytest.approx(1.0, rel=1e-9)
+    _vectorised_equals_scalar(snap)
+
+
+def test_gate_cross_short_mirrors_it() -> None:
+    # same page, short: (entry + margin / multiplier / size) / [1 + (MMR + taker fee)]
+    snap = _snapshot("gate", 1_000.0, 0.00075, side="short", entry_price=50_000.0, maintenance_margin_rate=0.004)
+    assert liquidation_price(snap, 0) == pytest.approx(51_000 / 1.00475, rel=1e-12)
