@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from margin.tiers import Tier, normalise_tiers
+from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
@@ -177,14 +177,27 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         margin_mode=mode,  # type: ignore[arg-type]
         isolated_margin=isolated_margin,
         leverage=_optional_number(doc, "leverage", path, positive=True),
-        tiers=_tiers(doc, path, exchange),
+        tiers=_tiers(doc, path, exchange, mode),
         exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
     )
 
 
-def _tiers(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]:
+def _tiers(doc: Mapping[str, Any], path: str, exchange: str, mode: str) -> tuple[Tier, ...]:
+    """The position's tier table. Where the venue subtracts maintenance amounts, a segment
+    where an amount exceeds rate x notional charges 0 instead of a negative margin
+    (margin.tiers.never_negative): rate 0.01 with amount 50 charges nothing below a
+    notional of 5,000."""
+    from margin.rules import venue_rule
+
+    tiers = _table(doc, path, exchange)
+    if venue_rule(exchange).mode(mode).uses_maintenance_amount:
+        return never_negative(tiers)
+    return tiers
+
+
+def _table(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]:
     tiers_doc = doc.get("tiers")
     flat_rate = _optional_number(doc, "maintenance_margin_rate", path, minimum=0.0, below=1.0)
     if tiers_doc is not None and flat_rate is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -45,11 +46,16 @@ def _health(snapshot: Snapshot, index: int = 0) -> float | None:
 
 
 def _vectorised_equals_scalar(snapshot: Snapshot) -> None:
-    result = evaluate(batch_from_snapshots([snapshot]))
+    batch = batch_from_snapshots([snapshot])
+    result = evaluate(batch)
     for k, pool in enumerate(pools(snapshot)):
         assert result.pool_maintenance[k] == pool_figures(snapshot, pool).maintenance_margin
-    for k in range(len(snapshot.positions)):
-        assert result.liquidation_price[k] == pytest.approx(liquidation_price(snapshot, k), rel=1e-12)
+    for k, i in enumerate(batch.index):
+        expected = liquidation_price(snapshot, int(i))
+        if expected is None:
+            assert math.isnan(result.liquidation_price[k])
+        else:
+            assert result.liquidation_price[k] == pytest.approx(expected, rel=1e-12)
 
 
 # --- Bybit: estimated fee to close ------------------------------------------------------
@@ -190,3 +196,91 @@ def test_gate_cross_short_mirrors_it() -> None:
     # same page, short: (entry + margin / multiplier / size) / [1 + (MMR + taker fee)]
     snap = _snapshot("gate", 1_000.0, 0.00075, side="short", entry_price=50_000.0, maintenance_margin_rate=0.004)
     assert liquidation_price(snap, 0) == pytest.approx(51_000 / 1.00475, rel=1e-12)
+
+
+# --- A flat rate with a maintenance amount never charges a negative margin ------------
+
+# Binance USD-M FAQ "Leverage and Margin of USDⓈ-M Futures": maintenance = notional x rate -
+# cum, where cum is the margin the lower brackets did not charge, so a bracket's amount
+# applies only from the notional where rate x notional >= amount. Rate 0.01, amount 50:
+# nothing below 5,000 (issue 12 item 4: we charged -49 on a notional of 100).
+FLAT = {"entry_price": 100.0, "maintenance_margin_rate": 0.01, "maintenance_amount": 50.0}
+
+
+def test_flat_rate_with_amount_charges_nothing_below_its_threshold() -> None:
+    snap = _snapshot("binanceusdm", 10.0, None, symbol="LTC/USDT:USDT", **FLAT)
+    figures = pool_figures(snap, pools(snap)[0])
+    assert figures.maintenance_margin == 0.0  # was -49
+    # health stays null with nothing required (docs/snapshot-format.md), but the position is
+    # not riskless: it is liquidated where the equity reaches 0, 10 + (P - 100) = 0.
+    assert figures.health is None
+    assert liquidation_price(snap, 0) == pytest.approx(90.0, rel=1e-12)
+    _vectorised_equals_scalar(snap)
+
+
+def test_flat_rate_with_amount_liquidation_above_the_threshold() -> None:
+    # a short that must rally past 5,000 of notional: 10,000 - (P - 100) = 0.01 P - 50
+    snap = _snapshot("binanceusdm", 10_000.0, None, side="short", symbol="LTC/USDT:USDT", **FLAT)
+    liq = liquidation_price(snap, 0)
+    assert liq == pytest.approx(10_150 / 1.01, rel=1e-12)
+    assert _health(_at(snap, liq)) == pytest.approx(1.0, rel=1e-9)
+    assert _health(_at(snap, 6_000.0)) == pytest.approx((10_100 - 6_000) / (60 - 50), rel=1e-12)
+    _vectorised_equals_scalar(snap)
+
+
+def test_flat_rate_with_amount_no_longer_nulls_health_and_liquidation() -> None:
+    # Bybit: the same table (its MM deduction), plus the fee to close, 100 x (1 - 1/10) x
+    # 0.055 % = 0.0495 ("Maintenance Margin Calculation (USDC Contract)"). Before: MM =
+    # 1 - 50 + 0.0495 < 0, health and liquidation price null.
+    snap = _snapshot("bybit", 10.0, 0.00055, leverage=10, **FLAT)
+    figures = pool_figures(snap, pools(snap)[0])
+    assert figures.maintenance_margin == pytest.approx(0.0495, rel=1e-12)
+    assert figures.health == pytest.approx(10 / 0.0495, rel=1e-12)
+    liq = liquidation_price(snap, 0)
+    assert liq == pytest.approx(90.0495, rel=1e-12)  # 10 + (P - 100) = 0.0495
+    assert _health(_at(snap, liq)) == pytest.approx(1.0, rel=1e-9)
+    _vectorised_equals_scalar(snap)
+
+
+def test_flat_rate_with_amount_does_not_hide_the_rest_of_a_cross_pool() -> None:
+    doc = {
+        "exchange": "binanceusdm",
+        "account": "a",
+        "collateral": "USDT",
+        "wallet_balance": 1_000.0,
+        "positions": [
+            {
+                "symbol": "LTC/USDT:USDT",
+                "side": "long",
+                "contracts": 1,
+                "contract_size": 1,
+                "mark_price": 100.0,
+                "margin_mode": "cross",
+                **FLAT,
+            },
+            {
+                "symbol": "BTC/USDT:USDT",
+                "side": "long",
+                "contracts": 0.1,
+                "contract_size": 1,
+                "entry_price": 50_000.0,
+                "mark_price": 50_000.0,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.004,
+            },
+        ],
+    }
+    snap = parse_snapshot(doc)
+    figures = pool_figures(snap, pools(snap)[0])
+    assert figures.maintenance_margin == pytest.approx(20.0, rel=1e-12)  # BTC's 0.4 % of 5,000; LTC 0, not -49
+    assert figures.health == pytest.approx(1_000 / 20, rel=1e-12)
+    assert liquidation_price(snap, 0) is None  # 980 spare: 1 LTC cannot lose it at any price > 0
+    # BTC: 1,000 + 0.1 (P - 50,000) = 0.0004 P
+    assert liquidation_price(snap, 1) == pytest.approx(4_000 / 0.0996, rel=1e-12)
+    _vectorised_equals_scalar(snap)
+
+
+def test_flat_rate_amount_is_ignored_where_the_venue_has_none() -> None:
+    # OKX tiers have no maintenance amount (margin/rules.py): notional x (rate + fee) only.
+    snap = _snapshot("okx", 10.0, 0.0005, **FLAT)
+    assert pool_figures(snap, pools(snap)[0]).maintenance_margin == pytest.approx(100 * 0.0105, rel=1e-12)
