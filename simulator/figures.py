@@ -56,7 +56,7 @@ class PositionFigures:
     notional: float  # size x mark
     entry_value: float  # size x entry
     unrealized_pnl: float
-    maintenance_margin: float  # the engine's requirement (OKX: with the closing fee)
+    maintenance_margin: float  # the engine's requirement (OKX: with the closing fee; Bybit: with the fee to close)
     closing_fee: float  # the part of maintenance_margin that is the closing fee
     maintenance_rate: float
     maintenance_amount: float
