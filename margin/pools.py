@@ -34,6 +34,23 @@ def tier_column(pos: Position, rule: ModeRule, price: float, below: bool = False
     return tier_index(pos.tiers, pos.size * max(basis, 0.0), below and rule.maintenance_basis == "mark")
 
 
+def fee_to_close(pos: Position, fee: float) -> float:
+    """Bybit's estimated fee to close (quote currency, >= 0): the taker fee on closing at
+    the bankruptcy price, size x entry x (1 - side / leverage) x fee. Without a leverage,
+    an isolated position's comes from its margin (1 / leverage = isolated margin / entry
+    value) and a cross position's is taken as unbounded (the fee at entry). Constant in
+    the price (margin.rules, Bybit)."""
+    entry_value = pos.size * pos.entry_price
+    if pos.leverage is not None:
+        margin_rate = 1.0 / pos.leverage
+    elif pos.margin_mode == "isolated" and pos.isolated_margin is not None:
+        margin_rate = pos.isolated_margin / entry_value
+    else:
+        margin_rate = 0.0
+    # a long at leverage below 1 has a bankruptcy price below 0: nothing to pay there
+    return max(0.0, entry_value * (1.0 - pos.sign * margin_rate) * fee)
+
+
 def requirement_line(pos: Position, rule: ModeRule, fee: float, column: int) -> tuple[float, float]:
     """Maintenance requirement of `pos` in tier `column`, as slope x price + intercept
     (quote currency): linear in the price while the tier holds."""
@@ -46,6 +63,8 @@ def requirement_line(pos: Position, rule: ModeRule, fee: float, column: int) -> 
         intercept -= tier.maintenance_amount
     if rule.fee_in_requirement:
         slope += pos.size * fee
+    if rule.fee_to_close:
+        intercept += fee_to_close(pos, fee)
     return slope, intercept
 
 

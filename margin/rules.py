@@ -9,6 +9,10 @@ requirement is made of, so one solver (margin.liquidation) serves all of them:
 - ``fee_in_requirement``: the venue adds the taker fee of closing the position at the
   tested price to the requirement.
 - ``uses_maintenance_amount``: the venue subtracts the tier's maintenance amount.
+- ``fee_to_close``: the venue adds its *estimated fee to close* (EFC): the taker fee on
+  closing the position at its bankruptcy price, size x entry x (1 - side / leverage) x
+  taker fee (side +1 long, -1 short). It is fixed at entry, so it does not move with the
+  tested price (margin.pools.fee_to_close).
 
 Sources, per rule:
 
@@ -17,16 +21,54 @@ Sources, per rule:
   LP = (WB - TMM1 + UPNL1 + cum - side x size x EP) / (size x MMR - side x size), i.e.
   equity(P) = maintenance(P) with other positions held at mark; the tier is re-selected at
   the notional at the liquidation price.
-- Bybit isolated (USDT contracts): "Liquidation Price (USDT Contract)" (bybit.com help
-  centre): LP = entry -/+ (IM - MM)/size -/+ extra margin/size, maintenance on entry value.
-  Bybit cross (unified account) follows the general rule.
+- Bybit, linear contracts (USDT and USDC), classic and unified accounts, cross and
+  isolated: MM = size x mark x MMR - MM deduction + estimated fee to close, with
+  EFC = size x entry x (1 -/+ 1 / leverage) x taker fee (- for a long, + for a short).
+  Sources: "Maintenance Margin Calculation (USDC Contract)" (help.bybit.com/hc/en-us/
+  articles/4431367679641; example: 1 BTC @ 51,000, 10x, MMR 0.5 %, taker 0.06 % ->
+  255 + 27.54 = 282.54; the page says "initial margin" for that total, a slip in its
+  wording); "The New Margin Calculation: Adjustments and Implications" (bybit.com
+  help-center/article/Understanding-the-Adjustment-and-Impact-of-the-New-Margin-Calculation,
+  revision 2025-09-18, effective 2 Sep 2025), USDT/USDC isolated Position MM in both its
+  "current" and "new" columns; the API's `positionBalance` for classic accounts is
+  "initial margin plus position closing fee" (bybit-exchange/docs, v5/position,
+  2024-08-29); the unified account's key terms ("Glossary-Unified-Trading-Account",
+  asset-based MM "... + Estimated Fee to Close Position", read through a 2026-08-06
+  transcription). For cross mode no Bybit page we could read says otherwise: the USDC
+  page's "Regular Margin Formula" names no mode, the glossary's MM has the fee, and the
+  cross rows of the new-margin page were cut off in the copy we read; so cross includes
+  it too. Without a leverage in the snapshot: an isolated position's leverage is taken
+  from its margin (entry value / isolated margin, i.e. the fee at its bankruptcy price);
+  a cross position's fee is taken at entry (1 / leverage = 0), see docs/snapshot-format.md.
+  Revision followed for isolated mode: the one Bybit publishes since 2 Sep 2025 (the
+  page above, and "Liquidation Price Calculation under Isolated Mode (Unified Trading
+  Account)", revision 2026-05-27): "MM will be calculated using the Mark Price, while IM
+  will continue to be based on the Entry Price", so isolated maintenance is on the notional
+  at mark like cross. It supersedes "Liquidation Price (USDT Contract)" (LP = entry -/+
+  (IM - MM)/size, MM on entry value, no fee), whose 19,700 example the engine no longer
+  reproduces (tests/fixtures/README.md). Bybit's current isolated LP,
+  [entry x size - entry x size / leverage - extra / (1 -/+ taker) - deduction] /
+  [size x (1 -/+ MMR)], is this rule with the position margin = IM + EFC + extra, except
+  that Bybit credits extra margin at 1 / (1 -/+ taker): on 3,000 of extra margin at 0.055 %
+  that is 1.65 of margin, so our LP is about 1.7 (0.005 %) nearer the mark than Bybit's.
 - OKX: isolated LP = (entry -/+ margin/size) / (1 -/+ (mmr + taker fee)) (OKX "Isolated
   margin liquidation price", as implemented in freqtrade's okx liquidation price);
   OKX's account margin ratio is adjusted equity / (maintenance margin + liquidation fee)
   in both modes, so the fee is part of the requirement for cross too. OKX tiers have no
   maintenance amount.
-- Gate isolated: the same formula as OKX (freqtrade's gate liquidation price). Gate cross
-  follows the general rule.
+- Gate, isolated and cross: LP = (entry -/+ margin / contract multiplier / size) /
+  [1 -/+ (MMR + taker fee)], so the taker fee is part of the requirement and there is no
+  maintenance amount. Isolated: Gate help "Liquidation price / bankruptcy price"
+  (gate.io/help/futures/futures/27724, as transcribed in freqtrade's
+  exchange.dry_run_liquidation_price) and Gate's support reply on Gate Square
+  (gatenode.pro/post/status/3870211, 2023-07-02: "... / [1 ± (maintenance margin ratio +
+  Taker fee Rate)] ..."). Cross: Gate's blog "Gate Metal Contracts Liquidation Price
+  Calculation" (gate.tv/blog/101350, updated 2026-04-09), "Cross Margin - Long Position:
+  Estimated liquidation price = (Entry price - Margin / Contract multiplier / Position
+  size) / [1 - (Maintenance margin rate + Taker fee rate)]", margin being the cross margin
+  balance. Since July 2024 Gate triggers cross liquidation at the account level
+  (maintenance margin level <= 100 %, announcement 37783, 2024-07-10), which is this
+  pool rule.
 - Hyperliquid: maintenance rate = 1 / (2 x max leverage) of the tier, with the tier
   deduction (Hyperliquid docs, "Liquidations" and "Margin tiers");
   liq = price - side x margin_available / size / (1 - rate x side), which is the general rule.
@@ -46,6 +88,7 @@ class ModeRule:
     maintenance_basis: Literal["mark", "entry"] = "mark"
     fee_in_requirement: bool = False
     uses_maintenance_amount: bool = True
+    fee_to_close: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,12 +113,14 @@ class VenueRule:
 GENERIC = VenueRule(name="generic")
 
 _OKX_MODE = ModeRule(fee_in_requirement=True, uses_maintenance_amount=False)
+_BYBIT_MODE = ModeRule(fee_to_close=True)
 
 VENUES: dict[str, VenueRule] = {
     "binanceusdm": VenueRule(name="binanceusdm", default_taker_fee=0.0005, native_ratio_name="marginRatio"),
     "bybit": VenueRule(
         name="bybit",
-        isolated=ModeRule(maintenance_basis="entry"),
+        cross=_BYBIT_MODE,
+        isolated=_BYBIT_MODE,
         default_taker_fee=0.00055,
         native_ratio_name="accountMMRate",
     ),
@@ -87,7 +132,7 @@ VENUES: dict[str, VenueRule] = {
         native_ratio_name="mgnRatio",
         native_ratio_kind="equity/maintenance",
     ),
-    "gate": VenueRule(name="gate", isolated=_OKX_MODE, default_taker_fee=0.0005),
+    "gate": VenueRule(name="gate", cross=_OKX_MODE, isolated=_OKX_MODE, default_taker_fee=0.0005),
     "hyperliquid": VenueRule(name="hyperliquid", default_taker_fee=0.00045, rate_from_max_leverage=True),
 }
 _ALIASES = {"binance": "binanceusdm", "gateio": "gate", "okx5": "okx"}

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
-from margin.tiers import Tier, normalise_tiers
+from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
@@ -177,14 +178,27 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         margin_mode=mode,  # type: ignore[arg-type]
         isolated_margin=isolated_margin,
         leverage=_optional_number(doc, "leverage", path, positive=True),
-        tiers=_tiers(doc, path, exchange),
+        tiers=_tiers(doc, path, exchange, mode),
         exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
     )
 
 
-def _tiers(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]:
+def _tiers(doc: Mapping[str, Any], path: str, exchange: str, mode: str) -> tuple[Tier, ...]:
+    """The position's tier table. Where the venue subtracts maintenance amounts, a segment
+    where an amount exceeds rate x notional charges 0 instead of a negative margin
+    (margin.tiers.never_negative): rate 0.01 with amount 50 charges nothing below a
+    notional of 5,000."""
+    from margin.rules import venue_rule
+
+    tiers = _table(doc, path, exchange)
+    if venue_rule(exchange).mode(mode).uses_maintenance_amount:
+        return never_negative(tiers)
+    return tiers
+
+
+def _table(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]:
     tiers_doc = doc.get("tiers")
     flat_rate = _optional_number(doc, "maintenance_margin_rate", path, minimum=0.0, below=1.0)
     if tiers_doc is not None and flat_rate is not None:
@@ -192,13 +206,14 @@ def _tiers(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]
     if tiers_doc is None:
         if flat_rate is None:
             raise SnapshotError(f"{path}.maintenance_margin_rate", "missing (give tiers or a flat rate)")
-        amount = _optional_number(doc, "maintenance_amount", path) or 0.0
+        amount = _optional_number(doc, "maintenance_amount", path, minimum=0.0) or 0.0
         return (Tier(0.0, math.inf, flat_rate, amount, None),)
     if not isinstance(tiers_doc, Sequence) or isinstance(tiers_doc, str | bytes):
         raise SnapshotError(f"{path}.tiers", f"must be a list, got {_kind(tiers_doc)}")
     if not tiers_doc:
         raise SnapshotError(f"{path}.tiers", "must hold at least one tier")
     raw = [_tier(t, f"{path}.tiers[{i}]", exchange) for i, t in enumerate(tiers_doc)]
+    _check_no_overlap(raw, f"{path}.tiers")
     try:
         return normalise_tiers(raw)
     except ValueError as exc:
@@ -217,14 +232,34 @@ def _tier(doc: Any, path: str, exchange: str) -> dict[str, float | None]:
             rate = 1.0 / (2.0 * max_leverage)
         else:
             raise SnapshotError(f"{path}.maintenance_margin_rate", "missing")
+    min_notional = _number(doc, "min_notional", path, minimum=0.0)
     max_notional = _optional_number(doc, "max_notional", path, minimum=0.0)
+    if max_notional is not None and max_notional <= min_notional:
+        raise SnapshotError(
+            f"{path}.max_notional", f"must be above min_notional {min_notional:g}, got {max_notional:g}"
+        )
     return {
-        "min_notional": _number(doc, "min_notional", path, minimum=0.0),
+        "min_notional": min_notional,
         "max_notional": math.inf if max_notional is None else max_notional,
         "maintenance_margin_rate": rate,
-        "maintenance_amount": _optional_number(doc, "maintenance_amount", path),
+        "maintenance_amount": _optional_number(doc, "maintenance_amount", path, minimum=0.0),
         "max_leverage": max_leverage,
     }
+
+
+def _check_no_overlap(raw: list[dict[str, float | None]], path: str) -> None:
+    """No notional may fall in two tiers: each tier's max_notional is at most the next
+    floor. A gap (max_notional below the next floor) is accepted: the engine reads only the
+    floors, so the tier below a gap holds it, and tables written with whole-number bounds
+    (0-50,000, 50,001-...) are read as the venue means them."""
+    order = sorted(range(len(raw)), key=lambda i: float(raw[i]["min_notional"] or 0.0))
+    for lower, upper in pairwise(order):
+        ceiling, floor = raw[lower]["max_notional"], raw[upper]["min_notional"]
+        if ceiling is not None and floor is not None and ceiling > floor:
+            raise SnapshotError(
+                f"{path}[{lower}].max_notional",
+                f"{ceiling:g} overlaps tiers[{upper}], which starts at {floor:g}",
+            )
 
 
 # --- field readers: each names the path of what it rejects -------------------------------

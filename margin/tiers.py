@@ -64,6 +64,34 @@ def normalise_tiers(raw: Iterable[Mapping[str, float | None]]) -> tuple[Tier, ..
     return tuple(tiers)
 
 
+def never_negative(tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+    """The table with no segment where maintenance (notional x rate - amount) is negative.
+
+    A tier's amount applies only from the notional where rate x notional >= amount: that
+    is what a bracket means (Binance's cum is the margin the lower brackets did not charge).
+    Below that notional the tier charges nothing, so such a tier is split in two there: a
+    segment with rate 0 and amount 0, then the tier itself. A tier that never reaches its
+    amount before the next floor becomes rate 0 and amount 0. Tables whose amounts follow
+    from their rates (cum_n above) are returned unchanged.
+    """
+    result: list[Tier] = []
+    for i, tier in enumerate(tiers):
+        rate, amount = tier.maintenance_margin_rate, tier.maintenance_amount
+        if rate * tier.min_notional >= amount:
+            result.append(tier)
+            continue
+        end = tiers[i + 1].min_notional if i + 1 < len(tiers) else math.inf
+        start = amount / rate if rate > 0 else math.inf
+        while rate * start < amount:  # the first notional where the margin is not below 0
+            start = math.nextafter(start, math.inf)
+        if start >= end:
+            result.append(Tier(tier.min_notional, tier.max_notional, 0.0, 0.0, tier.max_leverage))
+            continue
+        result.append(Tier(tier.min_notional, start, 0.0, 0.0, tier.max_leverage))
+        result.append(Tier(start, tier.max_notional, rate, amount, tier.max_leverage))
+    return tuple(result)
+
+
 def tier_index(tiers: tuple[Tier, ...], notional: float, below: bool = False) -> int:
     """Index of the tier that holds `notional` (the last one whose floor is <= notional);
     with `below`, of the tier just below it (the last floor < notional)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from margin.pools import pools, taker_fee
+from margin.pools import fee_to_close, pools, taker_fee
 from margin.rules import venue_rule
 from margin.snapshot import Snapshot
 
@@ -26,7 +26,8 @@ class Batch:
     """Inputs of the vectorised engine.
 
     Per position (n): pool, group, account and index in its snapshot, sign (+1/-1), size
-    (base units), entry and mark (quote), rule flags, fee rate, tier table.
+    (base units), entry and mark (quote), rule flags, fee rate, the fee to close in the
+    requirement (quote; 0 where the venue does not count it), tier table.
     Per tier table: floor, rate, amount (tables x T). Per pool (m): balance, account,
     is_cross. `n_accounts` accounts."""
 
@@ -42,6 +43,7 @@ class Batch:
     fee_in_requirement: np.ndarray
     uses_amount: np.ndarray
     fee: FloatArray
+    fee_to_close: FloatArray
     table: IntArray
     table_floor: FloatArray
     table_rate: FloatArray
@@ -106,6 +108,7 @@ def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) ->
     intercept = np.where(entry_basis, size * batch.entry[rows] * rate, 0.0)
     intercept -= np.where(batch.uses_amount[rows], amount, 0.0)
     slope += np.where(batch.fee_in_requirement[rows], size * batch.fee[rows], 0.0)
+    intercept += batch.fee_to_close[rows]
     return slope, intercept
 
 
@@ -378,6 +381,7 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
         "fee_in",
         "uses_amount",
         "fee",
+        "fee_to_close",
         "table",
     )
     rows: dict[str, list] = {k: [] for k in columns}
@@ -409,6 +413,7 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
                 rows["fee_in"].append(mode.fee_in_requirement)
                 rows["uses_amount"].append(mode.uses_maintenance_amount)
                 rows["fee"].append(fee)
+                rows["fee_to_close"].append(fee_to_close(pos, fee) if mode.fee_to_close else 0.0)
                 rows["table"].append(tables.setdefault(pos.tiers, len(tables)))
     width = max((len(t) for t in tables), default=1)
     floor = np.full((max(len(tables), 1), width), np.inf)
@@ -442,6 +447,7 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
         fee_in_requirement=flags("fee_in"),
         uses_amount=flags("uses_amount"),
         fee=floats("fee"),
+        fee_to_close=floats("fee_to_close"),
         table=ints("table"),
         table_floor=floor,
         table_rate=rate,

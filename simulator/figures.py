@@ -27,7 +27,7 @@ from margin.pools import (
     unrealized_pnl,
 )
 from margin.snapshot import parse_snapshot
-from margin.tiers import Tier, normalise_tiers
+from margin.tiers import Tier, normalise_tiers, tier_for
 from simulator.scenario import AccountSpec, MarketSpec, PositionSpec
 
 DEFAULT_LEVERAGE = 20.0  # what Binance, Bybit and OKX preset for a new symbol
@@ -56,7 +56,7 @@ class PositionFigures:
     notional: float  # size x mark
     entry_value: float  # size x entry
     unrealized_pnl: float
-    maintenance_margin: float  # the engine's requirement (OKX: with the closing fee)
+    maintenance_margin: float  # the engine's requirement (OKX: with the closing fee; Bybit: with the fee to close)
     closing_fee: float  # the part of maintenance_margin that is the closing fee
     maintenance_rate: float
     maintenance_amount: float
@@ -157,7 +157,7 @@ def account_figures(
         pool = pool_figures(snapshot, pool_of(snapshot, i))
         notional = pos.size * pos.mark_price
         upl = unrealized_pnl(pos, pos.mark_price)
-        leverage = pspec.leverage or min(DEFAULT_LEVERAGE, tier.max_leverage or DEFAULT_LEVERAGE)
+        leverage = pos.leverage or served_leverage(pspec, tier)
         balance = pool.pool.balance
         bust = pos.mark_price - pos.sign * (pool.equity if pos.margin_mode == "cross" else balance + upl) / pos.size
         positions.append(
@@ -207,6 +207,12 @@ def account_figures(
     )
 
 
+def served_leverage(pspec: PositionSpec, tier: Tier) -> float:
+    """The leverage the venue reports for a position: its own, or the preset capped by the
+    tier's maximum. The engine gets the same number (Bybit's fee to close depends on it)."""
+    return pspec.leverage or min(DEFAULT_LEVERAGE, tier.max_leverage or DEFAULT_LEVERAGE)
+
+
 def _okx_index(okx_tiers: dict[str, tuple[ContractTier, ...]] | None, pspec: PositionSpec) -> int:
     tiers = (okx_tiers or {}).get(pspec.symbol)
     return okx_tier_for(tiers, pspec.contracts).tier - 1 if tiers else 0
@@ -250,6 +256,8 @@ def _snapshot_doc(
             doc["maintenance_margin_rate"] = tier.mmr
         else:
             doc["tiers"] = [{k: v for k, v in row.items() if v is not None} for row in _tier_rows(market)]
+            notional = p.contracts * market.contract_size * marks[p.symbol]
+            doc["leverage"] = served_leverage(p, tier_for(market_tiers(market), notional))
         positions.append(doc)
     return {
         "exchange": spec.venue,

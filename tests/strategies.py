@@ -26,10 +26,19 @@ def tier_tables(draw: st.DrawFn) -> list[dict]:
 
 
 @st.composite
+def flat_rates(draw: st.DrawFn) -> dict:
+    """A flat rate with a maintenance amount, which may exceed rate x notional."""
+    return {
+        "maintenance_margin_rate": draw(st.floats(0.002, 0.2)),
+        "maintenance_amount": draw(st.sampled_from([0.0, 50.0, 1_000.0, 40_000.0])),
+    }
+
+
+@st.composite
 def snapshots(draw: st.DrawFn, venues: list[str] = VENUES, modes: tuple[str, ...] = ("cross", "isolated")) -> dict:
     venue = draw(st.sampled_from(venues))
     marks = {s: draw(st.floats(1.0, 1e5)) for s in SYMBOLS}
-    tables = {s: draw(tier_tables()) for s in SYMBOLS}
+    tables = {s: draw(st.one_of(tier_tables().map(lambda t: {"tiers": t}), flat_rates())) for s in SYMBOLS}
     positions = []
     for _ in range(draw(st.integers(1, 5))):
         symbol = draw(st.sampled_from(SYMBOLS))
@@ -48,7 +57,7 @@ def snapshots(draw: st.DrawFn, venues: list[str] = VENUES, modes: tuple[str, ...
                 "margin_mode": mode,
                 "isolated_margin": notional * draw(st.floats(0.01, 1.0)) if mode == "isolated" else None,
                 "leverage": draw(st.sampled_from([None, 5, 10, 20])),
-                "tiers": tables[symbol],
+                **tables[symbol],
             }
         )
     return {

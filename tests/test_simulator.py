@@ -196,8 +196,11 @@ def test_fetch_positions_matches_the_scenario_and_the_engine(sim: ExchangeSimula
 def test_hand_checked_liquidation_prices(sim: ExchangeSimulator) -> None:
     bybit = run(sim, "bybit", lambda c: c.fetch_positions())
     btc = next(p for p in bybit if p["symbol"] == "BTC/USDT:USDT")
-    # Bybit isolated: maintenance on entry value, entry - (margin - MM) / size.
-    assert btc["liquidationPrice"] == pytest.approx(89000 - (2670 - 0.3 * 89000 * 0.005) / 0.3)
+    # Bybit isolated since 2 Sep 2025 ("The New Margin Calculation", margin/rules.py):
+    # MM = size x P x MMR + fee to close, the fee = size x entry x (1 - 1/10) x 0.055 %;
+    # margin + size x (P - entry) = MM gives P = (size x entry - margin + fee) / (size x (1 - MMR)).
+    fee_to_close = 0.3 * 89000 * (1 - 1 / 10) * 0.00055
+    assert btc["liquidationPrice"] == pytest.approx((0.3 * 89000 - 2670 + fee_to_close) / (0.3 * (1 - 0.005)))
 
 
 def test_account_without_positions(sim: ExchangeSimulator) -> None:

@@ -331,9 +331,11 @@ def test_isolated_liquidation_credits_what_is_left_to_the_wallet(sim: ExchangeSi
     assert [p["symbol"] for p in positions] == [ETH]
     [record] = records
     assert record["price"] == pytest.approx(liquidation_price, abs=0.1)
-    # Equity at the liquidation price = the maintenance margin (0.5 % of the entry value);
-    # less the 0.5 % fee on the closed notional, the rest goes back to the wallet.
-    left = 0.005 * 0.1 * 91000 - 0.005 * 0.1 * record["price"]
+    # Equity at the liquidation price = the maintenance margin: 0.5 % of the notional at that
+    # price plus Bybit's fee to close, 0.1 x 91,000 x (1 - 1/10) x 0.055 % (margin/rules.py);
+    # less the 0.5 % liquidation fee on the closed notional, the rest goes back to the wallet.
+    fee_to_close = 0.1 * 91000 * (1 - 1 / 10) * 0.00055
+    left = 0.005 * 0.1 * record["price"] + fee_to_close - 0.005 * 0.1 * record["price"]
     assert left > 0
     assert balance["USDT"]["total"] == pytest.approx(5000 + left, abs=0.01)  # Bybit: the wallet
 

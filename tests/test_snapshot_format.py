@@ -12,7 +12,7 @@ import pytest
 
 from margin.snapshot import SnapshotError, parse_snapshot
 from margin.tiers import normalise_tiers, tier_for
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
@@ -57,6 +57,8 @@ BAD = [
     (("exchange",), KeyError, "exchange"),
     (("positions", 1, "mark"), 3.0, "positions[1].mark"),
     (("taker_fee",), 1.5, "taker_fee"),
+    (("positions", 0, "tiers", 3, "maintenance_amount"), -1.0, "positions[0].tiers[3].maintenance_amount"),
+    (("positions", 1, "tiers", 0, "max_notional"), 0, "positions[1].tiers[0].max_notional"),
 ]
 
 
@@ -129,3 +131,53 @@ def test_positions_of_one_symbol_share_a_mark() -> None:
     with pytest.raises(SnapshotError) as caught:
         parse_snapshot(doc)
     assert caught.value.path == "positions[3].mark_price"
+
+
+# Rules across two fields, which JSON Schema cannot state (its description says so): the
+# parser refuses them with the field's path; the schema lets them through.
+PARSER_ONLY = [
+    # max_notional at or below its own min_notional
+    (("positions", 0, "tiers", 1, "max_notional"), 50_000, "positions[0].tiers[1].max_notional"),
+    (("positions", 0, "tiers", 1, "max_notional"), 40_000, "positions[0].tiers[1].max_notional"),
+    # a tier reaching into the next one: 0-60,000 over 50,000-250,000
+    (("positions", 0, "tiers", 0, "max_notional"), 60_000, "positions[0].tiers[0].max_notional"),
+    (("positions", 2, "tiers", 7, "min_notional"), 4_000_000, "positions[2].tiers[5].max_notional"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), PARSER_ONLY, ids=[f"{p[-1]}={v}" for p, v, _ in PARSER_ONLY])
+def test_parser_refuses_tiers_that_overlap_or_end_before_they_start(path: tuple, value: object, named: str) -> None:
+    doc = _with(DEMO, path, value)
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(doc)
+    assert caught.value.path == named
+    jsonschema.validate(doc, SCHEMA)
+
+
+def test_flat_rate_amount_must_not_be_negative() -> None:
+    doc = _with(CASES[0]["snapshot"], ("positions", 0, "maintenance_amount"), -5.0)
+    doc["positions"][0].pop("tiers", None)
+    doc["positions"][0]["maintenance_margin_rate"] = 0.004
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(doc)
+    assert caught.value.path == "positions[0].maintenance_amount"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, SCHEMA)
+
+
+def test_a_gap_between_tiers_is_held_by_the_tier_below() -> None:
+    # whole-number bounds (0-50,000 then 50,001-...): accepted; 50,000.5 takes the first
+    doc = _with(DEMO, ("positions", 0, "tiers", 1, "min_notional"), 50_001)
+    jsonschema.validate(doc, SCHEMA)
+    tiers = parse_snapshot(doc).positions[0].tiers
+    assert tier_for(tiers, 50_000.5).maintenance_margin_rate == 0.004
+    assert tier_for(tiers, 50_001).maintenance_margin_rate == 0.005
+
+
+def test_risk_exits_2_with_one_line_naming_the_overlapping_tier(write_json) -> None:
+    path = write_json(_with(DEMO, ("positions", 0, "tiers", 0, "max_notional"), 60_000))
+    code, out, err = run_cli("risk", str(path))
+    assert code == 2
+    assert out == ""
+    [line] = err.strip().splitlines()
+    assert "positions[0].tiers[0].max_notional" in line and "overlaps" in line
