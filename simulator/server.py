@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.app import SimulatorApp
+from simulator.app import SimulatorApp, check_fault
 from simulator.faults import Fault, FaultBook
 from simulator.liquidation import LiquidationRecord
 from simulator.scenario import parse_scenario
@@ -162,7 +162,9 @@ class ExchangeSimulator:
         seconds: float | None = None,
         field: str | None = None,
     ) -> Fault:
-        """Make (venue, path) misbehave; see docs/simulator.md for the kinds."""
+        """Make (venue, path) misbehave; see docs/simulator.md for the kinds. ValueError for
+        a kind the venue cannot show."""
+        check_fault(venue, kind)
         return self.faults.add(venue, path, kind, count, seconds, field)
 
     def clear_faults(self) -> None:
