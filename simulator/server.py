@@ -27,7 +27,7 @@ SHUTDOWN_TIMEOUT = 5.0
 
 
 class ExchangeSimulator:
-    """A local Binance USD-M / Bybit v5 / OKX v5 server over one scenario (see
+    """A local Binance USD-M / Bybit v5 / OKX v5 / Hyperliquid server over one scenario (see
     docs/simulator.md). Usable as a context manager: ``with ExchangeSimulator(doc) as url:``."""
 
     def __init__(self, scenario: Mapping[str, Any]) -> None:
