@@ -129,8 +129,9 @@ def _main_dex(doc: Info) -> None:
         raise _unreadable(f"dex: only the first perp dex is simulated, got {doc.get('dex')!r}")
 
 
-def _int(doc: Info, key: str, default: int | None = None) -> int | None:
-    value = doc.get(key, default)
+def _int(doc: Info, key: str) -> int | None:
+    """An integer field; None when absent or null."""
+    value = doc.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -361,8 +362,9 @@ def _user_fills_by_time(doc: Info, req: SimRequest, state: SimState) -> list[Inf
     start = _int(doc, "startTime")
     if start is None:
         raise _unreadable("missing field `startTime`")
-    end = _int(doc, "endTime", req.now_ms)
-    records = [r for r in state.liquidations(HYPERLIQUID, user) if start <= r.time_ms <= (end or req.now_ms)]
+    end = _int(doc, "endTime")
+    until = req.now_ms if end is None else end
+    records = [r for r in state.liquidations(HYPERLIQUID, user) if start <= r.time_ms <= until]
     return [_fill(r, user, state.markets[HYPERLIQUID][r.symbol]) for r in records[:FILLS_LIMIT]]
 
 
@@ -379,7 +381,7 @@ def _candle_snapshot(doc: Info, req: SimRequest, state: SimState) -> list[Info]:
     interval = spec.get("interval")
     if interval not in INTERVALS:
         raise _unreadable(f"req.interval: {interval!r} is not simulated (only {', '.join(INTERVALS)})")
-    start, end = _int(spec, "startTime"), _int(spec, "endTime", req.now_ms)
+    start, end = _int(spec, "startTime"), _int(spec, "endTime")
     if start is None:
         raise _unreadable("missing field `req.startTime`")
     market = _market_of(state, spec.get("coin"))
@@ -387,7 +389,8 @@ def _candle_snapshot(doc: Info, req: SimRequest, state: SimState) -> list[Info]:
         return []
     width = INTERVALS[interval] * HOUR_MS
     candles = state.candles.candles(HYPERLIQUID, market.symbol, req.now_ms, INTERVALS[interval])
-    chosen = [c for c in candles if c.ts + width > start and c.ts <= (end or req.now_ms)][-CANDLE_LIMIT:]
+    until = req.now_ms if end is None else end
+    chosen = [c for c in candles if c.ts + width > start and c.ts <= until][-CANDLE_LIMIT:]
     return [_candle(c, market, interval, width) for c in chosen]
 
 
