@@ -2,8 +2,9 @@
 
 Starts the simulator on 127.0.0.1 with the demo scenario (a Binance cross account with
 several positions, a Bybit isolated position, an OKX account near its liquidation price,
-a withdraw-enabled key that is refused), points a config at it, and runs the poller (and
-the dashboard, when asked) until stopped.
+a Hyperliquid account read by its wallet address with cross and isolated positions, a
+withdraw-enabled key that is refused), points a config at it, and runs the poller (and the
+dashboard, when asked) until stopped.
 """
 
 from __future__ import annotations
@@ -37,17 +38,21 @@ def demo_config(scenario: dict[str, Any], base_url: str, database_url: str, inte
     accounts = []
     for i, account in enumerate(scenario["accounts"]):
         prefix = f"MARGINWATCH_DEMO_{i}"
-        os.environ[f"{prefix}_KEY"] = account["api_key"]
-        os.environ[f"{prefix}_SECRET"] = account["secret"]
         entry = {
             "name": account.get("name") or f"{account['venue']}-{i}",
             "exchange": account["venue"],
-            "key_env": f"{prefix}_KEY",
-            "secret_env": f"{prefix}_SECRET",
             "collateral": account.get("collateral", "USDT"),
             "base_url": base_url,
             **DEMO_SETTINGS.get(account.get("name", ""), {}),
         }
+        if account.get("wallet_address"):  # Hyperliquid: read with the address alone
+            os.environ[f"{prefix}_WALLET"] = account["wallet_address"]
+            entry["wallet_address_env"] = f"{prefix}_WALLET"
+            accounts.append(entry)
+            continue
+        os.environ[f"{prefix}_KEY"] = account["api_key"]
+        os.environ[f"{prefix}_SECRET"] = account["secret"]
+        entry.update(key_env=f"{prefix}_KEY", secret_env=f"{prefix}_SECRET")
         if account.get("passphrase"):
             os.environ[f"{prefix}_PASSPHRASE"] = account["passphrase"]
             entry["passphrase_env"] = f"{prefix}_PASSPHRASE"

@@ -134,6 +134,10 @@ class AccountConnector:
         self.warnings: list[str] = []
 
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
+        if self.profile.uses_wallet:
+            # Reads need only the address. Given a private key too, ccxt's load_markets
+            # signs and sends actions (approveBuilderFee, setReferrer) to /exchange.
+            credentials = {k: v for k, v in credentials.items() if k == "walletAddress"}
         cls = getattr(ccxt_async, self.config.exchange)
         client = cls(
             {

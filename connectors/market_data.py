@@ -39,18 +39,20 @@ class _Cached:
 
 @dataclass
 class MarketData:
-    """One venue's public data. `benchmark` is the symbol betas are measured against."""
+    """One venue's public data. `benchmark` is the symbol betas are measured against
+    (default: the venue profile's, BTC/USDT:USDT or Hyperliquid's BTC/USDC:USDC)."""
 
     exchange_id: str
     base_url: str | None = None
     budget_seconds: float = 10.0
-    benchmark: str = "BTC/USDT:USDT"
+    benchmark: str = ""
     clock: Callable[[], float] = time.monotonic
     wait_seconds: float = 2.0  # longest a poll waits for market data not yet fetched
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         profile = profile_for(self.exchange_id)
+        self.benchmark = self.benchmark or profile.benchmark
         self.client = getattr(ccxt_async, self.exchange_id)(
             {"enableRateLimit": True, "timeout": int(self.budget_seconds * 1000), "options": dict(profile.options)}
         )

@@ -2,8 +2,9 @@
 
 `redirect` rewrites every URL of ``exchange.urls['api']`` from ``https://host/path`` to
 ``{base_url}/host/path``: the original host stays as the first path segment, so one local
-server answers for fapi.binance.com, api.binance.com, api.bybit.com and www.okx.com. Bybit's
-and OKX's ``{hostname}`` placeholders are kept; ccxt fills them in when it signs.
+server answers for fapi.binance.com, api.binance.com, api.bybit.com, www.okx.com and
+api.hyperliquid.xyz. The ``{hostname}`` placeholders (Bybit, OKX, Hyperliquid) are kept;
+ccxt fills them in when it builds the URL.
 
 `make_client` builds a ccxt.async_support client with the options that keep it on the
 endpoints the simulator serves, then redirects it. It is for tests and the demo: a
@@ -19,14 +20,16 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
-VENUES = ("binanceusdm", "bybit", "okx")
+VENUES = ("binanceusdm", "bybit", "okx", "hyperliquid")
 
 # Without these ccxt asks for endpoints the simulator (and marginwatch) do not use:
-# Binance's sapi currency list on load_markets, Bybit's and OKX's spot/option/future lists.
+# Binance's sapi currency list on load_markets, Bybit's and OKX's spot/option/future lists,
+# Hyperliquid's spot markets and builder-deployed (HIP-3) perp dexes.
 VENUE_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceusdm": {"fetchCurrencies": False},
     "bybit": {"fetchMarkets": {"types": ["linear"]}},
     "okx": {"fetchMarkets": {"types": ["swap"]}},
+    "hyperliquid": {"fetchMarkets": {"types": ["swap"]}},
 }
 
 _URL = re.compile(r"^https?://(?P<rest>.+)$")
@@ -71,15 +74,17 @@ def _unredirected(original: Callable[[str, str], dict], base: str) -> Callable[[
 def make_client(
     venue: str, base_url: str, api_key: str, secret: str, password: str | None = None, **options: Any
 ) -> ccxt_async.Exchange:
-    """A ccxt.async_support client for 'binanceusdm', 'bybit' or 'okx' talking to the
-    simulator at `base_url`. `options` are merged over the venue's ccxt options. The caller
-    closes it (``await client.close()``)."""
+    """A ccxt.async_support client for 'binanceusdm', 'bybit', 'okx' or 'hyperliquid'
+    talking to the simulator at `base_url`. For hyperliquid `api_key` is the wallet address
+    and `secret` is ignored: its reads need only the address, and a client holding a
+    private key would sign actions (see connectors.account). `options` are merged over the
+    venue's ccxt options. The caller closes it (``await client.close()``)."""
     if venue not in VENUES:
         raise ValueError(f"venue must be one of {', '.join(VENUES)}, got {venue!r}")
     quiet_ccxt_logger()
+    credentials = {"walletAddress": api_key} if venue == "hyperliquid" else {"apiKey": api_key, "secret": secret}
     config: dict[str, Any] = {
-        "apiKey": api_key,
-        "secret": secret,
+        **credentials,
         "enableRateLimit": True,
         "options": {**VENUE_OPTIONS[venue], **options},
     }

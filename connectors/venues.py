@@ -12,7 +12,9 @@ Field sources (each venue's REST v5/v3 documentation, as ccxt 4.5 returns them i
   chosen by the position's size and given to the engine as a flat rate.
 - Hyperliquid clearinghouseState crossMarginSummary.accountValue (includes unrealized
   PnL); positions' liquidationPx and marginUsed; maintenance rate from the market's max
-  leverage (1 / (2 x max leverage)).
+  leverage (1 / (2 x max leverage)). Reads are unsigned info requests naming the wallet
+  address: a Hyperliquid account is watched with the address alone, and a private key is
+  refused (marginwatch never signs, and ccxt given one signs actions when it loads markets).
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ class VenueProfile:
     normaliser: type[Normaliser]
     options: Mapping[str, Any] = field(default_factory=dict)
     needs_passphrase: bool = False
-    uses_wallet: bool = False  # wallet address + private key instead of key + secret
+    uses_wallet: bool = False  # a wallet address instead of key + secret (no private key)
     permission_check: str | None = None  # "binance" | "bybit" | "okx"; None: venue has none
     tiers: str = "none"  # "all": one fetch_leverage_tiers; "per_market"; "none"
     fetch_balance_params: Mapping[str, Any] = field(default_factory=dict)
@@ -219,6 +221,7 @@ class VenueProfile:
     # where the venue tells a liquidation: ccxt's fetch_my_liquidations, or OKX fills whose
     # subType 104-107 mark a liquidation; None: the venue shows none
     liquidation_history: str | None = "liquidations"
+    benchmark: str = "BTC/USDT:USDT"  # the market betas are measured against
 
 
 PROFILES: dict[str, VenueProfile] = {
@@ -253,7 +256,15 @@ PROFILES: dict[str, VenueProfile] = {
         ohlcv_per_call=300,
         liquidation_history="okx_fills",
     ),
-    "hyperliquid": VenueProfile("hyperliquid", HyperliquidNormaliser, uses_wallet=True),
+    "hyperliquid": VenueProfile(
+        "hyperliquid",
+        HyperliquidNormaliser,
+        # perpetuals of the first dex only: no spot markets, no builder-deployed (HIP-3) dexes
+        options={"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap"},
+        uses_wallet=True,
+        ohlcv_per_call=5000,
+        benchmark="BTC/USDC:USDC",
+    ),
 }
 
 
@@ -279,8 +290,16 @@ def account_problems(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
     if exchange not in ccxt.exchanges:
         return [("exchange", f"unknown exchange {exchange!r} (not a ccxt exchange id)")]
     profile = profile_for(exchange)
+    if profile.uses_wallet and entry.get("private_key_env"):
+        return [
+            (
+                "private_key_env",
+                f"{exchange} is read with the wallet address alone: remove private_key_env (marginwatch never "
+                "signs, and a private key can trade; a main wallet's can withdraw)",
+            )
+        ]
     needed = (
-        ["wallet_address_env", "private_key_env"]
+        ["wallet_address_env"]
         if profile.uses_wallet
         else ["key_env", "secret_env"] + (["passphrase_env"] if profile.needs_passphrase else [])
     )

@@ -1,6 +1,7 @@
 """A local exchange simulator speaking the REST endpoints ccxt calls for Binance USD-M,
-Bybit v5 and OKX v5, so that ccxt's real signing, parsing and error mapping run against
-scenario accounts whose numbers come from the margin engine. See docs/simulator.md."""
+Bybit v5, OKX v5 and Hyperliquid's info endpoint, so that ccxt's real signing, parsing and
+error mapping run against scenario accounts whose numbers come from the margin engine
+(Hyperliquid's: from the venue's published formulas). See docs/simulator.md."""
 
 from simulator.scenario import ScenarioError, load_scenario
 from simulator.server import ExchangeSimulator

@@ -15,13 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import binance, bybit, okx
+from simulator import binance, bybit, hyperliquid, okx
 from simulator.common import SimRequest, VenueError, VenueSpec
-from simulator.faults import Fault, FaultBook, drop_fields, retype_fields
+from simulator.faults import FAULT_KINDS, Fault, FaultBook, drop_fields, retype_fields
 from simulator.scenario import ScenarioError
 from simulator.state import SimState
 
-VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE)}
+VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE, hyperliquid.VENUE)}
 HOSTS: dict[str, VenueSpec] = {host: v for v in VENUES.values() for host in v.hosts}
 TIMEOUT_HOLD_SECONDS = 3600.0  # a "timeout" fault holds the request this long, or until stop
 
@@ -58,9 +58,10 @@ class SimulatorApp:
         if venue is None:
             return web.json_response({"error": f"unknown host {request.match_info['host']}"}, status=404)
         path = "/" + request.match_info["tail"]
-        self.log.append((venue.name, request.method, path))
         body = await request.text()
-        fault = self.faults.take(venue.name, path)
+        name = venue.request_name(path, body) if venue.request_name else path
+        self.log.append((venue.name, request.method, name))
+        fault = self.faults.take(venue.name, name)
         try:
             if fault is not None:
                 early = await self._apply_fault(fault, request, _sim_request(request, venue, path, body))
@@ -147,6 +148,7 @@ class SimulatorApp:
         if doc.get("venue") not in VENUES:
             return _admin_error(400, f"venue must be one of {', '.join(VENUES)}")
         try:
+            check_fault(doc["venue"], str(doc.get("kind")))
             fault = self.faults.add(
                 doc["venue"],
                 str(doc.get("path") or "*"),
@@ -166,7 +168,7 @@ class SimulatorApp:
     async def _admin_positions(self, request: web.Request) -> web.Response:
         doc = await _json_body(request)
         try:
-            self.state.set_positions(str(doc.get("venue")), str(doc.get("api_key")), doc.get("positions"))
+            self.state.set_positions(str(doc.get("venue")), _account_of(doc), doc.get("positions"))
         except KeyError as exc:
             return _admin_error(404, str(exc.args[0]))
         except ScenarioError as exc:
@@ -186,7 +188,7 @@ class SimulatorApp:
     async def _admin_liquidate(self, request: web.Request) -> web.Response:
         doc = await _json_body(request)
         try:
-            records = self.state.liquidate(str(doc.get("venue")), str(doc.get("api_key")), str(doc.get("symbol")))
+            records = self.state.liquidate(str(doc.get("venue")), _account_of(doc), str(doc.get("symbol")))
         except KeyError as exc:
             return _admin_error(404, str(exc.args[0]))
         return web.json_response(
@@ -198,6 +200,18 @@ class SimulatorApp:
         doc["faults"] = self.faults.listing()
         doc["requests_served"] = len(self.log)
         return web.json_response(doc)
+
+
+def check_fault(venue: str, kind: str) -> None:
+    """ValueError for a fault the venue cannot show (Hyperliquid's reads carry no timestamp)."""
+    spec = VENUES.get(venue)
+    if spec is not None and spec.fault_kinds is not None and kind not in spec.fault_kinds and kind in FAULT_KINDS:
+        raise ValueError(f"{venue} cannot show a {kind} fault: {spec.name} has no such answer for reads")
+
+
+def _account_of(doc: dict[str, Any]) -> str:
+    """The account an admin request names: its API key, or a Hyperliquid wallet address."""
+    return str(doc.get("api_key") or doc.get("wallet_address"))
 
 
 def _sim_request(request: web.Request, venue: VenueSpec, path: str, body: str) -> SimRequest:
@@ -216,7 +230,7 @@ def _sim_request(request: web.Request, venue: VenueSpec, path: str, body: str) -
 
 def _error_response(err: VenueError) -> web.Response:
     if isinstance(err.body, str):
-        return web.Response(status=err.status, text=err.body, headers=err.headers, content_type="text/html")
+        return web.Response(status=err.status, text=err.body, headers=err.headers, content_type=err.content_type)
     return web.Response(
         status=err.status,
         text=json.dumps(err.body, separators=(",", ":")),

@@ -31,13 +31,17 @@ class SimRequest:
 
 
 class VenueError(Exception):
-    """An answer in the venue's own error shape: HTTP status, JSON (or text) body, headers."""
+    """An answer in the venue's own error shape: HTTP status, JSON (or text) body, headers;
+    a text body is sent as `content_type` (default text/html)."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: Any, headers: Mapping[str, str] | None = None, content_type: str = "text/html"
+    ) -> None:
         super().__init__(f"{status} {body}")
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.content_type = content_type
 
 
 Handler = Callable[["SimRequest", "AccountSpec | None", "SimState"], Any]
@@ -66,6 +70,10 @@ class VenueSpec:
     `error(kind, req)` builds the venue's answer for "rate_limit", "maintenance",
     "stale_timestamp" and "not_found"; `key_fields` are dropped by the missing_field fault;
     `wrong_types` maps a field name to the wrong value the wrong_types fault puts there.
+    `request_name(path, body)` names a request in the request log and for faults when the
+    path alone does not (Hyperliquid's one POST /info: "/info:clearinghouseState");
+    `fault_kinds` are the faults the venue can show (a venue whose reads carry no
+    timestamp cannot refuse one as stale).
     """
 
     name: str
@@ -75,6 +83,8 @@ class VenueSpec:
     error: Callable[[str, SimRequest], VenueError]
     key_fields: tuple[str, ...] = ()
     wrong_types: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    request_name: Callable[[str, str], str] | None = None
+    fault_kinds: frozenset[str] | None = None  # None: every kind
 
 
 def fixed(value: float | None, places: int = 8, none: str = "") -> str:

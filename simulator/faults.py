@@ -1,8 +1,10 @@
 """Fault injection: which (venue, path) misbehaves, how, and for how many requests.
 
 A fault with `count` applies to that many requests and then clears itself; without it, it
-stays until cleared. Path "*" matches every path of the venue. The newest matching fault
-wins, so a test can stack a short fault over a standing one.
+stays until cleared. Path "*" matches every path of the venue, and a path matches the
+requests named after it: "/info" covers "/info:clearinghouseState" (Hyperliquid serves
+every read from POST /info; the request type names it). The newest matching fault wins, so
+a test can stack a short fault over a standing one.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class FaultBook:
         """The fault for this request, counting it; None when the request is served normally."""
         with self._lock:
             for fault in reversed(self._faults):
-                if fault.venue == venue and fault.path in (path, "*"):
+                if fault.venue == venue and covers(fault.path, path):
                     if fault.count is not None:
                         fault.count -= 1
                         if fault.count <= 0:
@@ -91,6 +93,11 @@ class FaultBook:
     def listing(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(f) for f in self._faults]
+
+
+def covers(fault_path: str, path: str) -> bool:
+    """Whether a fault registered for `fault_path` applies to a request named `path`."""
+    return fault_path in (path, "*") or path.startswith(fault_path + ":")
 
 
 def drop_fields(payload: Any, fields: Iterable[str]) -> Any:

@@ -36,7 +36,7 @@ from simulator.scenario import (
 )
 
 HOUR_MS = 3_600_000
-FUNDING_INTERVAL_MS = 8 * HOUR_MS  # 00:00, 08:00 and 16:00 UTC on the three venues
+FUNDING_INTERVAL_MS = 8 * HOUR_MS  # 00:00, 08:00 and 16:00 UTC (Hyperliquid: every hour)
 DEFAULT_QUOTE_VOLUME = 20_000_000.0  # quote value traded per hour, before the noise
 BOOK_SIZE_GROWTH = 0.2  # each level deeper holds 20 % of the first level more
 

@@ -10,24 +10,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VENUES = ("binanceusdm", "bybit", "okx")
+VENUES = ("binanceusdm", "bybit", "okx", "hyperliquid")
+HYPERLIQUID = "hyperliquid"
+WALLET_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")  # an EVM address: a Hyperliquid account
 
 # Market data defaults (docs/simulator.md, "Market data").
 FACTOR_BASE = "BTC"  # markets of this base are the market factor (beta 1)
 DEFAULT_FACTOR_VOLATILITY = 0.005  # hourly log-return sigma of the factor (BTC)
 DEFAULT_IDIOSYNCRATIC_VOLATILITY = 0.005
 DEFAULT_FUNDING_RATE = 0.0001  # per 8 h funding interval
+# Hyperliquid pays funding every hour; its interest component alone is 0.01 % per 8 h.
+DEFAULT_HOURLY_FUNDING_RATE = 0.0000125
 DEFAULT_BOOK_LEVELS = 50
 DEFAULT_LEVEL_NOTIONAL = 10_000.0  # quote value of the best level when book_level_size is absent
 DEFAULT_HISTORY_DAYS = 30
 # Liquidation fee as a fraction of the closed notional. Binance publishes 0.0125
-# (exchangeInfo `liquidationFee`); Bybit and OKX publish no single figure.
-DEFAULT_LIQUIDATION_FEE = {"binanceusdm": 0.0125, "bybit": 0.005, "okx": 0.005}
+# (exchangeInfo `liquidationFee`); Bybit and OKX publish no single figure; Hyperliquid
+# publishes no liquidation fee: its market liquidation order pays the base taker fee.
+DEFAULT_LIQUIDATION_FEE = {"binanceusdm": 0.0125, "bybit": 0.005, "okx": 0.005, "hyperliquid": 0.00045}
 
 
 class ScenarioError(ValueError):
@@ -90,7 +96,8 @@ class PositionSpec:
 
 @dataclass(frozen=True)
 class AccountSpec:
-    """An account, identified on its venue by its API key."""
+    """An account, identified on its venue by its API key (Hyperliquid: by its wallet
+    address, lower-cased, with no secret: its reads are unsigned)."""
 
     venue: str
     api_key: str
@@ -173,7 +180,8 @@ def parse_scenario(doc: Any) -> Scenario:
     seen: set[tuple[str, str]] = set()
     for i, acc in enumerate(accounts):
         if (acc.venue, acc.api_key) in seen:
-            raise ScenarioError(f"accounts[{i}].api_key", "used twice on the same venue")
+            key = "wallet_address" if acc.venue == HYPERLIQUID else "api_key"
+            raise ScenarioError(f"accounts[{i}].{key}", "used twice on the same venue")
         seen.add((acc.venue, acc.api_key))
     seed = obj.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -223,6 +231,9 @@ def parse_positions(
     positions = tuple(_position(p, f"{path}[{i}]", venue, markets) for i, p in enumerate(docs))
     modes: dict[str, str] = {}
     for i, p in enumerate(positions):
+        if venue == HYPERLIQUID and p.symbol in modes:
+            # One signed position per coin (szi): Hyperliquid has no hedge mode.
+            raise ScenarioError(f"{path}[{i}].symbol", f"{p.symbol} is held already; {venue} has one position per coin")
         # Binance and Bybit set the margin mode per symbol; OKX allows both on one instrument.
         if venue != "okx" and modes.setdefault(p.symbol, p.margin_mode) != p.margin_mode:
             raise ScenarioError(
@@ -250,8 +261,10 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
     base, quote = split_symbol(symbol, f"{path}.symbol")
     contract_size = _number(m, "contract_size", path, default=1.0, positive=True)
     if venue != "okx" and contract_size != 1.0:
-        # Binance USD-M and Bybit linear contracts are one base unit each.
+        # Binance USD-M, Bybit linear and Hyperliquid contracts are one base unit each.
         raise ScenarioError(f"{path}.contract_size", f"must be 1 on {venue}, got {contract_size:g}")
+    if venue == HYPERLIQUID and quote != "USDC":
+        raise ScenarioError(f"{path}.symbol", f"Hyperliquid perpetuals settle in USDC (BASE/USDC:USDC), got {symbol!r}")
     tiers_doc = m.get("tiers")
     if not isinstance(tiers_doc, list) or not tiers_doc:
         raise ScenarioError(f"{path}.tiers", "must be a non-empty list")
@@ -267,17 +280,25 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
                 raise ScenarioError(f"{tpath}.max_notional", f"must exceed the previous tier's {floor:g}")
         elif i != len(tiers_doc) - 1:
             raise ScenarioError(f"{tpath}.max_notional", "only the last tier may be unbounded (null)")
-        rate = _number(tier, "maintenance_margin_rate", tpath, minimum=0.0)
+        max_leverage = _number(tier, "max_leverage", tpath, positive=True)
+        if venue == HYPERLIQUID:
+            rate = _hyperliquid_rate(tier, tpath, max_leverage)
+        else:
+            rate = _number(tier, "maintenance_margin_rate", tpath, minimum=0.0)
         if rate >= 1.0:
             raise ScenarioError(f"{tpath}.maintenance_margin_rate", f"must be < 1, got {rate:g}")
-        tiers.append(TierSpec(floor, cap, rate, _number(tier, "max_leverage", tpath, positive=True)))
+        tiers.append(TierSpec(floor, cap, rate, max_leverage))
         floor = cap if cap is not None else math.inf
     mark = _number(m, "mark_price", path, positive=True)
     step = _number(m, "amount_step", path, default=0.001, positive=True)
+    if venue == HYPERLIQUID and not any(abs(step - 10.0**-k) < 1e-15 for k in range(9)):
+        # Hyperliquid sizes have szDecimals decimals: the lot is a power of ten.
+        raise ScenarioError(f"{path}.amount_step", f"must be 1, 0.1, 0.01, ... (szDecimals) on {venue}, got {step:g}")
     beta = _number(m, "beta", path, default=1.0)
     if base == FACTOR_BASE and beta != 1.0:
         raise ScenarioError(f"{path}.beta", f"{FACTOR_BASE} is the market factor: its beta is 1, got {beta:g}")
-    funding = _number(m, "funding_rate", path, default=DEFAULT_FUNDING_RATE)
+    default_funding = DEFAULT_HOURLY_FUNDING_RATE if venue == HYPERLIQUID else DEFAULT_FUNDING_RATE
+    funding = _number(m, "funding_rate", path, default=default_funding)
     if abs(funding) >= 1.0:
         raise ScenarioError(f"{path}.funding_rate", f"must be a fraction per interval (|rate| < 1), got {funding:g}")
     fee = _number(m, "liquidation_fee_rate", path, default=DEFAULT_LIQUIDATION_FEE[venue], minimum=0.0)
@@ -308,6 +329,8 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
     venue = _string(a, "venue", path)
     if venue not in VENUES:
         raise ScenarioError(f"{path}.venue", f"must be one of {', '.join(VENUES)}, got {venue!r}")
+    if venue == HYPERLIQUID:
+        return _hyperliquid_account(a, path, markets)
     passphrase = a.get("passphrase")
     if venue == "okx" and not isinstance(passphrase, str):
         raise ScenarioError(f"{path}.passphrase", "OKX keys need a passphrase")
@@ -328,6 +351,50 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
         name=str(a.get("name") or a.get("api_key")),
         taker_fee=None if fee is None else _number(a, "taker_fee", path, minimum=0.0),
     )
+
+
+def _hyperliquid_account(
+    a: Mapping[str, Any], path: str, markets: Mapping[str, Mapping[str, MarketSpec]]
+) -> AccountSpec:
+    """A Hyperliquid account: its wallet address, no key: reads need only the address."""
+    for key in ("api_key", "secret", "passphrase"):
+        if a.get(key) is not None:
+            raise ScenarioError(f"{path}.{key}", "Hyperliquid accounts have a wallet_address and no keys")
+    address = _string(a, "wallet_address", path)
+    if not WALLET_ADDRESS.match(address):
+        raise ScenarioError(f"{path}.wallet_address", f"must be 0x and 40 hex digits, got {address!r}")
+    collateral = str(a.get("collateral") or "USDC")
+    if collateral != "USDC":
+        raise ScenarioError(f"{path}.collateral", f"Hyperliquid perpetuals are margined in USDC, got {collateral!r}")
+    fee = a.get("taker_fee")
+    return AccountSpec(
+        venue=HYPERLIQUID,
+        api_key=address.lower(),
+        secret="",
+        passphrase=None,
+        can_trade=False,
+        can_withdraw=False,
+        collateral=collateral,
+        wallet_balance=_number(a, "wallet_balance", path, minimum=0.0),
+        positions=parse_positions(a.get("positions", []), f"{path}.positions", HYPERLIQUID, markets),
+        name=str(a.get("name") or address),
+        taker_fee=None if fee is None else _number(a, "taker_fee", path, minimum=0.0),
+    )
+
+
+def _hyperliquid_rate(tier: Mapping[str, Any], path: str, max_leverage: float) -> float:
+    """Hyperliquid's maintenance rate: half the initial rate at the tier's max leverage
+    (docs, "Margin tiers"); an integer leverage, as Hyperliquid's tables have."""
+    if max_leverage != int(max_leverage):
+        raise ScenarioError(f"{path}.max_leverage", f"must be a whole number on Hyperliquid, got {max_leverage:g}")
+    rate = 1.0 / (2.0 * max_leverage)
+    given = tier.get("maintenance_margin_rate")
+    if given is not None and (not isinstance(given, int | float) or abs(given - rate) > 1e-12):
+        raise ScenarioError(
+            f"{path}.maintenance_margin_rate",
+            f"is 1 / (2 x max_leverage) = {rate:g} on Hyperliquid (leave it out), got {given!r}",
+        )
+    return rate
 
 
 def _position(doc: Any, path: str, venue: str, markets: Mapping[str, Mapping[str, MarketSpec]]) -> PositionSpec:

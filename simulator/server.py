@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.app import SimulatorApp
+from simulator.app import SimulatorApp, check_fault
 from simulator.faults import Fault, FaultBook
 from simulator.liquidation import LiquidationRecord
 from simulator.scenario import parse_scenario
@@ -27,7 +27,7 @@ SHUTDOWN_TIMEOUT = 5.0
 
 
 class ExchangeSimulator:
-    """A local Binance USD-M / Bybit v5 / OKX v5 server over one scenario (see
+    """A local Binance USD-M / Bybit v5 / OKX v5 / Hyperliquid server over one scenario (see
     docs/simulator.md). Usable as a context manager: ``with ExchangeSimulator(doc) as url:``."""
 
     def __init__(self, scenario: Mapping[str, Any]) -> None:
@@ -162,7 +162,9 @@ class ExchangeSimulator:
         seconds: float | None = None,
         field: str | None = None,
     ) -> Fault:
-        """Make (venue, path) misbehave; see docs/simulator.md for the kinds."""
+        """Make (venue, path) misbehave; see docs/simulator.md for the kinds. ValueError for
+        a kind the venue cannot show."""
+        check_fault(venue, kind)
         return self.faults.add(venue, path, kind, count, seconds, field)
 
     def clear_faults(self) -> None:

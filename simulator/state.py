@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from simulator import hyperliquid_margin
 from simulator.figures import (
     AccountFigures,
     ContractTier,
@@ -32,12 +33,18 @@ from simulator.liquidation import (
 )
 from simulator.market import CandleBook
 from simulator.scenario import (
+    HYPERLIQUID,
     AccountSpec,
     MarketSpec,
     Scenario,
     ScenarioError,
     parse_positions,
 )
+
+
+def account_key(venue: str, api_key: str) -> tuple[str, str]:
+    """How an account is found: (venue, API key); a Hyperliquid wallet address in any case."""
+    return (venue, api_key.lower() if venue == HYPERLIQUID else api_key)
 
 
 class SimState:
@@ -71,7 +78,7 @@ class SimState:
         }
         for i, account in enumerate(scenario.accounts):
             try:
-                self.figures(account)  # the engine accepts every account, or the scenario is refused
+                self.figures(account)  # the venue's figures accept every account, or the scenario is refused
             except ValueError as exc:
                 raise ScenarioError(f"accounts[{i}]", str(exc)) from None
 
@@ -185,7 +192,7 @@ class SimState:
         at the current marks, whatever their health. KeyError: unknown account or no
         such position."""
         with self._lock:
-            key = (venue, api_key)
+            key = account_key(venue, api_key)
             spec = self._accounts.get(key)
             if spec is None:
                 raise KeyError(f"no account with that API key on {venue}")
@@ -199,20 +206,24 @@ class SimState:
     def liquidations(self, venue: str, api_key: str) -> list[LiquidationRecord]:
         """The account's liquidated positions, oldest first."""
         with self._lock:
-            return list(self._liquidations.get((venue, api_key), []))
+            return list(self._liquidations.get(account_key(venue, api_key), []))
 
     # --- accounts ----------------------------------------------------------------------
 
     def account(self, venue: str, api_key: str) -> AccountSpec | None:
         """The account of a key; None for an unknown or revoked key (the venue then
         answers with its own invalid-key error)."""
+        key = account_key(venue, api_key)
         with self._lock:
-            if (venue, api_key) in self._revoked:
+            if key in self._revoked:
                 return None
-            return self._accounts.get((venue, api_key))
+            return self._accounts.get(key)
 
     def revoke_key(self, venue: str, api_key: str) -> None:
-        """The key stops working, as when its owner deletes it on the exchange."""
+        """The key stops working, as when its owner deletes it on the exchange. Hyperliquid
+        reads use no key: ValueError there."""
+        if venue == HYPERLIQUID:
+            raise ValueError("Hyperliquid reads need only the wallet address: there is no key to revoke")
         with self._lock:
             self._revoked.add((venue, api_key))
 
@@ -223,8 +234,9 @@ class SimState:
     def set_positions(self, venue: str, api_key: str, positions: Any) -> None:
         """Replace an account's positions (a position may vanish); validated like the
         scenario (ScenarioError) and by the engine, or nothing changes."""
+        key = account_key(venue, api_key)
         with self._lock:
-            spec = self._accounts.get((venue, api_key))
+            spec = self._accounts.get(key)
             if spec is None:
                 raise KeyError(f"no account with that API key on {venue}")
             parsed = parse_positions(positions, "positions", venue, self.markets)
@@ -233,11 +245,16 @@ class SimState:
                 self.figures(updated)
             except ValueError as exc:
                 raise ScenarioError("positions", str(exc)) from None
-            self._accounts[(venue, api_key)] = updated
+            self._accounts[key] = updated
 
     def figures(self, spec: AccountSpec) -> AccountFigures:
-        """The engine's numbers for `spec` at the current marks."""
-        return account_figures(spec, self.markets.get(spec.venue, {}), self.marks(spec.venue), self.okx_tiers)
+        """The numbers the venue reports for `spec` at the current marks: the engine's, or
+        on Hyperliquid the venue's published formulas (simulator/hyperliquid_margin.py),
+        so that the engine can be checked against them."""
+        markets = self.markets.get(spec.venue, {})
+        if spec.venue == HYPERLIQUID:
+            return hyperliquid_margin.account_figures(spec, markets, self.marks(spec.venue))
+        return account_figures(spec, markets, self.marks(spec.venue), self.okx_tiers)
 
     def snapshot(self) -> dict[str, Any]:
         """Marks and accounts as JSON (no secrets), for GET /_admin/state."""

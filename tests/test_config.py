@@ -76,3 +76,14 @@ def test_credentials_from_environment_then_secrets_file(monkeypatch: pytest.Monk
     assert "MW_T_SECRET, MW_T_PASS" in caught.value.problems[0]
     creds = credentials(config.accounts[0], {"MW_T_SECRET": "file-secret", "MW_T_PASS": "p"})
     assert creds == {"apiKey": "env-key", "secret": "file-secret", "password": "p"}
+
+
+def test_hyperliquid_is_read_with_the_wallet_address_alone() -> None:
+    """Hyperliquid reads are unsigned: the address is all an account needs, and a private
+    key (which can trade, and a main wallet's can withdraw) is refused, naming the key."""
+    base = {"name": "hl", "exchange": "hyperliquid", "collateral": "USDC"}
+    assert account_problems({**base, "wallet_address_env": "HL_WALLET"}) == []
+    [(key, message)] = account_problems({**base, "wallet_address_env": "HL_WALLET", "private_key_env": "HL_KEY"})
+    assert key == "private_key_env" and "never signs" in message
+    [(_, message)] = account_problems(base)
+    assert "needs wallet_address_env" in message

@@ -18,9 +18,12 @@ from connectors.errors import AuthError, KeyRefused, TemporaryError
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator
+from simulator.hyperliquid_margin import clearinghouse
 from tests.conftest import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
+HYPERLIQUID = json.loads((FIXTURE.parent / "hyperliquid.json").read_text())
+HL_ADDRESS = HYPERLIQUID["accounts"][0]["wallet_address"]
 
 
 PERMISSION_KEYS = {  # (venue, can trade, can withdraw) -> an extra account's key
@@ -31,9 +34,12 @@ PERMISSION_KEYS = {  # (venue, can trade, can withdraw) -> an extra account's ke
 
 
 def scenario() -> dict[str, Any]:
-    """The simulator fixture, with the OKX key made read-only, and on every venue a
-    trade-enabled key and a withdraw-enabled key (empty accounts) for the permission checks."""
+    """The simulator fixture with its Hyperliquid venue, the OKX key made read-only, and on
+    every keyed venue a trade-enabled key and a withdraw-enabled key (empty accounts) for
+    the permission checks."""
     doc = json.loads(FIXTURE.read_text())
+    doc["markets"].update(HYPERLIQUID["markets"])
+    doc["accounts"] += HYPERLIQUID["accounts"]
     okx = next(a for a in doc["accounts"] if a["venue"] == "okx")
     okx["permissions"] = {"trade": False, "withdraw": False}
     for (venue, trade, withdraw), key in PERMISSION_KEYS.items():
@@ -57,6 +63,7 @@ CREDS = {
     "binanceusdm": {"apiKey": "bn-key", "secret": "bn-secret"},
     "bybit": {"apiKey": "by-key", "secret": "by-secret"},
     "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
+    "hyperliquid": {"walletAddress": HL_ADDRESS},
 }
 POSITIONS_PATH = {
     "binanceusdm": "/fapi/v3/positionRisk",
@@ -88,6 +95,8 @@ def connector(
     }
     if venue == "okx":
         account["passphrase_env"] = "P"
+    if venue == "hyperliquid":
+        account = {**account, "key_env": None, "secret_env": None, "wallet_address_env": "W", "collateral": "USDC"}
     config = parse_config({"accounts": [account]})
     return AccountConnector(config.accounts[0], creds)
 
@@ -103,20 +112,26 @@ def fetch(sim: ExchangeSimulator, venue: str, **kwargs: Any) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
+def _account(venue: str) -> dict[str, Any]:
+    if venue == "hyperliquid":
+        return HYPERLIQUID["accounts"][0]
+    return next(a for a in SCENARIO["accounts"] if a.get("api_key") == CREDS[venue]["apiKey"])
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx", "hyperliquid"])
 def test_snapshot_equals_what_the_scenario_implies(sim: ExchangeSimulator, venue: str) -> None:
     doc = fetch(sim, venue)
     snapshot = parse_snapshot(doc)
-    account = next(a for a in SCENARIO["accounts"] if a["api_key"] == CREDS[venue]["apiKey"])
+    account = _account(venue)
     markets = {m["symbol"]: m for m in SCENARIO["markets"][venue]}
-    assert snapshot.exchange == venue and snapshot.collateral == "USDT"
+    assert snapshot.exchange == venue and snapshot.collateral == account.get("collateral", "USDT")
     assert snapshot.wallet_balance == pytest.approx(account["wallet_balance"], rel=1e-9)
     got = {(p.symbol, p.side): p for p in snapshot.positions}
     assert set(got) == {(p["symbol"], p["side"]) for p in account["positions"]}
     for expected in account["positions"]:
         pos = got[(expected["symbol"], expected["side"])]
         assert pos.contracts == pytest.approx(expected["contracts"])
-        assert pos.contract_size == markets[expected["symbol"]]["contract_size"]
+        assert pos.contract_size == markets[expected["symbol"]].get("contract_size", 1.0)
         assert pos.entry_price == pytest.approx(expected["entry_price"])
         assert pos.mark_price == pytest.approx(markets[expected["symbol"]]["mark_price"])
         assert pos.margin_mode == expected["margin_mode"]
@@ -129,6 +144,53 @@ def test_snapshot_equals_what_the_scenario_implies(sim: ExchangeSimulator, venue
         assert p["liquidation_price"] == pytest.approx(p["exchange_liquidation_price"], rel=1e-6)
         assert p["disagrees_with_exchange"] is False
     assert all(p.get("info") for p in doc["positions"])  # raw payload kept for audit
+
+
+def test_hyperliquid_engine_agrees_with_the_venues_own_figures(sim: ExchangeSimulator) -> None:
+    """The engine on the connector's snapshot against what the simulated Hyperliquid
+    computes by its published formulas (simulator/hyperliquid_margin.py, not the engine):
+    account value, cross maintenance and every liquidation price, at the scenario's marks
+    and after they move. The connector is handed a private key too: it reads with the
+    wallet address alone, and nothing is sent to /exchange."""
+    creds = {**CREDS["hyperliquid"], "privateKey": "0x" + "11" * 32}
+    moves = {"BTC/USDC:USDC": 64000.0, "ETH/USDC:USDC": 4350.0, "HYPE/USDC:USDC": 39.2}
+
+    def venue_figures() -> Any:
+        return sim.state.figures(sim.state.account("hyperliquid", HL_ADDRESS))
+
+    async def two_polls() -> list[tuple[dict[str, Any], Any]]:
+        conn = connector(sim, "hyperliquid", creds)
+        try:
+            first = (await conn.fetch_snapshot(), venue_figures())
+            for symbol, price in moves.items():
+                sim.set_mark("hyperliquid", symbol, price)
+            return [first, (await conn.fetch_snapshot(), venue_figures())]
+        finally:
+            await conn.close()
+
+    before = len(sim.requests)
+    polls = asyncio.run(two_polls())
+    assert all(path.startswith("/info:") for _, _, path in sim.requests[before:])
+    for doc, fig in polls:
+        report = risk_report(parse_snapshot(doc))
+        house = clearinghouse(fig)
+        # the engine's account is the cross pool: crossMarginSummary; with each isolated
+        # position's equity it is the whole account: marginSummary
+        assert report["account"]["equity"] == pytest.approx(house.cross_margin_summary.account_value, abs=1e-5)
+        isolated = sum(p["equity"] for p in report["positions"] if p["margin_mode"] == "isolated")
+        assert report["account"]["equity"] + isolated == pytest.approx(house.margin_summary.account_value, abs=1e-5)
+        cross = [p for p in report["positions"] if p["margin_mode"] == "cross"]
+        assert sum(p["maintenance_margin"] for p in cross) == pytest.approx(
+            house.cross_maintenance_margin_used, rel=1e-9
+        )
+        venue = {p.spec.symbol: p for p in fig.positions}
+        assert {p["symbol"]: p["margin_mode"] for p in report["positions"]} == {
+            s: v.spec.margin_mode for s, v in venue.items()
+        }
+        for p in report["positions"]:
+            assert p["exchange_liquidation_price"] == pytest.approx(venue[p["symbol"]].liquidation_price, rel=1e-9)
+            assert p["liquidation_price"] == pytest.approx(p["exchange_liquidation_price"], rel=1e-6)
+            assert p["disagrees_with_exchange"] is False
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
