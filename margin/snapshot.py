@@ -249,9 +249,10 @@ def _tier(doc: Any, path: str, exchange: str) -> dict[str, float | None]:
 
 def _check_no_overlap(raw: list[dict[str, float | None]], path: str) -> None:
     """No notional may fall in two tiers: each tier's max_notional, where given, is at most
-    the next floor (a tier without one runs up to the next floor). A gap (max_notional below the next floor) is accepted: the engine reads only the
-    floors, so the tier below a gap holds it, and tables written with whole-number bounds
-    (0-50,000, 50,001-...) are read as the venue means them."""
+    the next floor (a tier without one runs up to the next floor). A gap (max_notional below
+    the next floor) is accepted: the engine reads only the floors, so the tier below a gap
+    holds it, and tables written with whole-number bounds (0-50,000, 50,001-...) are read as
+    the venue means them."""
     order = sorted(range(len(raw)), key=lambda i: float(raw[i]["min_notional"] or 0.0))
     for lower, upper in pairwise(order):
         ceiling, floor = raw[lower]["max_notional"], raw[upper]["min_notional"]
