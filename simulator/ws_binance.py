@@ -26,7 +26,7 @@ from aiohttp import web
 
 from simulator.binance import market_id
 from simulator.common import fixed, plain
-from simulator.figures import AccountFigures
+from simulator.figures import AccountFigures, PositionFigures
 from simulator.market import next_funding_ms
 from simulator.scenario import AccountSpec
 from simulator.state import MarkMoved
@@ -122,11 +122,14 @@ class BinanceSession(StreamSession):
             elif stream.split("@", 1)[0] == mid:
                 self.push(update)
 
+    def on_authenticated(self, spec: AccountSpec, fig: AccountFigures) -> None:
+        self._positions_sent = {(market_id(p.spec.symbol), _side(fig, p)) for p in fig.positions}
+
     def on_account(self, spec: AccountSpec, fig: AccountFigures, now_ms: int) -> None:
         rows = []
         current: set[tuple[str, str]] = set()
         for p in fig.positions:
-            side = "BOTH" if not fig.hedge_mode else ("LONG" if p.spec.side == "long" else "SHORT")
+            side = _side(fig, p)
             current.add((market_id(p.spec.symbol), side))
             rows.append(
                 {
@@ -168,6 +171,12 @@ class BinanceSession(StreamSession):
 
     def subscriptions(self) -> list[str]:
         return sorted(self.streams) if self.channel == "public" else ["ACCOUNT_UPDATE"]
+
+
+def _side(fig: AccountFigures, p: PositionFigures) -> str:
+    if not fig.hedge_mode:
+        return "BOTH"
+    return "LONG" if p.spec.side == "long" else "SHORT"
 
 
 def _served(stream: Any) -> bool:

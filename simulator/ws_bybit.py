@@ -75,27 +75,30 @@ class BybitSession(StreamSession):
         else:
             self._reply(op, req_id, f"error:unknown op {op}")
 
-    def _reply(self, op: Any, req_id: Any, error: str | None = None) -> None:
-        reply = {"success": error is None, "ret_msg": error or "", "conn_id": self.conn_id, "op": op}
+    def _reply(self, op: Any, req_id: Any, error: str | None = None, request: Any = None) -> None:
+        reply: dict[str, Any] = {"success": error is None, "ret_msg": error or "", "conn_id": self.conn_id, "op": op}
         if req_id is not None:
             reply["req_id"] = str(req_id)
+        if request is not None and error is not None:
+            reply["request"] = request  # Bybit echoes a refused auth request (ccxt reads request.op)
         self.send(reply)
 
     def _auth(self, args: list[Any], req_id: Any) -> None:
+        request = {"op": "auth", "args": args}
         if self.api_key is not None:
-            self._reply("auth", req_id, "Request already authorized")
+            self._reply("auth", req_id, "Request already authorized", request)
             return
         if len(args) != 3:
-            self._reply("auth", req_id, "error:params error")
+            self._reply("auth", req_id, "error:params error", request)
             return
         key, expires, signature = (str(a) for a in args)
         account = self.hub.state.account(VENUE, key)
         if account is None:
-            self._reply("auth", req_id, "error:USVC1111")
+            self._reply("auth", req_id, "error:USVC1111", request)
             return
         expected = hmac.new(account.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
         if not expires.isdigit() or int(expires) <= time.time() * 1000 or not hmac.compare_digest(signature, expected):
-            self._reply("auth", req_id, "error:USVC1111")
+            self._reply("auth", req_id, "error:USVC1111", request)
             return
         self.authenticated(account.api_key)
         self._reply("auth", req_id)
@@ -152,13 +155,20 @@ class BybitSession(StreamSession):
             }
         )
 
+    def _rows(self, fig: AccountFigures, now_ms: int) -> dict[tuple[str, int], dict[str, Any]]:
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        for p in fig.positions:
+            row = position_row(p, fig.hedge_mode, self.hub.state.started_ms)
+            rows[(row["symbol"], row["positionIdx"])] = {**row, "updatedTime": str(now_ms)}
+        return rows
+
+    def on_authenticated(self, spec: AccountSpec, fig: AccountFigures) -> None:
+        self._positions_sent = self._rows(fig, self.hub.state.started_ms)
+
     def on_account(self, spec: AccountSpec, fig: AccountFigures, now_ms: int) -> None:
         position_topics = sorted(t for t in self.topics if t.startswith("position"))
         if position_topics:
-            rows: dict[tuple[str, int], dict[str, Any]] = {}
-            for p in fig.positions:
-                row = position_row(p, fig.hedge_mode, self.hub.state.started_ms)
-                rows[(row["symbol"], row["positionIdx"])] = {**row, "updatedTime": str(now_ms)}
+            rows = self._rows(fig, now_ms)
             closed = [
                 {**row, "side": "", "size": "0", "positionValue": "0", "unrealisedPnl": "0", "updatedTime": str(now_ms)}
                 for key, row in self._positions_sent.items()

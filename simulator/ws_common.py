@@ -154,6 +154,10 @@ class StreamSession:
     def on_account(self, spec: AccountSpec, fig: AccountFigures, now_ms: int) -> None:
         """The authenticated account changed: push what the connection subscribed to."""
 
+    def on_authenticated(self, spec: AccountSpec, fig: AccountFigures) -> None:
+        """The connection now belongs to `spec` (positions held now: a later close is
+        pushed as a zero row)."""
+
     def subscriptions(self) -> list[str]:
         """What the connection is subscribed to, in the venue's words (admin listing)."""
         return sorted(self.marks)
@@ -191,6 +195,9 @@ class StreamSession:
     def authenticated(self, api_key: str) -> None:
         self.api_key = api_key
         self.hub.index_account(self)
+        spec = self.hub.state.account(self.venue, api_key)
+        if spec is not None:
+            self.on_authenticated(spec, self.hub.state.figures(spec))
 
     def silent(self) -> bool:
         return self.hub.faults.silent(self.venue, self.channel)

@@ -173,6 +173,9 @@ class OkxSession(StreamSession):
                     {"arg": {**arg, "uid": uid}, "eventType": event_type, "curPage": 1, "lastPage": True, "data": data}
                 )
 
+    def on_authenticated(self, spec: AccountSpec, fig: AccountFigures) -> None:
+        self._position_rows(fig, int(time.time() * 1000))  # what the client can know of
+
     def _position_rows(self, fig: AccountFigures, now_ms: int) -> list[dict[str, Any]]:
         """Every open position, then a pos "0" row for each closed since the last push."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
