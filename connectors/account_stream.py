@@ -2,9 +2,10 @@
 account's own client (a listenKey, auth or login belongs to one key), reported to
 `on_event` as AccountEvents so that the poller can re-poll the account at once.
 
-Each watch_positions call's own result is used (ccxt's position cache keeps closed
-positions under stale side labels); an update equal to the last one reported (a duplicate
-frame, a periodic push without change) or older than it is not reported again. When the
+Every positions or balance update ccxt parses is seen (tap_account: a watch call returns
+only the first frame after it), as the list that frame carried (ccxt's position cache
+keeps closed positions under stale side labels); an update equal to the last one reported
+(a duplicate frame, a periodic push without change) or older than it is not reported again. When the
 connection breaks, one "gap" event says changes may have been missed meanwhile; "resumed"
 follows once the watches run again. Binance and Bybit push only on change, so silence
 here is normal: a dead connection is found by ccxt's ping/pong keep-alive instead.
@@ -25,7 +26,15 @@ import ccxt
 
 from connectors.account import SharedMarkets
 from connectors.errors import RetryPolicy
-from connectors.stream_support import CLOSE_TIMEOUT, DEFAULT_BACKOFF, StreamState, describe_error, make_stream_client
+from connectors.stream_support import (
+    CLOSE_TIMEOUT,
+    DEFAULT_BACKOFF,
+    StreamState,
+    describe_error,
+    make_stream_client,
+    stream_venue,
+    tap_account,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +83,11 @@ class AccountStream:
         self._clock = clock
         self._last: dict[str, tuple[int, str]] = {}  # kind -> (venue time, content) last reported
         self._gap = False
+        venue = stream_venue(exchange_id)
+        if venue is None or not venue.account_streams:
+            raise ValueError(f"{exchange_id} has no account stream")
         self.client = make_stream_client(exchange_id, base_url, credentials)
+        tap_account(self.client, venue, self._on_positions, self._on_balance)
 
     def _report(
         self, kind: EventKind, timestamp: int | None = None, symbols: tuple[str, ...] = (), detail: str = ""
@@ -108,27 +121,27 @@ class AccountStream:
             self._gap = False
             self._report("resumed")
 
-    # --- the watches ---
+    # --- every parsed update ---
 
-    async def _watch_positions(self) -> None:
-        while True:
-            positions = await self.client.watch_positions()
-            self._received()
-            rows = [p for p in positions or [] if isinstance(p, Mapping)]
-            stamp = max((_time_of(p) for p in rows), default=None)
-            content = json.dumps([p.get("info") for p in rows], sort_keys=True, default=str)
-            if self._fresh("positions", stamp, content):
-                symbols = tuple(sorted({str(p.get("symbol")) for p in rows}))
-                self._report("positions", stamp, symbols)
+    def _on_positions(self, positions: Any) -> None:
+        self._received()
+        rows = [p for p in positions or [] if isinstance(p, Mapping)]
+        stamp = max((_time_of(p) for p in rows), default=None)
+        content = json.dumps([p.get("info") for p in rows], sort_keys=True, default=str)
+        if self._fresh("positions", stamp, content):
+            self._report("positions", stamp, tuple(sorted({str(p.get("symbol")) for p in rows})))
 
-    async def _watch_balance(self) -> None:
+    def _on_balance(self, balance: Any) -> None:
+        self._received()
+        stamp = _integer(balance.get("timestamp")) if isinstance(balance, Mapping) else None
+        info = balance.get("info") if isinstance(balance, Mapping) else balance
+        if self._fresh("balance", stamp, json.dumps(info, sort_keys=True, default=str)):
+            self._report("balance", stamp)
+
+    async def _watch(self, method: str) -> None:
+        watch = getattr(self.client, method)
         while True:
-            balance = await self.client.watch_balance()
-            self._received()
-            stamp = _integer(balance.get("timestamp")) if isinstance(balance, Mapping) else None
-            info = balance.get("info") if isinstance(balance, Mapping) else balance
-            if self._fresh("balance", stamp, json.dumps(info, sort_keys=True, default=str)):
-                self._report("balance", stamp)
+            await watch()  # the updates themselves arrive through the tap
 
     # --- the connection loop ---
 
@@ -166,8 +179,8 @@ class AccountStream:
             else:
                 await self._shared.load(f"{self.exchange_id} {self.base_url}", self.client, self.client.load_markets)
         watches = [
-            asyncio.create_task(self._watch_positions(), name=f"positions-{self.account}"),
-            asyncio.create_task(self._watch_balance(), name=f"balance-{self.account}"),
+            asyncio.create_task(self._watch("watch_positions"), name=f"positions-{self.account}"),
+            asyncio.create_task(self._watch("watch_balance"), name=f"balance-{self.account}"),
         ]
         try:
             done, _ = await asyncio.wait(watches, timeout=RESUMED_AFTER, return_when=asyncio.FIRST_EXCEPTION)

@@ -166,8 +166,10 @@ class MarkStream:
                     return
                 last = max(started, self.state.last_message_at or started)
                 if self._clock() - last > self.stale_after:
-                    self.state.stale = True
-                    raise StaleStream(f"no mark for {self.stale_after:g} s")
+                    silence = StaleStream(f"no mark for {self.stale_after:g} s")
+                    self.state.stale, self.state.connected = True, False
+                    self.state.last_error = describe_error(silence)
+                    raise silence
         finally:
             for task in (pump, changed):
                 task.cancel()

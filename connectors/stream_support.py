@@ -37,6 +37,8 @@ class StreamVenue:
     options that keep its private watches on the websocket."""
 
     mark_method: str
+    positions_hash: str  # the message hash ccxt resolves watch_positions() with
+    balance_hash: str  # ... and watch_balance()
     options: Mapping[str, Any] = field(default_factory=dict)
     account_streams: bool = True  # watch_positions / watch_balance
 
@@ -47,10 +49,14 @@ class StreamVenue:
 STREAM_VENUES: dict[str, StreamVenue] = {
     "binanceusdm": StreamVenue(
         "watch_mark_prices",
+        "linear:positions",
+        "linear:balance",
         {"watchPositions": {"fetchPositionsSnapshot": False}, "watchBalance": {"fetchBalanceSnapshot": False}},
     ),
-    "bybit": StreamVenue("watch_tickers", {"watchPositions": {"fetchPositionsSnapshot": False}}),
-    "okx": StreamVenue("watch_mark_prices"),
+    "bybit": StreamVenue(
+        "watch_tickers", "positions", "balances:unified", {"watchPositions": {"fetchPositionsSnapshot": False}}
+    ),
+    "okx": StreamVenue("watch_mark_prices", "positions", "account"),
 }
 
 
@@ -108,19 +114,43 @@ TickerSink = Callable[[str, float | None, int | None], None]
 def tap_tickers(client: Any, sink: TickerSink) -> None:
     """Call `sink(symbol, mark, timestamp_ms)` for every ticker ccxt parses on `client`'s
     connections, once per ticker (Binance resolves each one twice: alone and in a batch)."""
+
+    def on_result(result: Any, message_hash: Any, seen: set[int]) -> None:
+        tickers = [result] if _is_ticker(result) else list(result.values()) if isinstance(result, dict) else []
+        for ticker in tickers:
+            if _is_ticker(ticker) and id(ticker) not in seen:
+                seen.add(id(ticker))
+                sink(str(ticker["symbol"]), _number(ticker.get("markPrice")), _integer(ticker.get("timestamp")))
+
+    _tap(client, on_result)
+
+
+def tap_account(
+    client: Any, venue: StreamVenue, on_positions: Callable[[Any], None], on_balance: Callable[[Any], None]
+):
+    """Call `on_positions(list)` / `on_balance(dict)` for every positions or balance update
+    ccxt parses on `client`'s connections (each watch call returns only the first frame
+    after it: a burst of two changes would otherwise report one)."""
+
+    def on_result(result: Any, message_hash: Any, seen: set[int]) -> None:
+        if message_hash == venue.positions_hash and id(result) not in seen:
+            seen.add(id(result))
+            on_positions(result)
+        elif message_hash == venue.balance_hash and id(result) not in seen:
+            seen.add(id(result))
+            on_balance(result)
+
+    _tap(client, on_result)
+
+
+def _tap(client: Any, on_result: Callable[[Any, Any, set[int]], None]) -> None:
+    """Hook every `resolve` of `client`'s connections; `seen` is emptied at each frame."""
     seen: set[int] = set()
     handle_message = client.handle_message
 
     def on_frame(connection: Any, message: Any) -> Any:
         seen.clear()
         return handle_message(connection, message)
-
-    def on_result(result: Any) -> None:
-        tickers = [result] if _is_ticker(result) else list(result.values()) if isinstance(result, dict) else []
-        for ticker in tickers:
-            if _is_ticker(ticker) and id(ticker) not in seen:
-                seen.add(id(ticker))
-                sink(str(ticker["symbol"]), _number(ticker.get("markPrice")), _integer(ticker.get("timestamp")))
 
     make_connection = client.client
 
@@ -131,9 +161,9 @@ def tap_tickers(client: Any, sink: TickerSink) -> None:
 
             def tapped(result: Any, message_hash: Any) -> Any:
                 try:
-                    on_result(result)
+                    on_result(result, message_hash, seen)
                 except Exception:  # the tap must never break ccxt's receive loop
-                    log.exception("%s: a streamed ticker could not be handled", client.id)
+                    log.exception("%s: a streamed update could not be handled", client.id)
                 return resolve(result, message_hash)
 
             connection.resolve = tapped

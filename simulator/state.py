@@ -59,10 +59,12 @@ class MarkMoved:
 
 @dataclass(frozen=True)
 class AccountChanged:
-    """An account's positions or wallet changed (admin, liquidation, reset)."""
+    """An account's positions or wallet changed (admin, liquidation, reset): `spec` is the
+    account as it became (two quick changes are pushed as two states, not the last twice)."""
 
     venue: str
     api_key: str
+    spec: AccountSpec
 
 
 StateEvent = MarkMoved | AccountChanged
@@ -125,8 +127,8 @@ class SimState:
             for (venue, symbol), price in self._marks.items():
                 self.candles.touch(venue, symbol, price, now)
                 self._emit(MarkMoved(venue, symbol, price, self._stamp(venue, symbol, now)))
-            for venue, api_key in self._accounts:
-                self._emit(AccountChanged(venue, api_key))
+            for (venue, api_key), spec in self._accounts.items():
+                self._emit(AccountChanged(venue, api_key, spec))
 
     # --- listeners ---------------------------------------------------------------------
 
@@ -225,7 +227,7 @@ class SimState:
         self._next_event += len(pools)
         self._accounts[key] = updated
         self._liquidations.setdefault(key, []).extend(records)
-        self._emit(AccountChanged(*key))
+        self._emit(AccountChanged(*key, updated))
         return records
 
     # --- funding -----------------------------------------------------------------------
@@ -300,7 +302,7 @@ class SimState:
             except ValueError as exc:
                 raise ScenarioError("positions", str(exc)) from None
             self._accounts[(venue, api_key)] = updated
-            self._emit(AccountChanged(venue, api_key))
+            self._emit(AccountChanged(venue, api_key, updated))
 
     def listen_key(self, venue: str, api_key: str) -> str:
         """The account's user-data stream key: the same one until deleted, as Binance

@@ -287,9 +287,9 @@ class StreamHub:
             return
         if isinstance(event, AccountChanged):
             sessions = list(self._by_account.get((event.venue, event.api_key), ()))
-            spec = self.state.account(event.venue, event.api_key) if sessions else None
-            if spec is None:
+            if not sessions or self.state.account(event.venue, event.api_key) is None:  # none, or revoked
                 return
+            spec = event.spec
             fig = self.state.figures(spec)
             now = int(time.time() * 1000)
             for session in sessions:
