@@ -153,11 +153,17 @@ class SimState:
         self._mark_ts[(venue, symbol)] = ts
         return ts
 
-    def mark_now(self, venue: str, symbol: str) -> MarkMoved:
-        """The mark with a fresh event time, for a periodic push of an unchanged mark."""
+    def repeat_mark(self, venue: str, symbol: str, to: Listener | None = None) -> None:
+        """The unchanged mark again, with a fresh event time, to `to` (a subscription's
+        first push) or to every listener (a periodic push). Stamped and handed on under
+        the lock, so that no listener ever sees a mark's event times go back."""
         with self._lock:
             price = self._marks[(venue, symbol)]
-            return MarkMoved(venue, symbol, price, self._stamp(venue, symbol, int(time.time() * 1000)))
+            event = MarkMoved(venue, symbol, price, self._stamp(venue, symbol, int(time.time() * 1000)))
+            if to is not None:
+                to(event)
+            else:
+                self._emit(event)
 
     # --- marks -------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ class BinanceSession(StreamSession):
         self.send({"result": None, "id": request_id})
         if method == "SUBSCRIBE":  # the current marks at once (Binance: within a second)
             for symbol in sorted(self._symbols(set(params))):
-                self.on_mark(self.hub.state.mark_now(VENUE, symbol))
+                self.hub.push_current(self, symbol, self.on_mark)
 
     def _symbols(self, streams: set[str]) -> set[str]:
         """The markets `streams` cover. A stream of an unknown market is accepted and stays

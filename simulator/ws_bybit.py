@@ -128,23 +128,27 @@ class BybitSession(StreamSession):
         if op == "subscribe":
             for topic in new:
                 if topic.startswith("tickers."):
-                    self._snapshot(markets[topic.removeprefix("tickers.")])
+                    self.hub.push_current(self, markets[topic.removeprefix("tickers.")], self._snapshot)
 
-    def _snapshot(self, symbol: str) -> None:
+    def _snapshot(self, event: MarkMoved) -> None:
         state = self.hub.state
-        event = state.mark_now(VENUE, symbol)
-        row = ticker_row(state.markets[VENUE][symbol], state, event.ts_ms)
-        topic = f"tickers.{market_id(symbol)}"
-        self.push({"topic": topic, "type": "snapshot", "data": row, "cs": self._next_cs(symbol), "ts": event.ts_ms})
+        row = {**ticker_row(state.markets[VENUE][event.symbol], state, event.ts_ms), **self._prices(event)}
+        topic = f"tickers.{market_id(event.symbol)}"
+        self.push(
+            {"topic": topic, "type": "snapshot", "data": row, "cs": self._next_cs(event.symbol), "ts": event.ts_ms}
+        )
+
+    def _prices(self, event: MarkMoved) -> dict[str, str]:
+        market = self.hub.state.markets[VENUE][event.symbol]
+        price = plain(event.price, places_of(market.price_tick) + 2)
+        return {"symbol": market_id(event.symbol), "markPrice": price, "indexPrice": price, "lastPrice": price}
 
     def _next_cs(self, symbol: str) -> int:
         self._cs[symbol] = self._cs.get(symbol, 0) + 1
         return self._cs[symbol]
 
     def on_mark(self, event: MarkMoved) -> None:
-        market = self.hub.state.markets[VENUE][event.symbol]
-        price = plain(event.price, places_of(market.price_tick) + 2)
-        data = {"symbol": market_id(event.symbol), "markPrice": price, "indexPrice": price, "lastPrice": price}
+        data = self._prices(event)
         self.push(
             {
                 "topic": f"tickers.{market_id(event.symbol)}",

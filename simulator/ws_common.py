@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -300,7 +300,23 @@ class StreamHub:
         while True:
             await asyncio.sleep(self.mark_interval)
             for venue, symbol in [key for key, sessions in self._by_mark.items() if sessions]:
-                self._deliver(self.state.mark_now(venue, symbol))
+                self.state.repeat_mark(venue, symbol)  # queued behind the moves already heard
+
+    def push_current(self, session: StreamSession, symbol: str, push: Callable[[MarkMoved], None]) -> None:
+        """`push(the current mark)` for a new subscription, queued behind the moves already
+        heard (sent at once, it could overtake them: their older times would then arrive
+        out of order without any fault)."""
+        loop = self._loop
+        assert loop is not None  # noqa: S101 - sessions exist only while the hub runs
+
+        def queue(event: MarkMoved) -> None:
+            loop.call_soon_threadsafe(self._deliver_to, session, push, event)
+
+        self.state.repeat_mark(session.venue, symbol, queue)
+
+    def _deliver_to(self, session: StreamSession, push: Callable[[MarkMoved], None], event: MarkMoved) -> None:
+        if session in self.sessions:
+            push(event)
 
     # --- indexes ---
 

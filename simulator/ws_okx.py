@@ -134,7 +134,7 @@ class OkxSession(StreamSession):
             return
         for arg in args:  # snapshots, as OKX sends them after subscribing
             if arg["channel"] == "mark-price":
-                self._push_mark(arg, self.hub.state.mark_now(VENUE, markets[arg["instId"]]))
+                self.hub.push_current(self, markets[arg["instId"]], lambda event, arg=arg: self._push_mark(arg, event))
         account = self.hub.state.account(VENUE, self.api_key) if self.api_key else None
         if account is not None and any(a["channel"] != "mark-price" for a in args):
             now = int(time.time() * 1000)
