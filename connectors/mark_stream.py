@@ -121,8 +121,8 @@ class MarkStream:
         while True:
             symbols = sorted(self._symbols)
             self.state.symbols = tuple(symbols)
-            if not symbols:
-                self.state.connected = False
+            if not symbols:  # nothing to watch: neither connected nor stale
+                self.state.connected = self.state.stale = False
                 self._changed.clear()
                 await self._changed.wait()
                 continue

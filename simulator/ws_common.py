@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CHANNELS = ("public", "private")
 STREAM_FAULT_KINDS = frozenset({"silent", "duplicate", "out_of_order"})
 MAX_FRAME_BYTES = 1024 * 1024  # a client frame beyond this closes the connection
+CLOSE_TIMEOUT = 2.0  # seconds the server waits for clients to answer its close at stop
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -266,8 +267,9 @@ class StreamHub:
             self._periodic.cancel()
             await asyncio.gather(self._periodic, return_exceptions=True)
             self._periodic = None
-        for session in list(self.sessions):
-            await session.ws.close(code=1001, message=b"server stopping")
+        closing = [session.ws.close(code=1001, message=b"server stopping") for session in list(self.sessions)]
+        if closing:  # a client that does not answer the close is not waited for long
+            await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=CLOSE_TIMEOUT)
 
     # --- events ---
 

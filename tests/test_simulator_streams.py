@@ -309,3 +309,31 @@ def test_admin_api_for_streams_and_the_mark_load() -> None:
             await client.close()
 
     run(test)
+
+
+def test_a_bad_stream_interval_is_refused_naming_the_field() -> None:
+    from simulator.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError, match=r"streams\.mark_interval_seconds: must be > 0"):
+        parse_scenario({**scenario(), "streams": {"mark_interval_seconds": 0}})
+    assert (
+        parse_scenario({**scenario(), "streams": {"mark_interval_seconds": None}}).streams.mark_interval_seconds is None
+    )
+    assert parse_scenario(SCENARIO).streams.mark_interval_seconds == 1.0
+
+
+def test_drop_through_the_admin_api() -> None:
+    async def test(sim: ExchangeSimulator, base_url: str) -> None:
+        client = make_stream_client("okx", base_url)
+        try:
+            await watch_mark(client, "okx")
+            async with aiohttp.ClientSession() as http:
+                answer = await http.post(
+                    f"{base_url}/_admin/streams/faults", json={"venue": "okx", "kind": "drop", "channel": "public"}
+                )
+                assert (await answer.json())["dropped"] == 1
+            await until(lambda: sim.stream_connections() == [], "the connection gone")
+        finally:
+            await client.close()
+
+    run(test)
