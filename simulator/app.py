@@ -21,7 +21,8 @@ from simulator.faults import Fault, FaultBook, drop_fields, retype_fields
 from simulator.load import MarkLoad
 from simulator.scenario import ScenarioError
 from simulator.state import SimState
-from simulator.ws_common import CHANNELS, StreamHub, StreamSession
+from simulator.ws_common import StreamHub, StreamSession
+from simulator.ws_faults import CHANNELS
 
 VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE)}
 HOSTS: dict[str, VenueSpec] = {host: v for v in VENUES.values() for host in v.hosts}

@@ -19,7 +19,8 @@ from simulator.liquidation import LiquidationRecord
 from simulator.load import MarkLoad
 from simulator.scenario import parse_scenario
 from simulator.state import SimState
-from simulator.ws_common import StreamFault, StreamFaults, StreamHub
+from simulator.ws_common import StreamHub
+from simulator.ws_faults import StreamFault, StreamFaults
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
