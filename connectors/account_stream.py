@@ -71,6 +71,7 @@ class AccountStream:
         backoff: RetryPolicy | None = None,
         shared_markets: SharedMarkets | None = None,
         clock: Callable[[], float] = time.time,
+        keepalive_seconds: float | None = None,
     ) -> None:
         self.account = account
         self.exchange_id = exchange_id
@@ -86,6 +87,8 @@ class AccountStream:
         venue = stream_venue(exchange_id)
         if venue is None or not venue.account_streams:
             raise ValueError(f"{exchange_id} has no account stream")
+        self.venue = venue
+        self.keepalive_seconds = keepalive_seconds if keepalive_seconds is not None else venue.keepalive_seconds
         self.client = make_stream_client(exchange_id, base_url, credentials)
         tap_account(self.client, venue, self._on_positions, self._on_balance)
 
@@ -143,6 +146,22 @@ class AccountStream:
         while True:
             await watch()  # the updates themselves arrive through the tap
 
+    async def _keep_alive(self) -> None:
+        """Binance: ccxt keeps a listenKey alive once only (one PUT 20 minutes after the
+        POST) and POSTs again only on a watch call made later, which a quiet account never
+        makes: its key would expire after 60 minutes, the stream silent. So: a PUT every
+        `keepalive_seconds`; when it fails, the key is forgotten (ccxt POSTs a new one on
+        reconnect) and the session ends."""
+        assert self.venue.keepalive_method is not None and self.keepalive_seconds  # noqa: S101 - started only so
+        while True:
+            await asyncio.sleep(self.keepalive_seconds)
+            try:
+                await getattr(self.client, self.venue.keepalive_method)()
+            except Exception:
+                forget_listen_key(self.client)
+                raise
+            self.state.keepalives += 1
+
     # --- the connection loop ---
 
     async def run(self) -> None:
@@ -150,12 +169,13 @@ class AccountStream:
         while True:
             try:
                 await self._session()
-                error: Exception = RuntimeError("the account watch ended")
             except asyncio.CancelledError:
                 await self._disconnect()
                 raise
             except Exception as exc:  # every failure means: reconnect (auth failures slowly)
                 error = exc
+            else:
+                error = RuntimeError("the account watch ended")
             await self._disconnect()
             healthy = self.state.connected
             self.state.connected = False
@@ -172,7 +192,7 @@ class AccountStream:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        """Watch until a watch fails (raises)."""
+        """Watch until a watch (or the keep-alive) fails."""
         if not self.client.markets:
             if self._shared is None:
                 await self.client.load_markets()
@@ -182,6 +202,8 @@ class AccountStream:
             asyncio.create_task(self._watch("watch_positions"), name=f"positions-{self.account}"),
             asyncio.create_task(self._watch("watch_balance"), name=f"balance-{self.account}"),
         ]
+        if self.venue.keepalive_method and self.keepalive_seconds:
+            watches.append(asyncio.create_task(self._keep_alive(), name=f"keepalive-{self.account}"))
         try:
             done, _ = await asyncio.wait(watches, timeout=RESUMED_AFTER, return_when=asyncio.FIRST_EXCEPTION)
             if not done:
@@ -204,6 +226,14 @@ class AccountStream:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.close()
+
+
+def forget_listen_key(client: Any) -> None:
+    """Make ccxt POST a new listenKey at the next private watch (its own bookkeeping:
+    options[<type>]["lastAuthenticatedTime"], as it does when its keep-alive fails)."""
+    for options in client.options.values():
+        if isinstance(options, dict) and "listenKey" in options:
+            options["lastAuthenticatedTime"] = 0
 
 
 def _time_of(position: Mapping[str, Any]) -> int:

@@ -41,6 +41,8 @@ class StreamVenue:
     balance_hash: str  # ... and watch_balance()
     options: Mapping[str, Any] = field(default_factory=dict)
     account_streams: bool = True  # watch_positions / watch_balance
+    keepalive_method: str | None = None  # a REST call that keeps the account stream alive ...
+    keepalive_seconds: float | None = None  # ... made this often
 
 
 # Venues streamed (tested against the simulator, docs/streaming.md); others are polled only.
@@ -52,6 +54,9 @@ STREAM_VENUES: dict[str, StreamVenue] = {
         "linear:positions",
         "linear:balance",
         {"watchPositions": {"fetchPositionsSnapshot": False}, "watchBalance": {"fetchBalanceSnapshot": False}},
+        # the listenKey lives 60 minutes from the last POST or PUT; ccxt PUTs it once only
+        keepalive_method="fapiPrivatePutListenKey",
+        keepalive_seconds=30 * 60,
     ),
     "bybit": StreamVenue(
         "watch_tickers", "positions", "balances:unified", {"watchPositions": {"fetchPositionsSnapshot": False}}
@@ -79,6 +84,7 @@ class StreamState:
     last_message_at: float | None = None
     connected_at: float | None = None
     reconnects: int = 0
+    keepalives: int = 0  # account streams: keep-alive calls made (Binance's listenKey PUT)
     last_error: str | None = None
     messages: int = 0
     dropped: int = 0  # duplicate or out-of-order updates refused

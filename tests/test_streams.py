@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from config.settings import AccountConfig, StreamingConfig
+from connectors.account_stream import AccountStream
+from connectors.errors import RetryPolicy
 from connectors.streams import AccountEvent, Crossing, Streams, Watch
 from simulator import ExchangeSimulator
 from tests.conftest import FIXTURES
@@ -273,3 +275,43 @@ def test_what_is_not_streamed() -> None:
     polled_only.update("h", [BTC], [Watch("h", BTC, 1.0, 2.0)])  # ignored, no error
     with pytest.raises(ValueError, match="reconnect_cap_seconds"):
         StreamingConfig(reconnect_base_seconds=10, reconnect_cap_seconds=1)
+
+
+def test_a_binance_listen_key_is_kept_alive_and_replaced_when_it_lapses() -> None:
+    """ccxt PUTs a listenKey once only, 20 minutes after the POST: the account stream PUTs
+    it every keepalive_seconds (here 0.1 s). When the key has lapsed (deleted here), the PUT
+    fails, a gap is reported, and the reconnection POSTs a new key: changes flow again."""
+
+    async def test() -> None:
+        doc = copy.deepcopy(SCENARIO)
+        doc["ohlcv_history_days"] = 1
+        sim = ExchangeSimulator(doc)
+        base_url = await sim.start_async()
+        events: list[AccountEvent] = []
+        stream = AccountStream(
+            "acct", "binanceusdm", base_url, KEYS["binanceusdm"], events.append, keepalive_seconds=0.1
+        )
+        stream.backoff = RetryPolicy(0.05, 0.2)
+        task = asyncio.create_task(stream.run())
+
+        def calls(method: str) -> int:
+            return sim.requests.count(("binanceusdm", method, "/fapi/v1/listenKey"))
+
+        try:
+            await until(lambda: stream.state.keepalives >= 2 and calls("PUT") >= 2, "two keep-alives")
+            assert calls("POST") == 1 and stream.state.reconnects == 0
+            first_key = sim.state.listen_key("binanceusdm", "bn-key")
+            sim.state.delete_listen_key("binanceusdm", "bn-key")  # lapsed
+            await until(lambda: [e.kind for e in events] == ["gap", "resumed"], "gap, then resumed")
+            assert calls("POST") == 2 and "-1125" in (stream.state.last_error or "")
+            assert sim.state.listen_key("binanceusdm", "bn-key") != first_key
+            held = next(a for a in SCENARIO["accounts"] if a["api_key"] == "bn-key")["positions"]
+            sim.set_positions("binanceusdm", "bn-key", held[:1])
+            await until(lambda: "positions" in [e.kind for e in events], "a change on the new key")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await stream.close()
+            await sim.stop_async()
+
+    run(test())
