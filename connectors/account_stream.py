@@ -4,8 +4,10 @@ account's own client (a listenKey, auth or login belongs to one key), reported t
 
 Every positions or balance update ccxt parses is seen (tap_account: a watch call returns
 only the first frame after it), as the list that frame carried (ccxt's position cache
-keeps closed positions under stale side labels); an update equal to the last one reported
-(a duplicate frame, a periodic push without change) or older than it is not reported again. When the
+keeps closed positions under stale side labels). An update is reported when what the
+positions are (symbol, side, contracts, entry, margin mode, leverage) or the wallet
+balances differ from the last one reported — not when only the mark-driven figures moved
+(OKX also pushes at intervals) — and is not older than it (a late frame). When the
 connection breaks, one "gap" event says changes may have been missed meanwhile; "resumed"
 follows once the watches run again. Binance and Bybit push only on change, so silence
 here is normal: a dead connection is found by ccxt's ping/pong keep-alive instead.
@@ -38,6 +40,7 @@ from connectors.stream_support import (
 
 log = logging.getLogger(__name__)
 
+POSITION_FIELDS = ("symbol", "side", "contracts", "entryPrice", "marginMode", "leverage")
 RESUMED_AFTER = 1.0  # seconds a re-established watch must run without error to count as back
 EventKind = Literal["positions", "balance", "gap", "resumed"]
 
@@ -130,15 +133,17 @@ class AccountStream:
         self._received()
         rows = [p for p in positions or [] if isinstance(p, Mapping)]
         stamp = max((_time_of(p) for p in rows), default=None)
-        content = json.dumps([p.get("info") for p in rows], sort_keys=True, default=str)
+        # what the position is, not what the mark makes of it (PnL, liquidation price)
+        content = json.dumps(sorted([[p.get(k) for k in POSITION_FIELDS] for p in rows], key=str), default=str)
         if self._fresh("positions", stamp, content):
             self._report("positions", stamp, tuple(sorted({str(p.get("symbol")) for p in rows})))
 
     def _on_balance(self, balance: Any) -> None:
         self._received()
-        stamp = _integer(balance.get("timestamp")) if isinstance(balance, Mapping) else None
-        info = balance.get("info") if isinstance(balance, Mapping) else balance
-        if self._fresh("balance", stamp, json.dumps(info, sort_keys=True, default=str)):
+        if not isinstance(balance, Mapping):
+            return
+        stamp = _integer(balance.get("timestamp"))
+        if self._fresh("balance", stamp, json.dumps(self.venue.wallets(balance), sort_keys=True, default=str)):
             self._report("balance", stamp)
 
     async def _watch(self, method: str) -> None:

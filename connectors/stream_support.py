@@ -30,6 +30,22 @@ CLOSE_TIMEOUT = 2.0  # seconds: a hung connection's closing handshake is not wai
 DEFAULT_BACKOFF = RetryPolicy(1.0, 60.0)  # seconds: 0.5-1 after a drop, doubling, up to 30-60
 
 
+def _unified_wallets(balance: Mapping[str, Any]) -> Any:
+    """Binance: ccxt's streamed `total` is the wallet balance (`wb`), which marks do not move."""
+    return {code: v.get("total") for code, v in balance.items() if isinstance(v, dict) and "total" in v}
+
+
+def _bybit_wallets(balance: Mapping[str, Any]) -> Any:
+    rows = balance.get("info") if isinstance(balance.get("info"), list) else []
+    return sorted((c.get("coin"), c.get("walletBalance")) for r in rows for c in r.get("coin") or [])
+
+
+def _okx_wallets(balance: Mapping[str, Any]) -> Any:
+    info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
+    rows = info.get("data") or []
+    return sorted((d.get("ccy"), d.get("cashBal")) for r in rows for d in r.get("details") or [])
+
+
 @dataclass(frozen=True)
 class StreamVenue:
     """How a venue streams: the ccxt.pro method that delivers mark prices for a list of
@@ -43,6 +59,9 @@ class StreamVenue:
     account_streams: bool = True  # watch_positions / watch_balance
     keepalive_method: str | None = None  # a REST call that keeps the account stream alive ...
     keepalive_seconds: float | None = None  # ... made this often
+    # the part of a streamed balance that marks do not move (OKX also pushes at intervals,
+    # with equity and PnL moved by the marks: not a change worth a re-poll)
+    wallets: Callable[[Mapping[str, Any]], Any] = _unified_wallets
 
 
 # Venues streamed (tested against the simulator, docs/streaming.md); others are polled only.
@@ -59,9 +78,13 @@ STREAM_VENUES: dict[str, StreamVenue] = {
         keepalive_seconds=30 * 60,
     ),
     "bybit": StreamVenue(
-        "watch_tickers", "positions", "balances:unified", {"watchPositions": {"fetchPositionsSnapshot": False}}
+        "watch_tickers",
+        "positions",
+        "balances:unified",
+        {"watchPositions": {"fetchPositionsSnapshot": False}},
+        wallets=_bybit_wallets,
     ),
-    "okx": StreamVenue("watch_mark_prices", "positions", "account"),
+    "okx": StreamVenue("watch_mark_prices", "positions", "account", wallets=_okx_wallets),
 }
 
 
