@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, dashboard, engine, poll, risk
+from bench import alerts, dashboard, engine, poll, risk, stream_load
 
 SUITES = {
     "engine": engine.main,
@@ -12,6 +12,7 @@ SUITES = {
     "alerts": alerts.main,
     "dashboard": dashboard.main,
     "risk": risk.main,
+    "streams": stream_load.main,
 }
 
 

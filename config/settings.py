@@ -138,6 +138,25 @@ class AlertConfig(AlertRules):
     delivery_lease_seconds: float = Field(default=120.0, gt=0)
 
 
+class StreamingConfig(_Strict):
+    """Websocket streams between polls (docs/streaming.md): each venue's mark prices are
+    checked against the accounts' alert prices, and position or balance changes trigger a
+    re-poll. On for the venues that stream (binanceusdm, bybit, okx); others are polled only."""
+
+    enabled: bool = True
+    account_streams: bool = True  # watch_positions / watch_balance per account
+    # a mark stream silent this long is marked stale (never read as "no change") and redialled
+    stale_after_seconds: float = Field(default=30.0, gt=0)
+    reconnect_base_seconds: float = Field(default=1.0, gt=0)  # backoff after a drop, doubling, with jitter
+    reconnect_cap_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> StreamingConfig:
+        if self.reconnect_cap_seconds < self.reconnect_base_seconds:
+            raise ValueError("reconnect_cap_seconds must be >= reconnect_base_seconds")
+        return self
+
+
 class AccountConfig(_Strict):
     """One exchange account (or sub-account) to watch."""
 
@@ -176,6 +195,7 @@ class Config(_Strict):
     retention_days: float = Field(default=7.0, gt=0)
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

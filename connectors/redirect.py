@@ -6,6 +6,10 @@ server answers for fapi.binance.com, api.binance.com, api.bybit.com, www.okx.com
 api.hyperliquid.xyz. The ``{hostname}`` placeholders (Bybit, OKX, Hyperliquid) are kept;
 ccxt fills them in when it builds the URL.
 
+`redirect_ws` does the same for a ccxt.pro client's websocket URLs
+(``urls['api']['ws']``): ``wss://host/path`` becomes ``ws://127.0.0.1:PORT/host/path``, where
+the simulator serves the venue's streams.
+
 `make_client` builds a ccxt.async_support client with the options that keep it on the
 endpoints the simulator serves, then redirects it. It is for tests and the demo: a
 production client is never redirected.
@@ -33,20 +37,21 @@ VENUE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 _URL = re.compile(r"^https?://(?P<rest>.+)$")
+_WS_URL = re.compile(r"^wss?://(?P<rest>.+)$")
 
 
-def _rewrite(url: str, base_url: str) -> str:
-    match = _URL.match(url)
+def _rewrite(url: str, base_url: str, pattern: re.Pattern[str] = _URL) -> str:
+    match = pattern.match(url)
     return f"{base_url}/{match['rest']}" if match else url
 
 
-def _rewrite_all(node: Any, base_url: str) -> Any:
+def _rewrite_all(node: Any, base_url: str, pattern: re.Pattern[str] = _URL) -> Any:
     if isinstance(node, str):
-        return _rewrite(node, base_url)
+        return _rewrite(node, base_url, pattern)
     if isinstance(node, dict):
-        return {k: _rewrite_all(v, base_url) for k, v in node.items()}
+        return {k: _rewrite_all(v, base_url, pattern) for k, v in node.items()}
     if isinstance(node, list):
-        return [_rewrite_all(v, base_url) for v in node]
+        return [_rewrite_all(v, base_url, pattern) for v in node]
     return node
 
 
@@ -60,6 +65,26 @@ def redirect(exchange: Any, base_url: str) -> None:
         # Binance picks its per-market error table (spot, linear, ...) by the request URL's
         # prefix ("https://fapi.binance.com/"); give it the URL it would have used.
         exchange.get_exceptions_by_url = _unredirected(original, base)
+
+
+def ws_base_url(base_url: str) -> str:
+    """The websocket base of a simulator URL: http://h:p -> ws://h:p, https -> wss."""
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base.removeprefix("https://")
+    if base.startswith("http://"):
+        return "ws://" + base.removeprefix("http://")
+    if _WS_URL.match(base):
+        return base
+    raise ValueError(f"not an http(s) or ws(s) base URL: {base_url!r}")
+
+
+def redirect_ws(exchange: Any, base_url: str) -> None:
+    """Rewrite a ccxt.pro client's ``urls['api']['ws']`` in place to go through the
+    simulator at `base_url` (its http:// or ws:// form). Binance's must keep ending in
+    "/ws" (ccxt derives /market/ws and /private/ws from it) and Bybit's "v5/private"
+    (ccxt picks the wallet topic by it): the paths are kept as they are."""
+    exchange.urls["api"]["ws"] = _rewrite_all(exchange.urls["api"]["ws"], ws_base_url(base_url), _WS_URL)
 
 
 def _unredirected(original: Callable[[str, str], dict], base: str) -> Callable[[str, str], dict]:

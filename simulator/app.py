@@ -1,5 +1,5 @@
 """The HTTP application: the admin API, dispatch by original host, fault injection and
-each venue's authentication.
+each venue's authentication; websocket upgrades go to the stream hub (ws_common.py).
 
 ccxt reaches the simulator at ``/<original host>/<original path>`` (see
 connectors/redirect.py), so the first path segment selects the venue and the rest is the
@@ -15,14 +15,22 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import binance, bybit, hyperliquid, okx
+from simulator import binance, bybit, hyperliquid, okx, ws_binance, ws_bybit, ws_okx
 from simulator.common import SimRequest, VenueError, VenueSpec
 from simulator.faults import FAULT_KINDS, Fault, FaultBook, drop_fields, retype_fields
+from simulator.load import MarkLoad
 from simulator.scenario import ScenarioError
 from simulator.state import SimState
+from simulator.ws_common import StreamHub, StreamSession
+from simulator.ws_faults import CHANNELS
 
 VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE, hyperliquid.VENUE)}
 HOSTS: dict[str, VenueSpec] = {host: v for v in VENUES.values() for host in v.hosts}
+STREAM_PROTOCOLS: dict[str, type[StreamSession]] = {
+    ws_binance.HOST: ws_binance.BinanceSession,
+    ws_bybit.HOST: ws_bybit.BybitSession,
+    **{host: ws_okx.OkxSession for host in ws_okx.HOSTS},
+}
 TIMEOUT_HOLD_SECONDS = 3600.0  # a "timeout" fault holds the request this long, or until stop
 
 _STATUS_TEXT = {500: "500 Internal Server Error", 502: "502 Bad Gateway", 503: "503 Service Unavailable"}
@@ -31,10 +39,14 @@ _STATUS_TEXT = {500: "500 Internal Server Error", 502: "502 Bad Gateway", 503: "
 class SimulatorApp:
     """Builds the aiohttp application over a state, a fault book and a request log."""
 
-    def __init__(self, state: SimState, faults: FaultBook, log: list[tuple[str, str, str]]) -> None:
+    def __init__(
+        self, state: SimState, faults: FaultBook, log: list[tuple[str, str, str]], hub: StreamHub | None = None
+    ) -> None:
         self.state = state
         self.faults = faults
         self.log = log
+        self.hub = hub
+        self.load: MarkLoad | None = None  # the mark-update load, while one runs
         self.stopping = asyncio.Event()  # set on stop: releases held (timeout, delay) requests
 
     def build(self) -> web.Application:
@@ -48,13 +60,25 @@ class SimulatorApp:
         app.router.add_post("/_admin/funding", self._admin_funding)
         app.router.add_post("/_admin/liquidate", self._admin_liquidate)
         app.router.add_get("/_admin/state", self._admin_state)
+        app.router.add_get("/_admin/streams", self._admin_streams)
+        app.router.add_post("/_admin/streams/faults", self._admin_stream_fault)
+        app.router.add_get("/_admin/mark_load", self._admin_load_status)
+        app.router.add_post("/_admin/mark_load", self._admin_load_start)
+        app.router.add_delete("/_admin/mark_load", self._admin_load_stop)
         app.router.add_route("*", "/{host}/{tail:.*}", self._dispatch)
         return app
 
     # --- venues ------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        venue = HOSTS.get(request.match_info["host"])
+        host = request.match_info["host"]
+        if (
+            self.hub is not None
+            and host in STREAM_PROTOCOLS
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+        ):
+            return await self.hub.handle(request, host, request.match_info["tail"])
+        venue = HOSTS.get(host)
         if venue is None:
             return web.json_response({"error": f"unknown host {request.match_info['host']}"}, status=404)
         path = "/" + request.match_info["tail"]
@@ -132,12 +156,15 @@ class SimulatorApp:
 
     async def _admin_mark(self, request: web.Request) -> web.Response:
         doc = await _json_body(request)
+        venue, symbol, price = str(doc.get("venue")), str(doc.get("symbol")), doc.get("price")
         try:
-            self.state.set_mark(str(doc.get("venue")), str(doc.get("symbol")), doc.get("price"))
+            self.state.set_mark(venue, symbol, price)
         except KeyError as exc:
             return _admin_error(404, str(exc.args[0]))
         except ValueError as exc:
             return _admin_error(400, str(exc))
+        if self.load is not None:
+            self.load.anchor(venue, symbol, float(price))
         return web.json_response({"ok": True})
 
     async def _admin_faults_list(self, request: web.Request) -> web.Response:
@@ -163,7 +190,62 @@ class SimulatorApp:
 
     async def _admin_faults_clear(self, request: web.Request) -> web.Response:
         self.faults.clear()
+        if self.hub is not None:
+            self.hub.faults.clear()
         return web.json_response({"ok": True})
+
+    # --- streams -----------------------------------------------------------------------
+
+    def _require_hub(self) -> StreamHub:
+        if self.hub is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"ok": False, "error": "no streams"}), content_type="application/json"
+            )
+        return self.hub
+
+    async def _admin_streams(self, request: web.Request) -> web.Response:
+        hub = self._require_hub()
+        return web.json_response({"connections": hub.connections(), "faults": hub.faults.listing()})
+
+    async def _admin_stream_fault(self, request: web.Request) -> web.Response:
+        hub = self._require_hub()
+        doc = await _json_body(request)
+        venue, kind, channel = doc.get("venue"), str(doc.get("kind")), str(doc.get("channel") or "*")
+        if venue not in VENUES:
+            return _admin_error(400, f"venue must be one of {', '.join(VENUES)}")
+        if kind == "drop":
+            if channel not in (*CHANNELS, "*"):
+                return _admin_error(400, f"channel must be public, private or *, got {channel!r}")
+            return web.json_response({"ok": True, "dropped": hub.drop(venue, channel)})
+        try:
+            fault = hub.faults.add(venue, kind, channel, doc.get("count"))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        return web.json_response({"ok": True, "fault": fault.__dict__})
+
+    async def _admin_load_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.load.status() if self.load else {"running": False, "updates": 0})
+
+    async def _admin_load_start(self, request: web.Request) -> web.Response:
+        doc = await _json_body(request)
+        try:
+            load = MarkLoad(self.state, doc.get("rate"), doc.get("amplitude", 0.0005), doc.get("venues"))
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        await self.stop_load()
+        self.load = load
+        load.start()
+        return web.json_response({"ok": True, **load.status()})
+
+    async def _admin_load_stop(self, request: web.Request) -> web.Response:
+        status = self.load.status() if self.load else {"updates": 0}
+        await self.stop_load()
+        return web.json_response({"ok": True, **status, "running": False})
+
+    async def stop_load(self) -> None:
+        if self.load is not None:
+            await self.load.stop()
+            self.load = None
 
     async def _admin_positions(self, request: web.Request) -> web.Response:
         doc = await _json_body(request)

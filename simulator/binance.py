@@ -282,6 +282,25 @@ def _position_risk(req: SimRequest, account: AccountSpec | None, state: SimState
     return rows
 
 
+def _listen_key(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """POST/PUT/DELETE /fapi/v1/listenKey: the user-data stream key, by API key only (no
+    signature). POST returns the account's active key (the same one again, as Binance
+    does: ccxt re-POSTs every 20 minutes and relies on it); PUT keeps it alive."""
+    key = req.headers.get("X-MBX-APIKEY", "")
+    if not key:
+        raise _error(401, -2014, "API-key format invalid.")
+    if state.account("binanceusdm", key) is None:
+        raise _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    if req.method == "POST":
+        return {"listenKey": state.listen_key("binanceusdm", key)}
+    if req.method == "DELETE":
+        state.delete_listen_key("binanceusdm", key)
+        return {}
+    if not state.has_listen_key("binanceusdm", key):  # PUT
+        raise _error(400, -1125, "This listenKey does not exist.")
+    return {}
+
+
 def _leverage_bracket(req: SimRequest, account: AccountSpec | None, state: SimState) -> list | dict:
     wanted = req.query.get("symbol")
     entries = []
@@ -591,6 +610,9 @@ VENUE = VenueSpec(
         ("GET", "/fapi/v1/depth"): Route(_depth, host=FAPI),
         ("GET", "/fapi/v1/forceOrders"): Route(_force_orders, signed=True, host=FAPI),
         ("GET", "/fapi/v1/userTrades"): Route(_user_trades, signed=True, host=FAPI),
+        ("POST", "/fapi/v1/listenKey"): Route(_listen_key, host=FAPI),
+        ("PUT", "/fapi/v1/listenKey"): Route(_listen_key, host=FAPI),
+        ("DELETE", "/fapi/v1/listenKey"): Route(_listen_key, host=FAPI),
     },
     authenticate=authenticate,
     error=error,

@@ -30,7 +30,7 @@ from simulator.common import (
     plain,
     signed,
 )
-from simulator.figures import PositionFigures, market_tiers
+from simulator.figures import AccountFigures, PositionFigures, market_tiers
 from simulator.market import HOUR_MS, Candle, next_funding_ms, order_book, window
 from simulator.scenario import AccountSpec, MarketSpec
 from simulator.state import SimState
@@ -290,7 +290,12 @@ def _wallet_balance(req: SimRequest, account: AccountSpec | None, state: SimStat
     account = signed(account)
     if req.query.get("accountType") != "UNIFIED":
         raise _error(200, 10001, "accountType only support UNIFIED.", req)
-    fig = state.figures(account)
+    return envelope({"list": [wallet_row(account, state.figures(account))]}, req.now_ms)
+
+
+def wallet_row(account: AccountSpec, fig: AccountFigures) -> dict:
+    """The unified account's wallet, as wallet-balance's list[0] and the `wallet` stream's
+    data[0] carry it."""
     wallet = fig.wallet_balance + fig.isolated_margin
     equity = wallet + fig.total_upl
     coin = {
@@ -314,27 +319,20 @@ def _wallet_balance(req: SimRequest, account: AccountSpec | None, state: SimStat
         "coin": account.collateral,
     }
     cross_eq = fig.cross_equity
-    return envelope(
-        {
-            "list": [
-                {
-                    "totalEquity": plain(equity, 8),
-                    "accountIMRate": plain(fig.cross_initial / cross_eq if cross_eq > 0 else 0, 4),
-                    "totalMarginBalance": plain(cross_eq, 8),
-                    "totalInitialMargin": plain(fig.cross_initial, 8),
-                    "accountType": "UNIFIED",
-                    "totalAvailableBalance": plain(max(0.0, cross_eq - fig.cross_initial), 8),
-                    "accountMMRate": plain(fig.cross_maintenance / cross_eq if cross_eq > 0 else 0, 4),
-                    "totalPerpUPL": plain(fig.total_upl, 8),
-                    "totalWalletBalance": plain(wallet, 8),
-                    "accountLTV": "0",
-                    "totalMaintenanceMargin": plain(fig.cross_maintenance, 8),
-                    "coin": [coin],
-                }
-            ]
-        },
-        req.now_ms,
-    )
+    return {
+        "totalEquity": plain(equity, 8),
+        "accountIMRate": plain(fig.cross_initial / cross_eq if cross_eq > 0 else 0, 4),
+        "totalMarginBalance": plain(cross_eq, 8),
+        "totalInitialMargin": plain(fig.cross_initial, 8),
+        "accountType": "UNIFIED",
+        "totalAvailableBalance": plain(max(0.0, cross_eq - fig.cross_initial), 8),
+        "accountMMRate": plain(fig.cross_maintenance / cross_eq if cross_eq > 0 else 0, 4),
+        "totalPerpUPL": plain(fig.total_upl, 8),
+        "totalWalletBalance": plain(wallet, 8),
+        "accountLTV": "0",
+        "totalMaintenanceMargin": plain(fig.cross_maintenance, 8),
+        "coin": [coin],
+    }
 
 
 def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -346,14 +344,15 @@ def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState
         raise _error(200, 10001, "Missing some parameters that must filled in, symbol or settleCoin", req)
     fig = state.figures(account)
     items = [
-        _position(p, fig.hedge_mode, state.started_ms)
+        position_row(p, fig.hedge_mode, state.started_ms)
         for p in fig.positions
         if symbol in (None, market_id(p.spec.symbol)) and settle in (None, account.collateral)
     ]
     return envelope({"nextPageCursor": "", "category": "linear", "list": items}, req.now_ms)
 
 
-def _position(p: PositionFigures, hedge_mode: bool, created: int) -> dict:
+def position_row(p: PositionFigures, hedge_mode: bool, created: int) -> dict:
+    """One position as /v5/position/list and the `position` stream send it."""
     tier = market_tiers(p.market)[p.tier_index]
     price_places = places_of(p.market.price_tick)
     balance = p.spec.isolated_margin if p.spec.margin_mode == "isolated" else p.initial_margin
@@ -473,50 +472,53 @@ def _tickers(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
     """Linear tickers, with the funding rate of the running interval (`fundingRate`, paid
     at `nextFundingTime`); 24 h figures from the hourly candles."""
     wanted = _market(req, state)
-    rows = []
-    for market in state.markets.get("bybit", {}).values():
-        if wanted is not None and market is not wanted:
-            continue
-        places = places_of(market.price_tick)
-        mark = state.mark("bybit", market.symbol)
-        day = state.candles.hourly("bybit", market.symbol, req.now_ms)[-24:]
-        previous = day[0].open
-        bids, asks = order_book(market, mark)
-        volume = sum(c.volume for c in day)
-        rows.append(
-            {
-                "symbol": market_id(market.symbol),
-                "lastPrice": plain(mark, places + 2),
-                "indexPrice": plain(mark, places + 2),
-                "markPrice": plain(mark, places + 2),
-                "prevPrice24h": plain(previous, places + 2),
-                "price24hPcnt": plain(mark / previous - 1, 6),
-                "highPrice24h": plain(max(c.high for c in day), places + 2),
-                "lowPrice24h": plain(min(c.low for c in day), places + 2),
-                "prevPrice1h": plain(day[-1].open, places + 2),
-                "openInterest": plain(volume * 2, 3),
-                "openInterestValue": plain(volume * 2 * mark, 2),
-                "turnover24h": plain(volume * mark, 4),
-                "volume24h": plain(volume, 4),
-                "fundingRate": plain(state.funding_rate("bybit", market.symbol), 8),
-                "nextFundingTime": str(next_funding_ms(req.now_ms)),
-                "fundingIntervalHour": "8",
-                "fundingCap": "0.005",
-                "predictedDeliveryPrice": "",
-                "basisRate": "",
-                "deliveryFeeRate": "",
-                "deliveryTime": "0",
-                "bid1Price": plain(bids[0][0], places) if bids else "",
-                "bid1Size": plain(bids[0][1]) if bids else "",
-                "ask1Price": plain(asks[0][0], places),
-                "ask1Size": plain(asks[0][1]),
-                "basis": "",
-                "preOpenPrice": "",
-                "preQty": "",
-                "curPreListingPhase": "",
-            }
-        )
+    rows = [
+        ticker_row(market, state, req.now_ms)
+        for market in state.markets.get("bybit", {}).values()
+        if wanted is None or market is wanted
+    ]
     return envelope({"category": "linear", "list": rows}, req.now_ms)
+
+
+def ticker_row(market: MarketSpec, state: SimState, now_ms: int) -> dict:
+    """One linear ticker, as /v5/market/tickers and the `tickers` stream's snapshot send it."""
+    places = places_of(market.price_tick)
+    mark = state.mark("bybit", market.symbol)
+    day = state.candles.hourly("bybit", market.symbol, now_ms)[-24:]
+    previous = day[0].open
+    bids, asks = order_book(market, mark)
+    volume = sum(c.volume for c in day)
+    return {
+        "symbol": market_id(market.symbol),
+        "lastPrice": plain(mark, places + 2),
+        "indexPrice": plain(mark, places + 2),
+        "markPrice": plain(mark, places + 2),
+        "prevPrice24h": plain(previous, places + 2),
+        "price24hPcnt": plain(mark / previous - 1, 6),
+        "highPrice24h": plain(max(c.high for c in day), places + 2),
+        "lowPrice24h": plain(min(c.low for c in day), places + 2),
+        "prevPrice1h": plain(day[-1].open, places + 2),
+        "openInterest": plain(volume * 2, 3),
+        "openInterestValue": plain(volume * 2 * mark, 2),
+        "turnover24h": plain(volume * mark, 4),
+        "volume24h": plain(volume, 4),
+        "fundingRate": plain(state.funding_rate("bybit", market.symbol), 8),
+        "nextFundingTime": str(next_funding_ms(now_ms)),
+        "fundingIntervalHour": "8",
+        "fundingCap": "0.005",
+        "predictedDeliveryPrice": "",
+        "basisRate": "",
+        "deliveryFeeRate": "",
+        "deliveryTime": "0",
+        "bid1Price": plain(bids[0][0], places) if bids else "",
+        "bid1Size": plain(bids[0][1]) if bids else "",
+        "ask1Price": plain(asks[0][0], places),
+        "ask1Size": plain(asks[0][1]),
+        "basis": "",
+        "preOpenPrice": "",
+        "preQty": "",
+        "curPreListingPhase": "",
+    }
 
 
 def _orderbook(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:

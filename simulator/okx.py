@@ -259,14 +259,21 @@ def _ratio(fig: AccountFigures) -> str:
 
 def _balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
-    fig = state.figures(account)
+    now = str(req.now_ms)
+    if req.query.get("ccy") not in (None, account.collateral):
+        return envelope([{"adjEq": "", "details": [], "totalEq": "0", "uTime": now}])
+    return envelope([balance_row(account, state.figures(account), req.now_ms)])
+
+
+def balance_row(account: AccountSpec, fig: AccountFigures, now_ms: int) -> dict:
+    """The trading account, as /account/balance's data[0] and the `account` stream send it."""
     cross_mmr = sum(p.maintenance_margin - p.closing_fee for p in fig.positions if p.spec.margin_mode == "cross")
     cash = fig.wallet_balance + fig.isolated_margin
     equity = cash + fig.total_upl
     iso_eq = fig.isolated_margin + fig.isolated_upl
     available = max(0.0, fig.cross_equity - fig.cross_initial)
     notional = sum(p.notional for p in fig.positions)
-    now = str(req.now_ms)
+    now = str(now_ms)
     detail = {
         "accAvgPx": "",
         "availBal": plain(available, 8),
@@ -303,31 +310,25 @@ def _balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         "upl": plain(fig.total_upl, 8),
         "uplLiab": "",
     }
-    if req.query.get("ccy") not in (None, account.collateral):
-        return envelope([{"adjEq": "", "details": [], "totalEq": "0", "uTime": now}])
-    return envelope(
-        [
-            {
-                "adjEq": plain(fig.cross_equity, 8),
-                "availEq": plain(available, 8),
-                "borrowFroz": "",
-                "details": [detail],
-                "imr": plain(fig.cross_initial, 8),
-                "isoEq": plain(iso_eq, 8),
-                "mgnRatio": _ratio(fig),
-                "mmr": plain(cross_mmr, 8),
-                "notionalUsd": plain(notional, 8),
-                "notionalUsdForBorrow": "",
-                "notionalUsdForFutures": "0",
-                "notionalUsdForOption": "0",
-                "notionalUsdForSwap": plain(notional, 8),
-                "ordFroz": "",
-                "totalEq": plain(equity, 8),
-                "uTime": now,
-                "upl": plain(fig.total_upl, 8),
-            }
-        ]
-    )
+    return {
+        "adjEq": plain(fig.cross_equity, 8),
+        "availEq": plain(available, 8),
+        "borrowFroz": "",
+        "details": [detail],
+        "imr": plain(fig.cross_initial, 8),
+        "isoEq": plain(iso_eq, 8),
+        "mgnRatio": _ratio(fig),
+        "mmr": plain(cross_mmr, 8),
+        "notionalUsd": plain(notional, 8),
+        "notionalUsdForBorrow": "",
+        "notionalUsdForFutures": "0",
+        "notionalUsdForOption": "0",
+        "notionalUsdForSwap": plain(notional, 8),
+        "ordFroz": "",
+        "totalEq": plain(equity, 8),
+        "uTime": now,
+        "upl": plain(fig.total_upl, 8),
+    }
 
 
 def _positions(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -336,10 +337,13 @@ def _positions(req: SimRequest, account: AccountSpec | None, state: SimState) ->
     wanted = set(filter(None, req.query.get("instId", "").split(",")))
     if req.query.get("instType") not in (None, "SWAP"):
         return envelope([])
-    return envelope([_position(p, fig, state) for p in fig.positions if not wanted or inst_id(p.spec.symbol) in wanted])
+    return envelope(
+        [position_row(p, fig, state) for p in fig.positions if not wanted or inst_id(p.spec.symbol) in wanted]
+    )
 
 
-def _position(p: PositionFigures, fig: AccountFigures, state: SimState) -> dict:
+def position_row(p: PositionFigures, fig: AccountFigures, state: SimState) -> dict:
+    """One position as /account/positions and the `positions` stream send it."""
     isolated = p.spec.margin_mode == "isolated"
     margin = p.spec.isolated_margin or 0.0
     ratio = (

@@ -122,6 +122,14 @@ class RandomWalk:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """The websocket streams: every subscribed mark is pushed again, unchanged, each
+    `mark_interval_seconds` (None: only when it changes)."""
+
+    mark_interval_seconds: float | None = 1.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     seed: int
     random_walk: RandomWalk
@@ -129,6 +137,7 @@ class Scenario:
     accounts: tuple[AccountSpec, ...] = ()
     auto_liquidate: bool = True
     ohlcv_history_days: int = DEFAULT_HISTORY_DAYS
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
 
 def factor_volatility(markets: Mapping[str, MarketSpec]) -> float:
@@ -190,6 +199,14 @@ def parse_scenario(doc: Any) -> Scenario:
     if not isinstance(auto_liquidate, bool):
         raise ScenarioError("auto_liquidate", f"must be true or false, got {auto_liquidate!r}")
     days = _integer(obj, "ohlcv_history_days", "", default=DEFAULT_HISTORY_DAYS, minimum=1, maximum=365)
+    streams_doc = _mapping(obj.get("streams") or {}, "streams", "streams")
+    # absent: every second; null: only on change
+    interval = (
+        _number(streams_doc, "mark_interval_seconds", "streams", default=1.0, positive=True)
+        if streams_doc.get("mark_interval_seconds", 1.0) is not None
+        else None
+    )
+    streams = StreamSettings(interval)
     return Scenario(
         seed=seed,
         random_walk=random_walk,
@@ -197,6 +214,7 @@ def parse_scenario(doc: Any) -> Scenario:
         accounts=accounts,
         auto_liquidate=auto_liquidate,
         ohlcv_history_days=days,
+        streams=streams,
     )
 
 

@@ -1,5 +1,5 @@
-"""ExchangeSimulator: runs the simulator's HTTP server on 127.0.0.1, either in a
-background thread with its own event loop (`start`/`stop`, for synchronous tests and the
+"""ExchangeSimulator: runs the simulator's HTTP and websocket server on 127.0.0.1, either in
+a background thread with its own event loop (`start`/`stop`, for synchronous tests and the
 demo) or inside the caller's running loop (`start_async`/`stop_async`)."""
 
 from __future__ import annotations
@@ -8,18 +8,22 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from simulator.app import SimulatorApp, check_fault
+from simulator.app import STREAM_PROTOCOLS, SimulatorApp, check_fault
 from simulator.faults import Fault, FaultBook
 from simulator.liquidation import LiquidationRecord
+from simulator.load import MarkLoad
 from simulator.scenario import parse_scenario
 from simulator.state import SimState
+from simulator.ws_common import StreamHub
+from simulator.ws_faults import StreamFault, StreamFaults
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HOST = "127.0.0.1"  # never another interface: the simulator accepts any well-signed request
 STARTUP_TIMEOUT = 10.0
@@ -34,7 +38,9 @@ class ExchangeSimulator:
         self.scenario = parse_scenario(scenario)
         self.state = SimState(self.scenario)
         self.faults = FaultBook()
+        self.stream_faults = StreamFaults()
         self._log: list[tuple[str, str, str]] = []
+        self._hub: StreamHub | None = None
         self._app: SimulatorApp | None = None
         self._runner: web.AppRunner | None = None
         self._walk: asyncio.Task[None] | None = None
@@ -48,7 +54,11 @@ class ExchangeSimulator:
         """Serve in the running event loop; returns "http://127.0.0.1:PORT"."""
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
-        self._app = SimulatorApp(self.state, self.faults, self._log)
+        self._hub = StreamHub(
+            self.state, self.stream_faults, STREAM_PROTOCOLS, self.scenario.streams.mark_interval_seconds
+        )
+        self._hub.start()
+        self._app = SimulatorApp(self.state, self.faults, self._log, self._hub)
         runner = web.AppRunner(self._app.build(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         site = web.TCPSite(runner, HOST, port)
@@ -67,6 +77,9 @@ class ExchangeSimulator:
             return
         if self._app is not None:
             self._app.stopping.set()
+            await self._app.stop_load()
+        if self._hub is not None:
+            await self._hub.stop()
         if self._walk is not None:
             self._walk.cancel()
             await asyncio.gather(self._walk, return_exceptions=True)
@@ -129,8 +142,12 @@ class ExchangeSimulator:
     # --- control -----------------------------------------------------------------------
 
     def set_mark(self, venue: str, symbol: str, price: float) -> None:
-        """Move one market's mark (every account holding it is revalued)."""
+        """Move one market's mark (every account holding it is revalued; stream
+        subscribers get it at once)."""
         self.state.set_mark(venue, symbol, price)
+        load = self._app.load if self._app is not None else None
+        if load is not None:
+            load.anchor(venue, symbol, float(price))
 
     def revoke_key(self, venue: str, api_key: str) -> None:
         """The key stops working (the venue's own invalid-key error); reset() restores it."""
@@ -168,13 +185,89 @@ class ExchangeSimulator:
         return self.faults.add(venue, path, kind, count, seconds, field)
 
     def clear_faults(self) -> None:
+        """Clear the REST and the stream faults."""
         self.faults.clear()
+        self.stream_faults.clear()
 
     def reset(self) -> None:
         """Back to the scenario's marks, positions, wallets and funding rates, without faults
-        or liquidation records; the request log stays."""
-        self.faults.clear()
+        (REST and stream) or liquidation records; the request log stays."""
+        self.clear_faults()
         self.state.reset()
+
+    # --- streams -----------------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str | None:
+        """ "ws://127.0.0.1:PORT" while serving (connectors.redirect.redirect_ws derives it)."""
+        return None if self.base_url is None else "ws://" + self.base_url.removeprefix("http://")
+
+    def add_stream_fault(self, venue: str, kind: str, channel: str = "*", count: int | None = None) -> StreamFault:
+        """`silent`, `duplicate` or `out_of_order` on the venue's streams (docs/simulator.md)."""
+        return self.stream_faults.add(venue, kind, channel, count)
+
+    def drop_streams(self, venue: str, channel: str = "*") -> int:
+        """Cut the venue's stream connections now (TCP abort); returns how many."""
+        return self._on_loop(lambda: self._require_hub().drop(venue, channel))
+
+    def stream_connections(self) -> list[dict[str, Any]]:
+        """The open stream connections: venue, channel, path, api_key, subscriptions, ..."""
+        return self._on_loop(lambda: self._require_hub().connections())
+
+    def start_mark_load(self, rate: float, amplitude: float = 0.0005, venues: list[str] | None = None) -> None:
+        """Move marks `rate` times a second in total (simulator/load.py), until stopped."""
+
+        def start() -> None:
+            app = self._require_app()
+            load = MarkLoad(self.state, rate, amplitude, venues)
+            if app.load is not None:
+                app.load.cancel()
+            app.load = load
+            load.start()
+
+        self._on_loop(start)
+
+    def stop_mark_load(self) -> dict[str, Any]:
+        """Stop the mark load; its last status (updates made)."""
+
+        def stop() -> dict[str, Any]:
+            app = self._require_app()
+            if app.load is None:
+                return {"running": False, "updates": 0}
+            status = {**app.load.status(), "running": False}
+            app.load.cancel()
+            app.load = None
+            return status
+
+        return self._on_loop(stop)
+
+    def _require_hub(self) -> StreamHub:
+        if self._hub is None:
+            raise RuntimeError("the simulator is not running")
+        return self._hub
+
+    def _require_app(self) -> SimulatorApp:
+        if self._app is None:
+            raise RuntimeError("the simulator is not running")
+        return self._app
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the server's loop, where the stream hub lives: directly when called
+        from it (start_async), else through the background thread's loop (start)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._runner is not None and running is not None and self._loop is None:
+            return fn()  # start_async: the caller's loop is the server's
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            raise RuntimeError("the simulator is not running")
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(SHUTDOWN_TIMEOUT)
 
     @property
     def requests(self) -> list[tuple[str, str, str]]:

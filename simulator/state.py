@@ -6,6 +6,10 @@ positions, so every access goes through one lock; readers get consistent copies.
 
 Every mark change goes through `_mark_moved`: it updates the hour's candle and, with
 `auto_liquidate`, liquidates the pools the move took to health <= 1 (liquidation.py).
+
+Listeners (`subscribe`) hear every mark move and every change of an account's positions or
+wallet, in order, as it happens (the websocket streams push them, ws_common.py). They are
+called with the lock held, so they must only hand the event on, never block.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import secrets
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from simulator import hyperliquid_margin
@@ -47,6 +54,30 @@ def account_key(venue: str, api_key: str) -> tuple[str, str]:
     return (venue, api_key.lower() if venue == HYPERLIQUID else api_key)
 
 
+@dataclass(frozen=True)
+class MarkMoved:
+    """A mark as of `ts_ms`: event times are strictly increasing per (venue, symbol)."""
+
+    venue: str
+    symbol: str
+    price: float
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class AccountChanged:
+    """An account's positions or wallet changed (admin, liquidation, reset): `spec` is the
+    account as it became (two quick changes are pushed as two states, not the last twice)."""
+
+    venue: str
+    api_key: str
+    spec: AccountSpec
+
+
+StateEvent = MarkMoved | AccountChanged
+Listener = Callable[[StateEvent], None]
+
+
 class SimState:
     """Marks and accounts of one scenario; safe to use from any thread."""
 
@@ -72,6 +103,9 @@ class SimState:
         self._liquidations: dict[tuple[str, str], list[LiquidationRecord]] = {}
         self._next_liquidation = 1
         self._next_event = 1
+        self._mark_ts: dict[tuple[str, str], int] = {}
+        self._listeners: list[Listener] = []
+        self._listen_keys: dict[tuple[str, str], str] = {}  # (venue, api_key) -> Binance listenKey
         # OKX publishes tiers in contracts; they are fixed once, at the initial marks.
         self.okx_tiers: dict[str, tuple[ContractTier, ...]] = {
             symbol: okx_contract_tiers(m) for symbol, m in scenario.markets.get("okx", {}).items()
@@ -99,6 +133,44 @@ class SimState:
             now = int(time.time() * 1000)
             for (venue, symbol), price in self._marks.items():
                 self.candles.touch(venue, symbol, price, now)
+                self._emit(MarkMoved(venue, symbol, price, self._stamp(venue, symbol, now)))
+            for (venue, api_key), spec in self._accounts.items():
+                self._emit(AccountChanged(venue, api_key, spec))
+
+    # --- listeners ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(event)` on every MarkMoved and AccountChanged (lock held)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _emit(self, event: StateEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def _stamp(self, venue: str, symbol: str, now_ms: int) -> int:
+        """The next event time of a market's mark (lock held): now, or 1 ms after the last
+        one, so that a stream's timestamps never repeat or go back."""
+        ts = max(now_ms, self._mark_ts.get((venue, symbol), 0) + 1)
+        self._mark_ts[(venue, symbol)] = ts
+        return ts
+
+    def repeat_mark(self, venue: str, symbol: str, to: Listener | None = None) -> None:
+        """The unchanged mark again, with a fresh event time, to `to` (a subscription's
+        first push) or to every listener (a periodic push). Stamped and handed on under
+        the lock, so that no listener ever sees a mark's event times go back."""
+        with self._lock:
+            price = self._marks[(venue, symbol)]
+            event = MarkMoved(venue, symbol, price, self._stamp(venue, symbol, int(time.time() * 1000)))
+            if to is not None:
+                to(event)
+            else:
+                self._emit(event)
 
     # --- marks -------------------------------------------------------------------------
 
@@ -137,6 +209,7 @@ class SimState:
         """After a mark change (lock held): the hour's candle, then liquidations."""
         now = int(time.time() * 1000)
         self.candles.touch(venue, symbol, price, now)
+        self._emit(MarkMoved(venue, symbol, price, self._stamp(venue, symbol, now)))
         if not self.scenario.auto_liquidate:
             return
         for key, spec in list(self._accounts.items()):
@@ -167,6 +240,7 @@ class SimState:
         self._next_event += len(pools)
         self._accounts[key] = updated
         self._liquidations.setdefault(key, []).extend(records)
+        self._emit(AccountChanged(*key, updated))
         return records
 
     # --- funding -----------------------------------------------------------------------
@@ -246,6 +320,32 @@ class SimState:
             except ValueError as exc:
                 raise ScenarioError("positions", str(exc)) from None
             self._accounts[key] = updated
+            self._emit(AccountChanged(venue, api_key, updated))
+
+    def listen_key(self, venue: str, api_key: str) -> str:
+        """The account's user-data stream key: the same one until deleted, as Binance
+        returns the active key to a repeated POST (ccxt relies on it)."""
+        with self._lock:
+            key = self._listen_keys.get((venue, api_key))
+            if key is None:
+                key = self._listen_keys[(venue, api_key)] = secrets.token_hex(32)
+            return key
+
+    def has_listen_key(self, venue: str, api_key: str) -> bool:
+        with self._lock:
+            return (venue, api_key) in self._listen_keys
+
+    def delete_listen_key(self, venue: str, api_key: str) -> None:
+        with self._lock:
+            self._listen_keys.pop((venue, api_key), None)
+
+    def account_for_listen_key(self, venue: str, key: str) -> AccountSpec | None:
+        """The account whose active listenKey is `key` (None: unknown or deleted)."""
+        with self._lock:
+            for (v, api_key), active in self._listen_keys.items():
+                if v == venue and active == key:
+                    return self.account(venue, api_key)
+            return None
 
     def figures(self, spec: AccountSpec) -> AccountFigures:
         """The numbers the venue reports for `spec` at the current marks: the engine's, or
