@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from margin.pools import pool_figures, pools
@@ -128,3 +130,21 @@ def test_price_for_health_on_both_sides() -> None:
     assert price_for_health(short, "A/USDT:USDT", 1.5) == pytest.approx(120 / 1.15, rel=1e-9)
     with pytest.raises(ValueError, match="no position"):
         price_for_health(long, "B/USDT:USDT", 1.5)
+
+
+def test_deleverage_does_not_overcut_across_the_jump_at_a_full_close() -> None:
+    """Binance's published cross example (tests/fixtures/margin/cases.json,
+    binance_calc_example_cross_ETH: wallet 1,535,443.01, BTC and ETH longs with flat rates
+    and maintenance amounts) at target 3, taker fee 0.04 %. The ETH cut needed:
+    equity − fee x cut = 3 x (BTC's 0.025 N_btc − 16,300 + ETH's 0.1 (N_eth − cut) − 135,365),
+    which 630.58 ETH satisfies; a solver that interpolated to the full close (where the
+    requirement drops to 0, not to 0.1 N − 135,365) cut 870.45 ETH."""
+    import json
+
+    cases = json.loads((Path(__file__).parent / "fixtures" / "margin" / "cases.json").read_text())
+    doc = next(c["snapshot"] for c in cases if c["id"] == "binance_calc_example_cross_ETH")
+    plan = deleverage_plan(parse_snapshot({**doc, "taker_fee": 0.0004}), 3.0)
+    ((cut,),) = [plan.reductions]
+    assert cut.symbol == "ETH/USDT:USDT"
+    assert cut.contracts == pytest.approx(630.58, abs=0.01)
+    assert plan.reaches_target and plan.health_after == pytest.approx(3.0, rel=1e-9)
