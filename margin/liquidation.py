@@ -113,10 +113,11 @@ def hedge_legs(snapshot: Snapshot, index: int) -> tuple[int, ...]:
     return tuple(i for i, p in enumerate(snapshot.positions) if p.margin_mode == "cross" and p.symbol == pos.symbol)
 
 
-def all_liquidations(snapshot: Snapshot) -> tuple[Liquidation, ...]:
+def all_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Liquidation, ...]:
     """Both-side liquidation prices of every position, in the snapshot's order: each pool's
     figures at mark are summed once, so the work grows with the number of positions (times
-    their tiers), not with its square."""
+    their tiers), not with its square. With `health`, the prices where the pool's health
+    is that instead of 1 (equity = health x requirement; `past`: below it now)."""
     result: list[Liquidation | None] = [None] * len(snapshot.positions)
     rule_of = rule_for(snapshot)
     fee = taker_fee(snapshot)
@@ -124,14 +125,14 @@ def all_liquidations(snapshot: Snapshot) -> tuple[Liquidation, ...]:
         if not pool.indices:
             continue
         rule = rule_of.mode(pool.margin_mode)
-        own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee) for i in pool.indices}
+        own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee, health) for i in pool.indices}
         pool_gap = pool.balance + sum(own.values())
         groups: dict[str, list[int]] = {}
         for i in pool.indices:
             groups.setdefault(snapshot.positions[i].symbol, []).append(i)
         for legs in groups.values():
             fixed = pool_gap - sum(own[i] for i in legs)
-            found = _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0)
+            found = _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0, health)
             for i in legs:
                 result[i] = found
     return tuple(r for r in result if r is not None)
@@ -162,34 +163,60 @@ def _pool_of(snapshot: Snapshot, index: int) -> Pool:
     return Pool("cross", "cross", cross, snapshot.wallet_balance)
 
 
-def _gap_term_at_mark(pos: Position, rule: ModeRule, fee: float) -> float:
-    """A position's share of the pool's gap (equity − requirement) at its mark."""
-    return unrealized_pnl(pos, pos.mark_price) - maintenance_requirement(pos, rule, fee, pos.mark_price)
+def _gap_term_at_mark(pos: Position, rule: ModeRule, fee: float, health: float = 1.0) -> float:
+    """A position's share of the pool's gap (equity − health x requirement) at its mark."""
+    return unrealized_pnl(pos, pos.mark_price) - health * maintenance_requirement(pos, rule, fee, pos.mark_price)
 
 
 def _solve(
-    snapshot: Snapshot, leg_indices: Sequence[int], rule: ModeRule, fee: float, fixed: float, past: bool
+    snapshot: Snapshot,
+    leg_indices: Sequence[int],
+    rule: ModeRule,
+    fee: float,
+    fixed: float,
+    past: bool,
+    health: float = 1.0,
 ) -> Liquidation:
     """Both sides for the legs `leg_indices` of one symbol in one pool, where `fixed` is the
-    pool's gap without them (balance + the other positions at mark)."""
-    legs = [snapshot.positions[i] for i in leg_indices]
-    mark = legs[0].mark_price
-    gap_at_mark = _line(legs, [tier_column(p, rule, mark) for p in legs], rule, fee, fixed)
+    pool's gap without them (balance + the other positions at mark); the gap is equity −
+    health x requirement (health 1: liquidation)."""
+    legs = _Legs([snapshot.positions[i] for i in leg_indices], rule, fee, fixed, health)
+    mark = legs.positions[0].mark_price
+    gap_at_mark = legs.line([tier_column(p, rule, mark) for p in legs.positions])
     at_mark = gap_at_mark[0] + gap_at_mark[1] * mark
     if at_mark == 0.0:
         return Liquidation(mark, mark, mark, past)
     down = up = None
-    ruled_out_down, ruled_out_up = _sides_without_root(legs, rule, fee, fixed, mark, at_mark)
+    ruled_out_down, ruled_out_up = _sides_without_root(legs, mark, at_mark)
     if not ruled_out_down:
-        down = _walk(legs, rule, fee, fixed, mark, at_mark, -1)
+        down = _walk(legs, mark, at_mark, -1)
     if not ruled_out_up:
-        up = _walk(legs, rule, fee, fixed, mark, at_mark, 1)
+        up = _walk(legs, mark, at_mark, 1)
     return Liquidation(mark, down, up, past)
 
 
-def _sides_without_root(
-    legs: list[Position], rule: ModeRule, fee: float, fixed: float, mark: float, at_mark: float
-) -> tuple[bool, bool]:
+@dataclass(frozen=True)
+class _Legs:
+    """The legs of one symbol in one pool, and the rest of the pool as `fixed`; the gap is
+    equity − health x requirement."""
+
+    positions: list[Position]
+    rule: ModeRule
+    fee: float
+    fixed: float
+    health: float = 1.0
+
+    def line(self, columns: list[int]) -> tuple[float, float]:
+        """The pool's gap as constant + coefficient x P, with the legs in tiers `columns`."""
+        constant, coefficient = self.fixed, 0.0
+        for p, column in zip(self.positions, columns, strict=True):
+            slope, intercept = requirement_line(p, self.rule, self.fee, column)
+            constant += -p.sign * p.size * p.entry_price - self.health * intercept
+            coefficient += p.sign * p.size - self.health * slope
+        return constant, coefficient
+
+
+def _sides_without_root(legs: _Legs, mark: float, at_mark: float) -> tuple[bool, bool]:
     """The sides of a solvent pool that hold no root, known without walking them, when every
     leg's rates rise from tier to tier (so the requirement at P is at most the top rates x
     the notional, and at P < mark at most the mark's rates x the notional):
@@ -202,14 +229,15 @@ def _sides_without_root(
     Walking a side with nothing on it would cross every tier of it."""
     if at_mark <= 0:
         return False, False
-    shapes = [tier_shape(p.tiers) for p in legs]
+    rule = legs.rule
+    shapes = [tier_shape(p.tiers) for p in legs.positions]
     if not all(rising for rising, _ in shapes):
         return False, False
     continuous = all(c for _, c in shapes)
     if rule.uses_maintenance_amount and not continuous:
         return False, False
-    at_zero = _line(legs, [tier_column(p, rule, 0.0) for p in legs], rule, fee, fixed)[0]
-    constant, coefficient = _line(legs, _last_columns(legs, rule, mark), rule, fee, fixed)
+    at_zero = legs.line([tier_column(p, rule, 0.0) for p in legs.positions])[0]
+    constant, coefficient = legs.line(_last_columns(legs.positions, rule, mark))
     above = coefficient >= 0 and (rule.uses_maintenance_amount or constant + coefficient * mark >= 0)
     return at_zero >= 0, above
 
@@ -221,26 +249,15 @@ def _last_columns(legs: list[Position], rule: ModeRule, mark: float) -> list[int
     return [len(p.tiers) - 1 for p in legs]
 
 
-def _line(legs: list[Position], columns: list[int], rule: ModeRule, fee: float, fixed: float) -> tuple[float, float]:
-    """The pool's gap as constant + coefficient x P, with the legs in tiers `columns`."""
-    constant, coefficient = fixed, 0.0
-    for p, column in zip(legs, columns, strict=True):
-        slope, intercept = requirement_line(p, rule, fee, column)
-        constant += -p.sign * p.size * p.entry_price - intercept
-        coefficient += p.sign * p.size - slope
-    return constant, coefficient
-
-
-def _walk(
-    legs: list[Position], rule: ModeRule, fee: float, fixed: float, mark: float, at_mark: float, direction: int
-) -> float | None:
+def _walk(legs: _Legs, mark: float, at_mark: float, direction: int) -> float | None:
     """The first price from the mark in `direction` (-1 down, +1 up) where the gap reaches 0
     (or a requirement jump carries it across 0); None if no positive price does."""
-    columns = [tier_column(p, rule, mark, below=direction < 0) for p in legs]
+    rule, positions = legs.rule, legs.positions
+    columns = [tier_column(p, rule, mark, below=direction < 0) for p in positions]
     price = mark
-    for _ in range(sum(len(p.tiers) for p in legs) + 2):
-        constant, coefficient = _line(legs, columns, rule, fee, fixed)
-        border = tier_border(legs, columns, rule, direction)
+    for _ in range(sum(len(p.tiers) for p in positions) + 2):
+        constant, coefficient = legs.line(columns)
+        border = tier_border(positions, columns, rule, direction)
         if coefficient != 0.0:
             root = -constant / coefficient
             if (root - price) * direction >= 0 and (border is None or (border - root) * direction >= 0):
@@ -249,11 +266,11 @@ def _walk(
             return None
         columns = [
             c + direction if border == leg_border(p, c, rule, direction) else c
-            for p, c in zip(legs, columns, strict=True)
+            for p, c in zip(positions, columns, strict=True)
         ]
         # Without a maintenance amount the requirement jumps at a tier border: the gap can
         # cross zero there, and the border itself is the liquidation price.
-        constant, coefficient = _line(legs, columns, rule, fee, fixed)
+        constant, coefficient = legs.line(columns)
         if (constant + coefficient * border) * at_mark <= 0:
             return border
         price = border

@@ -122,6 +122,19 @@ def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray
     return equity, np.bincount(batch.pool, slope * marks + intercept, n_pools)
 
 
+def health_prices(batch: Batch, health: float) -> tuple[FloatArray, FloatArray]:
+    """Per position, the prices of its symbol (the rest of its pool at mark) where its pool's
+    health is `health`, below and above the mark (nan: none): margin.liquidation.
+    all_liquidations(snapshot, health) for every position at once."""
+    n_pools = batch.pool_balance.shape[0]
+    upnl = batch.sign * batch.size * (batch.mark - batch.entry)
+    columns, columns_below = _columns(batch, batch.mark)
+    slope, intercept = _requirement_line(batch, slice(None), columns)
+    pool_equity = batch.pool_balance + np.bincount(batch.pool, upnl, n_pools)
+    pool_req = np.bincount(batch.pool, slope * batch.mark + intercept, n_pools)
+    return _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req, health)
+
+
 def evaluate(batch: Batch) -> BatchResult:
     """Health, requirement and liquidation price of every position, pool and account."""
     n_pools = batch.pool_balance.shape[0]
@@ -188,13 +201,16 @@ def _liquidation_prices(
     columns_at_mark: tuple[IntArray, IntArray],
     pool_equity: FloatArray,
     pool_req: FloatArray,
+    health: float = 1.0,
 ) -> tuple[FloatArray, FloatArray]:
     """margin.liquidation.all_liquidations for every position: per hedge group (one symbol
     in one pool), with the rest of the pool at mark, the first root below the mark and the
-    first above it. Returns (down, up) per position, nan where a side has none."""
+    first above it, of equity = health x requirement (1: liquidation). Returns (down, up)
+    per position, nan where a side has none."""
     n_groups = batch.n_groups
     group = batch.group
-    slope, intercept = line_at_mark
+    slope, intercept = line_at_mark[0] * health, line_at_mark[1] * health
+    pool_req = pool_req * health
     requirement = slope * batch.mark + intercept
     group_pool = np.zeros(n_groups, dtype=np.int64)
     group_pool[group] = batch.pool
@@ -211,8 +227,8 @@ def _liquidation_prices(
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
-    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, line_at_mark)
-    walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark)
+    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, (slope, intercept), health)
+    walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark, health)
     # a downward walk starts in the tier below for a leg exactly on a tier floor (rare): the
     # mark's line serves every group without such a leg
     on_floor = columns_at_mark[1] != columns_at_mark[0]
@@ -250,6 +266,7 @@ def _sides_without_root(
     mark: FloatArray,
     gap_at_mark: FloatArray,
     line_at_mark: tuple[FloatArray, FloatArray],
+    health: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group, the sides ruled out without a walk: margin.liquidation._sides_without_root
     for every group at once. A tier on entry value does not move with the price; on mark
@@ -261,15 +278,17 @@ def _sides_without_root(
     slope_at_mark, intercept_at_mark = line_at_mark
     entry, amount_used = batch.basis_entry, batch.uses_amount
     intercept_at_zero = np.where(
-        entry, intercept_at_mark, np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0)
+        entry, intercept_at_mark, health * np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0)
     )
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
     table_last = last[batch.table]
     fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
-    slope_far_up = np.where(entry, slope_at_mark, batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
+    slope_far_up = np.where(
+        entry, slope_at_mark, health * (batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
+    )
     intercept_far_up = np.where(
-        entry, intercept_at_mark, np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0)
+        entry, intercept_at_mark, health * np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0)
     )
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)
@@ -289,6 +308,7 @@ class _SideWalk:
     side_term: FloatArray  # per group: sum of side x size
     mark: FloatArray  # per group
     gap_at_mark: FloatArray  # per group
+    health: float = 1.0  # the gap is equity - health x requirement
 
     def line(
         self, columns: IntArray, groups: IntArray, rows: IntArray, local: IntArray
@@ -296,6 +316,8 @@ class _SideWalk:
         """gap = constant + coefficient x P for `groups`, from their positions `rows`
         (`local`: each row's index into `groups`)."""
         slope, intercept = _requirement_line(self.batch, rows, columns[rows])
+        if self.health != 1.0:
+            slope, intercept = slope * self.health, intercept * self.health
         count = groups.shape[0]
         constant = self.fixed[groups] - np.bincount(local, intercept, count)
         return constant, self.side_term[groups] - np.bincount(local, slope, count)
