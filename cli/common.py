@@ -6,13 +6,15 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Config, ConfigError, config_path, load_config
 from margin.stress import DEFAULT_SHOCKS
+
+if TYPE_CHECKING:  # SQLAlchemy is slow to import: only the commands that open the store pay for it
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def fail(message: str) -> NoReturn:

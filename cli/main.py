@@ -161,10 +161,10 @@ def status(
 ) -> None:
     """Every account's risk level, worst first: level, chance of liquidation in 24 h,
     nearest liquidation (distance, σ, side), health."""
+    settings = load_or_fail(config)
     from cli.status_table import render_status
     from readmodels.accounts import account_views, status_document
 
-    settings = load_or_fail(config)
     with open_store(settings)() as session:
         views = account_views(session, datetime.now(UTC), settings.stale_after)
     if output is OutputFormat.json:
@@ -180,11 +180,11 @@ def stress(
 ) -> None:
     """Every account under BTC shocks (each symbol moved by its beta to BTC): health, who
     liquidates first, and the collateral needed to survive each shock."""
+    settings = load_or_fail(config)  # before the heavy imports: a bad config answers at once
     from cli.portfolio_tables import render_stress
     from margin.correlation import DEFAULT_BTC_SHOCKS
     from readmodels.risk import cross_account_stress
 
-    settings = load_or_fail(config)
     chosen = parse_shocks(shocks) if shocks else DEFAULT_BTC_SHOCKS
     with open_store(settings)() as session:
         result = cross_account_stress(session, chosen, settings.target_health)
@@ -200,10 +200,10 @@ def stress(
 @app.command()
 def rebalance(config: ConfigOption = None) -> None:
     """For each owner's accounts: the fewest transfers that bring every one to its target."""
+    settings = load_or_fail(config)
     from cli.portfolio_tables import render_rebalance
     from readmodels.risk import rebalance_plans
 
-    settings = load_or_fail(config)
     with open_store(settings)() as session:
         plans = rebalance_plans(session, settings)
     if not plans:

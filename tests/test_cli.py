@@ -136,3 +136,19 @@ def test_risk_takes_the_accounts_target_and_thresholds_from_the_config(tmp_path:
     assert (default_level, report["account"]["level"]) == ("critical", "warning")
     code, out, _ = run_cli("risk", str(DEMO), "--format", "json", "--config", str(config), "--target-health", "2")
     assert json.loads(out)["target_health"] == 2.0  # the command line wins
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["risk", str(DEMO)], ["--help"], ["status", "--config", "/nonexistent/marginwatch.toml"]],
+    ids=["risk", "help", "config-error"],
+)
+def test_quick_commands_import_neither_ccxt_nor_sqlalchemy_nor_streamlit(args: list[str]) -> None:
+    """`risk` on a file, `--help` and a config error start fast: the heavy libraries are
+    imported only by the commands that need them (python -X importtime lists every import)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli.main", *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode in (0, 2), done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert not imported & {"ccxt", "sqlalchemy", "streamlit"}
