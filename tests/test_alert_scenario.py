@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alerts.outbox import Backoff, deliver_due
 from config.settings import parse_config
@@ -23,7 +23,7 @@ from poller.loop import Poller
 from poller.runtime import build_connectors
 from simulator import ExchangeSimulator
 from store.db import make_engine, session_factory, upgrade
-from store.schema import Account, AlertDelivery, AlertTransition
+from store.schema import Account, AccountSnapshot, AlertDelivery, AlertTransition
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
 from tests.conftest import SmtpServer, free_port, running_simulator
 
@@ -115,7 +115,12 @@ def _poller(config_path: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait(condition, timeout: float = 30.0) -> None:
+def _count(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(AccountSnapshot)) or 0
+
+
+def _wait(condition, timeout: float = 120.0) -> None:  # a guard against a hang, not a speed limit
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -146,7 +151,8 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(sim: Exchang
     second = _poller(config_path)
     try:
         _wait(lambda: len(smtp.inbox.messages) >= 1)
-        time.sleep(3.0)  # three more cycles: nothing more to tell
+        stored = _count(sessions)
+        _wait(lambda: _count(sessions) >= stored + 3)  # three more cycles: nothing more to tell
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(20)
