@@ -86,9 +86,20 @@ def send(config: Config, channel: str, message: Outgoing) -> None:
             raise PermanentDeliveryError(f"telegram {name}: chat {chat or '(none)'} is no longer in chat_ids")
         from alerts.telegram import send_alert  # the Telegram client loads only where it is used (0.5 s)
 
-        send_alert(bot, int(chat), alert_html(message.subject, message.text, message.ack_id))
+        send_alert(bot, int(chat), alert_html(message.subject, message.text, _ackable(message)))
         return
     raise PermanentDeliveryError(f"unknown channel {one_line(channel, 80)!r}")
+
+
+def _ackable(message: Outgoing) -> int | None:
+    """The id /ack takes, for a message about a level that can repeat (not a resolution,
+    not a liquidation: an event)."""
+    changes = message.payload.get("changes", [])
+    if message.payload.get("level") not in ("WARNING", "CRITICAL"):
+        return None
+    if changes and all(c.get("kind") == "liquidated" for c in changes):
+        return None
+    return message.ack_id
 
 
 def all_recipients(config: Config) -> list[str]:

@@ -134,7 +134,10 @@ def deliver_due(
         except Exception as exc:  # every failure is the row's, recorded: never a stuck row
             kind, values = _failure(exc, attempts, now(), backoff)
             outcome[kind] += 1
-            log.warning("alert %s via %s: %s", row.notification_id, row.channel, values["last_error"])
+            unforeseen = not isinstance(exc, DeliveryError)  # a bug or a corrupt row: its traceback helps
+            log.warning(
+                "alert %s via %s: %s", row.notification_id, row.channel, values["last_error"], exc_info=unforeseen
+            )
         else:
             values = {"status": "sent", "sent_at": now(), "last_error": None}
             outcome["sent"] += 1

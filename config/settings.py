@@ -105,10 +105,16 @@ class TelegramConfig(_Strict):
     # numeric chat ids: a user's id, or a group's (negative); commands are matched on them
     chat_ids: list[int] = Field(min_length=1)
     # the Bot API server: Telegram's, or a self-hosted telegram-bot-api (and tests' fake)
-    api_base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://[^\s]+$")
+    api_base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
     timeout_seconds: float = Field(default=10.0, gt=0)
     commands: bool = True  # answer commands (long-polls getUpdates); off: send only
     poll_timeout_seconds: int = Field(default=25, ge=0, le=50)  # getUpdates long-poll
+
+    @model_validator(mode="after")
+    def _distinct_chats(self) -> TelegramConfig:
+        if len(set(self.chat_ids)) != len(self.chat_ids):
+            raise ValueError("chat_ids lists a chat twice (it would get every alert twice)")
+        return self
 
 
 class AlertRules(_Strict):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from alerts.outbox import Backoff, deliver_due
 from alerts.service import alert_liquidation, evaluate_account
 from alerts.telegram_bot import run_commands
-from config.settings import Config, parse_config
+from config.settings import Config, ConfigError, parse_config
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from poller.runtime import run_poller
@@ -113,6 +113,7 @@ def test_alerts_reach_each_allowed_chat_with_the_remedy_escaped(bot_api: FakeBot
     assert f"/ack {alert} stops the repeats" in first
     # the hostile symbol arrives as text: escaped, and the fake parsed it as Telegram would
     assert "&lt;b&gt;BTC&lt;/b&gt; &amp; &lt;script&gt;" in second and "<script>" not in second
+    assert "/ack" not in second  # a liquidation is an event: nothing repeats
     failed = [r for r in store.rows() if r.channel == "telegram:desk:43"]
     assert [r.status for r in failed] == ["failed", "failed"]
     assert all(r.last_error == "telegram desk chat 43: Chat not found" for r in failed)
@@ -139,6 +140,17 @@ def test_flood_control_waits_as_asked_and_a_refused_token_is_a_stored_failure(
     refused = store.rows()[-1]
     assert refused.status == "failed" and "token was refused" in (refused.last_error or "")
     assert "wrong-token" not in (refused.last_error or "")
+
+
+def test_config_refuses_a_chat_twice_and_a_url_with_a_line_break() -> None:
+    bot = {"bot_token_env": TOKEN_ENV, "chat_ids": [42]}
+    with pytest.raises(ConfigError, match=r"alerts.telegram\[0\]: chat_ids lists a chat twice"):
+        parse_config({"alerts": {"telegram": [{**bot, "chat_ids": [42, 42]}]}})
+    with pytest.raises(ConfigError, match=r"alerts.telegram\[0\].api_base_url"):
+        parse_config({"alerts": {"telegram": [{**bot, "api_base_url": "http://h/\r\nX: y"}]}})
+    with pytest.raises(ConfigError, match=r"alerts.telegram\[0\].bot_token_env") as caught:
+        parse_config({"alerts": {"telegram": [{**bot, "bot_token_env": "123456:the-token-itself"}]}})
+    assert "the-token-itself" not in str(caught.value)  # a token pasted by mistake is not echoed
 
 
 def _until(api: FakeBotApi, condition, seconds: float = 20.0):
