@@ -3,27 +3,42 @@
 a backoff, permanent ones are marked failed with their reason. A row left "sending" by a
 crashed sender is taken up again after a lease: delivery is at least once, and the
 email's Message-ID is the notification's, so a rare resend is recognisable as the same
-message."""
+message.
+
+Each channel (the SMTP server, each webhook, each Telegram bot) drains its own rows on a
+worker and a thread of its own: a channel that hangs delays only itself, for as long as
+its timeout. Whatever goes wrong with one row — building the message, a bad address, an
+exception nobody foresaw — ends as that row's recorded failure, never as a row stuck in
+"sending"."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.senders import DeliveryError, PermanentDeliveryError, post_webhook, send_email
+from alerts.channels import Outgoing, channel_keys, send
+from alerts.clean import one_line
+from alerts.senders import DeliveryError
 from config.settings import Config
 from store.schema import AlertDelivery, AlertNotification
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# An exception that is no DeliveryError (a bug, a corrupt row) is retried this many times
+# in all (it may have been a passing oddity), then the row fails with it as the reason.
+UNEXPECTED_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -47,24 +62,40 @@ def _claim(session: Session, row: AlertDelivery, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def _send(config: Config, channel: str, notification: AlertNotification) -> None:
-    if channel == "email":
-        if config.alerts.email is None:
-            raise PermanentDeliveryError("email is no longer configured")
-        send_email(
-            config.alerts.email,
-            json.loads(notification.recipients),
-            notification.subject_line,
-            notification.body_text,
-            notification.body_html,
-            message_key=f"marginwatch-alert-{notification.id}",
-        )
-        return
-    name = channel.removeprefix("webhook:")
-    hook = next((w for w in config.alerts.webhooks if w.name == name), None)
-    if hook is None:
-        raise PermanentDeliveryError(f"webhook {name} is no longer configured")
-    post_webhook(hook, json.loads(notification.payload))
+def _of_channel(key: str) -> ColumnElement[bool]:
+    """Rows of the channel `key`: "telegram:desk" holds "telegram:desk:<chat>" rows."""
+    return or_(AlertDelivery.channel == key, AlertDelivery.channel.startswith(f"{key}:", autoescape=True))
+
+
+def _outgoing(notification: AlertNotification | None) -> Outgoing:
+    if notification is None:
+        raise ValueError("its notification is gone")
+    return Outgoing(
+        subject=notification.subject_line,
+        text=notification.body_text,
+        html=notification.body_html,
+        payload=json.loads(notification.payload),
+        recipients=json.loads(notification.recipients),
+        key=f"marginwatch-alert-{notification.id}",
+        ack_id=int(notification.id),
+    )
+
+
+def _failure(exc: Exception, attempts: int, now: datetime, backoff: Backoff) -> tuple[str, dict[str, Any]]:
+    """The row's outcome ("retry" or "failed") and the values that record it."""
+    if isinstance(exc, DeliveryError):
+        reason, temporary = str(exc), exc.temporary
+    else:
+        reason = f"could not be sent: {type(exc).__name__}: {exc}"
+        temporary = attempts < UNEXPECTED_ATTEMPTS
+    values: dict[str, Any] = {"last_error": one_line(reason, 1000)}
+    if not temporary:
+        return "failed", {**values, "status": "failed"}
+    wait = backoff.after(attempts)
+    asked = getattr(exc, "retry_after", None)  # a server's Retry-After is honoured
+    if asked is not None:
+        wait = max(wait, timedelta(seconds=asked))
+    return "retry", {**values, "status": "pending", "next_attempt_at": now + wait}
 
 
 def deliver_due(
@@ -73,41 +104,40 @@ def deliver_due(
     now: Callable[[], datetime],
     backoff: Backoff = Backoff(),
     limit: int = 100,
+    channel: str | None = None,
+    skip: Collection[str] = (),
 ) -> dict[str, int]:
-    """Send what is due. Returns counts by outcome: sent, retry, failed."""
+    """Send what is due: every channel's rows, or only those of `channel` (a channel key),
+    or those of no channel in `skip`. Returns counts by outcome: sent, retry, failed."""
     outcome = {"sent": 0, "retry": 0, "failed": 0}
     moment = now()
+    lease = timedelta(seconds=config.alerts.delivery_lease_seconds)
+    due = or_(
+        and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= moment),
+        and_(AlertDelivery.status == "sending", AlertDelivery.claimed_at < moment - lease),
+    )
+    query = select(AlertDelivery).where(due)
+    if channel is not None:
+        query = query.where(_of_channel(channel))
+    if skip:
+        query = query.where(not_(or_(*(_of_channel(k) for k in skip))))
     with sessions() as session:
-        due = session.scalars(
-            select(AlertDelivery)
-            .where(
-                or_(
-                    and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= moment),
-                    and_(
-                        AlertDelivery.status == "sending",
-                        AlertDelivery.claimed_at < moment - timedelta(seconds=config.alerts.delivery_lease_seconds),
-                    ),
-                )
-            )
-            .order_by(AlertDelivery.id)
-            .limit(limit)
-        ).all()
-    for row in due:
+        rows = session.scalars(query.order_by(AlertDelivery.id).limit(limit)).all()
+    for row in rows:
         with sessions.begin() as session:
             if not _claim(session, row, now()):
                 continue
             notification = session.get(AlertNotification, row.notification_id)
+        attempts = row.attempts + 1
         try:
-            _send(config, row.channel, notification)
-        except DeliveryError as exc:
-            values: dict[str, Any] = {"last_error": str(exc)[:1000]}
-            if exc.temporary:
-                values.update(status="pending", next_attempt_at=now() + backoff.after(row.attempts + 1))
-                outcome["retry"] += 1
-            else:
-                values.update(status="failed")
-                outcome["failed"] += 1
-            log.warning("alert %s via %s: %s", row.notification_id, row.channel, exc)
+            send(config, row.channel, _outgoing(notification))
+        except Exception as exc:  # every failure is the row's, recorded: never a stuck row
+            kind, values = _failure(exc, attempts, now(), backoff)
+            outcome[kind] += 1
+            unforeseen = not isinstance(exc, DeliveryError)  # a bug or a corrupt row: its traceback helps
+            log.warning(
+                "alert %s via %s: %s", row.notification_id, row.channel, values["last_error"], exc_info=unforeseen
+            )
         else:
             values = {"status": "sent", "sent_at": now(), "last_error": None}
             outcome["sent"] += 1
@@ -121,6 +151,13 @@ def deliver_due(
     return outcome
 
 
+async def _until(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
 async def run_sender(
     sessions: sessionmaker[Session],
     config: Config,
@@ -131,15 +168,42 @@ async def run_sender(
     backoff: Backoff = Backoff(),
 ) -> None:
     """Deliver until `stop`: at once when woken (a new notification), else every
-    `idle_seconds` (retries falling due)."""
-    while not stop.is_set():
-        wake.clear()
+    `idle_seconds` (retries falling due). One worker per channel, each on its own thread;
+    rows of channels no longer configured are failed with that reason."""
+    keys = channel_keys(config)
+    pool = ThreadPoolExecutor(max_workers=len(keys) + 1, thread_name_prefix="alert-sender")
+    loop = asyncio.get_running_loop()
+    nudges = {key: asyncio.Event() for key in keys}
+
+    async def in_pool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+    async def drain(**where: Any) -> None:
         try:
-            await asyncio.to_thread(deliver_due, sessions, config, now, backoff)
-        except Exception:  # the sender must outlive a bad moment; it is logged
-            log.exception("alert delivery failed; retrying")
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=idle_seconds)
-        except TimeoutError:
-            pass
-    await asyncio.to_thread(deliver_due, sessions, config, now, backoff)  # flush what is due
+            await in_pool(deliver_due, sessions, config, now, backoff, **where)
+        except Exception:  # the sender must outlive a bad moment (the database away); it is logged
+            log.exception("alert delivery (%s) failed; retrying", where.get("channel") or "other channels")
+
+    async def worker(key: str) -> None:
+        nudge = nudges[key]
+        while not stop.is_set():
+            nudge.clear()
+            await drain(channel=key)
+            await _until(nudge, idle_seconds)
+        await drain(channel=key)  # flush what is due
+
+    workers = [asyncio.create_task(worker(key), name=f"alert-sender {key}") for key in keys]
+    try:
+        while not stop.is_set():
+            wake.clear()
+            for nudge in nudges.values():
+                nudge.set()
+            await drain(skip=keys)
+            await _until(wake, idle_seconds)
+        for nudge in nudges.values():
+            nudge.set()
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        pool.shutdown(wait=False)

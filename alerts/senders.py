@@ -1,10 +1,15 @@
 """Delivery channels: email over SMTP (stdlib smtplib + email) and webhooks (JSON POST,
-Slack and Discord incoming-webhook shapes). Each raises TemporaryDeliveryError (retry
-later: connection refused, timeouts, 4xx greylisting, HTTP 429/5xx) or
-PermanentDeliveryError (stored and shown: 5xx mailbox or auth refusals, HTTP 4xx)."""
+Slack and Discord incoming-webhook shapes); Telegram is alerts.telegram. Each raises
+TemporaryDeliveryError (retry later: connection refused, timeouts, 4xx greylisting, HTTP
+429/5xx) or PermanentDeliveryError (stored and shown: 5xx mailbox or auth refusals, HTTP
+4xx, a malformed address or URL).
+
+Header values are hostile text (a subject carries the exchange's last error, a liquidated
+symbol): they are cut to one line without control characters before they reach a header."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import smtplib
@@ -13,10 +18,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
-from config.settings import EmailConfig, WebhookConfig
+from alerts.clean import has_controls, header_value, one_line
+from config.settings import BARE_ADDRESS, EmailConfig, WebhookConfig
 
 
 class DeliveryError(Exception):
@@ -25,6 +31,10 @@ class DeliveryError(Exception):
 
 class TemporaryDeliveryError(DeliveryError):
     temporary = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it did
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -36,16 +46,27 @@ def build_email(
 ) -> EmailMessage:
     """A multipart/alternative message. Its Message-ID derives from the notification, so a
     resend after a crash carries the same id and mail systems can fold the duplicate."""
+    sender = _checked_address(config.sender, "from", display_name=True)
+    to = [_checked_address(r, "recipient") for r in recipients]
     message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = config.sender
-    message["To"] = ", ".join(recipients)
+    message["Subject"] = header_value(subject)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
     message["Date"] = formatdate(localtime=False)
-    domain = config.sender.rpartition("@")[2] or "marginwatch"
-    message["Message-ID"] = f"<{message_key}@{domain}>" if message_key else make_msgid()
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "marginwatch"
+    message["Message-ID"] = f"<{header_value(message_key, 120)}@{domain}>" if message_key else make_msgid()
     message.set_content(text)
     message.add_alternative(html_body, subtype="html")
     return message
+
+
+def _checked_address(value: str, what: str, display_name: bool = False) -> str:
+    """The config refuses bad addresses; a stored notification's recipients are checked
+    again (they were written by an older config): a bad one fails the row, never a header."""
+    address = parseaddr(value)[1] if display_name else value
+    if has_controls(value) or not BARE_ADDRESS.match(address):
+        raise PermanentDeliveryError(f"invalid {what} address {one_line(value, 80)!r}")
+    return value
 
 
 def send_email(
@@ -88,6 +109,8 @@ def send_email(
         raise TemporaryDeliveryError(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from None
     except smtplib.SMTPException as exc:
         raise PermanentDeliveryError(f"SMTP error: {exc}") from None
+    except (UnicodeError, ValueError) as exc:  # a host or address the server cannot take
+        raise PermanentDeliveryError(f"SMTP: cannot send: {type(exc).__name__}: {exc}") from None
 
 
 def _text(value: bytes | str) -> str:
@@ -112,6 +135,8 @@ def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:
     url = os.environ.get(config.url_env)
     if not url:
         raise PermanentDeliveryError(f"webhook {config.name}: variable {config.url_env} not set")
+    if has_controls(url) or not url.startswith(("http://", "https://")):
+        raise PermanentDeliveryError(f"webhook {config.name}: {config.url_env} is not an http(s) URL on one line")
     data = json.dumps(webhook_body(config, payload)).encode()
     request = urllib.request.Request(  # noqa: S310 - the configured webhook's URL
         url,
@@ -123,8 +148,21 @@ def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:
         with urllib.request.urlopen(request, timeout=config.timeout_seconds) as response:  # noqa: S310
             response.read()
     except urllib.error.HTTPError as exc:
-        kind = TemporaryDeliveryError if exc.code == 429 or exc.code >= 500 else PermanentDeliveryError
-        raise kind(f"webhook {config.name}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        if exc.code == 429 or exc.code >= 500:
+            raise TemporaryDeliveryError(
+                f"webhook {config.name}: HTTP {exc.code}", retry_after=_retry_after(exc.headers.get("Retry-After"))
+            ) from None
+        raise PermanentDeliveryError(f"webhook {config.name}: HTTP {exc.code}") from None
+    except http.client.InvalidURL as exc:
+        raise PermanentDeliveryError(f"webhook {config.name}: invalid URL ({exc})") from None
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
+        # URLError and timeouts are OSErrors; HTTPException: the answer broke off midway
         reason = getattr(exc, "reason", exc)
-        raise TemporaryDeliveryError(f"webhook {config.name}: unreachable ({reason})") from None
+        raise TemporaryDeliveryError(f"webhook {config.name}: unreachable ({type(exc).__name__}: {reason})") from None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:  # an HTTP date: the backoff decides
+        return None

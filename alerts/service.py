@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.channels import row_channels
 from alerts.evaluate import AccountFigures, evaluate, position_subject
 from alerts.levels import limits_for
 from alerts.messages import MessageInputs, Nearest, NearPosition, Remedy, compose
@@ -53,6 +54,8 @@ def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
             row = AlertState(account_id=account_id, subject=subject)
             session.add(row)
         row.level, row.counts = int(s.level), json.dumps(list(s.counts))
+        if row.acked_level is not None and row.acked_level != row.level:  # a new level: the ack ends
+            row.acked_level, row.acked_at, row.acked_by = None, None, None
         row.since, row.last_notified = s.since, s.last_notified
         row.value = None if s.value is None or not math.isfinite(s.value) else s.value
 
@@ -127,8 +130,11 @@ def _nearest(snapshot: AccountSnapshot | None) -> Nearest | None:
     )
 
 
-def _worth_telling(config: Config, account: AccountConfig, t: Transition) -> bool:
-    return not (t.kind == "resolved" and not config.rules_for(account).notify_resolved)
+def _worth_telling(config: Config, account: AccountConfig, acked: dict[str, int], subject: str, t: Transition) -> bool:
+    """Not a resolution the config does not want told, nor a repeat of an acknowledged level."""
+    if t.kind == "resolved" and not config.rules_for(account).notify_resolved:
+        return False
+    return not (t.kind == "repeat" and acked.get(subject) == int(t.to_level))
 
 
 def evaluate_account(
@@ -145,10 +151,11 @@ def evaluate_account(
         figures = _figures(config, account_config, account, snapshot, positions, target, now)
         rules = config.rules_for(account_config)
         rows = _load_states(session, account_id)
+        acked = {k: r.acked_level for k, r in rows.items() if r.acked_level is not None}
         states, told = evaluate(rules, figures, {k: _rule_state(r) for k, r in rows.items()}, now)
         _save_states(session, account_id, rows, states)
         muted = silenced(session, account_id, now)
-        tell = [(s, t) for s, t in told if _worth_telling(config, account_config, t)] if not muted else []
+        tell = [(s, t) for s, t in told if _worth_telling(config, account_config, acked, s, t)] if not muted else []
         notification_id = None
         if tell:
             level_now = max((s.level for s in states.values()), default=Level.OK)
@@ -224,7 +231,7 @@ def _notify(
     )
     session.add(notification)
     session.flush()
-    for channel in _channels(config):
+    for channel in row_channels(config):
         session.add(
             AlertDelivery(
                 notification_id=notification.id, channel=channel, status="pending", attempts=0, next_attempt_at=now
@@ -275,7 +282,7 @@ def alert_liquidation(
             session.add(notification)
             session.flush()
             notification_id = int(notification.id)
-            for channel in _channels(config):
+            for channel in row_channels(config):
                 session.add(
                     AlertDelivery(
                         notification_id=notification_id,
@@ -299,7 +306,3 @@ def alert_liquidation(
             )
         )
         return notification_id
-
-
-def _channels(config: Config) -> list[str]:
-    return (["email"] if config.alerts.email else []) + [f"webhook:{w.name}" for w in config.alerts.webhooks]

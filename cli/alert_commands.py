@@ -1,8 +1,8 @@
-"""`marginwatch alerts ...`: test the channels, silence accounts, list what fires."""
+"""`marginwatch alerts ...`: test the channels, silence accounts, acknowledge an alert,
+list what fires and how each message was delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,37 +15,22 @@ alerts_app = typer.Typer(help="Alerts: test the channels, silence accounts.", no
 
 @alerts_app.command("test")
 def alerts_test(config: ConfigOption = None) -> None:
-    """Send a test message through every configured channel."""
-    from alerts.senders import DeliveryError, post_webhook, send_email
+    """Send a test message through every configured channel (each email recipient, each
+    webhook, each Telegram chat), all at once."""
+    from alerts.channels import all_recipients, send_direct
 
     settings = load_or_fail(config)
-    if not settings.alerts.email and not settings.alerts.webhooks:
-        fail("no alert channel configured ([alerts.email] or [[alerts.webhooks]])")
+    if not settings.alerts.email and not settings.alerts.webhooks and not settings.alerts.telegram:
+        fail("no alert channel configured ([alerts.email], [[alerts.webhooks]] or [[alerts.telegram]])")
     subject = "TEST · marginwatch · alert channel check"
     text = "This is a test message from marginwatch: this channel delivers alerts.\n"
-    failures = 0
-    channels: list[tuple[str, Callable[[], None]]] = []
-    if settings.alerts.email:
-        email_config = settings.alerts.email
-        recipients = sorted({r for a in settings.accounts for r in settings.recipients(a)} | set(email_config.to))
-        channels.append(
-            (
-                f"email to {', '.join(recipients) or 'nobody'}",
-                lambda: send_email(email_config, recipients, subject, text, f"<p>{text}</p>", message_key=""),
-            )
-        )
-    for hook in settings.alerts.webhooks:
-        payload = {"subject": subject, "changes": [], "remedy": [], "text": text}
-        channels.append((f"webhook {hook.name}", lambda hook=hook, payload=payload: post_webhook(hook, payload)))
-    for name, send in channels:
-        try:
-            send()
-        except DeliveryError as exc:
-            failures += 1
-            print(f"FAILED  {name}: {exc}")
-        else:
-            print(f"sent    {name}")
-    raise typer.Exit(1 if failures else 0)
+    payload = {"subject": subject, "changes": [], "remedy": [], "text": text}
+    recipients = all_recipients(settings)
+    results = send_direct(settings, subject, text, f"<p>{text}</p>", payload, recipients)
+    for channel, error in results:
+        name = f"email to {', '.join(recipients) or 'nobody'}" if channel == "email" else channel.replace(":", " ", 1)
+        print(f"FAILED  {name}: {error}" if error else f"sent    {name}")
+    raise typer.Exit(1 if any(error for _, error in results) else 0)
 
 
 @alerts_app.command("silence")
@@ -83,17 +68,74 @@ def alerts_unsilence(silence_id: int, config: ConfigOption = None) -> None:
 @alerts_app.command("list")
 def alerts_list(config: ConfigOption = None) -> None:
     """Alerts firing now, and active silences."""
+    from alerts.clean import one_line
     from alerts.silences import active_silences, firing
 
     sessions = open_store(load_or_fail(config))
     now = datetime.now(UTC)
     rows = firing(sessions)
     for row in rows:
-        print(f"{row.level:<8} {row.account:<30} {row.subject:<40} since {row.since:%Y-%m-%d %H:%M}")
+        print(f"{row.level:<8} {row.account:<30} {one_line(row.subject):<40} since {row.since:%Y-%m-%d %H:%M}")
     if not rows:
         print("no alert firing")
     for silence in active_silences(sessions, now):
         print(
             f"silence {silence.id}: {silence.account or 'all accounts'} until "
-            f"{silence.ends_at:%Y-%m-%d %H:%M} UTC ({silence.reason or 'no reason given'})"
+            f"{silence.ends_at:%Y-%m-%d %H:%M} UTC ({one_line(silence.reason or 'no reason given')})"
         )
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: int, config: ConfigOption = None) -> None:
+    """Stop the repeats of alert ID (its notification's number) until its level changes."""
+    from alerts.clean import one_line
+    from alerts.silences import acknowledge
+
+    try:
+        outcome = acknowledge(open_store(load_or_fail(config)), alert_id, "cli", datetime.now(UTC))
+    except ValueError as exc:
+        fail(str(exc))
+    for subject, level in outcome.acked:
+        print(f"acknowledged  {one_line(outcome.account)} {one_line(subject)} {level}: no repeats until it changes")
+    for subject, why in outcome.skipped:
+        print(f"not acked     {one_line(outcome.account)} {one_line(subject)}: {one_line(why)}")
+
+
+STATUS_CHOICES = ("pending", "sending", "sent", "failed")
+
+
+@alerts_app.command("deliveries")
+def alerts_deliveries(
+    status: Annotated[
+        str | None, typer.Option(help="Only rows in this status: pending, sending, sent, failed.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many rows, newest first.", min=1, max=10_000)] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """How each alert was delivered, per channel: pending (with the next try), sending,
+    sent, or failed with the reason; and the attempts made."""
+    from alerts.deliveries import delivery_counts, recent_deliveries
+
+    if status is not None and status not in STATUS_CHOICES:
+        fail(f"--status: one of {', '.join(STATUS_CHOICES)}; got {status!r}")
+    sessions = open_store(load_or_fail(config))
+    counts = delivery_counts(sessions)
+    print(" · ".join(f"{name} {count}" for name, count in counts.items()))
+    rows = recent_deliveries(sessions, limit, status)
+    if not rows:
+        print("no delivery" + (f" {status}" if status else "") + " recorded")
+        return
+    for row in rows:
+        if row.status == "sent" and row.sent_at:
+            when = f"sent {row.sent_at:%Y-%m-%d %H:%M:%S}"
+        elif row.status == "pending" and row.next_attempt_at:
+            when = f"next try {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+        else:
+            when = ""
+        print(
+            f"#{row.alert:<6} {row.created_at:%Y-%m-%d %H:%M:%S}  {row.account:<28} {row.channel:<28} "
+            f"{row.status:<8} {row.attempts:>2} attempt{'s' if row.attempts != 1 else ' '}  {when}"
+        )
+        print(f"        {row.subject}")
+        if row.error:
+            print(f"        error: {row.error}")

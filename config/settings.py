@@ -8,12 +8,14 @@ file, key, what is wrong.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PATH = Path("marginwatch.toml")
 DEMO_PATH = Path(".marginwatch-demo") / "marginwatch.toml"  # written by `marginwatch demo`
@@ -39,16 +41,50 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# CR/LF (and any control character) in an address would add mail headers of its own
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+BARE_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+$")
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _no_controls(value: str) -> str:
+    if _CONTROLS.search(value):
+        raise ValueError("contains a line break or another control character; refused (it could add mail headers)")
+    return value
+
+
+def _address(value: str) -> str:
+    """One bare address (a recipient): name@domain, nothing else."""
+    _no_controls(value)
+    if len(value) > 254 or not BARE_ADDRESS.match(value):
+        raise ValueError(f"not an email address like name@example.org: {value!r}")
+    return value
+
+
+def _sender(value: str) -> str:
+    """The From header: an address, or "Name <address>"."""
+    _no_controls(value)
+    _, address = parseaddr(value)
+    if len(value) > 254 or not BARE_ADDRESS.match(address):
+        raise ValueError(f"not an email address like marginwatch@example.org or 'Name <a@b>': {value!r}")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_address)]
+SenderAddress = Annotated[str, AfterValidator(_sender)]
+OneLine = Annotated[str, AfterValidator(_no_controls)]
+
+
 class EmailConfig(_Strict):
     """SMTP delivery. The password comes from the environment variable `password_env`."""
 
-    host: str
+    host: OneLine = Field(min_length=1, max_length=253)
     port: int = Field(default=587, gt=0, lt=65536)
     security: str = Field(default="starttls", pattern="^(starttls|ssl|none)$")
-    username_env: str | None = None
-    password_env: str | None = None
-    sender: str = Field(alias="from", default="marginwatch@localhost")
-    to: list[str] = Field(default_factory=list)
+    username_env: str | None = Field(default=None, pattern=ENV_NAME)
+    password_env: str | None = Field(default=None, pattern=ENV_NAME)
+    sender: SenderAddress = Field(alias="from", default="marginwatch@localhost")
+    to: list[EmailAddress] = Field(default_factory=list)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
@@ -58,10 +94,33 @@ class WebhookConfig(_Strict):
     """A JSON POST (Slack and Discord incoming webhooks, or any JSON endpoint). The URL is
     a secret (it grants posting), so it comes from the variable `url_env`."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    url_env: str
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+    url_env: str = Field(pattern=ENV_NAME)
     format: str = Field(default="slack", pattern="^(slack|discord|json)$")
     timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class TelegramConfig(_Strict):
+    """A Telegram bot: alerts go to `chat_ids`; commands (/status, /ack, /silence,
+    /unsilence) are answered in those chats only. The bot token is a secret (it controls
+    the bot), so it comes from the variable `bot_token_env`."""
+
+    # short: an outbox row's channel is "telegram:<name>:<chat id>", 80 characters at most
+    name: str = Field(default="telegram", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    bot_token_env: str = Field(pattern=ENV_NAME)
+    # numeric chat ids: a user's id, or a group's (negative); commands are matched on them
+    chat_ids: list[int] = Field(min_length=1)
+    # the Bot API server: Telegram's, or a self-hosted telegram-bot-api (and tests' fake)
+    api_base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    commands: bool = True  # answer commands (long-polls getUpdates); off: send only
+    poll_timeout_seconds: int = Field(default=25, ge=0, le=50)  # getUpdates long-poll
+
+    @model_validator(mode="after")
+    def _distinct_chats(self) -> TelegramConfig:
+        if len(set(self.chat_ids)) != len(self.chat_ids):
+            raise ValueError("chat_ids lists a chat twice (it would get every alert twice)")
+        return self
 
 
 class AlertRules(_Strict):
@@ -124,18 +183,30 @@ class AlertRules(_Strict):
 class AlertOverrides(_Strict):
     """Per-account alert settings: recipients, and any rule threshold."""
 
-    email_to: list[str] | None = None
+    email_to: list[EmailAddress] | None = None
     rules: dict[str, Any] = Field(default_factory=dict)
 
 
 class AlertConfig(AlertRules):
     email: EmailConfig | None = None
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    telegram: list[TelegramConfig] = Field(default_factory=list)
     retry_base_seconds: float = Field(default=5.0, gt=0)  # delivery backoff, doubling
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     # a send left unfinished by a crashed sender is taken up again after this long; keep it
     # above the SMTP and webhook timeouts, or a slow send could be made twice
     delivery_lease_seconds: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> AlertConfig:
+        for kind, names in (
+            ("webhooks", [w.name for w in self.webhooks]),
+            ("telegram", [t.name for t in self.telegram]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"two {kind} channels are named {repeated[0]!r}")
+        return self
 
 
 class StreamingConfig(_Strict):

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from alerts.channels import run_bots
 from alerts.outbox import Backoff, run_sender
 from config.secrets import credentials
 from config.settings import Config, ConfigError
@@ -81,6 +82,7 @@ async def run_poller(
     sender = asyncio.create_task(
         run_sender(sessions, config, sender_stop, wake, lambda: datetime.now(UTC), backoff=backoff)
     )
+    bots = asyncio.create_task(run_bots(sessions, config, sender_stop))  # Telegram commands, if configured
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -93,6 +95,7 @@ async def run_poller(
         sender_stop.set()
         wake.set()
         await sender
+        await bots
         await poller.close()
         await asyncio.gather(
             *(m.close() for m in {id(m): m for m in markets.values()}.values()), return_exceptions=True

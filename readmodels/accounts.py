@@ -8,22 +8,27 @@ touching a liquidation price within 24 h, then the nearest liquidation distance.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from config.settings import account_label
-from margin.danger import Level
 from store import repo
+from store.levels import (
+    CRITICAL,
+    LEVEL_NUMBERS,
+    NOT_WATCHED,
+    OK,
+    ORDER,
+    STALE,
+    WARNING,
+    display_level,
+    order_key,
+)
 from store.schema import AccountSnapshot
 
-CRITICAL, WARNING, OK, STALE, NOT_WATCHED = "critical", "warning", "ok", "stale", "not watched"
-ORDER = (CRITICAL, NOT_WATCHED, STALE, WARNING, OK)  # the order accounts are listed in
-LEVEL_NAMES = {Level.OK: OK, Level.WARNING: WARNING, Level.CRITICAL: CRITICAL}
-# the numbers metrics and exports use (issue 21): 0 ok, 1 warning, 2 critical, 3 stale, 4 not watched
-LEVEL_NUMBERS = {OK: 0, WARNING: 1, CRITICAL: 2, STALE: 3, NOT_WATCHED: 4}
+__all__ = ["CRITICAL", "LEVEL_NUMBERS", "NOT_WATCHED", "OK", "ORDER", "STALE", "WARNING", "AccountView"]
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,7 @@ class AccountView:
     def level(self) -> str:
         """critical | warning | ok from the latest snapshot, or why nothing is known now:
         not watched (refused or paused key) or stale (no fresh data)."""
-        if self.state != "active":
-            return NOT_WATCHED
-        if self.stale:
-            return STALE
-        if self.risk_level is None:
-            return OK if self.positions == 0 else STALE  # a snapshot from before the risk level
-        return LEVEL_NAMES[Level(self.risk_level)]
+        return display_level(self.state, self.stale, self.risk_level, self.positions)
 
     @property
     def label(self) -> str:
@@ -103,10 +102,9 @@ class AccountView:
     def sort_key(self) -> tuple[int, float, float, float]:
         """Worst level first, then the highest chance, then the nearest distance (then the
         lowest health, for accounts without positions to tell apart)."""
-        chance = self.touch_probability if self.touch_probability is not None else -1.0
-        distance = abs(self.nearest.distance) if self.nearest is not None else math.inf
-        health = self.worst_health if self.worst_health is not None else math.inf
-        return (ORDER.index(self.level), -chance, distance, health)
+        return order_key(
+            self.level, self.touch_probability, self.nearest.distance if self.nearest else None, self.worst_health
+        )
 
 
 def account_views(session: Session, now: datetime, stale_after_seconds: float) -> list[AccountView]:

@@ -199,6 +199,10 @@ class AlertState(Base):
     since: Mapped[datetime | None]
     last_notified: Mapped[datetime | None]
     value: Mapped[float | None] = mapped_column(Float)
+    # acknowledged at this level (/ack): no repeats until the level changes, which clears it
+    acked_level: Mapped[int | None] = mapped_column(Integer)
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class AlertTransition(Base):
@@ -245,7 +249,7 @@ class AlertDelivery(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("alert_notifications.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(80))  # "email" | "webhook:<name>"
+    channel: Mapped[str] = mapped_column(String(80))  # "email" | "webhook:<name>" | "telegram:<name>"
     status: Mapped[str] = mapped_column(String(20))  # pending | sending | sent | failed | muted
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime]

@@ -80,6 +80,12 @@ def test_webhook_failures_are_sorted(hook: Hook) -> None:
     os.environ["MW_HOOK_URL"] = "http://127.0.0.1:9/nothing-listens"
     with pytest.raises(TemporaryDeliveryError):
         post_webhook(config, PAYLOAD)
+    received = len(hook.bodies)
+    for bad in (hook.url + "\r\nX-Injected: 1", "file:///etc/passwd"):  # never a header, never a file
+        os.environ["MW_HOOK_URL"] = bad
+        with pytest.raises(PermanentDeliveryError, match="not an http"):
+            post_webhook(config, PAYLOAD)
+    assert len(hook.bodies) == received  # nothing was posted
 
 
 def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
-from store.schema import AlertState, AlertTransition
+from store.schema import AlertDelivery, AlertNotification, AlertState, AlertTransition
 
 ROOT = Path(__file__).parent.parent
 MAIN = str(ROOT / "app" / "main.py")
@@ -130,6 +130,32 @@ def seed(url: str, now: datetime) -> None:
                 muted=False,
             )
         )
+    with sessions.begin() as session:  # bravo's alert: emailed, its webhook refused
+        notification = AlertNotification(
+            account_id=ids["bravo"],
+            created_at=now - timedelta(minutes=20),
+            level=2,
+            subject_line="CRITICAL · binanceusdm/bravo · health 1.04",
+            body_text="...",
+            body_html="...",
+            payload="{}",
+            recipients="[]",
+        )
+        session.add(notification)
+        session.flush()
+        sent, failed = now - timedelta(minutes=19), "webhook ops: HTTP 404\n<b>**not found**</b>"
+        for channel, status, error in (("email", "sent", None), ("webhook:ops", "failed", failed)):
+            session.add(
+                AlertDelivery(
+                    notification_id=notification.id,
+                    channel=channel,
+                    status=status,
+                    attempts=1,
+                    next_attempt_at=sent,
+                    sent_at=sent if status == "sent" else None,
+                    last_error=error,
+                )
+            )
     create_silence(sessions, "charlie", now, 60, "topping up")
     repo.upsert_market_stats(sessions, "binanceusdm", now, _market_stats(now))
     repo.record_liquidation(
@@ -211,6 +237,19 @@ def test_overview_is_worst_first_and_stale_is_stale(app: AppTest) -> None:
     assert frame.set_index("name").loc["echo", "data"] == "REFUSED"
     assert frame.set_index("name").loc["bravo", "alert"] == "CRITICAL"
     assert _metric(app, "Critical") == "3" and _metric(app, "Stale / not watched") == "2"
+
+
+def test_alerts_page_shows_how_each_message_was_delivered(app: AppTest) -> None:
+    app.run()
+    app.switch_page("views/alerts/page.py").run()
+    _no_exception(app)
+    assert "Deliveries" in [h.value for h in app.subheader]
+    assert _metric(app, "Sent") == "1" and _metric(app, "Failed") == "1" and _metric(app, "Pending") == "0"
+    frame = next(d.value for d in app.dataframe if "channel" in d.value.columns)
+    rows = frame.set_index("channel")
+    assert rows.loc["email", "status"] == "sent" and rows.loc["email", "account"] == "binanceusdm/bravo"
+    # the reason, on one line, shown as text (a table cell: no markdown, no HTML)
+    assert rows.loc["webhook:ops", "error"] == "webhook ops: HTTP 404 <b>**not found**</b>"
 
 
 def test_what_if_slider_changes_the_health(app: AppTest) -> None:

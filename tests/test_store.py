@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
 from store.db import downgrade, make_engine, session_factory, upgrade
-from store.schema import HourlySnapshot, PositionSnapshot
+from store.schema import AlertState, HourlySnapshot, PositionSnapshot
 
 ROOT = Path(__file__).parent.parent
 DEMO = parse_snapshot(json.loads((ROOT / "examples" / "demo-snapshot.json").read_text()))
@@ -43,6 +43,50 @@ def test_migrations_upgrade_from_empty_and_downgrade(db_url: str) -> None:
     } <= tables
     downgrade(db_url)
     assert set(inspect(make_engine(db_url)).get_table_names()) <= {"alembic_version"}
+    upgrade(db_url)
+
+
+def test_migrations_match_the_schema(db_url: str) -> None:
+    """store/migrations builds exactly the tables store/schema.py declares."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.schema import Base
+
+    upgrade(db_url)
+    with make_engine(db_url).connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_alert_acks_migration_keeps_the_states(db_url: str) -> None:
+    """0005 adds the acknowledgement to alert_states, and takes it away, rows kept."""
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, exchange, collateral, state, consecutive_failures) "
+                "VALUES (1, 'a', 'okx', 'USDT', 'active', 0)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO alert_states (account_id, subject, level, counts) VALUES (1, 'health', 2, '[1, 1]')")
+        )
+    upgrade(db_url)
+    columns = {c["name"] for c in inspect(make_engine(db_url)).get_columns("alert_states")}
+    assert {"acked_level", "acked_at", "acked_by"} <= columns
+    sessions = session_factory(make_engine(db_url))
+    with sessions.begin() as session:
+        state = session.get(AlertState, (1, "health"))
+        assert state.level == 2 and state.acked_level is None
+        state.acked_level, state.acked_at, state.acked_by = 2, T0, "telegram chat 42"
+    with sessions() as session:
+        assert session.get(AlertState, (1, "health")).acked_at == T0
+    downgrade(db_url, "0004")
+    columns = {c["name"] for c in inspect(make_engine(db_url)).get_columns("alert_states")}
+    assert "acked_level" not in columns and "acked_by" not in columns
+    with make_engine(db_url).connect() as conn:
+        assert conn.execute(text("SELECT level, counts FROM alert_states")).one() == (2, "[1, 1]")
     upgrade(db_url)
 
 

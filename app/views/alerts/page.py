@@ -1,4 +1,5 @@
-"""The alerts page: what fires now, the history, and silences (create, list, end)."""
+"""The alerts page: what fires now, the history, silences (create, list, end), and how
+each message was delivered."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import pandas as pd
 import streamlit as st
 
+from alerts.deliveries import delivery_counts, recent_deliveries
 from alerts.silences import active_silences, create_silence, end_silence, firing
 from app.components import fmt, tables, tz
 from app.components.charts import alert_timeline
@@ -27,6 +29,7 @@ def render(ctx: DashboardContext) -> None:
     _firing(ctx, zone)
     _history(ctx, zone, now)
     _silences(ctx, zone)
+    _deliveries(ctx, zone)
 
 
 def _level_style(value: str) -> str:
@@ -114,6 +117,41 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
         if st.button(label, key=f"end_silence_{s.id}"):
             end_silence(ctx.sessions, s.id, datetime.now(UTC))
             st.rerun()
+
+
+def _status_style(value: str) -> str:
+    color = {"failed": COLORS[CRITICAL], "pending": COLORS[WARNING], "sending": COLORS[WARNING]}.get(value)
+    return f"color: {color}; font-weight: bold" if color else ""
+
+
+def _deliveries(ctx: DashboardContext, zone: tzinfo) -> None:
+    st.subheader("Deliveries")
+    st.caption(
+        "Each message on each channel: pending (with its next try), sending, sent, or failed with the reason. "
+        "Temporary failures are retried with a growing wait; permanent ones are not."
+    )
+    counts = delivery_counts(ctx.sessions)
+    cols = st.columns(len(counts))
+    for col, (status, count) in zip(cols, counts.items(), strict=True):
+        col.metric(status.capitalize(), count)
+    rows = recent_deliveries(ctx.sessions, limit=200)
+    if not rows:
+        st.caption("No alert message yet.")
+        return
+    frame = tables.localise(pd.DataFrame([asdict(r) for r in rows]), ["created_at", "next_attempt_at", "sent_at"], zone)
+    tables.show(
+        frame,
+        "alert-deliveries",
+        key="deliveries_table",
+        hide=["id"],
+        styler=frame.style.map(_status_style, subset=["status"]),
+        column_config={
+            "alert": st.column_config.NumberColumn("alert", format="#%d"),
+            "created_at": tables.time_column("created"),
+            "next_attempt_at": tables.time_column("next try"),
+            "sent_at": tables.time_column("sent"),
+        },
+    )
 
 
 if __name__ == "__main__":  # run by st.navigation as this page's script
