@@ -20,6 +20,7 @@ from margin.pools import pool_figures, pools
 from margin.remedies import deleverage_plan
 from margin.snapshot import SnapshotError, parse_snapshot
 from store import repo
+from store.freshness import freshness, is_stale, staleness
 from store.schema import (
     Account,
     AccountSnapshot,
@@ -78,10 +79,9 @@ def _figures(
     target: float,
     now: datetime,
 ) -> AccountFigures:
-    age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
     return AccountFigures(
         state=account.state,
-        stale=age is None or age > config.stale_after,
+        stale=is_stale(account.last_success_at, now, staleness(config), account.consecutive_failures),
         health=snapshot.health if snapshot else None,
         nearest_distance=snapshot.nearest_distance if snapshot else None,
         target_health=target,
@@ -172,7 +172,8 @@ def _notify(
         stale_reason = f"not polled ({account.state}): {account.state_reason or account.last_error}"
     elif figures.stale:
         since = "never" if account.last_success_at is None else account.last_success_at.isoformat()
-        stale_reason = f"no fresh snapshot since {since}" + (
+        why = freshness(account.last_success_at, now, staleness(config), account.consecutive_failures).reason
+        stale_reason = f"no fresh snapshot since {since} ({why})" + (
             f"; last error: {account.last_error}" if account.last_error else ""
         )
     message = compose(

@@ -143,12 +143,13 @@ def status(config: ConfigOption = None) -> None:
     from cli.status_table import render_status
     from readmodels.accounts import account_views
     from store.db import make_engine, session_factory, upgrade
+    from store.freshness import staleness
 
     settings = load_or_fail(config)
     upgrade(settings.database_url)
     sessions = session_factory(make_engine(settings.database_url))
     with sessions() as session:
-        views = account_views(session, datetime.now(UTC), settings.stale_after)
+        views = account_views(session, datetime.now(UTC), staleness(settings))
     render_status(views, Console())
 
 
@@ -200,6 +201,7 @@ def demo(
     from poller.runtime import run_poller
     from readmodels.accounts import account_views
     from store.db import make_engine, session_factory, upgrade
+    from store.freshness import staleness
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     DEMO_DIR.mkdir(exist_ok=True)
@@ -235,7 +237,7 @@ def demo(
     def show(cycle: CycleReport) -> None:
         nonlocal waiting_for_dashboard
         with session_factory(make_engine(settings.database_url))() as session:
-            views = account_views(session, datetime.now(UTC), settings.stale_after)
+            views = account_views(session, datetime.now(UTC), staleness(settings))
         render_status(views, console)
         if waiting_for_dashboard:  # after the first cycle: the dashboard opens on data
             waiting_for_dashboard = False

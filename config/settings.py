@@ -141,6 +141,9 @@ class Config(_Strict):
     database_url: str = "sqlite:///marginwatch.db"
     target_health: float = Field(default=1.5, gt=1.0)
     stale_after_seconds: float | None = Field(default=None, gt=0)
+    # this many failed polls in a row make an account stale (its data alert fires) even
+    # when its last success is recent; 0 turns the test off
+    stale_after_failed_polls: int = Field(default=5, ge=0)
     retention_days: float = Field(default=7.0, gt=0)
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
