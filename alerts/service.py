@@ -120,7 +120,9 @@ def evaluate_account(
     """Step the account's rules once. Returns the id of the notification created, if any."""
     target = account_config.target_health or config.target_health
     with sessions.begin() as session:
-        account = session.get(Account, account_id)
+        # the account's row locked (PostgreSQL): two pollers never step one account's rules
+        # at once, so a transition is never told twice
+        account = session.get(Account, account_id, with_for_update=True)
         if account is None:
             return None
         snapshot = session.get(AccountSnapshot, account.latest_snapshot_id) if account.latest_snapshot_id else None

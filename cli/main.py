@@ -131,10 +131,43 @@ def poll(
     console = Console(stderr=True)
 
     def report(cycle: CycleReport) -> None:
-        failed = f", {len(cycle.failed)} failed" if cycle.failed else ""
-        console.print(f"cycle: {len(cycle.stored)} stored{failed} in {cycle.seconds:.2f} s")
+        console.print(f"cycle: {cycle.summary} in {cycle.seconds:.2f} s", markup=False)
 
-    asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+    from poller.membership import AnotherPoller
+
+    try:
+        asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+    except AnotherPoller as exc:
+        fail(str(exc))
+
+
+@app.command()
+def watchdog(config: ConfigOption = None) -> None:
+    """Alert when no poller has completed a cycle for `monitor.watchdog_after_intervals`
+    intervals, and when one does again; a database it cannot read is an alert too."""
+    from poller.outage import DATABASE_ERRORS
+    from poller.watchdog import run_watchdog
+    from store.db import make_engine, session_factory, upgrade
+
+    settings = load_or_fail(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        upgrade(settings.database_url)
+    except DATABASE_ERRORS as exc:  # the watchdog's loop tells this; it does not end here
+        logging.getLogger("marginwatch.watchdog").error("cannot migrate the database: %s", exc)
+    connect = {"connect_args": {"connect_timeout": 5}} if "postgres" in settings.database_url else {}
+    sessions = session_factory(make_engine(settings.database_url, **connect))
+
+    async def main() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_watchdog(settings, sessions, stop, lambda: datetime.now(UTC))
+
+    asyncio.run(main())
 
 
 @app.command()
@@ -213,15 +246,23 @@ def demo(
     settings = demo_config(scenario, base_url, f"sqlite:///{database.resolve()}", interval)
     upgrade(settings.database_url)
     console = Console()
+    from config.files import write_config
+
+    config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
+    # the watchdog beside the poller, as in production: it tells when the poller goes silent
+    watchdog_process = subprocess.Popen(  # noqa: S603 - our own CLI, with our config
+        [sys.executable, "-m", "cli.main", "watchdog", "--config", str(config_file)],
+        stdout=(DEMO_DIR / "watchdog.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     dashboard = None
     if not no_dashboard:
         from cli.dashboard import start_dashboard, wait_until_up
-        from config.files import write_config
 
         log_file = (DEMO_DIR / "dashboard.log").open("wb")
         # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
         dashboard = start_dashboard(
-            write_config(settings, DEMO_DIR / "marginwatch.toml"),
+            config_file,
             dashboard_port,
             cwd=Path.cwd(),
             stdout=log_file,
@@ -229,7 +270,7 @@ def demo(
         )
     console.print(
         f"exchange simulator: {base_url}   database: {database}   "
-        f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)"
+        f"polling {len(settings.accounts)} accounts every {interval:g} s, watchdog on (Ctrl-C stops)"
     )
 
     waiting_for_dashboard = dashboard is not None
@@ -251,6 +292,11 @@ def demo(
         asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))
     finally:
         simulator.stop()
+        watchdog_process.terminate()
+        try:
+            watchdog_process.wait(10)
+        except subprocess.TimeoutExpired:
+            watchdog_process.kill()
         if dashboard is not None:
             dashboard.terminate()
             try:

@@ -35,6 +35,9 @@ class SimulatorApp:
         self.state = state
         self.faults = faults
         self.log = log
+        # (epoch seconds, venue, path, account name) of every request that authenticated:
+        # which account was asked what, and when (tests count polls per account with it)
+        self.signed_log: list[tuple[float, str, str, str]] = []
         self.stopping = asyncio.Event()  # set on stop: releases held (timeout, delay) requests
 
     def build(self) -> web.Application:
@@ -87,6 +90,8 @@ class SimulatorApp:
         if route is None or (route.host is not None and route.host != req.host):
             raise venue.error("not_found", req)
         account = venue.authenticate(req, self.state) if route.signed else None
+        if account is not None:
+            self.signed_log.append((time.time(), venue.name, req.path, account.name))
         return route.handler(req, account, self.state)
 
     async def _apply_fault(self, fault: Fault, request: web.Request, sreq: SimRequest) -> web.StreamResponse | None:

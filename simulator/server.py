@@ -175,6 +175,11 @@ class ExchangeSimulator:
         self.state.reset()
 
     @property
+    def signed_requests(self) -> list[tuple[float, str, str, str]]:
+        """(epoch seconds, venue, path, account name) of every authenticated request."""
+        return list(self._app.signed_log) if self._app is not None else []
+
+    @property
     def requests(self) -> list[tuple[str, str, str]]:
         """(venue, method, path) of every venue request received, oldest first."""
         return list(self._log)
