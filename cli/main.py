@@ -155,8 +155,12 @@ def watchdog(config: ConfigOption = None) -> None:
         upgrade(settings.database_url)
     except DATABASE_ERRORS as exc:  # the watchdog's loop tells this; it does not end here
         logging.getLogger("marginwatch.watchdog").error("cannot migrate the database: %s", exc)
+    from sqlalchemy.pool import NullPool
+
+    # a fresh connection each look (a database replaced or restarted is seen as it is now),
+    # and a bounded wait for a server that does not answer
     connect = {"connect_args": {"connect_timeout": 5}} if "postgres" in settings.database_url else {}
-    sessions = session_factory(make_engine(settings.database_url, **connect))
+    sessions = session_factory(make_engine(settings.database_url, poolclass=NullPool, **connect))
 
     async def main() -> None:
         import signal

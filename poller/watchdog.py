@@ -101,7 +101,9 @@ class Watchdog:
             self._record(fired, outcome)
             self._record(resolved, self._tell(resolved))
             self.unreadable, self.unreadable_causes = None, set()
-        self.started_at = self.started_at or seen.now
+        if self.started_at is None:
+            self.started_at = seen.now
+            log.info("watchdog: watching the pollers' cycles; alerting after %.1f s without one", self.limit)
         reference = max(seen.last_cycle_at or self.started_at, self.started_at)
         age = (seen.now - reference).total_seconds()
         if age > self.limit and not self.silent:
@@ -109,7 +111,9 @@ class Watchdog:
             event = MonitorEvent(
                 POLLER,
                 "fired",
-                f"no poller has completed a cycle for {age:.0f} s",
+                f"no poller has completed a cycle for {age:.1f} s"
+                if age < 60
+                else f"no poller has completed a cycle for {age / 60:.0f} min",
                 seen.now,
                 (
                     f"Expected one every {self.config.poll_interval_seconds:g} s; the last completed {last}. "

@@ -47,6 +47,7 @@ def outage_config(sim: ExchangeSimulator, receiver: Receiver, db: Path, check: s
     del doc["alerts"]["email"]
     os.environ["MW_OUTAGE_HOOK"] = f"{receiver.url}/hook/ops"
     doc["alerts"]["webhooks"] = [{"name": "ops", "url_env": "MW_OUTAGE_HOOK", "format": "json", "timeout_seconds": 3}]
+    doc["accounts"][0]["timeout_seconds"] = 0.4  # a failing account's retries end within the interval
     doc["database_busy_timeout_seconds"] = 0.5
     doc["monitor"] = {"heartbeat_url": f"{receiver.url}/ping/{check}", "heartbeat_timeout_seconds": 2}
     return doc
