@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # cycles start this long after an interval boundary: the database's clock, estimated
 # from the last read, must be past it when the leases are claimed
 START_AFTER_BOUNDARY = 0.02
+# a cycle that would start later than this far into its interval waits for the next one
+LATE_START_LIMIT = 0.5
 
 
 class AnotherPoller(RuntimeError):
@@ -38,39 +40,44 @@ class AnotherPoller(RuntimeError):
 
 
 class SqliteLock:
-    """An exclusive lock on `<database>.poller.lock`, held while this process runs (the
-    kernel releases it when the process ends, however it ends)."""
+    """A lock on `<database>.poller.lock`, held while this process runs (the kernel
+    releases it when the process ends, however it ends). A poller without --shard locks
+    the whole file; a shard i/n locks byte i: shards run side by side, and a poller of
+    every account refuses to start beside any of them (and they beside it)."""
 
     def __init__(self, database: Path, shard: tuple[int, int] | None = None) -> None:
-        suffix = "" if shard is None else f"-{shard[0]}of{shard[1]}"
         self.database = database
-        self.path = database.with_name(database.name + f".poller{suffix}.lock")
+        self.shard = shard
+        self.path = database.with_name(database.name + ".poller.lock")
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
         handle = open(self.path, "a+", encoding="utf-8")  # held (locked) for the process's life
+        length, start = (0, 0) if self.shard is None else (1, self.shard[0])
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB, length, start)
+        except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
             raise AnotherPoller(
-                f"another poller already polls {self.database} ({holder}); "
-                "a second one on the same SQLite file would poll every account twice. Stop it first, "
-                "split the accounts with --shard i/n, or use PostgreSQL (database_url) to run several "
-                "pollers that share the accounts."
+                f"another poller already polls {self.database} ({holder}); a second one on the same "
+                "SQLite file would poll every account twice. Stop it first, split the accounts with "
+                "--shard i/n, or use PostgreSQL (database_url) to run several pollers that share the "
+                "accounts."
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        shard = "" if self.shard is None else f" (shard {self.shard[0]}/{self.shard[1]})"
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()}{shard}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+        )
         handle.flush()
         self._file = handle
 
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
+            self._file.close()  # closing releases the process's locks on the file
             self._file = None
 
 
@@ -114,11 +121,18 @@ class Membership:
 
     def next_start(self, database_now: datetime) -> float | None:
         """Seconds until the next cycle should start (aligned to the interval boundaries
-        of the database's clock), or None when cycles are not aligned (one poller)."""
+        of the database's clock), or None when cycles are not aligned (one poller). A
+        cycle that overran into the next interval is followed at once, so that the
+        interval is not lost; it is skipped only when it is (nearly) over."""
         if not self.leasing:
             return None
         seconds = database_now.timestamp()
-        boundary = (math.floor(seconds / self.interval) + 1) * self.interval
+        current = math.floor(seconds / self.interval)
+        claimed = self.last_claim.interval_no if self.last_claim is not None else None
+        into = seconds / self.interval - current  # how far into the current interval, 0..1
+        if claimed is not None and current > claimed and into < LATE_START_LIMIT:
+            return 0.0
+        boundary = (current + 1) * self.interval
         return boundary + START_AFTER_BOUNDARY * self.interval - seconds
 
     def stop(self) -> None:

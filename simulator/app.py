@@ -61,6 +61,7 @@ class SimulatorApp:
         if venue is None:
             return web.json_response({"error": f"unknown host {request.match_info['host']}"}, status=404)
         path = "/" + request.match_info["tail"]
+        arrived = time.time()  # before any delay a fault adds: when the client asked
         self.log.append((venue.name, request.method, path))
         body = await request.text()
         fault = self.faults.take(venue.name, path)
@@ -70,7 +71,7 @@ class SimulatorApp:
                 if early is not None:
                     return early
             # Built after any delay: the venue checks timestamps against its clock when it serves.
-            payload = self._serve(venue, _sim_request(request, venue, path, body))
+            payload = self._serve(venue, _sim_request(request, venue, path, body), arrived)
         except VenueError as err:
             return _error_response(err)
         if fault is not None and fault.kind == "missing_field":
@@ -85,13 +86,13 @@ class SimulatorApp:
             text = text[: max(1, len(text) // 2)]  # a body cut mid-way, still labelled JSON
         return web.Response(text=text, content_type="application/json")
 
-    def _serve(self, venue: VenueSpec, req: SimRequest) -> Any:
+    def _serve(self, venue: VenueSpec, req: SimRequest, arrived: float) -> Any:
         route = venue.routes.get((req.method, req.path))
         if route is None or (route.host is not None and route.host != req.host):
             raise venue.error("not_found", req)
         account = venue.authenticate(req, self.state) if route.signed else None
         if account is not None:
-            self.signed_log.append((time.time(), venue.name, req.path, account.name))
+            self.signed_log.append((arrived, venue.name, req.path, account.name))
         return route.handler(req, account, self.state)
 
     async def _apply_fault(self, fault: Fault, request: web.Request, sreq: SimRequest) -> web.StreamResponse | None:

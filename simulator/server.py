@@ -176,7 +176,8 @@ class ExchangeSimulator:
 
     @property
     def signed_requests(self) -> list[tuple[float, str, str, str]]:
-        """(epoch seconds, venue, path, account name) of every authenticated request."""
+        """(epoch seconds it arrived, venue, path, account name) of every authenticated
+        request, in the order they were served."""
         return list(self._app.signed_log) if self._app is not None else []
 
     @property
