@@ -20,10 +20,8 @@ import asyncio
 import json
 import logging
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -39,11 +37,17 @@ from poller.enrich import MarketView, market_view, with_volatility
 from poller.heartbeat import Heartbeat
 from poller.membership import Membership
 from poller.outage import DATABASE_ERRORS, Outage
+from poller.report import CycleReport
 from poller.rows import Polled, account_rows
+from poller.schedule import run_cycles
+from poller.shards import in_shard, parse_shard
+from poller.startup import start_phase
 from store import repo
 from store.pollers import database_now
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Connector", "CycleReport", "Poller", "in_shard", "parse_shard"]
 
 # Results that arrive within this long of the first are evaluated in one batch.
 BATCH_WINDOW_SECONDS = 0.5
@@ -53,65 +57,8 @@ RETENTION_EVERY_SECONDS = 3600.0
 class Connector(Protocol):
     async def prepare(self) -> KeyPermissions: ...
     async def fetch_snapshot(self) -> dict[str, Any]: ...
-    def _wait(self, started: float, report: CycleReport) -> float:
-        interval = self.config.poll_interval_seconds
-        if report.database_error is not None:
-            return self.outage.retry_after(interval)
-        database = self.database_clock()
-        if self.membership is not None and database is not None:
-            aligned = self.membership.next_start(database)
-            if aligned is not None:
-                return aligned
-        return interval - (time.monotonic() - started)
-
     async def close(self) -> None: ...
     def take_key_check(self) -> KeyPermissions | None: ...
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did: accounts stored, failed (name -> message), skipped (paused)."""
-
-    started: datetime
-    seconds: float = 0.0
-    stored: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    database_error: str | None = None  # the cause, when the database could not be written
-
-    @property
-    def ok(self) -> bool:
-        """A good cycle (the heartbeat's success): the database took its writes, and not
-        every account polled failed."""
-        return self.database_error is None and not (self.failed and not self.stored)
-
-    @property
-    def summary(self) -> str:
-        if self.database_error:
-            return f"database: {self.database_error}"
-        failed = f", {len(self.failed)} failed" if self.failed else ""
-        return f"{len(self.stored)} stored{failed}"
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """ "i/n" (1 <= i <= n) -> (i, n)."""
-    if not text:
-        return None
-    try:
-        i, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard: expected i/n like 1/2, got {text!r}") from None
-    if not 1 <= i <= n:
-        raise ValueError(f"--shard: need 1 <= i <= n, got {text!r}")
-    return i, n
-
-
-def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
-    """Stable across processes and restarts (crc32, not Python's salted hash)."""
-    if shard is None:
-        return True
-    i, n = shard
-    return zlib.crc32(name.encode()) % n == i - 1
 
 
 def _document(doc: Mapping[str, Any]) -> str:
@@ -255,7 +202,7 @@ class Poller:
         finally:
             for task in pending:  # a failed write ends the cycle: its other polls with it
                 task.cancel()
-        await self._record_key_checks(due)
+        await self.record_key_checks(due)
         await self._alerts([a for a in mine if a not in due])  # repeats, staleness
         await asyncio.gather(*self._aftercare, return_exceptions=True)  # each bounded by its own timeout
         self._aftercare = []
@@ -351,7 +298,7 @@ class Poller:
         if told:
             self.alerts_wake.set()
 
-    async def _record_key_checks(self, due: list[AccountConfig]) -> None:
+    async def record_key_checks(self, due: list[AccountConfig]) -> None:
         for account in due:
             check = self.connectors[account.name].take_key_check()
             if check is not None:
@@ -368,81 +315,14 @@ class Poller:
 
     async def start(self) -> CycleReport:
         """At start, before the first cycle: every key's permissions and every venue's
-        markets, all at once. A refused or rejected key is stored and its account paused
-        now; a passing fault is left to the first cycle."""
-        report = CycleReport(started=self.clock())
-        clock = time.monotonic()
-
-        async def prepare(account: AccountConfig) -> tuple[AccountConfig, ConnectorError | None]:
-            connector = self.connectors[account.name]
-            budget = (account.timeout_seconds or self.config.account_timeout) * 3
-            try:
-                permissions = await asyncio.wait_for(connector.prepare(), timeout=budget)
-            except Exception as exc:  # classified and stored below; none escapes
-                return account, classify(exc)
-            return account, KeyRefused(permissions.message) if permissions.status == "refused" else None
-
-        for account, error in await asyncio.gather(*(prepare(a) for a in self.accounts)):
-            if error is None or error.kind == "temporary":
-                report.stored.append(account.name)
-                continue
-            pause = "refused" if isinstance(error, KeyRefused) else "paused"
-            await self.write(
-                repo.record_failure,
-                self.sessions,
-                self.ids[account.name],
-                self.clock(),
-                error.kind,
-                error.message,
-                error.cause,
-                pause,
-            )
-            report.failed[account.name] = error.message
-        await self._record_key_checks(self.accounts)
-        report.seconds = time.monotonic() - clock
-        log.info(
-            "start: %d keys checked, %d refused or rejected, in %.1f s",
-            len(report.stored) + len(report.failed),
-            len(report.failed),
-            report.seconds,
-        )
-        return report
+        markets (poller.startup)."""
+        return await start_phase(self)
 
     async def run(
         self, stop: asyncio.Event, cycles: int | None = None, on_cycle: Callable[[CycleReport], None] | None = None
     ) -> None:
-        """Start, then cycle every poll interval until `stop` is set (or `cycles` have run).
-        After a cycle the database failed, the next comes sooner (doubling backoff); with
-        leases, cycles start on the database clock's interval boundaries."""
-        await self.start()
-        if self.heartbeat is not None:
-            self.heartbeat.start()
-        done = 0
-        while not stop.is_set() and (cycles is None or done < cycles):
-            started = time.monotonic()
-            report = await self.cycle()
-            done += 1
-            if on_cycle:
-                on_cycle(report)
-            if self.heartbeat is not None:
-                self.heartbeat.cycle(report.ok, report.summary, report.seconds)
-            wait = self._wait(started, report)
-            if wait > 0 and (cycles is None or done < cycles):
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
-
-    def _wait(self, started: float, report: CycleReport) -> float:
-        interval = self.config.poll_interval_seconds
-        if report.database_error is not None:
-            return self.outage.retry_after(interval)
-        database = self.database_clock()
-        if self.membership is not None and database is not None:
-            aligned = self.membership.next_start(database)
-            if aligned is not None:
-                return aligned
-        return interval - (time.monotonic() - started)
+        """Start, then cycle until `stop` is set (or `cycles` have run): poller.schedule."""
+        await run_cycles(self, stop, cycles, on_cycle)
 
     async def close(self) -> None:
         # all at once: each ccxt client waits a moment on close to let connections drain,
