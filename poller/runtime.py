@@ -143,6 +143,7 @@ async def _run(
         wake.set()
         await sender
         await poller.close()
+        await poller.outage.settle()  # monitor alerts on their way go out before the process ends
         try:
             await asyncio.to_thread(membership.stop)
         except DATABASE_ERRORS as exc:  # stopping with the database down: the leases expire by themselves

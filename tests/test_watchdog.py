@@ -173,3 +173,11 @@ def test_watchdog_that_cannot_read_the_database_tells_once_and_records_it(receiv
     with sqlite3.connect(db) as conn:
         kinds = conn.execute("SELECT kind FROM alert_transitions WHERE subject = 'monitor:watchdog' ORDER BY id")
         assert [k for (k,) in kinds] == ["fired", "resolved"]
+    from app.views.alerts.data import transitions_frame  # the dashboard's Alerts page lists them
+
+    with sessions() as session:
+        frame = transitions_frame(session, datetime(2026, 1, 1, tzinfo=UTC))
+    assert list(zip(frame["account"], frame["subject"], frame["kind"], strict=True)) == [
+        ("marginwatch", "monitor:watchdog", "fired"),
+        ("marginwatch", "monitor:watchdog", "resolved"),
+    ]
