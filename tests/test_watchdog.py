@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from config.settings import parse_config
 from poller.heartbeat import ping_url
+from poller.report import CycleReport
 from poller.runtime import run_poller
 from poller.watchdog import Watchdog
 from simulator import ExchangeSimulator
@@ -68,10 +69,14 @@ def test_ping_urls_for_both_conventions() -> None:
 def test_uptime_kuma_pushes_up_and_down(sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path) -> None:
     doc = outage_config(sim, receiver, tmp_path / "kuma.db", "unused")
     doc["monitor"] = {"heartbeat_url": f"{receiver.url}/api/push/Tok3n", "heartbeat_format": "uptime-kuma"}
-    asyncio.run(run_poller(parse_config(doc), cycles=2, secrets_file={}))
-    sim.add_fault("binanceusdm", "/fapi/v3/positionRisk", "http503")
-    sim.add_fault("binanceusdm", "/fapi/v2/positionRisk", "http503")
-    asyncio.run(run_poller(parse_config(doc), cycles=1, secrets_file={}))
+    cycles: list[CycleReport] = []
+
+    def after(report: CycleReport) -> None:  # the exchange fails from the third cycle on
+        cycles.append(report)
+        if len(cycles) == 2:
+            sim.add_fault("binanceusdm", "/fapi/v3/positionRisk", "http503")
+
+    asyncio.run(run_poller(parse_config(doc), cycles=3, on_cycle=after, secrets_file={}))
     assert [p["status"] for p in receiver.pushes] == ["up", "up", "down"]
     assert receiver.pushes[0]["msg"] == "1 stored" and int(receiver.pushes[0]["ping"]) >= 0
     assert receiver.pushes[2]["msg"] == "0 stored, 1 failed"
