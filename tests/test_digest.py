@@ -1,19 +1,17 @@
 """The daily digest: "all clear: 1 account watched, worst 4.4 % away, 0 alerts", queued once
-a day at its time by whichever poller gets there, delivered through the outbox."""
+a day at its time by whichever poller gets there, delivered through the outbox (a real
+poller sends it in tests/test_watchdog.py, beside its Uptime Kuma pushes)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from alerts.digest import AccountLine, DigestFigures, compose_digest, due, send_digest_if_due
 from config.settings import parse_config
-from poller.runtime import run_poller
 from simulator import ExchangeSimulator
 from store import repo
 from store.db import make_engine, session_factory, upgrade
@@ -21,7 +19,6 @@ from store.schema import AlertDigest, AlertNotification
 from tests.alert_scenario import scenario
 from tests.conftest import running_simulator
 from tests.receivers import Receiver
-from tests.test_database_outage import outage_config
 
 
 @pytest.fixture
@@ -83,16 +80,3 @@ def test_due_at_its_time_and_once_a_day(db_url: str) -> None:
             "2026-11-28",
         ]
         assert session.get(AlertNotification, first).account_id is None
-
-
-def test_a_poller_sends_the_digest_through_the_outbox_once(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
-) -> None:
-    doc = outage_config(sim, receiver, tmp_path / "digest.db", "unused")
-    doc["monitor"] = {"digest_at": "00:00"}  # due whenever the test runs
-    config = parse_config(doc)
-    asyncio.run(run_poller(config, cycles=3, secrets_file={}))  # due at every cycle's end: sent once
-    digests = [s for s in receiver.subjects() if s.startswith("DIGEST")]
-    assert len(digests) == 1, receiver.subjects()
-    assert digests[0].startswith("DIGEST · marginwatch · all clear: 1 account watched, worst ")
-    assert digests[0].endswith(" away, 0 alerts")

@@ -66,9 +66,15 @@ def test_ping_urls_for_both_conventions() -> None:
     )
 
 
-def test_uptime_kuma_pushes_up_and_down(sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path) -> None:
+def test_uptime_kuma_pushes_up_and_down_and_the_digest_goes_out_once(
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+) -> None:
     doc = outage_config(sim, receiver, tmp_path / "kuma.db", "unused")
-    doc["monitor"] = {"heartbeat_url": f"{receiver.url}/api/push/Tok3n", "heartbeat_format": "uptime-kuma"}
+    doc["monitor"] = {
+        "heartbeat_url": f"{receiver.url}/api/push/Tok3n",
+        "heartbeat_format": "uptime-kuma",
+        "digest_at": "00:00",  # due whenever the test runs: checked after every cycle, sent once
+    }
     cycles: list[CycleReport] = []
 
     def after(report: CycleReport) -> None:  # the exchange fails from the third cycle on
@@ -80,6 +86,10 @@ def test_uptime_kuma_pushes_up_and_down(sim: ExchangeSimulator, receiver: Receiv
     assert [p["status"] for p in receiver.pushes] == ["up", "up", "down"]
     assert receiver.pushes[0]["msg"] == "1 stored" and int(receiver.pushes[0]["ping"]) >= 0
     assert receiver.pushes[2]["msg"] == "0 stored, 1 failed"
+    digests = [s for s in receiver.subjects() if s.startswith("DIGEST")]
+    assert len(digests) == 1, receiver.subjects()
+    assert digests[0].startswith("DIGEST · marginwatch · all clear: 1 account watched, worst ")
+    assert digests[0].endswith(" away, 0 alerts")
 
 
 def test_heartbeat_fail_and_the_watchdog_notices_a_killed_poller(
