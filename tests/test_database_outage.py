@@ -155,6 +155,11 @@ def test_locked_then_read_only_database_poller_lives_tells_once_records_after(
     assert {subject for kind, subject, *_ in monitor if kind == "fired"} == set(told)
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
     figures["causes"] = [c.rstrip(")") for c in causes]
+    figures["outages_seconds"] = [
+        s.split("(after ")[1].rstrip(")") for s in receiver.subjects() if "writes the database again" in s
+    ]
+    figures["fail_pings_total"] = receiver.count("/ping/outage/fail")
+    figures["poller_alive_throughout"] = True  # asserted above, in each outage
     if problem is not None:  # the lock part ran; the read-only part needs chattr (ext4 and root)
         require_system_part(problem, "chattr +i (an immutable database file)", "run as root on ext4 or xfs")
     (Path(__file__).parent / "artifacts").mkdir(exist_ok=True)
