@@ -23,6 +23,7 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 3  # pings of a dead endpoint never pile up
+CLOSE_GRACE_SECONDS = 1.0
 
 
 def ping_url(url: str, style: str, signal: str, message: str = "OK", ping_ms: int | None = None) -> str | None:
@@ -87,9 +88,13 @@ class Heartbeat:
             self.sent += 1
 
     async def close(self) -> None:
-        """Let the pings on their way finish (each bounded by the timeout), then close."""
+        """Give the pings on their way a moment to finish, then drop them and close (a
+        heartbeat endpoint that never answers must not hold a stopping poller)."""
         if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._in_flight), timeout=CLOSE_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -196,3 +197,27 @@ def test_watchdog_that_cannot_read_the_database_tells_once_and_records_it(receiv
         ("marginwatch", "monitor:watchdog", "fired"),
         ("marginwatch", "monitor:watchdog", "resolved"),
     ]
+
+
+def test_a_heartbeat_endpoint_that_never_answers_holds_no_cycle(
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A tarpit (accepts, never answers) as the heartbeat URL, with a 30 s ping timeout:
+    the cycles go on at their pace and the poller stops at once."""
+    tarpit = socket.socket()
+    tarpit.bind(("127.0.0.1", 0))
+    tarpit.listen(16)
+    doc = outage_config(sim, receiver, tmp_path / "tarpit.db", "unused")
+    doc["monitor"] = {
+        "heartbeat_url": f"http://127.0.0.1:{tarpit.getsockname()[1]}/ping/x",
+        "heartbeat_timeout_seconds": 30,
+    }
+    reports: list[CycleReport] = []
+    try:
+        # a generous deadline, far below what pings holding the cycles would take (30 s each)
+        asyncio.run(
+            asyncio.wait_for(run_poller(parse_config(doc), cycles=4, on_cycle=reports.append, secrets_file={}), 25)
+        )
+    finally:
+        tarpit.close()
+    assert [r.stored for r in reports] == [["main"]] * 4
