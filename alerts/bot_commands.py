@@ -21,6 +21,7 @@ from alerts.silences import acknowledge, active_silences, create_silence, end_si
 from alerts.telegram_text import MESSAGE_LIMIT, escape
 from config.settings import Config
 from store import repo
+from store.freshness import is_stale, staleness
 from store.levels import display_level, order_key
 from store.schema import AlertState
 
@@ -59,8 +60,7 @@ def status_html(sessions: sessionmaker[Session], config: Config, now: datetime) 
 
     def level(pair: tuple) -> str:
         account, snapshot = pair
-        age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
-        stale = age is None or age > config.stale_after
+        stale = is_stale(account.last_success_at, now, staleness(config), account.consecutive_failures)
         return display_level(
             account.state, stale, snapshot.level if snapshot else None, snapshot.positions if snapshot else 0
         )

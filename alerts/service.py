@@ -23,6 +23,7 @@ from margin.remedies import deleverage_plan
 from margin.snapshot import SnapshotError, parse_snapshot
 from store import repo
 from store.danger import assess_stored
+from store.freshness import freshness, is_stale, staleness
 from store.schema import (
     Account,
     AccountSnapshot,
@@ -84,11 +85,10 @@ def _figures(
     target: float,
     now: datetime,
 ) -> AccountFigures:
-    age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
     danger = assess_stored(snapshot, positions, limits_for(config.rules_for(account_config)))
     return AccountFigures(
         state=account.state,
-        stale=age is None or age > config.stale_after,
+        stale=is_stale(account.last_success_at, now, staleness(config), account.consecutive_failures),
         health=snapshot.health if snapshot else None,
         nearest_distance=snapshot.nearest_distance if snapshot else None,
         target_health=target,
@@ -143,7 +143,9 @@ def evaluate_account(
     """Step the account's rules once. Returns the id of the notification created, if any."""
     target = config.target_for(account_config)
     with sessions.begin() as session:
-        account = session.get(Account, account_id)
+        # the account's row locked (PostgreSQL): two pollers never step one account's rules
+        # at once, so a transition is never told twice
+        account = session.get(Account, account_id, with_for_update=True)
         if account is None:
             return None
         snapshot = session.get(AccountSnapshot, account.latest_snapshot_id) if account.latest_snapshot_id else None
@@ -199,7 +201,8 @@ def _notify(
         stale_reason = f"not polled ({account.state}): {account.state_reason or account.last_error}"
     elif figures.stale:
         since = "never" if account.last_success_at is None else account.last_success_at.isoformat()
-        stale_reason = f"no fresh snapshot since {since}" + (
+        why = freshness(account.last_success_at, now, staleness(config), account.consecutive_failures).reason
+        stale_reason = f"no fresh snapshot since {since} ({why})" + (
             f"; last error: {account.last_error}" if account.last_error else ""
         )
     message = compose(

@@ -28,6 +28,7 @@ from config.files import write_config
 from config.settings import parse_config
 from readmodels.accounts import account_views
 from store.db import make_engine, session_factory, upgrade
+from store.freshness import staleness
 from store.history import history
 
 
@@ -79,7 +80,7 @@ def main() -> None:
             while not stop.is_set():
                 try:
                     with sessions() as session:
-                        views = account_views(session, datetime.now(UTC), settings.stale_after)
+                        views = account_views(session, datetime.now(UTC), staleness(settings))
                         if views:
                             now = datetime.now(UTC)
                             history(session, rng.choice(views).account_id, now - timedelta(hours=24), now)

@@ -146,10 +146,47 @@ def poll(
     console = Console(stderr=True)
 
     def report(cycle: CycleReport) -> None:
-        failed = f", {len(cycle.failed)} failed" if cycle.failed else ""
-        console.print(f"cycle: {len(cycle.stored)} stored{failed} in {cycle.seconds:.2f} s")
+        console.print(f"cycle: {cycle.summary} in {cycle.seconds:.2f} s", markup=False)
 
-    asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+    from poller.membership import AnotherPoller
+
+    try:
+        asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+    except AnotherPoller as exc:
+        fail(str(exc))
+
+
+@app.command()
+def watchdog(config: ConfigOption = None) -> None:
+    """Alert when no poller has completed a cycle for `monitor.watchdog_after_intervals`
+    intervals, and when one does again; a database it cannot read is an alert too."""
+    from poller.outage import DATABASE_ERRORS
+    from poller.watchdog import run_watchdog
+    from store.db import make_engine, session_factory, upgrade
+
+    settings = load_or_fail(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        upgrade(settings.database_url)
+    except DATABASE_ERRORS as exc:  # the watchdog's loop tells this; it does not end here
+        logging.getLogger("marginwatch.watchdog").error("cannot migrate the database: %s", exc)
+    from sqlalchemy.pool import NullPool
+
+    # a fresh connection each look (a database replaced or restarted is seen as it is now),
+    # and a bounded wait for a server that does not answer
+    connect = {"connect_args": {"connect_timeout": 5}} if "postgres" in settings.database_url else {}
+    sessions = session_factory(make_engine(settings.database_url, poolclass=NullPool, **connect))
+
+    async def main() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_watchdog(settings, sessions, stop, lambda: datetime.now(UTC))
+
+    asyncio.run(main())
 
 
 @app.command()
@@ -164,9 +201,10 @@ def status(
     settings = load_or_fail(config)
     from cli.status_table import render_status
     from readmodels.accounts import account_views, status_document
+    from store.freshness import staleness
 
     with open_store(settings)() as session:
-        views = account_views(session, datetime.now(UTC), settings.stale_after)
+        views = account_views(session, datetime.now(UTC), staleness(settings))
     if output is OutputFormat.json:
         print(json.dumps(status_document(views), indent=2, allow_nan=False))
     else:
@@ -228,6 +266,7 @@ def demo(
     from poller.runtime import run_poller
     from readmodels.accounts import account_views
     from store.db import make_engine, session_factory, upgrade
+    from store.freshness import staleness
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     DEMO_DIR.mkdir(exist_ok=True)
@@ -241,6 +280,15 @@ def demo(
     # the CLI in another terminal finds this config by itself (config.settings.config_path)
     config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
     console = Console()
+    from config.files import write_config
+
+    config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
+    # the watchdog beside the poller, as in production: it tells when the poller goes silent
+    watchdog_process = subprocess.Popen(  # noqa: S603 - our own CLI, with our config
+        [sys.executable, "-m", "cli.main", "watchdog", "--config", str(config_file)],
+        stdout=(DEMO_DIR / "watchdog.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     dashboard = None
     if not no_dashboard:
         from cli.dashboard import start_dashboard, wait_until_up
@@ -253,7 +301,7 @@ def demo(
     console.print(
         Text(
             f"exchange simulator: {base_url}   database: {database}   "
-            f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)\n"
+            f"polling {len(settings.accounts)} accounts every {interval:g} s, watchdog on (Ctrl-C stops)\n"
             f"In another terminal, from this folder: .venv/bin/marginwatch status (or alerts list, "
             f"stress, rebalance); they read {config_file}"
         )
@@ -265,7 +313,7 @@ def demo(
     def show(cycle: CycleReport) -> None:
         nonlocal waiting_for_dashboard
         with session_factory(engine)() as session:
-            views = account_views(session, datetime.now(UTC), settings.stale_after)
+            views = account_views(session, datetime.now(UTC), staleness(settings))
         render_status(views, console)
         if waiting_for_dashboard:  # after the first cycle: the dashboard opens on data
             waiting_for_dashboard = False
@@ -279,6 +327,11 @@ def demo(
         asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))
     finally:
         simulator.stop()
+        watchdog_process.terminate()
+        try:
+            watchdog_process.wait(10)
+        except subprocess.TimeoutExpired:
+            watchdog_process.kill()
         if dashboard is not None:
             dashboard.terminate()
             try:

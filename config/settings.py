@@ -228,6 +228,29 @@ class StreamingConfig(_Strict):
         return self
 
 
+class MonitorConfig(_Strict):
+    """The watcher watched: a heartbeat to an outside service each cycle, the watchdog's
+    patience, the daily digest."""
+
+    # GET on every good cycle, /fail on a failed one, /start at start (healthchecks.io), or
+    # ?status=up / ?status=down (Uptime Kuma's push monitors). The URL grants pinging: it
+    # may come from an environment variable instead (heartbeat_url_env).
+    heartbeat_url: str | None = Field(default=None, pattern=r"^https?://")
+    heartbeat_url_env: str | None = None
+    heartbeat_format: str = Field(default="healthchecks", pattern="^(healthchecks|uptime-kuma)$")
+    heartbeat_timeout_seconds: float = Field(default=5.0, gt=0)
+    # `marginwatch watchdog` alerts when no poller completed a cycle for this many intervals
+    watchdog_after_intervals: float = Field(default=3.0, ge=1)
+    # "all clear: 4 accounts watched, ..." every day at this UTC time (HH:MM); off if unset
+    digest_at: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> MonitorConfig:
+        if self.heartbeat_url and self.heartbeat_url_env:
+            raise ValueError("set heartbeat_url or heartbeat_url_env, not both")
+        return self
+
+
 class AccountConfig(_Strict):
     """One exchange account (or sub-account) to watch."""
 
@@ -261,12 +284,19 @@ class Config(_Strict):
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     poll_timeout_seconds: float | None = Field(default=None, gt=0)
     database_url: str = "sqlite:///marginwatch.db"
+    # SQLite: how long a write waits for another writer before it fails ("database is
+    # locked"; the poller then retries and raises a monitor alert)
+    database_busy_timeout_seconds: float = Field(default=15.0, gt=0)
     target_health: float = Field(default=1.5, gt=1.0)
     stale_after_seconds: float | None = Field(default=None, gt=0)
+    # this many failed polls in a row make an account stale (its data alert fires) even
+    # when its last success is recent; 0 turns the test off
+    stale_after_failed_polls: int = Field(default=5, ge=0)
     retention_days: float = Field(default=7.0, gt=0)
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

@@ -254,6 +254,11 @@ def _walk(legs: _Legs, mark: float, at_mark: float, direction: int) -> float | N
     (or a requirement jump carries it across 0); None if no positive price does."""
     rule, positions = legs.rule, legs.positions
     columns = [tier_column(p, rule, mark, below=direction < 0) for p in positions]
+    constant, coefficient = legs.line(columns)
+    if (constant + coefficient * mark) * at_mark <= 0:
+        # a leg exactly on a tier floor: the tier below starts at the mark, and where the
+        # requirement jumps there (OKX, Gate) the gap crosses 0 at the mark itself
+        return mark
     price = mark
     for _ in range(sum(len(p.tiers) for p in positions) + 2):
         constant, coefficient = legs.line(columns)

@@ -346,6 +346,15 @@ class _SideWalk:
         else:
             constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
         price = self.mark.copy()
+        # a leg exactly on a tier floor: where the requirement jumps there, the gap crosses
+        # 0 at the mark itself (margin.liquidation._walk)
+        at_start = (constant + coefficient * price[walking]) * self.gap_at_mark[walking] <= 0
+        if at_start.any():
+            result[walking[at_start]] = price[walking[at_start]]
+            keep = ~at_start
+            local_of[walking] = np.arange(walking.size)
+            rows = rows[keep[local_of[group[rows]]]]
+            walking, constant, coefficient = walking[keep], constant[keep], coefficient[keep]
         up = direction > 0
         most_legs = int(np.bincount(group).max()) if group.size else 0
         for _ in range(batch.table_floor.shape[1] * most_legs + 2):  # as many borders as there are

@@ -6,6 +6,12 @@ broken account delays no other beyond that budget: results that arrive early are
 evaluated together (the vectorised engine) and written at once, stragglers as they come.
 Writes go through one writer thread in short transactions, so the loop keeps serving the
 other fetches. A stop request (SIGTERM/SIGINT) lets the cycle in flight finish.
+
+A database that cannot be written ends no poller: the cycle is reported failed, retried
+with backoff, and told through the channels that need no database (poller.outage). The
+poller's clock is capped at the database's (a clock running fast never stamps data in
+the future), and with several pollers each cycle polls only the accounts this poller
+holds the lease of for this interval (poller.membership).
 """
 
 from __future__ import annotations
@@ -14,10 +20,8 @@ import asyncio
 import json
 import logging
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -31,10 +35,20 @@ from connectors.permissions import KeyPermissions
 from margin.snapshot import parse_snapshot
 from poller.aftercare import LiquidationWatch, store_books
 from poller.enrich import MarketView, market_view, with_volatility
+from poller.heartbeat import Heartbeat
+from poller.membership import Membership
+from poller.outage import DATABASE_ERRORS, Outage
+from poller.report import CycleReport
 from poller.rows import Polled, account_rows
+from poller.schedule import run_cycles
+from poller.shards import in_shard, parse_shard
+from poller.startup import start_phase
 from store import repo
+from store.pollers import database_now
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Connector", "CycleReport", "Poller", "in_shard", "parse_shard"]
 
 # Results that arrive within this long of the first are evaluated in one batch.
 BATCH_WINDOW_SECONDS = 0.5
@@ -46,38 +60,6 @@ class Connector(Protocol):
     async def fetch_snapshot(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
     def take_key_check(self) -> KeyPermissions | None: ...
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did: accounts stored, failed (name -> message), skipped (paused)."""
-
-    started: datetime
-    seconds: float = 0.0
-    stored: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """ "i/n" (1 <= i <= n) -> (i, n)."""
-    if not text:
-        return None
-    try:
-        i, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard: expected i/n like 1/2, got {text!r}") from None
-    if not 1 <= i <= n:
-        raise ValueError(f"--shard: need 1 <= i <= n, got {text!r}")
-    return i, n
-
-
-def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
-    """Stable across processes and restarts (crc32, not Python's salted hash)."""
-    if shard is None:
-        return True
-    i, n = shard
-    return zlib.crc32(name.encode()) % n == i - 1
 
 
 def _document(doc: Mapping[str, Any]) -> str:
@@ -98,6 +80,10 @@ class Poller:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         alerts_wake: asyncio.Event | None = None,
         markets: Mapping[str, MarketData] | None = None,
+        membership: Membership | None = None,
+        heartbeat: Heartbeat | None = None,
+        outage: Outage | None = None,
+        cap_clock: bool = True,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -115,6 +101,25 @@ class Poller:
         self.liquidations = LiquidationWatch(self)
         self._last_retention = 0.0
         self._retry_paused = True  # at start, paused accounts get one more try
+        self.membership = membership
+        self.heartbeat = heartbeat
+        self.outage = outage or Outage(config)
+        self._database_offset: float | None = None  # database time - time.monotonic(), seconds
+        # off only for tests that move time by hand through `now` (their clock must count)
+        self.cap_clock = cap_clock
+
+    def database_clock(self) -> datetime | None:
+        """The database's time, estimated from its last reading (None before the first)."""
+        if self._database_offset is None:
+            return None
+        return datetime.fromtimestamp(time.monotonic() + self._database_offset, UTC)
+
+    def clock(self) -> datetime:
+        """This poller's time, capped at the database's: a clock that runs fast never
+        stamps data in the future (readers would take it for fresh long after)."""
+        own = self.now()
+        database = self.database_clock()
+        return own if database is None or not self.cap_clock else min(own, database)
 
     def retry_paused(self) -> None:
         """Give paused accounts one more try next cycle (as at start: credentials or key
@@ -128,7 +133,7 @@ class Poller:
 
     async def _poll(self, account: AccountConfig) -> tuple[AccountConfig, Polled | ConnectorError, datetime]:
         started = time.monotonic()
-        at = self.now()
+        at = self.clock()
         budget = (account.timeout_seconds or self.config.account_timeout) + 1.0
         try:
             doc = await asyncio.wait_for(self.connectors[account.name].fetch_snapshot(), timeout=budget)
@@ -168,39 +173,75 @@ class Poller:
         return view
 
     async def cycle(self) -> CycleReport:
-        """Poll every active account once; store snapshots and failures."""
-        report = CycleReport(started=self.now())
+        """Poll every active account (of this poller's) once; store snapshots and failures.
+        A database that fails a write ends the cycle, reported, never the poller."""
+        report = CycleReport(started=self.clock())
         clock = time.monotonic()
-        states = await self.write(self._states)
-        due = [a for a in self.accounts if states.get(a.name) == "active" or self._retry_paused]
-        report.skipped = [a.name for a in self.accounts if a not in due]
+        try:
+            await self._cycle(report)
+            if self.outage.active:  # the database takes writes again: record what was told
+                await self.outage.settle()
+                told = await self.write(self.outage.record, self.sessions, self.clock())
+                if told is not None and self.alerts_wake is not None:
+                    self.alerts_wake.set()
+        except DATABASE_ERRORS as exc:
+            report.database_error = self.outage.failed(exc, self.clock())
+        report.seconds = time.monotonic() - clock
+        return report
+
+    async def _cycle(self, report: CycleReport) -> None:
+        states, owned = await self.write(self._begin)
+        mine = [a for a in self.accounts if owned is None or self.ids[a.name] in owned]
+        due = [a for a in mine if states.get(a.name) == "active" or self._retry_paused]
+        report.skipped = [a.name for a in mine if a not in due]
         self._retry_paused = False
         pending = {asyncio.ensure_future(self._poll(a)) for a in due}
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if pending:  # let the rest of a burst arrive, to evaluate it in one batch
-                more, pending = await asyncio.wait(pending, timeout=BATCH_WINDOW_SECONDS)
-                done |= more
-            results = [task.result() for task in done]
-            await self._store(results, report)
-            await self._alerts([account for account, _, _ in results])
-        await self._record_key_checks(due)
-        await self._alerts([a for a in self.accounts if a not in due])  # repeats, staleness
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if pending:  # let the rest of a burst arrive, to evaluate it in one batch
+                    more, pending = await asyncio.wait(pending, timeout=BATCH_WINDOW_SECONDS)
+                    done |= more
+                results = [task.result() for task in done]
+                await self._store(results, report)
+                await self._alerts([account for account, _, _ in results])
+        finally:
+            for task in pending:  # a failed write ends the cycle: its other polls with it
+                task.cancel()
+        await self.record_key_checks(due)
+        await self._alerts([a for a in mine if a not in due])  # repeats, staleness
         await asyncio.gather(*self._aftercare, return_exceptions=True)  # each bounded by its own timeout
         self._aftercare = []
         for exchange, view in self._views.items():
             symbols = set(view.volatility) | set(view.betas) | set(view.funding)
-            await self.write(repo.upsert_market_stats, self.sessions, exchange, self.now(), view.stats(symbols))
+            await self.write(repo.upsert_market_stats, self.sessions, exchange, self.clock(), view.stats(symbols))
         self._views = {}
         if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = time.monotonic()
-            await self.write(repo.apply_retention, self.sessions, self.now())
-        report.seconds = time.monotonic() - clock
-        return report
+            await self.write(repo.apply_retention, self.sessions, self.clock())
+        if self.membership is not None:
+            await self.write(self.membership.cycle_done)
+        await self._digest()
 
-    def _states(self) -> dict[str, str]:
-        with self.sessions() as session:
-            return {a.name: a.state for a in repo.accounts(session)}
+    def _begin(self) -> tuple[dict[str, str], frozenset[int] | None]:
+        """The cycle's first transaction: the database's time (the clock's cap), this
+        poller seen (a write: a database that cannot take one fails here, before any
+        exchange is asked), its accounts for this interval, and the accounts' states."""
+        with self.sessions.begin() as session:
+            now = database_now(session)
+            self._database_offset = now.timestamp() - time.monotonic()
+            owned = self.membership.begin(session, now) if self.membership is not None else None
+            states = {a.name: a.state for a in repo.accounts(session)}
+        return states, owned
+
+    async def _digest(self) -> None:
+        """The daily digest, when it is due (once a day, whichever poller gets there)."""
+        if self.config.monitor.digest_at is None or self.alerts_wake is None:
+            return
+        from alerts.digest import send_digest_if_due
+
+        if await self.write(send_digest_if_due, self.sessions, self.config, self.clock()) is not None:
+            self.alerts_wake.set()
 
     async def _store(
         self, results: list[tuple[AccountConfig, Polled | ConnectorError, datetime]], report: CycleReport
@@ -226,7 +267,7 @@ class Poller:
                             polled,
                             self.config.account_timeout,
                             lambda stats, exchange=account.exchange: self.write(
-                                repo.upsert_market_stats, self.sessions, exchange, self.now(), stats
+                                repo.upsert_market_stats, self.sessions, exchange, self.clock(), stats
                             ),
                         )
                     )
@@ -257,13 +298,13 @@ class Poller:
         told = False
         for account in accounts:
             notification = await self.write(
-                evaluate_account, self.sessions, self.config, account, self.ids[account.name], self.now()
+                evaluate_account, self.sessions, self.config, account, self.ids[account.name], self.clock()
             )
             told = told or notification is not None
         if told:
             self.alerts_wake.set()
 
-    async def _record_key_checks(self, due: list[AccountConfig]) -> None:
+    async def record_key_checks(self, due: list[AccountConfig]) -> None:
         for account in due:
             check = self.connectors[account.name].take_key_check()
             if check is not None:
@@ -271,7 +312,7 @@ class Poller:
                     repo.record_key_check,
                     self.sessions,
                     self.ids[account.name],
-                    self.now(),
+                    self.clock(),
                     check.status,
                     check.can_trade,
                     check.can_withdraw,
@@ -280,64 +321,14 @@ class Poller:
 
     async def start(self) -> CycleReport:
         """At start, before the first cycle: every key's permissions and every venue's
-        markets, all at once. A refused or rejected key is stored and its account paused
-        now; a passing fault is left to the first cycle."""
-        report = CycleReport(started=self.now())
-        clock = time.monotonic()
-
-        async def prepare(account: AccountConfig) -> tuple[AccountConfig, ConnectorError | None]:
-            connector = self.connectors[account.name]
-            budget = (account.timeout_seconds or self.config.account_timeout) * 3
-            try:
-                permissions = await asyncio.wait_for(connector.prepare(), timeout=budget)
-            except Exception as exc:  # classified and stored below; none escapes
-                return account, classify(exc)
-            return account, KeyRefused(permissions.message) if permissions.status == "refused" else None
-
-        for account, error in await asyncio.gather(*(prepare(a) for a in self.accounts)):
-            if error is None or error.kind == "temporary":
-                report.stored.append(account.name)
-                continue
-            pause = "refused" if isinstance(error, KeyRefused) else "paused"
-            await self.write(
-                repo.record_failure,
-                self.sessions,
-                self.ids[account.name],
-                self.now(),
-                error.kind,
-                error.message,
-                error.cause,
-                pause,
-            )
-            report.failed[account.name] = error.message
-        await self._record_key_checks(self.accounts)
-        report.seconds = time.monotonic() - clock
-        log.info(
-            "start: %d keys checked, %d refused or rejected, in %.1f s",
-            len(report.stored) + len(report.failed),
-            len(report.failed),
-            report.seconds,
-        )
-        return report
+        markets (poller.startup)."""
+        return await start_phase(self)
 
     async def run(
         self, stop: asyncio.Event, cycles: int | None = None, on_cycle: Callable[[CycleReport], None] | None = None
     ) -> None:
-        """Start, then cycle every poll interval until `stop` is set (or `cycles` have run)."""
-        await self.start()
-        done = 0
-        while not stop.is_set() and (cycles is None or done < cycles):
-            started = time.monotonic()
-            report = await self.cycle()
-            done += 1
-            if on_cycle:
-                on_cycle(report)
-            wait = self.config.poll_interval_seconds - (time.monotonic() - started)
-            if wait > 0 and (cycles is None or done < cycles):
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
+        """Start, then cycle until `stop` is set (or `cycles` have run): poller.schedule."""
+        await run_cycles(self, stop, cycles, on_cycle)
 
     async def close(self) -> None:
         # all at once: each ccxt client waits a moment on close to let connections drain,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,10 @@ from config.secrets import credentials
 from config.settings import Config, ConfigError
 from connectors.account import AccountConnector, SharedMarkets
 from connectors.market_data import MarketData
-from poller.loop import CycleReport, Poller
+from poller.heartbeat import Heartbeat
+from poller.loop import CycleReport, Poller, in_shard
+from poller.membership import Membership, SqliteLock, sqlite_file
+from poller.outage import DATABASE_ERRORS
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 
@@ -53,6 +57,17 @@ def build_market_data(config: Config) -> dict[str, MarketData]:
     return result
 
 
+def build_heartbeat(config: Config) -> Heartbeat | None:
+    """The configured heartbeat (its URL from the config or from its variable), if any."""
+    monitor = config.monitor
+    url = monitor.heartbeat_url or (os.environ.get(monitor.heartbeat_url_env) if monitor.heartbeat_url_env else None)
+    if monitor.heartbeat_url_env and not url:
+        log.error("monitor.heartbeat_url_env: variable %s is not set; no heartbeat", monitor.heartbeat_url_env)
+    if not url:
+        return None
+    return Heartbeat(url, monitor.heartbeat_format, monitor.heartbeat_timeout_seconds)
+
+
 async def run_poller(
     config: Config,
     *,
@@ -62,9 +77,31 @@ async def run_poller(
     stop: asyncio.Event | None = None,
     secrets_file: dict | None = None,
 ) -> None:
-    """Poll until SIGTERM/SIGINT (or `stop`, or `cycles`); the cycle in flight finishes."""
+    """Poll until SIGTERM/SIGINT (or `stop`, or `cycles`); the cycle in flight finishes.
+    Raises AnotherPoller when another poller already polls this SQLite file (and shard)."""
+    database_file = sqlite_file(config.database_url)
+    lock = SqliteLock(database_file, shard) if database_file is not None else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        await _run(config, shard, cycles, on_cycle, stop, secrets_file, leasing=database_file is None)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run(
+    config: Config,
+    shard: tuple[int, int] | None,
+    cycles: int | None,
+    on_cycle: Callable[[CycleReport], None] | None,
+    stop: asyncio.Event | None,
+    secrets_file: dict | None,
+    *,
+    leasing: bool,
+) -> None:
     upgrade(config.database_url)
-    sessions = session_factory(make_engine(config.database_url))
+    sessions = session_factory(make_engine(config.database_url, config.database_busy_timeout_seconds))
     connectors, problems = build_connectors(config, secrets_file)
     ids = repo.ensure_accounts(
         sessions, [repo.AccountInfo(a.name, a.exchange, a.collateral, a.sub_account) for a in config.accounts]
@@ -76,7 +113,19 @@ async def run_poller(
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
     markets = build_market_data(config)
-    poller = Poller(config, sessions, connectors, shard=shard, alerts_wake=wake, markets=markets)
+    mine = [ids[a.name] for a in config.accounts if in_shard(a.name, shard) and a.name in connectors]
+    membership = Membership(sessions, config.poll_interval_seconds, mine, leasing=leasing)
+    heartbeat = build_heartbeat(config)
+    poller = Poller(
+        config,
+        sessions,
+        connectors,
+        shard=shard,
+        alerts_wake=wake,
+        markets=markets,
+        membership=membership,
+        heartbeat=heartbeat,
+    )
     sender_stop = asyncio.Event()
     backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
     sender = asyncio.create_task(
@@ -97,6 +146,13 @@ async def run_poller(
         await sender
         await bots
         await poller.close()
+        await poller.outage.settle()  # monitor alerts on their way go out before the process ends
+        try:
+            await asyncio.to_thread(membership.stop)
+        except DATABASE_ERRORS as exc:  # stopping with the database down: the leases expire by themselves
+            log.warning("could not record the stop: %s", exc)
+        if heartbeat is not None:
+            await heartbeat.close()
         await asyncio.gather(
             *(m.close() for m in {id(m): m for m in markets.values()}.values()), return_exceptions=True
         )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import account_label
 from store import repo
+from store.freshness import Staleness, freshness
 from store.levels import (
     CRITICAL,
     LEVEL_NUMBERS,
@@ -54,7 +55,7 @@ class AccountView:
     state: str  # active | paused | refused
     state_reason: str | None
     stale: bool
-    age_seconds: float | None  # since the last successful poll
+    age_seconds: float | None  # since the last successful poll (never negative)
     last_error: str | None
     health: float | None
     worst_health: float | None
@@ -107,12 +108,14 @@ class AccountView:
         )
 
 
-def account_views(session: Session, now: datetime, stale_after_seconds: float) -> list[AccountView]:
-    """Every stored account, worst first."""
+def account_views(session: Session, now: datetime, stale: Staleness | float) -> list[AccountView]:
+    """Every stored account, worst first. `stale`: the staleness rule (store.freshness),
+    or just its age limit in seconds."""
+    rule = stale if isinstance(stale, Staleness) else Staleness(stale)
     keys = repo.latest_key_checks(session)
     views = []
     for account, snap in repo.latest_snapshots(session):
-        age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
+        fresh = freshness(account.last_success_at, now, rule, account.consecutive_failures)
         check = keys.get(account.id)
         views.append(
             AccountView(
@@ -122,8 +125,8 @@ def account_views(session: Session, now: datetime, stale_after_seconds: float) -
                 collateral=account.collateral,
                 state=account.state,
                 state_reason=account.state_reason,
-                stale=age is None or age > stale_after_seconds,
-                age_seconds=age,
+                stale=fresh.stale,
+                age_seconds=fresh.age_seconds,
                 last_error=account.last_error,
                 health=snap.health if snap else None,
                 worst_health=snap.worst_health if snap else None,

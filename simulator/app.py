@@ -47,6 +47,9 @@ class SimulatorApp:
         self.log = log
         self.hub = hub
         self.load: MarkLoad | None = None  # the mark-update load, while one runs
+        # (epoch seconds, venue, path, account name) of every request that authenticated:
+        # which account was asked what, and when (tests count polls per account with it)
+        self.signed_log: list[tuple[float, str, str, str]] = []
         self.stopping = asyncio.Event()  # set on stop: releases held (timeout, delay) requests
 
     def build(self) -> web.Application:
@@ -82,6 +85,7 @@ class SimulatorApp:
         if venue is None:
             return web.json_response({"error": f"unknown host {request.match_info['host']}"}, status=404)
         path = "/" + request.match_info["tail"]
+        arrived = time.time()  # before any delay a fault adds: when the client asked
         body = await request.text()
         name = venue.request_name(path, body) if venue.request_name else path
         self.log.append((venue.name, request.method, name))
@@ -92,7 +96,7 @@ class SimulatorApp:
                 if early is not None:
                     return early
             # Built after any delay: the venue checks timestamps against its clock when it serves.
-            payload = self._serve(venue, _sim_request(request, venue, path, body))
+            payload = self._serve(venue, _sim_request(request, venue, path, body), arrived)
         except VenueError as err:
             return _error_response(err)
         if fault is not None and fault.kind == "missing_field":
@@ -107,11 +111,13 @@ class SimulatorApp:
             text = text[: max(1, len(text) // 2)]  # a body cut mid-way, still labelled JSON
         return web.Response(text=text, content_type="application/json")
 
-    def _serve(self, venue: VenueSpec, req: SimRequest) -> Any:
+    def _serve(self, venue: VenueSpec, req: SimRequest, arrived: float) -> Any:
         route = venue.routes.get((req.method, req.path))
         if route is None or (route.host is not None and route.host != req.host):
             raise venue.error("not_found", req)
         account = venue.authenticate(req, self.state) if route.signed else None
+        if account is not None:
+            self.signed_log.append((arrived, venue.name, req.path, account.name))
         return route.handler(req, account, self.state)
 
     async def _apply_fault(self, fault: Fault, request: web.Request, sreq: SimRequest) -> web.StreamResponse | None:

@@ -270,6 +270,12 @@ class ExchangeSimulator:
         return asyncio.run_coroutine_threadsafe(call(), loop).result(SHUTDOWN_TIMEOUT)
 
     @property
+    def signed_requests(self) -> list[tuple[float, str, str, str]]:
+        """(epoch seconds it arrived, venue, path, account name) of every authenticated
+        request, in the order they were served."""
+        return list(self._app.signed_log) if self._app is not None else []
+
+    @property
     def requests(self) -> list[tuple[str, str, str]]:
         """(venue, method, path) of every venue request received, oldest first."""
         return list(self._log)

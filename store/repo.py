@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.schema import (
@@ -35,7 +36,19 @@ class AccountInfo:
 
 
 def ensure_accounts(sessions: sessionmaker[Session], accounts: Iterable[AccountInfo]) -> dict[str, int]:
-    """Create the accounts not yet stored (and update their labels); returns name -> id."""
+    """Create the accounts not yet stored (and update their labels); returns name -> id.
+    Pollers starting at once may race to create one: the loser reads the winner's row."""
+    accounts = list(accounts)
+    for attempt in range(3):
+        try:
+            return _ensure_accounts(sessions, accounts)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ensure_accounts(sessions: sessionmaker[Session], accounts: list[AccountInfo]) -> dict[str, int]:
     with sessions.begin() as session:
         existing = {a.name: a for a in session.scalars(select(Account))}
         for info in accounts:
@@ -270,7 +283,17 @@ def upsert_market_stats(
     sessions: sessionmaker[Session], exchange: str, at: datetime, stats: Mapping[str, Mapping[str, Any]]
 ) -> None:
     """Latest public data per symbol: keys of each value are MarketStat columns; absent
-    keys keep what is stored (a failed refresh does not erase the last good value)."""
+    keys keep what is stored (a failed refresh does not erase the last good value). Two
+    pollers adding one symbol at once: the loser tries again, updating the winner's row."""
+    try:
+        _upsert_market_stats(sessions, exchange, at, stats)
+    except IntegrityError:
+        _upsert_market_stats(sessions, exchange, at, stats)
+
+
+def _upsert_market_stats(
+    sessions: sessionmaker[Session], exchange: str, at: datetime, stats: Mapping[str, Mapping[str, Any]]
+) -> None:
     with sessions.begin() as session:
         for symbol, values in stats.items():
             row = session.get(MarketStat, (exchange, symbol))

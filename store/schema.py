@@ -206,12 +206,13 @@ class AlertState(Base):
 
 
 class AlertTransition(Base):
-    """Every change of level (and every repeat): the alert history."""
+    """Every change of level (and every repeat): the alert history. `account_id` is NULL
+    for the monitor's own alerts (a poller that cannot write, a silent poller)."""
 
     __tablename__ = "alert_transitions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(20))  # fired | escalated | recovered | resolved | repeat
     from_level: Mapped[int] = mapped_column(Integer)
@@ -225,12 +226,13 @@ class AlertTransition(Base):
 
 
 class AlertNotification(Base):
-    """One message per account per cycle, listing every rule that changed."""
+    """One message per account per cycle, listing every rule that changed; `account_id`
+    NULL for the monitor's own messages (its alerts, the daily digest)."""
 
     __tablename__ = "alert_notifications"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     level: Mapped[int] = mapped_column(Integer)
     subject_line: Mapped[str] = mapped_column(Text)
@@ -307,3 +309,43 @@ class LiquidationEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_liquidation_events_account_time", "account_id", "occurred_at"),)
+
+
+class PollerProcess(Base):
+    """One running (or stopped, or dead) `marginwatch poll` process. Times come from the
+    database's clock, so pollers on machines whose clocks disagree compare alike; the
+    watchdog reads `last_cycle_at`."""
+
+    __tablename__ = "pollers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]  # every cycle's start: alive (leases count the live pollers)
+    last_cycle_at: Mapped[datetime | None]  # every completed cycle's end
+    stopped_at: Mapped[datetime | None]  # a clean stop
+    interval_seconds: Mapped[float] = mapped_column(Float)
+
+
+class AccountLease(Base):
+    """Which poller polls an account (PostgreSQL, several pollers): claimed by
+    compare-and-set for one numbered interval at a time (interval = database time //
+    poll interval), so two pollers never poll one account in the same interval."""
+
+    __tablename__ = "account_leases"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    poller_id: Mapped[int | None] = mapped_column(Integer)
+    interval_no: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+
+
+class AlertDigest(Base):
+    """The daily digest, once per day whichever poller writes it (the day is the key)."""
+
+    __tablename__ = "alert_digests"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    created_at: Mapped[datetime]
+    notification_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -211,3 +211,41 @@ def test_vectorised_is_linear_in_shape_for_a_large_book() -> None:
         expected = every[int(batch.index[k])].nearest
         got = result.liquidation_price[k]
         assert (expected is None and math.isnan(got)) or got == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_requirement_that_jumps_at_the_mark_is_crossed_at_the_mark() -> None:
+    """Found by hypothesis: an OKX isolated long whose notional sits exactly on a tier floor
+    (501 contracts at 1.0, floor 501). At the mark the 18.75 % tier applies and the pool is
+    past its requirement; a hair below, the 6.25 % tier applies and it is back above it.
+    The requirement jumps at the mark itself, so the mark is where the gap crosses 0 going
+    down, on the scalar and the vectorised path alike (not the next floor, 500/501 below)."""
+    tiers = [
+        {"min_notional": 0.0, "max_notional": 500.0, "maintenance_margin_rate": 0.03125},
+        {"min_notional": 500.0, "max_notional": 501.0, "maintenance_margin_rate": 0.0625},
+        {"min_notional": 501.0, "maintenance_margin_rate": 0.1875},
+    ]
+    snap = parse_snapshot(
+        {
+            "exchange": "okx",
+            "account": "prop",
+            "collateral": "USDT",
+            "wallet_balance": 0.0,
+            "positions": [
+                {
+                    "symbol": "ETH/USDT:USDT",
+                    "side": "long",
+                    "contracts": 501.0,
+                    "contract_size": 1.0,
+                    "entry_price": 1.0,
+                    "mark_price": 1.0,
+                    "margin_mode": "isolated",
+                    "isolated_margin": 62.625,
+                    "tiers": tiers,
+                }
+            ],
+        }
+    )
+    (found,) = all_liquidations(snap)
+    assert found.past and found.down == 1.0
+    result = evaluate(batch_from_snapshots([snap]))
+    assert result.liquidation_price_down[0] == 1.0

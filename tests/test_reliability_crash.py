@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator import ExchangeSimulator
+from store.db import upgrade
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
 from tests.conftest import SmtpServer, free_port
 
@@ -67,6 +68,7 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
     doc["alerts"]["email"]["timeout_seconds"] = 2
     config_path = tmp_path / "marginwatch.toml"
     write_toml(doc, config_path)
+    upgrade(f"sqlite:///{db}")  # the schema first: a kill during the first start's migration is not this test's
     stop = threading.Event()
     figures = {"kills": 0, "integrity_checks": 0, "snapshots_checked": 0}
 

@@ -90,6 +90,55 @@ def test_alert_acks_migration_keeps_the_states(db_url: str) -> None:
     upgrade(db_url)
 
 
+def test_watcher_migration_up_and_down_with_a_monitor_alert_stored(db_url: str) -> None:
+    """0006: pollers, account leases, digests; monitor alerts with no account. The
+    migrations match store/schema.py, and 0006 goes down (dropping the monitor's own
+    alerts, which the old schema cannot hold) and up again."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.schema import AlertNotification, AlertTransition, Base
+
+    sessions = _store(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata) == []
+    assert {"pollers", "account_leases", "alert_digests"} <= set(inspect(engine).get_table_names())
+    with sessions.begin() as session:
+        session.add(
+            AlertTransition(
+                account_id=None,
+                subject="monitor:database",
+                kind="fired",
+                from_level=0,
+                to_level=2,
+                value=None,
+                at=T0,
+                muted=False,
+                notification_id=None,
+            )
+        )
+        session.add(
+            AlertNotification(
+                account_id=None,
+                created_at=T0,
+                level=2,
+                subject_line="s",
+                body_text="t",
+                body_html="h",
+                payload="{}",
+                recipients="[]",
+            )
+        )
+    downgrade(db_url, "0005")
+    tables = set(inspect(make_engine(db_url)).get_table_names())
+    assert "pollers" not in tables and "account_leases" not in tables and "accounts" in tables
+    with make_engine(db_url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM alert_notifications").scalar() == 0
+    upgrade(db_url)
+    assert "pollers" in set(inspect(make_engine(db_url)).get_table_names())
+
+
 def test_snapshot_rows_match_the_scalar_engine() -> None:
     ((row, positions),) = account_rows([Polled(DEMO, T0, 1.5)])
     report = risk_report(DEMO, 1.5)

@@ -16,6 +16,7 @@ from margin.funding import DEFAULT_INTERVAL_HOURS, funding_payment
 from margin.snapshot import Snapshot
 from readmodels.accounts import account_views
 from store import repo
+from store.freshness import Staleness
 from store.history import history
 from store.schema import Account, AccountSnapshot, MarketStat
 
@@ -65,10 +66,10 @@ FUNDING_COLUMNS = [
 ]
 
 
-def stored_accounts(session: Session, now: datetime, stale_after: float) -> list[Account]:
+def stored_accounts(session: Session, now: datetime, stale: Staleness) -> list[Account]:
     """Every stored account in the overview's order (worst first): the account box opens on
     the account most in danger."""
-    order = {v.account_id: i for i, v in enumerate(account_views(session, now, stale_after))}
+    order = {v.account_id: i for i, v in enumerate(account_views(session, now, stale))}
     return sorted(repo.accounts(session), key=lambda a: order.get(a.id, len(order)))
 
 

@@ -31,6 +31,7 @@ from app.views.account.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
 from readmodels.risk import stored_books
 from store import repo
+from store.freshness import freshness, staleness
 from store.schema import Account, AccountSnapshot
 
 CHOICE, BOX = "mw_account", "mw_account_box"
@@ -56,7 +57,7 @@ def choose(accounts: list[Account]) -> Account:
 def render(ctx: DashboardContext) -> None:
     st.title("Account")
     with ctx.sessions() as session:
-        accounts = stored_accounts(session, datetime.now(UTC), ctx.config.stale_after)
+        accounts = stored_accounts(session, datetime.now(UTC), staleness(ctx.config))
         if not accounts:
             st.info("No account is stored yet: start the poller (`marginwatch poll`).")
             return
@@ -105,12 +106,13 @@ def _snapshot(account: Account) -> tuple[Snapshot | None, str | None]:
 
 
 def _status(ctx: DashboardContext, account: Account, now: datetime) -> None:
-    age = None if account.last_success_at is None else (now - account.last_success_at).total_seconds()
+    fresh = freshness(account.last_success_at, now, staleness(ctx.config), account.consecutive_failures)
+    age = fresh.age_seconds
     if account.state != "active":
         st.error(f"{account.state.upper()}: not polled. {account.state_reason or ''}")
-    elif age is None or age > ctx.config.stale_after:
+    elif fresh.stale:
         st.error(
-            f"STALE: last successful poll {fmt.age(age)} ago. The figures below are from then, "
+            f"STALE ({fresh.reason}): last successful poll {fmt.age(age)} ago. The figures below are from then, "
             f"not now. {account.last_error or ''}"
         )
     else:

@@ -18,14 +18,14 @@ def transitions_frame(session: Session, since: datetime, limit: int = 5000) -> p
     """Every level change (and repeat) since `since`, oldest first."""
     rows = session.execute(
         select(Account.exchange, Account.name, AlertTransition)
-        .join(Account, Account.id == AlertTransition.account_id)
+        .outerjoin(Account, Account.id == AlertTransition.account_id)  # the monitor's own: no account
         .where(AlertTransition.at >= since)
         .order_by(AlertTransition.at.desc(), AlertTransition.id.desc())
         .limit(limit)
     )
     records = [
         {
-            "account": f"{exchange}/{name}",
+            "account": f"{exchange}/{name}" if name is not None else "marginwatch",
             "subject": t.subject,
             "kind": t.kind,
             "from_level": t.from_level,

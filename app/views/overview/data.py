@@ -17,6 +17,7 @@ from app.components import fmt
 from app.components.context import DashboardContext
 from app.components.levels import ALERT_NAMES, NOT_WATCHED, ORDER, STALE, data_label
 from readmodels.accounts import account_views
+from store.freshness import staleness
 from store.schema import AccountSnapshot, AlertState
 
 
@@ -62,7 +63,7 @@ def _alert_text(top: int | None, silenced: bool) -> str:
 
 def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
     with ctx.sessions() as session:
-        views = account_views(session, now, ctx.config.stale_after)
+        views = account_views(session, now, staleness(ctx.config))
         alerts = alert_levels(session)
         risk = latest_risk(session, [v.snapshot_id for v in views if v.snapshot_id is not None])
     silences = active_silences(ctx.sessions, now)

@@ -20,6 +20,7 @@ from margin.correlation import DEFAULT_BTC_SHOCKS, CorrelatedStress
 from margin.rebalance import RebalancePlan
 from readmodels.risk import cross_account_stress, rebalance_plans
 from store import repo
+from store.freshness import Staleness, is_stale, staleness
 from store.schema import Account, MarketStat, PositionSnapshot
 
 SHOCKS = (0.0, *DEFAULT_BTC_SHOCKS)  # "now" beside the shocks, for scale
@@ -60,7 +61,7 @@ def load_risk(ctx: DashboardContext) -> RiskData:
         plans = rebalance_plans(session, ctx.config)
     return RiskData(
         stress,
-        {a.name: _label(a, ctx.config.stale_after) for a in accounts},
+        {a.name: _label(a, staleness(ctx.config)) for a in accounts},
         {a.name: a.collateral for a in accounts},
         stats,
         held,
@@ -69,13 +70,12 @@ def load_risk(ctx: DashboardContext) -> RiskData:
     )
 
 
-def _label(account: Account, stale_after: float) -> str:
+def _label(account: Account, stale: Staleness) -> str:
     """exchange/name, marked when its figures are not fresh: the stress uses its last snapshot."""
     label = f"{account.exchange}/{account.name}"
     if account.state != "active":
         return f"{label} ({account.state.upper()})"
-    seen = account.last_success_at
-    if seen is None or (datetime.now(UTC) - seen).total_seconds() > stale_after:
+    if is_stale(account.last_success_at, datetime.now(UTC), stale, account.consecutive_failures):
         return f"{label} (STALE)"
     return label
 
