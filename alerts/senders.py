@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from config import redaction
 from config.settings import EmailConfig, WebhookConfig
 
 
@@ -56,6 +57,7 @@ def send_email(
     message = build_email(config, recipients, subject, text, html_body, message_key)
     username = os.environ.get(config.username_env) if config.username_env else None
     password = os.environ.get(config.password_env) if config.password_env else None
+    redaction.register([password])  # smtplib logs the AUTH exchange at debuglevel
     try:
         if config.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -112,6 +114,7 @@ def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:
     url = os.environ.get(config.url_env)
     if not url:
         raise PermanentDeliveryError(f"webhook {config.name}: variable {config.url_env} not set")
+    redaction.register([url])  # the URL grants posting: a secret
     data = json.dumps(webhook_body(config, payload)).encode()
     request = urllib.request.Request(  # noqa: S310 - the configured webhook's URL
         url,

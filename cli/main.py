@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from cli.alert_commands import alerts_app
-from cli.common import ConfigOption, fail, load_or_fail, open_store, parse_shocks
+from cli.common import ConfigOption, fail, load_or_fail, open_store, parse_shocks, prepare_store
 from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
 from cli.report_table import render_risk
@@ -127,6 +127,7 @@ def poll(
         chosen_shard = parse_shard(shard)
     except ValueError as exc:
         fail(str(exc))
+    prepare_store(settings)  # a database that cannot be opened: one line, before any poll
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = Console(stderr=True)
 
@@ -142,12 +143,9 @@ def status(config: ConfigOption = None) -> None:
     """Every account's latest health, worst first."""
     from cli.status_table import render_status
     from readmodels.accounts import account_views
-    from store.db import make_engine, session_factory, upgrade
 
     settings = load_or_fail(config)
-    upgrade(settings.database_url)
-    sessions = session_factory(make_engine(settings.database_url))
-    with sessions() as session:
+    with open_store(settings)() as session:
         views = account_views(session, datetime.now(UTC), settings.stale_after)
     render_status(views, Console())
 
@@ -199,7 +197,7 @@ def demo(
     from cli.status_table import render_status
     from poller.runtime import run_poller
     from readmodels.accounts import account_views
-    from store.db import make_engine, session_factory, upgrade
+    from store.db import make_engine, session_factory
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     DEMO_DIR.mkdir(exist_ok=True)
@@ -209,7 +207,7 @@ def demo(
     scenario = demo_scenario()
     simulator, base_url = start_simulator(scenario, port)
     settings = demo_config(scenario, base_url, f"sqlite:///{database.resolve()}", interval)
-    upgrade(settings.database_url)
+    prepare_store(settings)
     console = Console()
     dashboard = None
     if not no_dashboard:
