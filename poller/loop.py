@@ -328,7 +328,12 @@ class Poller:
             report = await self.cycle()
             done += 1
             if on_cycle:
-                on_cycle(report)
+                try:
+                    on_cycle(report)
+                except Exception:
+                    # a report that cannot be shown (a display bug, hostile text) must not
+                    # stop the watching: it is logged, and the next cycle comes on time
+                    log.exception("the cycle report could not be shown")
             wait = self.config.poll_interval_seconds - (time.monotonic() - started)
             if wait > 0 and (cycles is None or done < cycles):
                 try:
