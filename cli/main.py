@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,12 +16,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from cli.alert_commands import alerts_app
 from cli.common import ConfigOption, fail, load_or_fail, open_store, parse_shocks, prepare_store
 from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
-from cli.report_table import render_risk
+from cli.report_table import plain, render_risk
 from config.secrets import credentials
 from config.settings import ConfigError
 from margin.report import DEFAULT_TARGET_HEALTH, risk_report
@@ -200,7 +202,7 @@ def demo(
     from store.db import make_engine, session_factory
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    DEMO_DIR.mkdir(exist_ok=True)
+    DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
     database = DEMO_DIR / "marginwatch.db"
     for stale in DEMO_DIR.glob("marginwatch.db*"):  # every demo starts from an empty history
         stale.unlink()
@@ -214,7 +216,7 @@ def demo(
         from cli.dashboard import start_dashboard, wait_until_up
         from config.files import write_config
 
-        log_file = (DEMO_DIR / "dashboard.log").open("wb")
+        log_file = os.fdopen(os.open(DEMO_DIR / "dashboard.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
         dashboard = start_dashboard(
             write_config(settings, DEMO_DIR / "marginwatch.toml"),
@@ -224,24 +226,26 @@ def demo(
             stderr=subprocess.STDOUT,
         )
     console.print(
-        f"exchange simulator: {base_url}   database: {database}   "
-        f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)"
+        plain(
+            f"exchange simulator: {base_url}   database: {database}   "
+            f"polling {len(settings.accounts)} accounts every {interval:g} s (Ctrl-C stops)"
+        )
     )
 
     waiting_for_dashboard = dashboard is not None
 
     def show(cycle: CycleReport) -> None:
         nonlocal waiting_for_dashboard
-        with session_factory(make_engine(settings.database_url))() as session:
-            views = account_views(session, datetime.now(UTC), settings.stale_after)
-        render_status(views, console)
         if waiting_for_dashboard:  # after the first cycle: the dashboard opens on data
             waiting_for_dashboard = False
             try:
                 wait_until_up(f"http://127.0.0.1:{dashboard_port}", 60, dashboard)
-                console.print(f"[bold]dashboard: http://127.0.0.1:{dashboard_port}[/bold]")
+                console.print(Text(f"dashboard: http://127.0.0.1:{dashboard_port}", style="bold"))
             except (TimeoutError, RuntimeError) as exc:
-                console.print(f"[red]dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}[/red]")
+                console.print(Text(f"dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}", style="red"))
+        with session_factory(make_engine(settings.database_url))() as session:
+            views = account_views(session, datetime.now(UTC), settings.stale_after)
+        render_status(views, console)
 
     try:
         asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))

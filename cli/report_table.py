@@ -1,4 +1,8 @@
-"""The risk report as a trader reads it in a terminal (rich)."""
+"""The risk report as a trader reads it in a terminal (rich).
+
+Text from a snapshot (symbols, names, notes that quote them) is exchange-controlled: it is
+put in `Text` objects, never in strings that rich would parse as markup (`[/x]` in a symbol
+would raise MarkupError; `[link=...]` would make a link)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,11 @@ from readmodels.text import age as age  # the CLI and the dashboard say "how lon
 
 CRITICAL_HEALTH = 1.15
 WARNING_HEALTH = 1.5
+
+
+def plain(value: object) -> Text:
+    """`value` as text that rich shows as it is, without reading markup in it."""
+    return Text(str(value))
 
 
 def health_style(health: float | None) -> str:
@@ -64,7 +73,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             "bold yellow" if acct["topup_to_target"] > 0 else "green",
         ),
     )
-    console.print(Panel(summary, title=f"{report['exchange']} / {report['account_name']}"))
+    console.print(Panel(summary, title=plain(f"{report['exchange']} / {report['account_name']}")))
 
     table = Table(title="Positions", title_justify="left", pad_edge=False)
     for col in ("position", "size", "mark", "uPnL", "maint.", "liq. ours", "liq. exch.", "distance", "σ"):
@@ -75,13 +84,13 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         style = "bold red" if distance is not None and distance < 0.05 else ""
         mode = " iso" if p["margin_mode"] == "isolated" else ""
         table.add_row(
-            f"{p['symbol'].split(':')[0]} {p['side']}{mode}",
+            plain(f"{p['symbol'].split(':')[0]} {p['side']}{mode}"),
             f"{p['size']:g}",
             price(p["mark_price"]),
             money(p["unrealized_pnl"]),
             money(p["maintenance_margin"]),
             price(p["liquidation_price"]),
-            price(p["exchange_liquidation_price"]) + flag,
+            plain(price(p["exchange_liquidation_price"]) + flag),
             Text(percent(distance), style=style),
             ratio(p["distance_sigma"], 1),
         )
@@ -99,7 +108,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             lines.append(f"health after: {ratio(summary_line['health_after'])}")
         if summary_line["note"]:
             lines.append(summary_line["note"])
-        console.print(Panel("\n".join(lines), title="Deleverage plan", title_align="left"))
+        console.print(Panel(plain("\n".join(lines)), title="Deleverage plan", title_align="left"))
 
     stress = Table(title="Stress test (uniform price shock)", title_justify="left")
     stress.add_column("shock", justify="right")
@@ -110,11 +119,16 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         h = s["account"]["health"]
         names = ", ".join(report["positions"][i]["symbol"] for i in s["liquidated_positions"])
         stress.add_row(
-            percent(s["shock"]), money(s["account"]["equity"]), Text(ratio(h), style=health_style(h)), names or "—"
+            percent(s["shock"]),
+            money(s["account"]["equity"]),
+            Text(ratio(h), style=health_style(h)),
+            plain(names or "—"),
         )
     console.print(stress)
     for shock in report["stress"]["liquidating_shocks"]:
         console.print(
-            f"{shock['pool']}: liquidated by a uniform move of {percent(shock['down'])} "
-            f"(down) / {percent(shock['up'])} (up)"
+            plain(
+                f"{shock['pool']}: liquidated by a uniform move of {percent(shock['down'])} "
+                f"(down) / {percent(shock['up'])} (up)"
+            )
         )

@@ -3,6 +3,7 @@ for a shared deployment; schema changes through Alembic (store/migrations)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite URL's database file readable by its owner only, before SQLite does
+    (it would use 0644 less the umask). SQLite gives the WAL and shared-memory files the
+    mode of the database, so they are private too. An existing file keeps its mode."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a folder that does not exist: SQLite says so itself, with its own error
+    os.close(fd)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    create_private_sqlite_file(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
             url,
@@ -61,6 +80,7 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` (creates it on an empty database)."""
+    create_private_sqlite_file(normalise_url(url))
     command.upgrade(alembic_config(url), revision)
 
 
