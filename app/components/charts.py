@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from app.components import fmt
 from app.components.levels import COLORS, STALE
+from app.components.safe import svg
 
 LIQUIDATION = "#7f0000"
 
@@ -25,10 +26,10 @@ def health_bars(frame: pd.DataFrame, critical: float, warning: float) -> go.Figu
     labels, widths, texts, colors = [], [], [], []
     for row in frame.itertuples():
         health = row.health if row.health is not None and not pd.isna(row.health) else None
-        labels.append(row.account)
+        labels.append(svg(row.account))  # Plotly reads <a href> in chart text: names are escaped
         widths.append(cap if health is None else min(max(health, 0.0), cap))
         if row.level == STALE:
-            texts.append(f"{row.data} · last {fmt.ratio(health)}" if health is not None else row.data)
+            texts.append(svg(f"{row.data} · last {fmt.ratio(health)}" if health is not None else row.data))
         else:
             texts.append("no position" if health is None else fmt.ratio(health))
         colors.append(COLORS[row.level])
@@ -113,7 +114,7 @@ def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: 
     times = _local(events["occurred_at"], zone)
     for moment in times:
         fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5)
-    texts = [f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})" for e in events.itertuples()]
+    texts = [svg(f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})") for e in events.itertuples()]
     fig.add_trace(
         go.Scatter(
             x=times,
@@ -149,7 +150,7 @@ def history_figure(
         go.Scatter(
             x=times,
             y=frame["equity"],
-            name=f"equity ({collateral})",
+            name=f"equity ({svg(collateral)})",
             mode="lines",
             line={"color": "#9467bd", "width": 1},
             yaxis="y2",
@@ -166,7 +167,7 @@ def history_figure(
         hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         yaxis=axis,
-        yaxis2={"title": f"equity ({collateral})", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={"title": f"equity ({svg(collateral)})", "overlaying": "y", "side": "right", "showgrid": False},
         xaxis={
             "rangeselector": {
                 "buttons": [
@@ -200,7 +201,7 @@ def stress_figure(
                 x=part["shock"] * 100,
                 y=part["health"].clip(lower=0.01),
                 mode="lines",
-                name=f"{pool} ({scenario})",
+                name=svg(f"{pool} ({scenario})"),
                 line={"dash": "dot" if scenario == "what-if" else "solid"},
             )
         )
@@ -212,7 +213,7 @@ def stress_figure(
                 mode="markers+text",
                 name="liquidated",
                 marker={"symbol": "x", "size": 12, "color": LIQUIDATION},
-                text=markers["label"],
+                text=[svg(label) for label in markers["label"]],
                 # alternate above and below: two pools are often liquidated a few % apart
                 textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(markers))],
                 hovertemplate="%{text}: shock %{x:.1f} %<extra></extra>",
@@ -252,7 +253,7 @@ def alert_timeline(intervals: pd.DataFrame, zone: tzinfo) -> go.Figure:
             go.Bar(
                 base=start,
                 x=(end - start).dt.total_seconds() * 1000,
-                y=part["row"],
+                y=[svg(row) for row in part["row"]],
                 orientation="h",
                 name=names.get(int(level), str(level)),
                 marker_color=COLORS["critical" if level == 2 else "warning"],
