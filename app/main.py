@@ -19,7 +19,8 @@ import streamlit as st  # noqa: E402
 from app.access import gate  # noqa: E402
 from app.components import tz  # noqa: E402
 
-st.set_page_config(page_title="marginwatch", page_icon=":material/monitor_heart:", layout="wide")
+# no page_icon: a Material icon as favicon is fetched from fonts.gstatic.com (an outside request)
+st.set_page_config(page_title="marginwatch", layout="wide")
 
 # Each page is a package in views/ (its page script, its sections and its data side by
 # side), never under pages/: with a pages/ folder beside this file, Streamlit runs a URL's

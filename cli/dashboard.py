@@ -1,4 +1,5 @@
-"""Start the dashboard as its own process (for `marginwatch demo` and the browser test)."""
+"""Start the dashboard as its own process (for `marginwatch demo` and the browser test):
+app/server.py, Streamlit with marginwatch's edge, never the bare page script."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from config.reading import UnreadableFile, read_regular_file
 from config.settings import ENV_VAR, MAX_CONFIG_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN = ROOT / "app" / "main.py"
+SERVER = ROOT / "app" / "server.py"  # app/main.py behind marginwatch's edge (the login, closed surfaces)
 DEMO_PREFIX = "MARGINWATCH_DEMO_"  # cli.demo's credential variables
 
 
@@ -29,7 +30,7 @@ def dashboard_command(port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(MAIN),
+        str(SERVER),
         "--server.port",
         str(port),
         "--server.address",
@@ -40,6 +41,11 @@ def dashboard_command(port: int) -> list[str]:
         "false",
         "--client.toolbarMode",
         "minimal",
+        # an error is a short message on the page, its details in the server log only
+        "--client.showErrorDetails",
+        "none",
+        "--server.enableStaticServing",
+        "false",
     ]
 
 
@@ -85,7 +91,7 @@ def start_dashboard(
     stdout: IO[bytes] | int | None = None,
     stderr: IO[bytes] | int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`streamlit run app/main.py` on 127.0.0.1:`port`, reading `config_path`, without the
+    """`streamlit run app/server.py` on 127.0.0.1:`port`, reading `config_path`, without the
     credentials the config names in its environment. Streamlit reads
     .streamlit/secrets.toml (the login) from `cwd`: the project root by default."""
     environment = dashboard_environment(config_path, os.environ if env is None else env)

@@ -108,6 +108,7 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
             page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)  # a loaded 2-core machine: a first render can take seconds
             page.goto(dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             for name in names:  # the health chart's labels: text the page holds, not canvas pixels
@@ -180,6 +181,7 @@ def test_first_request_to_a_page_of_a_gated_app_gets_the_login(tmp_path: Path) -
                 try:
                     page = browser.new_page(viewport={"width": 1200, "height": 800})
                     page.set_default_timeout(30_000)
+                    expect.set_options(timeout=30_000)
                     page.goto(f"{url}/account?account=x")  # the first request the server sees
                     expect(page.get_by_label("Password").first).to_be_visible()
                     expect(page.get_by_role("heading", name="Account")).to_have_count(0)
