@@ -21,6 +21,13 @@ _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 # characters (a carriage return hides what precedes it), bidirectional overrides (a
 # reversed link target) and zero-width ones.
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# GFM's autolink literals: a scheme's "://", "www.", and the "@" of an address
+_AUTOLINK = re.compile(r"(?i):(?=//)|www(?=\.)|@")
+_WORD_JOINER = "\u2060"
+
+
+def _join(match: re.Match[str]) -> str:
+    return match.group(0) + _WORD_JOINER
 
 
 def plain(text: object) -> str:
@@ -30,9 +37,12 @@ def plain(text: object) -> str:
 
 def md(text: object) -> str:
     """`text` for a Markdown context, shown as it is: every punctuation character escaped,
-    each line break kept as a line break."""
+    each line break kept as a line break, and an invisible word joiner put into what GFM
+    would turn into a link by itself (`https://`, `www.`, `name@host`): Streamlit's
+    Markdown finds those in the text after the escapes are read, so escaping alone does
+    not stop them."""
     lines = plain(str(text).replace("\r\n", "\n")).split("\n")
-    return "  \n".join(_PUNCTUATION.sub(r"\\\1", line) for line in lines)
+    return "  \n".join(_PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(_join, line)) for line in lines)
 
 
 def svg(text: object) -> str:
