@@ -21,6 +21,9 @@ MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024
 # The parser (margin.snapshot) checks the signs and rates; these are the magnitudes.
 MONEY = 1e15
 PRICE = (1e-12, 1e12)
+# Every number is 0 or at least this in size (fields with a larger floor say so): a
+# denormal like 5e-324 as a wallet or a maintenance amount made an infinite margin ratio.
+TINY = 1e-12
 SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "account": {
         "wallet_balance": (0.0, MONEY),
@@ -33,8 +36,10 @@ SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
         "isolated_margin": (0.0, MONEY),
         "leverage": (0.01, 1e4),
         "maintenance_amount": (-MONEY, MONEY),
-        "exchange_liquidation_price": (0.0, PRICE[1]),  # 0 means "none"
-        "volatility": (0.0, 10.0),  # daily standard deviation: 1,000 % a day
+        # 0 means "none" for these two (the parser allows it); a positive value must not be
+        # a denormal: 1e-313 as a volatility made a distance of infinite sigmas
+        "exchange_liquidation_price": PRICE,
+        "volatility": (1e-6, 10.0),  # daily standard deviation: from 0.0001 % to 1,000 % a day
         "amount_step": (1e-12, 1e15),
     },
     "tier": {
@@ -94,6 +99,8 @@ def _check(doc: Mapping[str, Any], bounds: Mapping[str, tuple[float, float]], pa
             raise SnapshotError(where, f"must be <= {highest:g}, got {_shown(value)}")
         if value < lowest and not (lowest > 0 and value <= 0):  # zero and below: the parser's
             raise SnapshotError(where, f"must be >= {lowest:g}, got {_shown(value)}")
+        if value != 0 and abs(value) < TINY:
+            raise SnapshotError(where, f"must be 0 or at least {TINY:g} in size, got {_shown(value)}")
 
 
 def check_bounds(doc: Any) -> None:
