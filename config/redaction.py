@@ -3,7 +3,8 @@
 `install()` puts a redacting step into the creation of every log record of the process
 (`logging.setLogRecordFactory`), so it covers every logger that can see a request — ccxt's
 (which logs each request's headers, API key included, at DEBUG), aiohttp's, urllib3's,
-ours — without knowing their names, and handlers added later too. A record's message is
+ours — without knowing their names, and handlers added later too; and it adds a redacting
+filter to the loggers known to log requests, in case a library replaces the factory. A record's message is
 formatted once, then two things are taken out of it:
 
 - every credential value this process has resolved (`register`): an API key, a secret, a
@@ -79,6 +80,30 @@ def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+class RedactingFilter(logging.Filter):
+    """The same redaction as a filter, on the loggers known to see requests: it still
+    holds if some library later replaces the record factory instead of wrapping it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record)
+        return True
+
+
+# every logger known to log a request, its headers or its URL
+REQUEST_LOGGERS = (
+    "ccxt",
+    "ccxt.base.exchange",
+    "ccxt.async_support.base.exchange",
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.access",
+    "urllib3.connectionpool",
+    "websockets.client",
+    "uvicorn.access",
+    "uvicorn.error",
+)
+
+
 def install() -> None:
     """Redact every log record of this process from now on (idempotent)."""
     global _installed
@@ -91,4 +116,6 @@ def install() -> None:
             return _redact_record(previous(*args, **kwargs))
 
         logging.setLogRecordFactory(factory)
+        for name in REQUEST_LOGGERS:
+            logging.getLogger(name).addFilter(RedactingFilter())
         _installed = True

@@ -6,6 +6,7 @@ moves the shock slider, and opens the Risk page. Screenshots go to tests/artifac
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -85,6 +86,11 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
             _wait_for_snapshots(database, len(polled), 45, demo)  # a refused key never gets one
             url = f"http://127.0.0.1:{port}"
             wait_until_up(url, 45)
+            demo_dir = tmp_path / ".marginwatch-demo"
+            # the demo's folder is private, and so is all it writes (config, database, log)
+            assert stat.S_IMODE(demo_dir.stat().st_mode) == 0o700
+            for name in ("marginwatch.toml", "marginwatch.db", "dashboard.log"):
+                assert stat.S_IMODE((demo_dir / name).stat().st_mode) == 0o600, name
             yield url
         finally:
             _stop(demo)

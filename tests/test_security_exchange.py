@@ -140,6 +140,26 @@ def test_no_credential_is_written_to_a_log_whatever_logs_it() -> None:
     assert "ValueError" in written and "the exchange said" in written  # the rest is all there
 
 
+def test_the_request_loggers_stay_redacted_if_a_library_replaces_the_record_factory() -> None:
+    redaction.install()
+    redaction.register(["KeY-replaced-factory-1"])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("ccxt.base.exchange")
+    factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)  # a library's own, not wrapping ours
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug("headers %s", {"X-MBX-APIKEY": "KeY-replaced-factory-1"})
+    finally:
+        logging.setLogRecordFactory(factory)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert "KeY-replaced-factory-1" not in out.getvalue() and "***" in out.getvalue()
+
+
 def test_hostile_text_in_every_answer_leaves_the_demo_polling(tmp_path: Path) -> None:
     """`marginwatch demo` (its own process) while its exchange starts answering Bybit's
     requests with rich markup and markdown: the demo keeps polling every account."""
