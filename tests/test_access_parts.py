@@ -249,3 +249,21 @@ def test_chart_text_cannot_carry_a_link() -> None:
         svg('<a href="https://evil.example">re-verify</a>')
         == '&lt;a href="https://evil.example"&gt;re-verify&lt;/a&gt;'
     )
+
+
+def test_the_edge_works_under_a_base_url_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """server.baseUrlPath = "mw": Streamlit serves /mw/...; the edge's rules follow."""
+    key = tokens.signing_key("pbkdf2_sha256$1000$salt$hash")
+    settings = modes.PasswordSettings("pbkdf2_sha256$1000$salt$hash", key, 12.0)
+    monkeypatch.setattr(modes, "password_settings", lambda: settings)
+    monkeypatch.setattr(web, "base", lambda: "/mw")
+    downstream = Downstream()
+    guard = web.AccessGuard(downstream)
+    assert asyncio.run(_call(guard, _scope("http", "/mw/_stcore/metrics", tokens.issue(key)), []))[0]["status"] == 404
+    page = asyncio.run(_call(guard, _scope("http", "/mw/account"), []))
+    assert (b"location", b"/mw/_mw/login?next=%2Fmw%2Faccount") in page[0]["headers"]
+    asyncio.run(_call(guard, _scope("http", "/mw/_stcore/health"), []))
+    assert downstream.calls == ["/mw/_stcore/health"]
+    monkeypatch.setattr(web, "_installed", web._installed)  # routes() marks the process as guarded
+    assert [route.path for route in web.routes()] == ["/mw/_mw/login", "/mw/_mw/login", "/mw/_mw/logout"]
+    assert web._safe_next("https://evil.example") == "/mw/"

@@ -104,7 +104,7 @@ def _password_login() -> None:
     st.warning("Your login has expired or ended: log in again.")
     url = st.context.url or ""
     path = "/" + url.split("://", 1)[-1].partition("/")[2] if url else "/"
-    target = f"{web.LOGIN}?next={quote(path, safe='')}"
+    target = f"{web.login_url()}?next={quote(path, safe='')}"
     st.html(f'<a href="{html.escape(target)}" target="_self">Log in</a>')
 
 

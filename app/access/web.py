@@ -53,6 +53,26 @@ _installed = False
 _last_report: dict[str, float] = {}
 
 
+def base() -> str:
+    """Streamlit's `server.baseUrlPath` as a path prefix ("" or "/prefix")."""
+    from streamlit import config
+
+    prefix = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{prefix}" if prefix else ""
+
+
+def login_url() -> str:
+    return base() + LOGIN
+
+
+def _relative(path: str) -> str:
+    """`path` without the base prefix (the edge's rules are written without it)."""
+    prefix = base()
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        return path[len(prefix) :] or "/"
+    return path
+
+
 def installed() -> bool:
     """True in a process whose server carries this edge (started by app/server.py)."""
     return _installed
@@ -63,9 +83,9 @@ def routes() -> list[Route]:
     global _installed
     _installed = True
     return [
-        Route(LOGIN, _login_page, methods=["GET", "HEAD"]),
-        Route(LOGIN, _login_submit, methods=["POST"]),
-        Route(LOGOUT, _logout, methods=["GET", "POST"]),
+        Route(login_url(), _login_page, methods=["GET", "HEAD"]),
+        Route(login_url(), _login_submit, methods=["POST"]),
+        Route(base() + LOGOUT, _logout, methods=["GET", "POST"]),
     ]
 
 
@@ -126,20 +146,21 @@ class AccessGuard:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        path = scope.get("path") or "/"
+        full = scope.get("path") or "/"
+        path = _relative(full)
         if kind == "http" and path in CLOSED:
             await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
             return
         settings = modes.password_settings()
         if settings is not None and not _public(path) and settings.login(_cookie(scope)) is None:
-            await _refuse(scope, receive, send, path)
+            await _refuse(scope, receive, send, path, full)
             return
         if kind == "websocket" and path == STREAM:
             receive = _without_cache_clearing(receive, _address(scope))
         await self.app(scope, receive, send)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, path: str) -> None:
+async def _refuse(scope: Scope, receive: Receive, send: Send, path: str, full: str) -> None:
     """No valid login cookie: the login for a page, nothing for anything else."""
     if scope["type"] == "websocket":
         # closing before accepting answers the handshake with 403: no session is created
@@ -148,8 +169,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, path: str) -> None
         return
     if scope.get("method") in ("GET", "HEAD") and _is_page(path):
         query = scope.get("query_string", b"").decode("latin-1")
-        target = path + (f"?{query}" if query else "")
-        response: Response = RedirectResponse(f"{LOGIN}?next={quote(target, safe='')}", status_code=303)
+        target = full + (f"?{query}" if query else "")
+        response: Response = RedirectResponse(f"{login_url()}?next={quote(target, safe='')}", status_code=303)
     else:
         response = PlainTextResponse("Log in first", status_code=401)
     await response(scope, receive, send)
@@ -175,11 +196,12 @@ def _report(key: str, level: int, message: str, *args: object, every: float = 10
 
 def _safe_next(target: str | None) -> str:
     """Where to go after the login: a path of this site only (no other host, no scheme)."""
+    home = base() + "/"
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+        return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
-        return "/"
+        return home
     return target
 
 
@@ -226,7 +248,7 @@ p.message {{ color: #b00020; }}
 def _page(message: str, target: str, status: int, extra: dict[str, str] | None = None) -> Response:
     body = _PAGE.format(
         message=f'<p class="message" role="alert">{html.escape(message)}</p>' if message else "",
-        action=html.escape(LOGIN),
+        action=html.escape(login_url()),
         next=html.escape(target),
     )
     return Response(body, status_code=status, media_type="text/html", headers={**_HEADERS, **(extra or {})})
@@ -333,6 +355,6 @@ async def _logout(request: Request) -> Response:
     if login is not None:
         tokens.revoke(login)
         log.info("logout from %s", _address(request.scope))
-    response = RedirectResponse(LOGIN, status_code=303, headers=_HEADERS)
+    response = RedirectResponse(login_url(), status_code=303, headers=_HEADERS)
     response.headers.append("Set-Cookie", tokens.clearing_header(secure=_secure(request)))
     return response
