@@ -39,4 +39,23 @@ def _log_logins() -> None:
 
 
 _log_logins()
+
+
+def _warn_exposed_files() -> None:
+    """The secrets files (a password hash, an OIDC client secret) and a config holding a
+    database password should be readable by their owner only: say so in the server log."""
+    from config.reading import readable_by_others
+    from config.settings import ConfigError, config_path, exposure_warnings, load_config
+
+    warnings = [readable_by_others(Path(p)) for p in st.get_option("secrets.files") or []]
+    try:
+        path = config_path(None)
+        warnings += exposure_warnings(path, load_config(path))
+    except ConfigError:
+        pass  # the page says what is wrong with the config
+    for warning in filter(None, warnings):
+        logging.getLogger("marginwatch.login").warning("%s", warning)
+
+
+_warn_exposed_files()
 app = st.App("main.py", routes=web.routes(), middleware=[Middleware(web.AccessGuard)])

@@ -343,3 +343,8 @@ def test_a_login_ended_while_connected_ends_at_the_next_run(gated_app: Server) -
     before, after = asyncio.run(runs_around_a_logout())
     assert "Overview" in before
     assert "Overview" not in after and any("log in again" in t for t in after)
+
+
+def test_the_server_warns_about_a_secrets_file_others_can_read(gated_app: Server) -> None:
+    # the fixture wrote secrets.toml under the usual umask: 0644
+    assert "secrets.toml holds secrets and can be read by anyone (mode 0644): chmod 600" in gated_app.log_text()
