@@ -55,13 +55,15 @@ def create_private_sqlite_file(url: str) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
-    create_private_sqlite_file(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             **kwargs,
         )
+        # the file is made private at the moment SQLite would create it (its first
+        # connection), so it never exists without what a connection then writes sooner
+        event.listen(engine, "do_connect", lambda *_: create_private_sqlite_file(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -80,7 +82,6 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` (creates it on an empty database)."""
-    create_private_sqlite_file(normalise_url(url))
     command.upgrade(alembic_config(url), revision)
 
 
