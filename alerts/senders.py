@@ -22,6 +22,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from alerts.clean import has_controls, header_value, one_line
+from config import redaction
 from config.settings import BARE_ADDRESS, EmailConfig, WebhookConfig
 
 
@@ -77,6 +78,7 @@ def send_email(
     message = build_email(config, recipients, subject, text, html_body, message_key)
     username = os.environ.get(config.username_env) if config.username_env else None
     password = os.environ.get(config.password_env) if config.password_env else None
+    redaction.register([password])  # smtplib logs the AUTH exchange at debuglevel
     try:
         if config.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -135,6 +137,7 @@ def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:
     url = os.environ.get(config.url_env)
     if not url:
         raise PermanentDeliveryError(f"webhook {config.name}: variable {config.url_env} not set")
+    redaction.register([url])  # the URL grants posting: a secret
     if has_controls(url) or not url.startswith(("http://", "https://")):
         raise PermanentDeliveryError(f"webhook {config.name}: {config.url_env} is not an http(s) URL on one line")
     data = json.dumps(webhook_body(config, payload)).encode()

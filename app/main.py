@@ -19,18 +19,20 @@ import streamlit as st  # noqa: E402
 from app.access import gate  # noqa: E402
 from app.components import tz  # noqa: E402
 
-st.set_page_config(page_title="marginwatch", page_icon=":material/monitor_heart:", layout="wide")
+st.set_page_config(page_title="marginwatch", page_icon="📈", layout="wide")
 
 # Each page is a package in views/ (its page script, its sections and its data side by
 # side), never under pages/: with a pages/ folder beside this file, Streamlit runs a URL's
 # page script directly (skipping this file and its login) until some session has called
 # st.navigation, i.e. on the first request after a restart.
+# Emoji, not Material icons: the open page's icon becomes the browser tab's icon, and a
+# Material one is fetched from fonts.gstatic.com (a request that says who looks, and when).
 PAGES = {  # url path: (script, title, icon)
-    "": ("views/overview/page.py", "Overview", ":material/dashboard:"),
-    "account": ("views/account/page.py", "Account", ":material/account_balance_wallet:"),
-    "risk": ("views/risk/page.py", "Risk", ":material/crisis_alert:"),
-    "alerts": ("views/alerts/page.py", "Alerts", ":material/notifications:"),
-    "keys": ("views/keys/page.py", "Accounts & keys", ":material/key:"),
+    "": ("views/overview/page.py", "Overview", "📊"),
+    "account": ("views/account/page.py", "Account", "💼"),
+    "risk": ("views/risk/page.py", "Risk", "🚨"),
+    "alerts": ("views/alerts/page.py", "Alerts", "🔔"),
+    "keys": ("views/keys/page.py", "Accounts & keys", "🔑"),
 }
 
 mode = gate.access_mode()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, fail, load_or_fail, open_store
+from config.settings import MAX_REPEAT_MINUTES
 
 alerts_app = typer.Typer(help="Alerts: test the channels, silence accounts.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def alerts_test(config: ConfigOption = None) -> None:
 @alerts_app.command("silence")
 def alerts_silence(
     account: Annotated[str, typer.Option(help="Account name, or 'all'.")],
-    minutes: Annotated[float, typer.Option(help="For how long.", min=1)] = 60,
+    minutes: Annotated[float, typer.Option(help="For how long (at most a year).", min=1, max=MAX_REPEAT_MINUTES)] = 60,
     reason: Annotated[str | None, typer.Option(help="Why (shown on the dashboard).")] = None,
     config: ConfigOption = None,
 ) -> None:

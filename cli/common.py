@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from config.settings import Config, ConfigError, config_path, load_config
+from config.secrets import secrets_file_warning
+from config.settings import Config, ConfigError, config_path, exposure_warnings, load_config
 from margin.stress import DEFAULT_SHOCKS
 
 if TYPE_CHECKING:  # SQLAlchemy is slow to import: only the commands that open the store pay for it
     from sqlalchemy.orm import Session, sessionmaker
+
+MAX_SHOCK = 100.0  # +10,000 %: a price beyond it is no stress test, and may leave the floats
 
 
 def fail(message: str) -> NoReturn:
@@ -30,8 +33,8 @@ def parse_shocks(text: str | None) -> tuple[float, ...]:
         shocks = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         fail(f"--shocks: expected comma-separated fractions like -0.2,-0.1,0.1; got {text!r}")
-    if not shocks or any(not math.isfinite(s) or s <= -1 for s in shocks):
-        fail(f"--shocks: every shock must be a fraction above -1 (e.g. -0.2); got {text!r}")
+    if not shocks or any(not math.isfinite(s) or not -1 < s <= MAX_SHOCK for s in shocks):
+        fail(f"--shocks: every shock must be a fraction above -1 and at most {MAX_SHOCK:g} (e.g. -0.2); got {text!r}")
     return shocks
 
 
@@ -49,12 +52,44 @@ def load_or_fail(path: Path | None, *, polling: bool = False) -> Config:
         from connectors.venues import account_problems  # imports ccxt: only to poll
 
         check = account_problems
+    chosen = config_path(path)
     try:
-        return load_config(config_path(path), check)
+        config = load_config(chosen, check)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"marginwatch: {problem}", file=sys.stderr)
         raise typer.Exit(2) from None
+    warnings = exposure_warnings(chosen, config)
+    if polling:  # the credentials are about to be read, from the environment or this file
+        warnings += [w for w in [secrets_file_warning()] if w]
+    for warning in warnings:
+        print(f"marginwatch: warning: {warning}", file=sys.stderr)
+    return config
+
+
+def store_problem(exc: BaseException) -> str:
+    """One line saying why the database could not be used (the driver's own first line,
+    never the URL's password nor the SQL statement)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else 'no detail'}"
+
+
+def prepare_store(settings: Config, revision: str | None = "head", *, down: bool = False) -> None:
+    """Create or migrate the schema; a database that cannot be opened is one line, exit 2."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import downgrade, upgrade
+
+    try:
+        if down:
+            downgrade(settings.database_url, revision or "base")
+        else:
+            upgrade(settings.database_url, revision or "head")
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        fail(f"database_url: cannot use {shown} ({store_problem(exc)})")
 
 
 def optional_config(path: Path | None) -> Config | None:
@@ -67,7 +102,7 @@ def optional_config(path: Path | None) -> Config | None:
 
 def open_store(settings: Config) -> sessionmaker[Session]:
     """The configured store, migrated to the current schema."""
-    from store.db import make_engine, session_factory, upgrade
+    from store.db import make_engine, session_factory
 
-    upgrade(settings.database_url)
+    prepare_store(settings)
     return session_factory(make_engine(settings.database_url))

@@ -1,4 +1,5 @@
-"""Start the dashboard as its own process (for `marginwatch demo` and the browser test)."""
+"""Start the dashboard as its own process (for `marginwatch demo` and the browser test):
+app/server.py, Streamlit with marginwatch's edge, never the bare page script."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from config.settings import ENV_VAR
+from config.reading import UnreadableFile, read_regular_file
+from config.settings import ENV_VAR, MAX_CONFIG_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN = ROOT / "app" / "main.py"
+SERVER = ROOT / "app" / "server.py"  # app/main.py behind marginwatch's edge (the login, closed surfaces)
+DEMO_PREFIX = "MARGINWATCH_DEMO_"  # cli.demo's credential variables
 
 
 def dashboard_command(port: int) -> list[str]:
@@ -26,7 +30,7 @@ def dashboard_command(port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(MAIN),
+        str(SERVER),
         "--server.port",
         str(port),
         "--server.address",
@@ -37,7 +41,45 @@ def dashboard_command(port: int) -> list[str]:
         "false",
         "--client.toolbarMode",
         "minimal",
+        # an error is a short message on the page, its details in the server log only
+        "--client.showErrorDetails",
+        "none",
+        "--server.enableStaticServing",
+        "false",
     ]
+
+
+def credential_variables(config_path: Path) -> set[str]:
+    """The environment variables `config_path` names as holding secrets (every `*_env` key,
+    exchange keys, SMTP login and webhook URLs), read even from a config that does not
+    validate otherwise."""
+    try:
+        doc = tomllib.loads(read_regular_file(Path(config_path), MAX_CONFIG_BYTES).decode("utf-8"))
+    except (UnreadableFile, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                    names.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    return names
+
+
+def dashboard_environment(config_path: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` without any credential: the dashboard reads the store, never an exchange, so
+    it gets none of the variables the config names, nor the demo's made-up keys."""
+    drop = credential_variables(config_path)
+    environment = {name: value for name, value in base.items() if name not in drop and not name.startswith(DEMO_PREFIX)}
+    environment[ENV_VAR] = str(Path(config_path).resolve())
+    return environment
 
 
 def start_dashboard(
@@ -49,10 +91,10 @@ def start_dashboard(
     stdout: IO[bytes] | int | None = None,
     stderr: IO[bytes] | int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`streamlit run app/main.py` on 127.0.0.1:`port`, reading `config_path`. Streamlit
-    reads .streamlit/secrets.toml (the login) from `cwd`: the project root by default."""
-    environment = dict(os.environ if env is None else env)
-    environment[ENV_VAR] = str(Path(config_path).resolve())
+    """`streamlit run app/server.py` on 127.0.0.1:`port`, reading `config_path`, without the
+    credentials the config names in its environment. Streamlit reads
+    .streamlit/secrets.toml (the login) from `cwd`: the project root by default."""
+    environment = dashboard_environment(config_path, os.environ if env is None else env)
     return subprocess.Popen(  # noqa: S603 - our own command line
         dashboard_command(port),
         cwd=cwd,

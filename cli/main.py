@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,10 +16,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from alerts.levels import limits_for
 from cli.alert_commands import alerts_app
-from cli.common import ConfigOption, fail, load_or_fail, open_store, optional_config, parse_shocks
+from cli.common import ConfigOption, fail, load_or_fail, open_store, optional_config, parse_shocks, prepare_store
 from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
 from cli.report_table import render_risk
@@ -142,6 +144,7 @@ def poll(
         chosen_shard = parse_shard(shard)
     except ValueError as exc:
         fail(str(exc))
+    prepare_store(settings)  # a database that cannot be opened: one line, before any poll
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = Console(stderr=True)
 
@@ -258,25 +261,24 @@ def demo(
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
 ) -> None:
     """The product on the built-in exchange simulator, with the dashboard: no API keys needed."""
-    from rich.text import Text
 
     from cli.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator
     from cli.status_table import render_status
     from config.files import write_config
     from poller.runtime import run_poller
     from readmodels.accounts import account_views
-    from store.db import make_engine, session_factory, upgrade
+    from store.db import make_engine, session_factory
     from store.freshness import staleness
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    DEMO_DIR.mkdir(exist_ok=True)
+    DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
     database = DEMO_DIR / "marginwatch.db"
     for stale in DEMO_DIR.glob("marginwatch.db*"):  # every demo starts from an empty history
         stale.unlink()
     scenario = demo_scenario()
     simulator, base_url = start_simulator(scenario, port)
     settings = demo_config(scenario, base_url, f"sqlite:///{database.resolve()}", interval)
-    upgrade(settings.database_url)
+    prepare_store(settings)
     # the CLI in another terminal finds this config by itself (config.settings.config_path)
     config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
     console = Console()
@@ -293,7 +295,7 @@ def demo(
     if not no_dashboard:
         from cli.dashboard import start_dashboard, wait_until_up
 
-        log_file = (DEMO_DIR / "dashboard.log").open("wb")
+        log_file = os.fdopen(os.open(DEMO_DIR / "dashboard.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         # run where the demo runs: that folder's .streamlit/ (config, a login if any) applies
         dashboard = start_dashboard(
             config_file, dashboard_port, cwd=Path.cwd(), stdout=log_file, stderr=subprocess.STDOUT
@@ -319,9 +321,12 @@ def demo(
             waiting_for_dashboard = False
             try:
                 wait_until_up(f"http://127.0.0.1:{dashboard_port}", 60, dashboard)
-                console.print(f"[bold]dashboard: http://127.0.0.1:{dashboard_port}[/bold]")
+                console.print(Text(f"dashboard: http://127.0.0.1:{dashboard_port}", style="bold"))
             except (TimeoutError, RuntimeError) as exc:
-                console.print(f"[red]dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}[/red]")
+                console.print(Text(f"dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}", style="red"))
+        with session_factory(make_engine(settings.database_url))() as session:
+            views = account_views(session, datetime.now(UTC), settings.stale_after)
+        render_status(views, console)
 
     try:
         asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))

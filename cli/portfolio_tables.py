@@ -1,4 +1,5 @@
-"""Terminal tables for the cross-account stress and the rebalancing plans."""
+"""Terminal tables for the cross-account stress and the rebalancing plans. Names (accounts,
+owners) come from the config and are shown as plain `Text`, never parsed as rich markup."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cli.report_table import health_style, money, percent, ratio
+from cli.report_table import health_style, money, percent, plain, ratio
 from margin.correlation import CorrelatedStress
 from margin.rebalance import RebalancePlan
 
@@ -63,7 +64,7 @@ def render_rebalance(plans: Mapping[str, RebalancePlan], console: Console) -> No
         for column in ("from", "to", "amount"):
             table.add_column(column, justify="right" if column == "amount" else "left")
         for t in plan.transfers:
-            table.add_row(t.source, t.destination, money(t.amount))
+            table.add_row(plain(t.source), plain(t.destination), money(t.amount))
         console.print(table)
         if plan.shortfall > 0:
             console.print(Text(f"shortfall: {money(plan.shortfall)} more collateral is needed", style="bold red"))

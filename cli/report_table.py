@@ -1,4 +1,8 @@
-"""The risk report as a trader reads it in a terminal (rich)."""
+"""The risk report as a trader reads it in a terminal (rich).
+
+Text from a snapshot (symbols, names, notes that quote them) is exchange-controlled: it is
+put in `Text` objects, never in strings that rich would parse as markup (`[/x]` in a symbol
+would raise MarkupError; `[link=...]` would make a link)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ from rich.text import Text
 from readmodels.text import age as age  # the CLI and the dashboard say "how long ago" alike
 
 LEVEL_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow", "ok": "bold green"}
+
+
+def plain(value: object) -> Text:
+    """`value` as text that rich shows as it is, without reading markup in it."""
+    return Text(str(value))
 
 
 def health_style(health: float | None, limits: dict[str, float]) -> str:

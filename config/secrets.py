@@ -11,9 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from config import redaction
+from config.reading import UnreadableFile, read_regular_file, readable_by_others
 from config.settings import AccountConfig, ConfigError
 
 SECRETS_PATH = Path(".streamlit") / "secrets.toml"
+MAX_SECRETS_BYTES = 1024 * 1024
 
 # ccxt credential field <- config field naming the variable that holds it
 _FIELDS = {
@@ -27,13 +30,20 @@ _FIELDS = {
 
 def load_secrets_file(path: Path = SECRETS_PATH) -> dict[str, Any]:
     """The secrets file's top-level values (empty when there is no file)."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(read_regular_file(path, MAX_SECRETS_BYTES).decode("utf-8"))
+    except UnreadableFile as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         # the message of a TOML error can quote the line, which may hold a secret
         raise ConfigError([f"{path}: cannot read as TOML ({type(exc).__name__})"]) from None
+
+
+def secrets_file_warning(path: Path = SECRETS_PATH) -> str | None:
+    """A warning when the secrets file can be read by anyone but its owner."""
+    return readable_by_others(path)
 
 
 def credentials(account: AccountConfig, secrets_file: dict[str, Any] | None = None) -> dict[str, str]:
@@ -50,6 +60,8 @@ def credentials(account: AccountConfig, secrets_file: dict[str, Any] | None = No
             missing.append(variable)
         else:
             result[ccxt_field] = value
+    redaction.install()
+    redaction.register(result.values())  # from now on no log of this process can carry them
     if missing:
         raise ConfigError(
             [

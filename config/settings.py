@@ -15,12 +15,26 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.reading import UnreadableFile, read_regular_file, readable_by_others
 
 DEFAULT_PATH = Path("marginwatch.toml")
 DEMO_PATH = Path(".marginwatch-demo") / "marginwatch.toml"  # written by `marginwatch demo`
 ENV_VAR = "MARGINWATCH_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024
+
+# Upper bounds of the numbers in a config (docs/reliability.md). Each is far beyond any
+# sensible setting and far inside what the code does with it (a timedelta of 1e300 minutes
+# overflows and killed the poller at its first alert; a lease of 1e300 s meant never).
+DAY_SECONDS = 86_400.0
+MAX_INTERVAL_SECONDS = DAY_SECONDS  # poll interval, timeouts, delivery backoff and lease
+MAX_STALE_SECONDS = 365 * DAY_SECONDS
+MAX_REPEAT_MINUTES = 365 * 24 * 60.0
+MAX_RETENTION_DAYS = 36_500.0
+MAX_HEALTH = 1_000.0  # thresholds and targets, in health (equity / maintenance)
+MAX_PENDING_POLLS = 10_000
+DATABASE_BACKENDS = ("sqlite", "postgresql", "postgres")  # what the store is built and tested for
 
 
 def account_label(exchange: str, name: str) -> str:
@@ -85,7 +99,7 @@ class EmailConfig(_Strict):
     password_env: str | None = Field(default=None, pattern=ENV_NAME)
     sender: SenderAddress = Field(alias="from", default="marginwatch@localhost")
     to: list[EmailAddress] = Field(default_factory=list)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=MAX_INTERVAL_SECONDS)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
@@ -97,7 +111,7 @@ class WebhookConfig(_Strict):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     url_env: str = Field(pattern=ENV_NAME)
     format: str = Field(default="slack", pattern="^(slack|discord|json)$")
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=MAX_INTERVAL_SECONDS)
 
 
 class TelegramConfig(_Strict):
@@ -126,12 +140,12 @@ class TelegramConfig(_Strict):
 class AlertRules(_Strict):
     """Rule thresholds; every field may be overridden per account."""
 
-    warning_below: float = Field(default=1.5, gt=0)
-    warning_clear_above: float = Field(default=1.7, gt=0)
-    critical_below: float = Field(default=1.15, gt=0)
-    critical_clear_above: float = Field(default=1.25, gt=0)
-    warning_pending_polls: int = Field(default=2, ge=0)
-    critical_pending_polls: int = Field(default=0, ge=0)
+    warning_below: float = Field(default=1.5, gt=0, le=MAX_HEALTH)
+    warning_clear_above: float = Field(default=1.7, gt=0, le=MAX_HEALTH)
+    critical_below: float = Field(default=1.15, gt=0, le=MAX_HEALTH)
+    critical_clear_above: float = Field(default=1.25, gt=0, le=MAX_HEALTH)
+    warning_pending_polls: int = Field(default=2, ge=0, le=MAX_PENDING_POLLS)
+    critical_pending_polls: int = Field(default=0, ge=0, le=MAX_PENDING_POLLS)
     # The risk level (margin.danger; docs/risk-model.md, "Risk level"), on by default: the
     # chance that the price touches a liquidation price (either side) within
     # `touch_horizon_hours`, from the symbol's realized volatility; for a symbol without a
@@ -146,8 +160,8 @@ class AlertRules(_Strict):
     danger_clear_ratio: float = Field(default=0.6, gt=0, le=1)
     # Off by default: with the target at 1.5, "under target" repeats the health warning band.
     below_target: bool = False
-    repeat_warning_minutes: float | None = Field(default=240, gt=0)
-    repeat_critical_minutes: float | None = Field(default=30, gt=0)
+    repeat_warning_minutes: float | None = Field(default=240, gt=0, le=MAX_REPEAT_MINUTES)
+    repeat_critical_minutes: float | None = Field(default=30, gt=0, le=MAX_REPEAT_MINUTES)
     notify_resolved: bool = True
 
     @model_validator(mode="before")
@@ -191,11 +205,11 @@ class AlertConfig(AlertRules):
     email: EmailConfig | None = None
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     telegram: list[TelegramConfig] = Field(default_factory=list)
-    retry_base_seconds: float = Field(default=5.0, gt=0)  # delivery backoff, doubling
-    retry_cap_seconds: float = Field(default=300.0, gt=0)
+    retry_base_seconds: float = Field(default=5.0, gt=0, le=MAX_INTERVAL_SECONDS)  # delivery backoff, doubling
+    retry_cap_seconds: float = Field(default=300.0, gt=0, le=MAX_INTERVAL_SECONDS)
     # a send left unfinished by a crashed sender is taken up again after this long; keep it
     # above the SMTP and webhook timeouts, or a slow send could be made twice
-    delivery_lease_seconds: float = Field(default=120.0, gt=0)
+    delivery_lease_seconds: float = Field(default=120.0, gt=0, le=MAX_INTERVAL_SECONDS)
 
     @model_validator(mode="after")
     def _unique_channels(self) -> AlertConfig:
@@ -264,10 +278,10 @@ class AccountConfig(_Strict):
     passphrase_env: str | None = None
     wallet_address_env: str | None = None
     private_key_env: str | None = None
-    target_health: float | None = Field(default=None, gt=1.0)
+    target_health: float | None = Field(default=None, gt=1.0, le=MAX_HEALTH)
     # Sends every request to this base URL (the exchange simulator), for tests and the demo.
     base_url: str | None = Field(default=None, pattern=r"^https?://")
-    timeout_seconds: float | None = Field(default=None, gt=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_INTERVAL_SECONDS)
     alerts: AlertOverrides = Field(default_factory=AlertOverrides)
 
     # a ccxt exchange id; whether ccxt knows it, and which credentials it needs, is checked
@@ -281,22 +295,30 @@ class AccountConfig(_Strict):
 
 
 class Config(_Strict):
-    poll_interval_seconds: float = Field(default=30.0, gt=0)
-    poll_timeout_seconds: float | None = Field(default=None, gt=0)
+    poll_interval_seconds: float = Field(default=30.0, gt=0, le=MAX_INTERVAL_SECONDS)
+    poll_timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_INTERVAL_SECONDS)
     database_url: str = "sqlite:///marginwatch.db"
     # SQLite: how long a write waits for another writer before it fails ("database is
     # locked"; the poller then retries and raises a monitor alert)
-    database_busy_timeout_seconds: float = Field(default=15.0, gt=0)
-    target_health: float = Field(default=1.5, gt=1.0)
-    stale_after_seconds: float | None = Field(default=None, gt=0)
+    database_busy_timeout_seconds: float = Field(default=15.0, gt=0, le=MAX_INTERVAL_SECONDS)
+    target_health: float = Field(default=1.5, gt=1.0, le=MAX_HEALTH)
+    stale_after_seconds: float | None = Field(default=None, gt=0, le=MAX_STALE_SECONDS)
     # this many failed polls in a row make an account stale (its data alert fires) even
     # when its last success is recent; 0 turns the test off
-    stale_after_failed_polls: int = Field(default=5, ge=0)
-    retention_days: float = Field(default=7.0, gt=0)
+    stale_after_failed_polls: int = Field(default=5, ge=0, le=MAX_PENDING_POLLS)
+    retention_days: float = Field(default=7.0, gt=0, le=MAX_RETENTION_DAYS)
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        problem = database_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return url
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -370,6 +392,37 @@ class Config(_Strict):
         )
 
 
+def database_url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a database URL (never quoting its password), or None."""
+    from sqlalchemy.engine import make_url  # SQLAlchemy's own parser: what the store will use
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "not a database URL (expected sqlite:///path/to/file.db or postgresql://user@host/db)"
+    backend = parsed.get_backend_name()
+    if backend not in DATABASE_BACKENDS:
+        return f"unsupported database {backend!r} (sqlite or postgresql)"
+    return None
+
+
+def secrets_in(config: Config) -> list[str]:
+    """What in `config` is a secret: the file names the variables that hold credentials,
+    never their values, but a database URL may carry a password."""
+    from sqlalchemy.engine import make_url
+
+    return ["database_url (a password)"] if make_url(config.database_url).password else []
+
+
+def exposure_warnings(path: Path, config: Config) -> list[str]:
+    """One line per problem when a file holding secrets can be read by others."""
+    if not secrets_in(config):
+        return []
+    warning = readable_by_others(path)
+    return [warning] if warning else []
+
+
 def config_path(explicit: Path | None) -> Path:
     """--config, else $MARGINWATCH_CONFIG, else ./marginwatch.toml, else the config of a
     demo run from this folder (./.marginwatch-demo/marginwatch.toml)."""
@@ -424,11 +477,9 @@ def parse_config(
 def load_config(path: Path, account_check: AccountCheck | None = None) -> Config:
     """Read and validate a config file; ConfigError lists every problem."""
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config file"])
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except UnreadableFile as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
     try:

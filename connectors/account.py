@@ -19,7 +19,7 @@ import ccxt.async_support as ccxt_async
 
 from config.settings import AccountConfig
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
-from connectors.guards import redact, reject_unparseable_json
+from connectors.guards import guard_client, redact
 from connectors.normalise import AccountData
 from connectors.permissions import (
     UNVERIFIED,
@@ -148,7 +148,7 @@ class AccountConnector:
             }
         )
         client.verbose = False  # verbose prints request headers, API key included
-        reject_unparseable_json(client)
+        guard_client(client)
         if self.config.base_url:
             redirect(client, self.config.base_url)
         return client

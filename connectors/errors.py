@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import ccxt
 
+from connectors.guards import AnswerTooLarge
+
 T = TypeVar("T")
 
 
@@ -87,6 +89,8 @@ def classify(exc: BaseException) -> ConnectorError:
         return exc
     name = type(exc).__name__
     message = _clean(exc)
+    if isinstance(exc, AnswerTooLarge):  # the same answer would come back: not retried in the cycle
+        return DataError(message)
     if isinstance(exc, ccxt.InvalidNonce):
         return StaleTimestamp(f"stale timestamp: {message}", cause=name)
     if isinstance(exc, ccxt.AuthenticationError):  # includes PermissionDenied, AccountSuspended

@@ -15,7 +15,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from connectors.errors import classify, with_retries
-from connectors.guards import reject_unparseable_json
+from connectors.guards import guard_client
 from connectors.redirect import quiet_ccxt_logger, redirect
 from connectors.venues import profile_for
 from margin.funding import FundingRate
@@ -57,7 +57,7 @@ class MarketData:
             {"enableRateLimit": True, "timeout": int(self.budget_seconds * 1000), "options": dict(profile.options)}
         )
         self.client.verbose = False
-        reject_unparseable_json(self.client)
+        guard_client(self.client)
         if self.base_url:
             redirect(self.client, self.base_url)
         self._candles: dict[str, _Cached] = {}

@@ -6,6 +6,7 @@ interval k starts in interval k. Each cycle is reported to the heartbeat."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from poller.report import CycleReport
 
 if TYPE_CHECKING:
     from poller.loop import Poller
+
+log = logging.getLogger(__name__)
 
 
 async def run_cycles(
@@ -34,7 +37,12 @@ async def run_cycles(
         report = await poller.cycle()
         done += 1
         if on_cycle:
-            on_cycle(report)
+            try:
+                on_cycle(report)
+            except Exception:
+                # a report that cannot be shown (a display bug, hostile text) must not stop
+                # the watching: it is logged, and the next cycle comes on time
+                log.exception("the cycle report could not be shown")
         if poller.heartbeat is not None:
             poller.heartbeat.cycle(report.ok, report.summary, report.seconds)
         wait = next_wait(poller, started, report)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from simulator import binance, bybit, hyperliquid, okx, ws_binance, ws_bybit, ws_okx
 from simulator.common import SimRequest, VenueError, VenueSpec
-from simulator.faults import FAULT_KINDS, Fault, FaultBook, drop_fields, retype_fields
+from simulator.faults import FAULT_KINDS, HOSTILE_TEXT, HUGE_BODY_BYTES, Fault, FaultBook, drop_fields, retype_fields
 from simulator.load import MarkLoad
 from simulator.scenario import ScenarioError
 from simulator.state import SimState
@@ -145,6 +145,10 @@ class SimulatorApp:
                 f"{_STATUS_TEXT[status]}</h1></center></body></html>"
             )
             return web.Response(status=status, text=page, content_type="text/html")
+        if kind == "error_text":
+            return web.Response(status=503, text=HOSTILE_TEXT if fault.text is None else fault.text)
+        if kind == "huge_body":
+            return await _huge_body(request, fault.size or HUGE_BODY_BYTES)
         if kind == "maintenance":
             return _error_response(venue.error("maintenance", sreq))
         if kind == "stale_timestamp":
@@ -189,6 +193,8 @@ class SimulatorApp:
                 doc.get("count"),
                 doc.get("seconds"),
                 doc.get("field"),
+                doc.get("text"),
+                doc.get("size"),
             )
         except ValueError as exc:
             return _admin_error(400, str(exc))
@@ -314,6 +320,26 @@ def _sim_request(request: web.Request, venue: VenueSpec, path: str, body: str) -
         body=body,
         now_ms=int(time.time() * 1000),
     )
+
+
+async def _huge_body(request: web.Request, size: int) -> web.StreamResponse:
+    """A well-formed JSON answer of `size` bytes, streamed (never held whole in memory)."""
+    head, tail = b'{"pad":"', b'"}'
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = max(size, len(head) + len(tail))
+    await response.prepare(request)
+    left = response.content_length - len(head) - len(tail)
+    try:
+        await response.write(head)
+        while left > 0:
+            chunk = min(left, 1 << 20)
+            await response.write(b"x" * chunk)
+            left -= chunk
+        await response.write(tail)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):  # the client stopped reading: what a cap does
+        pass
+    return response
 
 
 def _error_response(err: VenueError) -> web.Response:

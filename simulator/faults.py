@@ -29,8 +29,17 @@ FAULT_KINDS = frozenset(
         "wrong_types",
         "connection_reset",
         "stale_timestamp",
+        "error_text",
+        "huge_body",
     }
 )
+# what "error_text" answers when no text is given: a markdown link and a remote image (a
+# beacon, if rendered), HTML, and rich markup that closes a tag never opened
+HOSTILE_TEXT = (
+    "[/x] Service unavailable: [re-verify your API key](https://evil.example/login) "
+    "![beacon](https://evil.example/pixel.png) <img src=https://evil.example/i.png> [bold]"
+)
+HUGE_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -41,6 +50,8 @@ class Fault:
     count: int | None = None  # requests left; None: until cleared
     seconds: float | None = None  # delay, and Retry-After for http429_retry_after
     field: str | None = None  # missing_field / wrong_types: only this key, not the venue's set
+    text: str | None = None  # error_text: the body of the 503 (default HOSTILE_TEXT)
+    size: int | None = None  # huge_body: bytes of the 200 answer (default HUGE_BODY_BYTES)
 
 
 class FaultBook:
@@ -58,8 +69,10 @@ class FaultBook:
         count: int | None = None,
         seconds: float | None = None,
         field: str | None = None,
+        text: str | None = None,
+        size: int | None = None,
     ) -> Fault:
-        """Register a fault; ValueError for an unknown kind or a bad count/seconds."""
+        """Register a fault; ValueError for an unknown kind or a bad count/seconds/size."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(sorted(FAULT_KINDS))}")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
@@ -68,8 +81,12 @@ class FaultBook:
             raise ValueError(f"seconds must be a number >= 0, got {seconds!r}")
         if kind == "delay" and seconds is None:
             raise ValueError("a delay needs seconds")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1 << 30):
+            raise ValueError(f"size must be a number of bytes from 1 to 1 GiB, got {size!r}")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"text must be a string, got {text!r}")
         path = path if path == "*" or path.startswith("/") else "/" + path
-        fault = Fault(venue, path, kind, count, None if seconds is None else float(seconds), field)
+        fault = Fault(venue, path, kind, count, None if seconds is None else float(seconds), field, text, size)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -178,11 +178,13 @@ class ExchangeSimulator:
         count: int | None = None,
         seconds: float | None = None,
         field: str | None = None,
+        text: str | None = None,
+        size: int | None = None,
     ) -> Fault:
         """Make (venue, path) misbehave; see docs/simulator.md for the kinds. ValueError for
         a kind the venue cannot show."""
         check_fault(venue, kind)
-        return self.faults.add(venue, path, kind, count, seconds, field)
+        return self.faults.add(venue, path, kind, count, seconds, field, text, size)
 
     def clear_faults(self) -> None:
         """Clear the REST and the stream faults."""

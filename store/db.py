@@ -3,6 +3,7 @@ for a shared deployment; schema changes through Alembic (store/migrations)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return on_connect
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite URL's database file readable by its owner only, before SQLite does
+    (it would use 0644 less the umask). SQLite gives the WAL and shared-memory files the
+    mode of the database, so they are private too. An existing file keeps its mode."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a folder that does not exist: SQLite says so itself, with its own error
+    os.close(fd)
+
+
 def make_engine(url: str, busy_timeout_seconds: float | None = None, **kwargs: Any) -> Engine:
     """`busy_timeout_seconds` (SQLite): how long a write waits for another writer."""
     url = normalise_url(url)
@@ -50,6 +68,9 @@ def make_engine(url: str, busy_timeout_seconds: float | None = None, **kwargs: A
             connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
             **kwargs,
         )
+        # the file is made private at the moment SQLite would create it (its first
+        # connection), so it never exists without what a connection then writes sooner
+        event.listen(engine, "do_connect", lambda *_: create_private_sqlite_file(url))
         event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

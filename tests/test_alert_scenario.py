@@ -144,7 +144,9 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(sim: Exchang
         with sessions() as session:
             document = json.loads(session.scalars(select(Account.latest_document)).one())
         sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 1.05))
-        # the transition is stored, and the email not sent (the server is down)
+        # the transition is stored, and the email not sent (the server is down): wait for the
+        # failed attempt to be recorded, not just claimed — killed while "sending", the row
+        # waits out the delivery lease (2 min) after the restart
         _wait(lambda: _scalar(sessions, select(AlertDelivery.last_error)) is not None)
     finally:
         first.send_signal(signal.SIGKILL)

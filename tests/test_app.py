@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,6 +199,11 @@ def app(store_config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest
     yield at
 
 
+def _shown(markdown: str) -> str:
+    """Markdown source as it reads on screen: names are escaped (app.components.safe.md)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -273,22 +280,41 @@ def test_stale_account_page_says_stale(app: AppTest) -> None:
     assert any(e.value.startswith("STALE") for e in app.error)
 
 
-def test_password_gate_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> None:
-    app.secrets["marginwatch_auth"] = {"password_hash": hash_password("correct horse", iterations=1000)}
+def test_password_gate_shows_an_anonymous_visitor_only_the_login(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password is checked at /_mw/login (app.access.web, tested in a real server by
+    tests/test_security_dashboard.py); here: the page script lets in only a session whose
+    connection carries a valid login cookie, on every run."""
+    from app.access import gate, tokens, web
+
+    encoded = hash_password("correct horse", iterations=1000)
+    secret = "a cookie secret of 32 characters"
+    app.secrets["marginwatch_auth"] = {"password_hash": encoded, "cookie_secret": secret}
+    cookie: list[str | None] = [None]
+    monkeypatch.setattr(gate, "login_cookie", lambda: cookie[0])  # AppTest cannot send cookies
+    app.run()  # started without the edge (app/server.py): locked, and says how to start it
+    assert not app.dataframe and "app/server.py" in app.error[0].value
+    monkeypatch.setattr(web, "_installed", True)
     app.run()
     _no_exception(app)
-    assert not app.dataframe and not app.metric
-    assert [b.label for b in app.button] == ["Log in"] and len(app.text_input) == 1
+    assert not app.dataframe and not app.metric and app.title[0].value == "marginwatch"
     for page in ("views/account/page.py", "views/alerts/page.py"):  # any page: still only the login
         with pytest.raises(ValueError):  # the gated app registers no other page
             app.switch_page(page)
-    app.text_input(key="mw_password").input("wrong")
-    app.button[0].click().run()
-    assert not app.dataframe and app.error[0].value == "Wrong password."
-    app.text_input(key="mw_password").input("correct horse")
-    app.button[0].click().run()
+    key = tokens.signing_key(encoded, secret)
+    cookie[0] = tokens.issue(key)[:-2] + "xx"  # forged: a wrong signature
+    app.run()
+    assert not app.dataframe
+    cookie[0] = tokens.issue(key, now=time.time() - 13 * 3600)  # expired (12 h by default)
+    app.run()
+    assert not app.dataframe
+    cookie[0] = tokens.issue(key)
+    app.run()
     _no_exception(app)
     assert app.dataframe and app.title[0].value == "Overview"  # in
+    next(b for b in app.button if b.label == "Log out").click().run()
+    assert not app.dataframe  # logged out: the same cookie is revoked
+    app.run()
+    assert not app.dataframe and app.title[0].value == "marginwatch"
 
 
 def test_oidc_login_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> None:
@@ -381,4 +407,4 @@ def test_risk_page_shows_the_correlated_stress_and_the_owner_rebalancing(app: Ap
     assert transfers[["owner", "from", "to"]].values.tolist() == [[f"{OWNER} (USDT)", "alpha", "bravo"]]
     assert transfers["amount"].iloc[0] == pytest.approx(1096.79, abs=0.01)  # bravo's top-up to 1.5
     assert _frame(app, "method")["method"].tolist() == ["exact"]
-    assert any(m.value.startswith("**Liquidate first:** 1. binanceusdm/bravo") for m in app.markdown)
+    assert any(_shown(m.value).startswith("**Liquidate first:** 1. binanceusdm/bravo") for m in app.markdown)

@@ -6,6 +6,7 @@ moves the shock slider, and opens the Risk page. Screenshots go to tests/artifac
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -86,6 +87,11 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
             _wait_for_snapshots(database, len(polled), 45, demo)  # a refused key never gets one
             url = f"http://127.0.0.1:{port}"
             wait_until_up(url, 45)
+            demo_dir = tmp_path / ".marginwatch-demo"
+            # the demo's folder is private, and so is all it writes (config, database, log)
+            assert stat.S_IMODE(demo_dir.stat().st_mode) == 0o700
+            for name in ("marginwatch.toml", "marginwatch.db", "dashboard.log"):
+                assert stat.S_IMODE((demo_dir / name).stat().st_mode) == 0o600, name
             _check_the_cli_on_the_running_demo(tmp_path, command)
             yield url
         finally:
@@ -136,6 +142,7 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
             page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)  # a loaded 2-core machine: a first render can take seconds
             page.goto(dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             for name in names:  # the danger chart's labels: text the page holds, not canvas pixels
@@ -216,6 +223,7 @@ def test_first_request_to_a_page_of_a_gated_app_gets_the_login(tmp_path: Path) -
                 try:
                     page = browser.new_page(viewport={"width": 1200, "height": 800})
                     page.set_default_timeout(30_000)
+                    expect.set_options(timeout=30_000)
                     page.goto(f"{url}/account?account=x")  # the first request the server sees
                     expect(page.get_by_label("Password").first).to_be_visible()
                     expect(page.get_by_role("heading", name="Account")).to_have_count(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -161,6 +162,40 @@ def test_flat_rate_amount_must_not_be_negative() -> None:
     with pytest.raises(SnapshotError) as caught:
         parse_snapshot(doc)
     assert caught.value.path == "positions[0].maintenance_amount"
+
+
+# --- the bounds (issue 16): the reader and the schema reject the same numbers -------------------
+
+OUT_OF_BOUNDS = [
+    (("wallet_balance",), 10**400, "wallet_balance"),
+    (("wallet_balance",), 5e-324, "wallet_balance"),
+    (("positions", 0, "mark_price"), 1e308, "positions[0].mark_price"),
+    (("positions", 0, "entry_price"), 1e-13, "positions[0].entry_price"),
+    (("positions", 0, "contracts"), 1e16, "positions[0].contracts"),
+    (("positions", 0, "contract_size"), 1e10, "positions[0].contract_size"),
+    (("positions", 0, "leverage"), 1e5, "positions[0].leverage"),
+    (("positions", 0, "volatility"), 11.0, "positions[0].volatility"),
+    (("positions", 0, "volatility"), 1e-9, "positions[0].volatility"),
+    (("positions", 0, "exchange_liquidation_price"), 1e13, "positions[0].exchange_liquidation_price"),
+    (("positions", 0, "amount_step"), 1e-20, "positions[0].amount_step"),
+    (("positions", 0, "tiers", 1, "max_notional"), 1e31, "positions[0].tiers[1].max_notional"),
+    (("positions", 0, "tiers", 1, "max_leverage"), 0.5, "positions[0].tiers[1].max_leverage"),
+    (("positions", 0, "tiers", 1, "maintenance_amount"), -1e16, "positions[0].tiers[1].maintenance_amount"),
+    (("positions", 2, "isolated_margin"), 1e16, "positions[2].isolated_margin"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named"), OUT_OF_BOUNDS, ids=[f"{b[2]}-{i}" for i, b in enumerate(OUT_OF_BOUNDS)]
+)
+def test_reader_and_schema_reject_out_of_bound_numbers(tmp_path: Path, path: tuple, value: object, named: str) -> None:
+    from cli.inputs import InputError, load_snapshot
+
+    doc = _with(DEMO, path, value)
+    file = tmp_path / "snapshot.json"
+    file.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=re.escape(f"{file}: {named}: must be")):
+        load_snapshot(file)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
 
@@ -181,3 +216,47 @@ def test_risk_exits_2_with_one_line_naming_the_overlapping_tier(write_json) -> N
     assert out == ""
     [line] = err.strip().splitlines()
     assert "positions[0].tiers[0].max_notional" in line and "overlaps" in line
+
+
+def _reader_refuses(doc: dict, tmp_path: Path) -> bool:
+    from cli.inputs import InputError, load_snapshot
+
+    file = tmp_path / "snapshot.json"
+    file.write_text(json.dumps(doc))
+    try:
+        load_snapshot(file)
+    except InputError:
+        return True
+    return False
+
+
+def _schema_refuses(doc: dict) -> bool:
+    try:
+        jsonschema.validate(doc, SCHEMA)
+    except jsonschema.ValidationError:
+        return True
+    return False
+
+
+def _bounded_fields() -> list[tuple[str, str]]:
+    from cli.inputs import SNAPSHOT_BOUNDS
+
+    return [(level, key) for level, table in SNAPSHOT_BOUNDS.items() for key in table]
+
+
+@pytest.mark.parametrize(("level", "key"), _bounded_fields())
+def test_the_schema_holds_the_readers_bounds(tmp_path: Path, level: str, key: str) -> None:
+    """Just past each bound both refuse; at the bound (and at 0 where 0 means none) the
+    schema accepts what the reader accepts."""
+    from cli.inputs import SNAPSHOT_BOUNDS
+
+    where = {"account": (), "position": ("positions", 2), "tier": ("positions", 0, "tiers", 0)}[level]
+    lowest, highest = SNAPSHOT_BOUNDS[level][key]
+    beyond = [highest * 10] + ([lowest / 10] if lowest > 0 else [])
+    for value in beyond:
+        doc = _with(DEMO, (*where, key), value)
+        assert _reader_refuses(doc, tmp_path) and _schema_refuses(doc), (key, value)
+    for value in (highest, lowest):
+        doc = _with(DEMO, (*where, key), value)
+        if not _reader_refuses(doc, tmp_path):  # a tier table's order, or a sign, may still refuse it
+            assert not _schema_refuses(doc), (key, value)

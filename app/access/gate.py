@@ -1,55 +1,45 @@
-"""Who may see the dashboard. Three modes, chosen by `.streamlit/secrets.toml`:
-
-- `[auth]` present: Streamlit's OpenID Connect login (`st.login`), for shared deployments;
-- `[marginwatch_auth] password_hash`: a team password (app.access.password), for self-hosting;
-- neither: open, and meant to bind to 127.0.0.1 only (.streamlit/config.toml).
+"""Who may see the dashboard, checked on every run of the page script (app.access.modes
+says which login is configured).
 
 An anonymous visitor of a gated app gets only the login, whatever page they open: until
-`allowed()` is true, main.py registers the login under every URL and nothing else. A
-secrets file that exists but cannot be read locks the app (fails closed) rather than
-opening it.
+`allowed()` is true, main.py registers the login under every URL and nothing else.
+
+With the team password, the login itself happens outside Streamlit (app.access.web, at
+/_mw/login), which sets an HttpOnly cookie; here the cookie that came with this session's
+websocket (`st.context.cookies`, from the connection now serving the session, so a
+resumed session is checked against its new connection) must hold a valid, unexpired,
+unrevoked token on every run. A dashboard started without that edge (app/main.py run
+directly) stays locked in the password mode. A secrets file that exists but cannot be
+read locks the app (fails closed) rather than opening it.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
-import time
-from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from app.access.password import check_hash_format, verify_password
+from app.access import modes, tokens, web
+from app.access.modes import BROKEN, OIDC, OPEN, PASSWORD, access_mode
+from app.components.safe import md
 
-SESSION_KEY = "mw_password_ok"
-OPEN, OIDC, PASSWORD, BROKEN = "open", "oidc", "password", "broken"
-
-
-class SecretsUnreadable(Exception):
-    """A secrets file exists but cannot be parsed."""
+__all__ = ["BROKEN", "OIDC", "OPEN", "PASSWORD", "access_mode", "allowed"]
 
 
-def _secrets() -> dict[str, Any]:
-    try:
-        return st.secrets.to_dict()
-    except FileNotFoundError as exc:  # Streamlit raises this both for "none" and "unreadable"
-        paths = st.get_option("secrets.files") or []
-        if any(Path(p).exists() for p in paths):
-            raise SecretsUnreadable(str(exc)) from None
-        return {}  # no secrets file at all: the open mode
+def login_cookie() -> str | None:
+    """The login cookie that came with the websocket now serving this session."""
+    return st.context.cookies.get(tokens.COOKIE)
 
 
-def access_mode() -> str:
-    try:
-        secrets = _secrets()
-    except SecretsUnreadable:
-        return BROKEN
-    if "auth" in secrets:
-        return OIDC
-    if "marginwatch_auth" in secrets:
-        return PASSWORD
-    return OPEN
+def current_login() -> tokens.Login | None:
+    """The password login this session's connection proves, if any."""
+    settings = modes.password_settings()
+    if settings is None or not web.installed():
+        return None
+    return settings.login(login_cookie())
 
 
 def allowed(mode: str) -> bool:
@@ -58,7 +48,7 @@ def allowed(mode: str) -> bool:
     if mode == OIDC:
         return bool(st.user.is_logged_in)
     if mode == PASSWORD:
-        return bool(st.session_state.get(SESSION_KEY))
+        return current_login() is not None
     return False  # unreadable secrets: locked
 
 
@@ -94,35 +84,44 @@ def login_page() -> None:
             return
         st.button("Log in", type="primary", on_click=st.login)
         return
-    _password_form()
+    _password_login()
 
 
-def _password_form() -> None:
-    encoded = str(_secrets().get("marginwatch_auth", {}).get("password_hash", ""))
-    problem = check_hash_format(encoded)
-    if problem:  # fail closed: a broken hash never opens the app
-        st.error(f"secrets.toml [marginwatch_auth]: {problem}. Make one with `python -m app.access.password hash`.")
+def _password_login() -> None:
+    settings = modes.password_settings()
+    if settings is not None and settings.problem:  # fail closed: a broken setting never opens the app
+        st.error(
+            f"secrets.toml [marginwatch_auth]: {md(settings.problem)}. "
+            "Make a hash with `python -m app.access.password hash`."
+        )
         return
-    with st.form("login"):
-        password = st.text_input("Password", type="password", key="mw_password")
-        submitted = st.form_submit_button("Log in", type="primary")
-    if not submitted:
+    if not web.installed():
+        st.error(
+            "The password login needs the dashboard's own server: start it with "
+            "`streamlit run app/server.py` (as `marginwatch demo` does), not app/main.py."
+        )
         return
-    if verify_password(password, encoded):
-        st.session_state[SESSION_KEY] = True
-        st.rerun()
-    time.sleep(1.0)  # slows guessing from one session; the hash's cost slows the rest
-    st.error("Wrong password.")
+    st.warning("Your login has expired or ended: log in again.")
+    url = st.context.url or ""
+    path = "/" + url.split("://", 1)[-1].partition("/")[2] if url else "/"
+    target = f"{web.login_url()}?next={quote(path, safe='')}"
+    st.html(f'<a href="{html.escape(target)}" target="_self">Log in</a>')
+
+
+def _log_out() -> None:
+    login = current_login()
+    if login is not None:
+        tokens.revoke(login)  # the cookie the browser keeps is dead from now on
 
 
 def account_box(mode: str) -> None:
     """Who is logged in, and the way out (sidebar)."""
     if mode == OIDC:
         name = st.user.get("name") or st.user.get("email") or "logged in"
-        st.caption(f"Logged in as {name}")
+        st.caption(f"Logged in as {md(name)}")
         st.button("Log out", on_click=st.logout)
     elif mode == PASSWORD:
-        st.button("Log out", on_click=lambda: st.session_state.pop(SESSION_KEY, None))
+        st.button("Log out", on_click=_log_out)
 
 
 def footer(mode: str) -> None:

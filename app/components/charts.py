@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from app.components import fmt
 from app.components.levels import COLORS, NOT_WATCHED, STALE
+from app.components.safe import svg
 from margin.danger import DangerLimits
 
 LIQUIDATION = "#7f0000"
@@ -38,13 +39,13 @@ def danger_bars(frame: pd.DataFrame, limits: DangerLimits) -> go.Figure:
     cap = max(6.0, warning_sigma * 3)
     labels, widths, texts, colors = [], [], [], []
     for row in frame.itertuples():
-        labels.append(row.account)
+        labels.append(svg(row.account))  # Plotly reads <a href> in chart text: names are escaped
         colors.append(COLORS[row.level])
         distance = None if pd.isna(row.nearest_distance) else float(row.nearest_distance)
         sigma = None if pd.isna(row.nearest_sigma) else float(row.nearest_sigma)
         if row.level in (STALE, NOT_WATCHED):
             widths.append(cap)
-            texts.append(row.data)
+            texts.append(svg(row.data))
         elif distance is None:
             widths.append(cap)
             texts.append("no liquidation price")
@@ -139,7 +140,7 @@ def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: 
     times = _local(events["occurred_at"], zone)
     for moment in times:
         fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5)
-    texts = [f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})" for e in events.itertuples()]
+    texts = [svg(f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})") for e in events.itertuples()]
     fig.add_trace(
         go.Scatter(
             x=times,
@@ -175,7 +176,7 @@ def history_figure(
         go.Scatter(
             x=times,
             y=frame["equity"],
-            name=f"equity ({collateral})",
+            name=f"equity ({svg(collateral)})",
             mode="lines",
             line={"color": "#9467bd", "width": 1},
             yaxis="y2",
@@ -192,7 +193,7 @@ def history_figure(
         hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         yaxis=axis,
-        yaxis2={"title": f"equity ({collateral})", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={"title": f"equity ({svg(collateral)})", "overlaying": "y", "side": "right", "showgrid": False},
         xaxis={
             "rangeselector": {
                 "buttons": [
@@ -226,7 +227,7 @@ def stress_figure(
                 x=part["shock"] * 100,
                 y=part["health"].clip(lower=0.01),
                 mode="lines",
-                name=f"{pool} ({scenario})",
+                name=svg(f"{pool} ({scenario})"),
                 line={"dash": "dot" if scenario == "what-if" else "solid"},
             )
         )
@@ -238,7 +239,7 @@ def stress_figure(
                 mode="markers+text",
                 name="liquidated",
                 marker={"symbol": "x", "size": 12, "color": LIQUIDATION},
-                text=markers["label"],
+                text=[svg(label) for label in markers["label"]],
                 # alternate above and below: two pools are often liquidated a few % apart
                 textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(markers))],
                 hovertemplate="%{text}: shock %{x:.1f} %<extra></extra>",
@@ -278,7 +279,7 @@ def alert_timeline(intervals: pd.DataFrame, zone: tzinfo) -> go.Figure:
             go.Bar(
                 base=start,
                 x=(end - start).dt.total_seconds() * 1000,
-                y=part["row"],
+                y=[svg(row) for row in part["row"]],
                 orientation="h",
                 name=names.get(int(level), str(level)),
                 marker_color=COLORS["critical" if level == 2 else "warning"],

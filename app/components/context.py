@@ -4,6 +4,7 @@ run."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.components.safe import md
 from config.settings import AccountConfig, AlertRules, Config, ConfigError, config_path, load_config
 from store.db import make_engine, normalise_url, session_factory
 from store.schema import Base
 
+log = logging.getLogger(__name__)
 SETUP_HINT = "run `marginwatch db upgrade` (or `marginwatch poll`, which creates it) first"
 
 
@@ -59,12 +62,12 @@ def context_or_stop() -> DashboardContext:
     try:
         stat = path.stat()
     except OSError:
-        st.error(f"No config file at `{path}`: set MARGINWATCH_CONFIG to your marginwatch.toml.")
+        st.error(f"No config file at {md(path)}: set MARGINWATCH_CONFIG to your marginwatch.toml.")
         st.stop()
     try:
         config = _config(str(path.resolve()), (stat.st_mtime_ns, stat.st_size))
     except ConfigError as exc:
-        st.error("The config file cannot be used:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        st.error("The config file cannot be used:\n\n" + "\n".join(f"- {md(p)}" for p in exc.problems))
         st.stop()
     url = normalise_url(config.database_url)
     parsed = make_url(url)
@@ -74,15 +77,17 @@ def context_or_stop() -> DashboardContext:
         and not Path(parsed.database).exists()
     ):
         # connecting would create an empty file: say what to do instead
-        st.error(f"No database at `{parsed.database}`: {SETUP_HINT}.")
+        st.error(f"No database at {md(parsed.database)}: {SETUP_HINT}.")
         st.stop()
     engine = _engine(url)
     try:
         missing = _missing_tables(engine)
     except Exception as exc:  # unreachable server, bad credentials: say so, keep going on rerun
-        st.error(f"Cannot read the database ({type(exc).__name__}: {str(exc).splitlines()[0]}).")
+        first = (str(exc).splitlines() or [""])[0]
+        log.warning("the dashboard cannot read the database: %s: %s", type(exc).__name__, first)
+        st.error(f"Cannot read the database ({md(type(exc).__name__)}: {md(first)}).")
         st.stop()
     if missing:
-        st.error(f"The database has no marginwatch schema (missing: {', '.join(missing)}): {SETUP_HINT}.")
+        st.error(f"The database has no marginwatch schema (missing: {md(', '.join(missing))}): {SETUP_HINT}.")
         st.stop()
     return DashboardContext(config, path, engine, session_factory(engine))

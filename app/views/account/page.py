@@ -15,6 +15,7 @@ from app.components import fmt, tables, tz
 from app.components.charts import history_figure
 from app.components.context import DashboardContext, context_or_stop
 from app.components.levels import COLORS, CRITICAL
+from app.components.safe import md
 from app.views.account.data import (
     WINDOWS,
     funding_frame,
@@ -102,18 +103,18 @@ def _snapshot(account: Account) -> tuple[Snapshot | None, str | None]:
     try:
         return _parsed(account.latest_document), None
     except (SnapshotError, ValueError) as exc:
-        return None, f"The stored snapshot document cannot be read: {exc}"
+        return None, f"The stored snapshot document cannot be read: {md(exc)}"
 
 
 def _status(ctx: DashboardContext, account: Account, now: datetime) -> None:
     fresh = freshness(account.last_success_at, now, staleness(ctx.config), account.consecutive_failures)
     age = fresh.age_seconds
     if account.state != "active":
-        st.error(f"{account.state.upper()}: not polled. {account.state_reason or ''}")
+        st.error(f"{md(account.state.upper())}: not polled. {md(account.state_reason or '')}")
     elif fresh.stale:
         st.error(
-            f"STALE ({fresh.reason}): last successful poll {fmt.age(age)} ago. The figures below are from then, "
-            f"not now. {account.last_error or ''}"
+            f"STALE ({md(fresh.reason or '')}): last successful poll {fmt.age(age)} ago. The figures below are from "
+            f"then, not now. {md(account.last_error or '')}"
         )
     else:
         st.caption(f"Last poll {fmt.age(age)} ago ({fmt.when(account.last_success_at, tz.current())}).")
@@ -123,7 +124,7 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
     cols = st.columns(6)
     cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
     cols[1].metric("Cross health", fmt.ratio(snap.health))
-    cols[2].metric(f"Equity ({collateral})", fmt.money(snap.equity))
+    cols[2].metric(f"Equity ({md(collateral)})", fmt.money(snap.equity))
     cols[3].metric("Maintenance margin", fmt.money(snap.maintenance_margin))
     cols[4].metric("Margin ratio", fmt.ratio(snap.margin_ratio))
     cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.money(snap.topup_to_target))

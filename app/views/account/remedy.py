@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import fmt, tables
+from app.components.safe import md
 from margin.report import risk_report
 from margin.slippage import PricedPlan
 from margin.snapshot import Snapshot
@@ -55,12 +56,11 @@ def render_remedy(
     top, plan = st.columns(2)
     with top:
         st.markdown("**Top up**")
-        st.metric(f"Collateral to reach health {target:g}", fmt.money(account["topup_to_target"], collateral))
+        st.metric(f"Collateral to reach health {target:g}", fmt.money(account["topup_to_target"], md(collateral)))
         isolated = [p for p in report["positions"] if p["topup_to_target"]]
         for p in isolated:
-            st.write(
-                f"{p['symbol']} {p['side']} (isolated): add {fmt.money(p['topup_to_target'], collateral)} to its margin"
-            )
+            amount = fmt.money(p["topup_to_target"], collateral)
+            st.markdown(md(f"{p['symbol']} {p['side']} (isolated): add {amount} to its margin"))
     with plan:
         _deleverage(report, snapshot, collateral)
     if books is not None and zone is not None:
@@ -103,9 +103,9 @@ def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
             fmt.DASH if after is None else fmt.percent(after),
             help="The plan never brings a liquidation price nearer, on either side.",
         )
-        cols[3].metric(f"Cost ({collateral})", fmt.money(summary["total_cost"]), help="Taker fee + slippage.")
+        cols[3].metric(f"Cost ({md(collateral)})", fmt.money(summary["total_cost"]), help="Taker fee + slippage.")
     if summary["note"]:
-        (st.info if summary["reaches_target"] else st.warning)(summary["note"])
+        (st.info if summary["reaches_target"] else st.warning)(md(summary["note"]))
 
 
 def fills_frame(priced: PricedPlan, snapshot: Snapshot) -> pd.DataFrame:
@@ -140,7 +140,7 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
     st.markdown("**The reductions at the order book's prices**")
     if remedy.missing_books:
         st.info(
-            f"No order book stored for {', '.join(remedy.missing_books)}: the plan above is priced at "
+            f"No order book stored for {md(', '.join(remedy.missing_books))}: the plan above is priced at "
             "mark only. The poller stores the books of an account's plan while it is under its target "
             "health."
         )
@@ -177,12 +177,12 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
         fmt.ratio(priced.health_after),
         help="After the fills at VWAP and the taker fee.",
     )
-    cols[2].metric(f"Slippage ({snapshot.collateral})", fmt.money(priced.total_slippage))
-    cols[3].metric(f"Fee ({snapshot.collateral})", fmt.money(priced.total_fee))
+    cols[2].metric(f"Slippage ({md(snapshot.collateral)})", fmt.money(priced.total_slippage))
+    cols[3].metric(f"Fee ({md(snapshot.collateral)})", fmt.money(priced.total_fee))
     if priced.unfilled:
-        st.error(f"The plan is {TOO_LARGE}: " + priced.note)
+        st.error(f"The plan is {TOO_LARGE}: " + md(priced.note))
     elif priced.note:
-        st.warning(priced.note)
+        st.warning(md(priced.note))
     times = [t for t in remedy.books_at.values() if t is not None]
     if times:
         st.caption(

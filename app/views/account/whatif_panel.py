@@ -10,6 +10,7 @@ import streamlit as st
 
 from app.components import fmt
 from app.components.charts import stress_figure
+from app.components.safe import md
 from app.views.account.whatif import WhatIf, apply, cross_figures, liquidation_markers, stress_curves
 from config.settings import AlertRules
 from margin.snapshot import Snapshot
@@ -29,7 +30,7 @@ def _controls(snapshot: Snapshot, name: str) -> WhatIf:
         help="Every mark moved by this fraction at once.",
     )
     added = cols[1].number_input(
-        f"Add collateral ({snapshot.collateral})",
+        f"Add collateral ({md(snapshot.collateral)})",
         min_value=0.0,
         value=0.0,
         step=1000.0,
@@ -79,7 +80,7 @@ def render_what_if(snapshot: Snapshot, target: float, rules: AlertRules, name: s
         help="Weakest pool after the what-if; liquidation at 1.",
     )
     cols[1].metric("Cross health", fmt.ratio(after["health"]), delta=_delta(now, after, "health"))
-    cols[2].metric(f"Equity ({snapshot.collateral})", fmt.money(after["equity"]))
+    cols[2].metric(f"Equity ({md(snapshot.collateral)})", fmt.money(after["equity"]))
     cols[3].metric("Maintenance margin", fmt.money(after["maintenance_margin"]))
     topup = max(0.0, target * (after["maintenance_margin"] or 0.0) - (after["equity"] or 0.0))
     cols[4].metric(f"Top-up to {target:g}", fmt.money(topup) if after["health"] is not None else fmt.DASH)

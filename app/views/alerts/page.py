@@ -15,6 +15,7 @@ from app.components import fmt, tables, tz
 from app.components.charts import alert_timeline
 from app.components.context import DashboardContext, context_or_stop
 from app.components.levels import ALERT_NAMES, COLORS, CRITICAL, WARNING
+from app.components.safe import md
 from app.views.alerts.data import timeline_intervals, transitions_frame
 from store import repo
 
@@ -99,7 +100,7 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
                 float(minutes),
                 reason.strip() or None,
             )
-            st.success(f"Silenced {made.account or 'all accounts'} until {fmt.when(made.ends_at, zone)}.")
+            st.success(f"Silenced {md(made.account or 'all accounts')} until {fmt.when(made.ends_at, zone)}.")
     active = active_silences(ctx.sessions, datetime.now(UTC))  # after the form: lists a new one
     if not active:
         st.caption("No active silence.")
@@ -113,7 +114,7 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
         column_config={"starts_at": tables.time_column("from"), "ends_at": tables.time_column("until")},
     )
     for s in active:
-        label = f"End silence #{s.id} ({s.account or 'all accounts'}, until {fmt.when(s.ends_at, zone)})"
+        label = f"End silence \\#{s.id} ({md(s.account or 'all accounts')}, until {fmt.when(s.ends_at, zone)})"
         if st.button(label, key=f"end_silence_{s.id}"):
             end_silence(ctx.sessions, s.id, datetime.now(UTC))
             st.rerun()

@@ -15,6 +15,7 @@ from app.components import fmt, tables, tz
 from app.components.charts import danger_bars
 from app.components.context import DashboardContext, context_or_stop
 from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, NOT_WATCHED, OK, STALE, WARNING
+from app.components.safe import md
 from app.views.overview.data import Overview, load_overview
 
 ACCOUNT_PAGE = "views/account/page.py"
@@ -67,9 +68,9 @@ def _total(column: DeltaGenerator, label: str, totals: dict[str, float], explain
     """One currency: the figure, its currency in the label; several: one line each."""
     if len(totals) <= 1:
         currency, value = next(iter(totals.items()), ("", None))
-        column.metric(f"{label} ({currency})" if currency else label, fmt.money(value), help=explain)
+        column.metric(f"{label} ({md(currency)})" if currency else label, fmt.money(value), help=explain)
     else:
-        column.metric(label, " · ".join(fmt.money(v, c) for c, v in sorted(totals.items())), help=explain)
+        column.metric(label, " · ".join(fmt.money(v, md(c)) for c, v in sorted(totals.items())), help=explain)
 
 
 def _totals(overview: Overview) -> None:

@@ -12,6 +12,7 @@ import streamlit as st
 from app.components import fmt, tables, tz
 from app.components.context import DashboardContext, context_or_stop
 from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, OK, WARNING
+from app.components.safe import md
 from app.views.risk.data import RiskData, betas_frame, load_risk, rebalance_frames, shock_totals, stress_frame
 from margin.correlation import CorrelatedStress
 
@@ -100,7 +101,8 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
         st.markdown(
             "**Liquidate first:** "
             + ", ".join(
-                f"{i}. {data.labels.get(name, name)} at BTC {shock * 100:+.1f} % ({'down' if shock < 0 else 'up'})"
+                f"{i}\\. {md(data.labels.get(name, name))} at BTC {shock * 100:+.1f} % "
+                f"({'down' if shock < 0 else 'up'})"
                 for i, (name, shock) in enumerate(order, start=1)
             )
         )
@@ -160,11 +162,11 @@ def _rebalance(data: RiskData) -> None:
     for owner, plan in data.plans.items():
         if plan.shortfall > 0 and not math.isclose(plan.shortfall, 0.0, abs_tol=0.005):
             st.error(
-                f"{owner}: short by {fmt.money(plan.shortfall)}: the surplus is shared to raise the lowest "
+                f"{md(owner)}: short by {fmt.money(plan.shortfall)}: the surplus is shared to raise the lowest "
                 "health first, and the rest must be topped up."
             )
         elif not plan.transfers:
-            st.caption(f"{owner}: every account is at or above its target health.")
+            st.caption(f"{md(owner)}: every account is at or above its target health.")
     if not transfers.empty:
         st.markdown("**Transfers**")
         styler = transfers.style.map(lambda _: f"color: {COLORS[OK]}; font-weight: bold", subset=["to"])
