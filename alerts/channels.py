@@ -115,15 +115,17 @@ def send_direct(
     html: str,
     payload: dict[str, Any],
     recipients: Sequence[str] | None = None,
+    key: str = "",
 ) -> list[tuple[str, str | None]]:
     """Send one message at once through every configured channel, without the database
     (for when it is down, and for `alerts test`): all channels at the same time, each
     bounded by its own timeout. Blocking: from async code, call it in a thread. Returns
     (channel, None) for each channel that delivered and (channel, reason) for each that
     did not; never raises for a channel's failure. Email goes to `recipients`, by default
-    everyone any account's alerts go to; Telegram to every configured chat."""
+    everyone any account's alerts go to; Telegram to every configured chat. `key` makes the
+    email's Message-ID (the same for every send of one message)."""
     message = Outgoing(
-        subject, text, html, payload, list(recipients) if recipients is not None else all_recipients(config)
+        subject, text, html, payload, list(recipients) if recipients is not None else all_recipients(config), key
     )
     channels = row_channels(config)
     if not channels:

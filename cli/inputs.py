@@ -35,7 +35,7 @@ SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
         "mark_price": PRICE,
         "isolated_margin": (0.0, MONEY),
         "leverage": (0.01, 1e4),
-        "maintenance_amount": (-MONEY, MONEY),
+        "maintenance_amount": (0.0, MONEY),  # never negative (the parser refuses it)
         # 0 means "none" for these two (the parser allows it); a positive value must not be
         # a denormal: 1e-313 as a volatility made a distance of infinite sigmas
         "exchange_liquidation_price": PRICE,
@@ -44,8 +44,8 @@ SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "tier": {
         "min_notional": (0.0, 1e30),
-        "max_notional": (0.0, 1e30),
-        "maintenance_amount": (-MONEY, MONEY),
+        "max_notional": (TINY, 1e30),  # above its min_notional, so never 0
+        "maintenance_amount": (0.0, MONEY),
         "max_leverage": (1.0, 1e4),
     },
 }
