@@ -193,6 +193,10 @@ class Config(_Strict):
     target_health: float = Field(default=1.5, gt=1.0)
     stale_after_seconds: float | None = Field(default=None, gt=0)
     retention_days: float = Field(default=7.0, gt=0)
+    # Prometheus metrics over HTTP (docs/deploy.md): off unless a port is set (0: any free
+    # port); on loopback unless told otherwise, since account names and equity are private.
+    metrics_port: int | None = Field(default=None, ge=0, lt=65536)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
