@@ -41,9 +41,16 @@ def metrics_served(
         yield None
         return
     from readmodels.exporter import MetricsExporter
+    from readmodels.metrics import configured_channels
 
     accounts = {a.name: a.exchange for a in settings.accounts if watched(a.name)}
-    exporter = MetricsExporter(open_store(settings), settings.stale_after, accounts, settings.poll_interval_seconds)
+    exporter = MetricsExporter(
+        open_store(settings),
+        settings.stale_after,
+        accounts,
+        settings.poll_interval_seconds,
+        configured_channels(settings),
+    )
     try:
         bound = exporter.serve(settings.metrics_host, port)
     except OSError as exc:

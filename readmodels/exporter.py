@@ -49,7 +49,8 @@ class StoreFigures(Collector):
 class MetricsExporter:
     """The metrics of one poller process, in a registry of its own. `accounts` maps each
     account this process watches (by name) to its exchange; `poll_interval_seconds` is
-    exported so that rules can scale "no cycle for a while" to it."""
+    exported so that rules can scale "no cycle for a while" to it; `channels` are the
+    configured alert channels."""
 
     def __init__(
         self,
@@ -57,12 +58,14 @@ class MetricsExporter:
         stale_after_seconds: float,
         accounts: Mapping[str, str],
         poll_interval_seconds: float,
+        channels: Iterable[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         prometheus_client.disable_created_metrics()  # no *_created series: they only double the counters
         self.sessions = sessions
         self.stale_after_seconds = stale_after_seconds
         self.accounts = dict(accounts)
+        self.channels = tuple(channels)
         self.clock = clock
         self.registry = CollectorRegistry()
         self.figures = StoreFigures(clock)
@@ -106,7 +109,7 @@ class MetricsExporter:
         previous read stays (its data ages keep growing, so it cannot pass for fresh)."""
         try:
             with self.sessions() as session:
-                state = read_state(session, self.clock(), self.stale_after_seconds, self.accounts)
+                state = read_state(session, self.clock(), self.stale_after_seconds, self.accounts, self.channels)
         except Exception as exc:  # the poller must outlive a bad read; see the docstring
             self.refresh_failures.inc()
             log.warning("metrics: cannot read the store (%s: %s)", type(exc).__name__, exc)
@@ -130,6 +133,11 @@ class MetricsExporter:
         """Serve /metrics on host:port (port 0: any free one); returns the port."""
         self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
         return int(self._server.server_port)
+
+    @property
+    def port(self) -> int | None:
+        """The port /metrics is served on (None when not serving)."""
+        return None if self._server is None else int(self._server.server_port)
 
     def close(self) -> None:
         if self._server is not None:

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.settings import Config
 from readmodels.accounts import LEVEL_NUMBERS, AccountView, account_views
 from store.schema import AlertDelivery, PositionSnapshot
 
@@ -58,10 +59,16 @@ class MetricsState:
 
 
 def read_state(
-    session: Session, now: datetime, stale_after_seconds: float, names: Collection[str] | None = None
+    session: Session,
+    now: datetime,
+    stale_after_seconds: float,
+    names: Collection[str] | None = None,
+    channels: Collection[str] = (),
 ) -> MetricsState:
     """The store as metrics show it; with `names`, only those accounts (the configured ones:
-    an account removed from the config is no longer watched, and no longer reported)."""
+    an account removed from the config is no longer watched, and no longer reported).
+    `channels` (the configured ones) are counted from 0 before their first delivery: a
+    channel's first failure is then an increase that rules see."""
     views = tuple(v for v in account_views(session, now, stale_after_seconds) if names is None or v.name in names)
     by_snapshot = {v.snapshot_id: v for v in views if v.snapshot_id is not None}
     nearest: dict[tuple[str, str, str, str], float] = {}
@@ -78,8 +85,8 @@ def read_state(
             # one series per label set: a symbol held twice on one side (cross and isolated) shows the nearer
             if key not in nearest or abs(distance) < abs(nearest[key]):
                 nearest[key] = distance
-    pending: dict[str, int] = {}
-    failed: dict[str, int] = {}
+    pending = dict.fromkeys(channels, 0)
+    failed = dict.fromkeys(channels, 0)
     counts = session.execute(
         select(AlertDelivery.channel, AlertDelivery.status, func.count()).group_by(
             AlertDelivery.channel, AlertDelivery.status
@@ -96,6 +103,11 @@ def read_state(
         deliveries_pending=pending,
         deliveries_failed=failed,
     )
+
+
+def configured_channels(config: Config) -> list[str]:
+    """The delivery channels of `config`, named as the outbox names them (alerts.service)."""
+    return (["email"] if config.alerts.email else []) + [f"webhook:{w.name}" for w in config.alerts.webhooks]
 
 
 def aged(view: AccountView, read_at: datetime, now: datetime, stale_after_seconds: float) -> AccountView:
