@@ -101,6 +101,8 @@ class MetricsExporter:
         for name, exchange in self.accounts.items():  # every account's count exists from 0: rate() sees the first
             self.poll_errors.labels(exchange, name)
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marginwatch-metrics")
+        self._lock = threading.Lock()
+        self._waiting: Future[None] | None = None
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -117,8 +119,15 @@ class MetricsExporter:
         self.figures.state = state
 
     def refresh_later(self) -> Future[None]:
-        """`refresh` on the exporter's own thread: the caller (the event loop) does not wait."""
-        return self._reader.submit(self.refresh)
+        """`refresh` on the exporter's own thread: the caller (the event loop) does not wait.
+        A read still waiting to start is not queued twice (it will read the latest), so a
+        slow store never piles reads up behind it."""
+        with self._lock:
+            waiting = self._waiting
+            if waiting is not None and not waiting.running() and not waiting.done():
+                return waiting
+            self._waiting = self._reader.submit(self.refresh)
+            return self._waiting
 
     def observe_cycle(self, seconds: float, failed: Iterable[str]) -> Future[None]:
         """A poll cycle just ended: it took `seconds`, the accounts named in `failed` failed."""

@@ -19,10 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from config.settings import ConfigError, parse_config
 from readmodels.accounts import AccountView
+from readmodels.exporter import MetricsExporter
 from readmodels.metrics import aged
+from store.db import make_engine, session_factory, upgrade
 from tests.alert_scenario import scenario, write_toml
 from tests.conftest import free_port, run_cli, running_simulator
 from tests.prometheus_server import tool, wait_until
@@ -239,3 +242,24 @@ def test_figures_age_at_each_scrape() -> None:
     assert aged(never, read, read + timedelta(hours=1), 30) == never
     # a clock stepping back never makes data younger than it was read
     assert aged(_view(), read, read - timedelta(seconds=60), 30).age_seconds == 5
+
+
+def test_a_failed_store_read_is_counted_and_keeps_the_last_figures(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    exporter = MetricsExporter(session_factory(engine), 90, {}, 30, ["email"])
+    try:
+        exporter.refresh_later().result(30)
+        first = exporter.figures.state
+        assert first is not None and first.deliveries_failed == {"email": 0}
+        with engine.begin() as connection:  # the schema goes from under the reader
+            connection.execute(text("ALTER TABLE accounts RENAME TO accounts_gone"))
+        exporter.refresh_later().result(30)
+        assert exporter.figures.state is first
+        assert exporter.registry.get_sample_value("marginwatch_metrics_refresh_failures_total") == 1
+        assert "metrics: cannot read the store (OperationalError" in caplog.text
+    finally:
+        exporter.close()
