@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, dashboard, engine, poll, risk, stream_load
+from bench import alerts, dashboard, engine, metrics, poll, risk, stream_load
 
 SUITES = {
     "engine": engine.main,
@@ -13,6 +13,7 @@ SUITES = {
     "dashboard": dashboard.main,
     "risk": risk.main,
     "streams": stream_load.main,
+    "metrics": metrics.main,
 }
 
 

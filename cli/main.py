@@ -23,6 +23,7 @@ from cli.alert_commands import alerts_app
 from cli.common import ConfigOption, fail, load_or_fail, open_store, optional_config, parse_shocks, prepare_store
 from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
+from cli.metrics import MetricsPortOption, metrics_served, observing
 from cli.report_table import render_risk
 from config.secrets import credentials
 from config.settings import ConfigError
@@ -134,9 +135,10 @@ def poll(
     config: ConfigOption = None,
     shard: Annotated[str | None, typer.Option(help="i/n: poll only this process's share of the accounts.")] = None,
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Watch every account: poll each interval, store snapshots and errors, until stopped."""
-    from poller.loop import parse_shard
+    from poller.loop import in_shard, parse_shard
     from poller.runtime import run_poller
 
     settings = load_or_fail(config, polling=True)
@@ -154,7 +156,8 @@ def poll(
     from poller.membership import AnotherPoller
 
     try:
-        asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=report))
+        with metrics_served(settings, metrics_port, console, lambda name: in_shard(name, chosen_shard)) as exporter:
+            asyncio.run(run_poller(settings, shard=chosen_shard, cycles=cycles, on_cycle=observing(exporter, report)))
     except AnotherPoller as exc:
         fail(str(exc))
 
@@ -259,6 +262,7 @@ def demo(
     dashboard_port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1.")] = 8501,
     no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Poll only; no dashboard.")] = False,
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """The product on the built-in exchange simulator, with the dashboard: no API keys needed."""
 
@@ -329,7 +333,8 @@ def demo(
         render_status(views, console)
 
     try:
-        asyncio.run(run_poller(settings, cycles=cycles, on_cycle=show, secrets_file={}))
+        with metrics_served(settings, metrics_port, console) as exporter:
+            asyncio.run(run_poller(settings, cycles=cycles, on_cycle=observing(exporter, show), secrets_file={}))
     finally:
         simulator.stop()
         watchdog_process.terminate()

@@ -307,6 +307,10 @@ class Config(_Strict):
     # when its last success is recent; 0 turns the test off
     stale_after_failed_polls: int = Field(default=5, ge=0, le=MAX_PENDING_POLLS)
     retention_days: float = Field(default=7.0, gt=0, le=MAX_RETENTION_DAYS)
+    # Prometheus metrics over HTTP (docs/deploy.md): off unless a port is set (0: any free
+    # port); on loopback unless told otherwise, since account names and equity are private.
+    metrics_port: int | None = Field(default=None, ge=0, lt=65536)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")
     accounts: list[AccountConfig] = Field(default_factory=list)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
