@@ -8,7 +8,7 @@ for when the database itself is down."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,7 @@ class Outgoing:
     recipients: Sequence[str] = field(default_factory=list)
     key: str = ""
     ack_id: int | None = None
+    headers: Mapping[str, str] | None = None  # a stored notification's identity (alerts.identity)
 
 
 def channel_keys(config: Config) -> list[str]:
@@ -68,7 +69,15 @@ def send(config: Config, channel: str, message: Outgoing) -> None:
     if channel == "email":
         if config.alerts.email is None:
             raise PermanentDeliveryError("email is no longer configured")
-        send_email(config.alerts.email, message.recipients, message.subject, message.text, message.html, message.key)
+        send_email(
+            config.alerts.email,
+            message.recipients,
+            message.subject,
+            message.text,
+            message.html,
+            message.headers,
+            message.key,
+        )
         return
     if channel.startswith("webhook:"):
         name = channel.removeprefix("webhook:")

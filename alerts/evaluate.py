@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from alerts.rules import Band, Level, Rule, RuleState, Transition, health_rule, step, step_level
+from alerts.rules import Band, Level, Rule, RuleState, Transition, health_rule, step, step_level, without_calm
 from config.settings import AlertRules
 
 DATA = "data"
@@ -48,6 +48,7 @@ def _minutes(value: float | None) -> timedelta | None:
 
 
 def rules_from(settings: AlertRules) -> dict[str, Rule]:
+    dwell = timedelta(minutes=settings.recovery_dwell_minutes)
     repeat = {
         Level.WARNING: _minutes(settings.repeat_warning_minutes),
         Level.CRITICAL: _minutes(settings.repeat_critical_minutes),
@@ -61,6 +62,7 @@ def rules_from(settings: AlertRules) -> dict[str, Rule]:
         settings.critical_pending_polls,
         repeat[Level.WARNING],
         repeat[Level.CRITICAL],
+        dwell=dwell,
     )
     rules = {"health": health}
     # value = 1 - chance, so that "below the trigger" means "at least as likely as X"
@@ -82,6 +84,7 @@ def rules_from(settings: AlertRules) -> dict[str, Rule]:
             ),
         ),
         repeat,
+        dwell,
     )
     rules["distance"] = Rule(
         "distance",
@@ -100,10 +103,13 @@ def rules_from(settings: AlertRules) -> dict[str, Rule]:
             ),
         ),
         repeat,
+        dwell,
     )
     if settings.below_target:
         # value = health / target: below 1 means under the target
-        rules["target"] = Rule("target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),), repeat)
+        rules["target"] = Rule(
+            "target", (Band(Level.WARNING, 1.0, 1.0, settings.warning_pending_polls),), repeat, dwell
+        )
     return rules
 
 
@@ -142,7 +148,12 @@ def evaluate(
         data_level = Level.OK
     record(DATA, step_level(DATA, repeat, states.get(DATA, RuleState()), data_level, now))
     if data_level != Level.OK or not figures.has_snapshot:
-        return new_states, told  # figure rules hold their level until fresh data comes
+        # figure rules hold their level until fresh data comes, and a recovery under way
+        # starts again then: polls not seen are not calm polls
+        for subject, state in states.items():
+            if subject != DATA and state.calm_since is not None:
+                new_states[subject] = without_calm(state)
+        return new_states, told
 
     values = {
         "health": _value(figures.health),
@@ -155,7 +166,7 @@ def evaluate(
         values["target"] = math.inf
     for name, rule in rules.items():
         record(name, step(rule, states.get(name, RuleState()), values[name], now))
-    position_rule = Rule("position", rules["health"].bands, repeat)
+    position_rule = Rule("position", rules["health"].bands, repeat, rules["health"].dwell)
     for subject, health in figures.isolated.items():
         record(subject, step(position_rule, states.get(subject, RuleState()), _value(health), now))
     for subject, state in states.items():

@@ -1,43 +1,32 @@
-"""The alert message: subject, plain text, HTML and a JSON payload for webhooks.
+"""The alert message: one per account per cycle, the same facts in every channel.
 
-One message per account per cycle lists every rule that changed, the account's figures,
-the positions nearest liquidation and the engine's remedy (top up X, or reduce SYMBOL by
-N contracts). Pure: everything it says is passed in.
+What a trader reads first is what to do: the subject carries the account's level in force
+(never only the level of this message's changes), the account, and the danger in the
+market's terms ("CRITICAL · okx/main · ETH 0.9 % (0.3 σ) from liq 3,063.8 · 41 % in 24 h",
+a leg beyond its price named "PAST LIQUIDATION"); the body opens with the remedy (add X ->
+health, where the liquidation price moves; or reduce a position by N coins), then what
+changed, the positions nearest liquidation and the account's figures, and says "as of" when
+the figures were taken. A resolution closes the loop: what it was, for how long, where the
+account is now. Pure: everything it says is passed in (alerts.service gathers it).
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from alerts import identity
+from alerts.remedy import Remedy
+from alerts.render import figures as f
+from alerts.render import lines
+from alerts.render.content import Content
+from alerts.render.email import render_email
+from alerts.render.lines import TOP_POSITIONS, Leg
+from alerts.render.payload import payload_of
+from alerts.render.summary import one_line
 from alerts.rules import Level, Transition
-
-KIND_WORDS = {
-    "fired": "entered",
-    "escalated": "escalated to",
-    "recovered": "recovered to",
-    "resolved": "resolved",
-    "repeat": "still",
-    "liquidated": "liquidated:",
-}
-SUBJECT_WORDS = {
-    "health": "health",
-    "chance": "chance of liquidation",
-    "distance": "distance to liquidation (no volatility yet)",
-    "target": "health under target",
-    "data": "data",
-}
-
-
-@dataclass(frozen=True)
-class NearPosition:
-    symbol: str
-    side: str
-    mark_price: float
-    liquidation_price: float | None
-    distance: float | None
 
 
 @dataclass(frozen=True)
@@ -53,12 +42,32 @@ class Nearest:
 
 
 @dataclass(frozen=True)
-class Remedy:
-    topup: float  # collateral that brings the account to its target health
-    target_health: float
-    reductions: Sequence[tuple[str, str, float]] = ()  # (symbol, side, contracts)
-    reaches_target: bool = True
-    note: str = ""
+class Problem:
+    """The feed, not the market: "stale" (no fresh data), "not_polled" (paused after a
+    permanent error), "refused" (a key that can withdraw). `detail`: raw text, summarised
+    here; `since`: the last good data."""
+
+    kind: str
+    detail: str | None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """The account's episode above OK this message belongs to (alerts.incidents)."""
+
+    id: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    worst_level: Level = Level.WARNING
+    worst_detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    notification_id: str
+    message_id: str
+    thread_id: str | None = None  # the incident's first Message-ID (None: this is it)
 
 
 @dataclass(frozen=True)
@@ -69,12 +78,20 @@ class MessageInputs:
     health: float | None = None
     equity: float | None = None
     maintenance_margin: float | None = None
-    stale_reason: str | None = None
-    positions: Sequence[NearPosition] = field(default_factory=list)
+    positions: Sequence[Leg] = field(default_factory=list)
     remedy: Remedy | None = None
-    nearest: Nearest | None = None
-    chance_24h: float | None = None  # of touching a liquidation price within 24 h
+    nearest: Nearest | None = None  # when no position rows are known
+    chance_24h: float | None = None  # the account's highest chance of touching a liquidation price
     level_now: Level | None = None  # the account's worst alert level in force after this poll
+    problem: Problem | None = None
+    incident: Incident | None = None
+    identity: Identity | None = None
+    as_of: datetime | None = None  # when the figures were taken
+    now: datetime | None = None  # when the message is written
+    exchange: str = ""
+    account: str = ""
+    event: str | None = None  # "liquidated": a confirmed liquidation, told as such
+    ticks: Mapping[str, float | None] = field(default_factory=dict)  # price ticks beyond the positions'
 
 
 @dataclass(frozen=True)
@@ -84,178 +101,179 @@ class Message:
     text: str
     html: str
     payload: dict[str, Any]
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
-def _subject_word(subject: str) -> str:
-    if subject.startswith("liquidation:"):
-        symbol, _, side = subject.removeprefix("liquidation:").rpartition(":")
-        return f"{symbol} {side}"
-    if subject.startswith("position:"):
-        symbol, _, side = subject.removeprefix("position:").rpartition(":")
-        return f"{symbol} {side} (isolated) health"
-    return SUBJECT_WORDS.get(subject, subject)
-
-
-def _change_line(subject: str, t: Transition) -> str:
-    level = t.to_level.name if t.kind != "resolved" else "OK"
-    value = "" if t.value is None or t.value == float("inf") else f" ({_fmt(t.value, 3)})"
-    if subject == "distance" and t.value is not None and t.value != float("inf"):
-        value = f" ({t.value * 100:.2f}%)"
-    if subject == "chance" and t.value is not None and t.value != float("inf"):
-        value = f" ({(1 - t.value) * 100:.1f}%)"
-    if t.kind == "resolved":
-        return f"{_subject_word(subject)} resolved{value}"
-    return f"{_subject_word(subject)} {KIND_WORDS[t.kind]} {level}{value}"
+    content: Content | None = None
 
 
 def danger_line(nearest: Nearest | None, chance_24h: float | None) -> str | None:
-    """ "2.7 % (0.8 σ) to liquidation at 3,063.79 (down) · 43 % chance in 24 h"."""
+    """ "2.7 % (0.8 σ) to liquidation at 3,063.79 (down) · 43 % chance in 24 h" (no symbol,
+    no tick: the stored nearest alone)."""
     if nearest is None:
         return None
-    sigma = "" if nearest.sigma is None else f" ({_small(abs(nearest.sigma))} σ)"
+    leg = Leg(nearest.symbol, "", "cross", 0.0, 1.0, 0.0, 0.0, nearest.price, nearest.side, nearest.distance)
+    sigma = "" if nearest.sigma is None else f" ({f.sigmas(nearest.sigma)})"
     side = f" ({nearest.side})" if nearest.side else ""
-    if nearest.distance < 0:
-        where = f"PAST LIQUIDATION at {_price(nearest.price)}{side}, {_small(abs(nearest.distance) * 100)} % beyond"
-    else:
-        where = f"{_small(nearest.distance * 100)} %{sigma} to liquidation at {_price(nearest.price)}{side}"
-    chance = "" if chance_24h is None else f" · {_percent(chance_24h)} chance in 24 h"
-    return where + chance
+    chance = "" if chance_24h is None else f" · {f.chance(chance_24h)} chance in 24 h"
+    if leg.past:
+        return f"PAST LIQUIDATION at {f.price(nearest.price)}{side}, {f.percent(nearest.distance)} beyond{chance}"
+    return f"{f.percent(nearest.distance)}{sigma} to liquidation at {f.price(nearest.price)}{side}{chance}"
 
 
-def _small(value: float) -> str:
-    """One decimal, two below 1 (0.04 %, not 0.0 %)."""
-    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+def level_of(inputs: MessageInputs) -> Level:
+    changed = max((t.to_level for _, t in inputs.transitions), default=Level.OK)
+    return max(changed, inputs.level_now) if inputs.level_now is not None else changed
 
 
-def _price(value: float) -> str:
-    magnitude = abs(value)
-    digits = 2 if magnitude >= 100 else 4 if magnitude >= 1 else 6
-    return f"{value:,.{digits}f}"
-
-
-def _percent(chance: float) -> str:
-    if 0 < chance < 0.01:
-        return "< 1 %"
-    return f"{chance * 100:.0f} %"
+def headline_leg(inputs: MessageInputs) -> Leg | None:
+    """The position the message is about: past liquidation first, else nearest it."""
+    ordered = lines.danger_order([p for p in inputs.positions if p.distance is not None])
+    return ordered[0] if ordered else None
 
 
 def compose(inputs: MessageInputs) -> Message:
-    """Subject line "CRITICAL · okx/main · 2.7 % (0.8 σ) to liquidation at 3,063.79 (down) ·
-    43 % chance in 24 h", and the bodies. The level is the account's worst in force (when
-    known), not only the worst among this message's changes."""
-    changed = max((t.to_level for _, t in inputs.transitions), default=Level.OK)
-    level = max(changed, inputs.level_now) if inputs.level_now is not None else changed
-    headline = level.name if level > Level.OK else "RESOLVED"
-    danger = danger_line(inputs.nearest, inputs.chance_24h)
-    if inputs.stale_reason and level > Level.OK and all(s == "data" for s, _ in inputs.transitions):
-        detail = inputs.stale_reason
-    elif danger is not None:
-        detail = danger
+    level = level_of(inputs)
+    content = _content(inputs, level)
+    text, body = render_email(content)
+    return Message(level, content.subject, text, body, payload_of(inputs, content, text), content)
+
+
+def _content(inputs: MessageInputs, level: Level) -> Content:
+    collateral = inputs.collateral
+    leg = headline_leg(inputs)
+    ticks = {**inputs.ticks, **{p.symbol: p.price_tick for p in inputs.positions if p.price_tick}}
+    if inputs.event == "test":
+        return _test_content(inputs)
+    if inputs.event == "liquidated":
+        headline = "LIQUIDATED"
     else:
-        detail = f"health {_fmt(inputs.health, 2)}"
-    subject = f"{headline} · {inputs.label} · {detail}"
+        headline = level.name if level > Level.OK else "RESOLVED"
+    danger = lines.danger(leg, collateral) if leg else danger_line(inputs.nearest, inputs.chance_24h)
+    compact = lines.danger(leg, collateral, compact=True) if leg else danger
+    problem = _problem_words(inputs.problem, inputs.now)
+    resolved = headline == "RESOLVED"
+    if inputs.event == "liquidated":
+        lead = "; ".join(lines.change_line(s, t, collateral, ticks) for s, t in inputs.transitions)
+        lead = lead.removeprefix("LIQUIDATED: ")
+        detail = lead.replace(" liquidated at ", " at ", 1)  # the headline says LIQUIDATED
+    elif problem is not None and level > Level.OK:
+        detail, lead = problem
+    elif resolved:
+        detail, lead = _resolution(inputs, compact)
+    else:
+        detail = compact or f"health {f.health(inputs.health)}"
+        lead = danger or f"cross health {f.health(inputs.health)}"
+    subject = one_line(f"{headline} · {inputs.label} · {detail}", limit=200)
 
-    changes = [_change_line(s, t) for s, t in inputs.transitions]
-    lines = [
-        f"{inputs.label}: {headline}",
-        *([danger] if danger else []),
-        "",
-        "What changed:",
-        *[f"  - {c}" for c in changes],
-        "",
+    legs = {(p.symbol, p.side): p for p in inputs.positions}
+    actions = lines.remedy_lines(inputs.remedy, legs, collateral) if level > Level.OK else []
+    action_title = "Do now" if actions else ""
+    if resolved:
+        action_title, actions = "Resolved", _resolution_lines(inputs, danger)
+    elif problem is not None and level > Level.OK:
+        action_title, actions = "Check", [*_problem_actions(inputs.problem), *actions]
+    changes = [lines.change_line(s, t, collateral, ticks) for s, t in inputs.transitions]
+    ordered = lines.danger_order(list(inputs.positions))[:TOP_POSITIONS]
+    account = [
+        ("Equity", f.money(inputs.equity, collateral)),
+        ("Maintenance margin", f.money(inputs.maintenance_margin, collateral)),
+        (
+            "Cross health",
+            "n/a (no cross position)" if inputs.health is None else f"{f.health(inputs.health)} (liquidation at 1.00)",
+        ),
     ]
-    if inputs.stale_reason:
-        lines += [f"Data: {inputs.stale_reason}", ""]
-    lines += [
-        f"Equity:             {_fmt(inputs.equity)} {inputs.collateral}",
-        f"Maintenance margin: {_fmt(inputs.maintenance_margin)} {inputs.collateral}",
-        f"Health:             {_fmt(inputs.health, 3)} (liquidation at 1)",
-    ]
-    if inputs.positions:
-        lines += ["", "Nearest liquidation:"]
-        for p in inputs.positions:
-            distance = "n/a" if p.distance is None else f"{p.distance * 100:.2f}%"
-            lines.append(
-                f"  {p.symbol} {p.side}: mark {_fmt(p.mark_price, 4)}, liquidation "
-                f"{_fmt(p.liquidation_price, 4)}, {distance} away"
-            )
-    remedy_lines = _remedy_lines(inputs)
-    if remedy_lines:
-        lines += ["", "Remedy:", *[f"  {r}" for r in remedy_lines]]
-    text = "\n".join(lines) + "\n"
-
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(p.symbol)} {e(p.side)}</td><td>{_fmt(p.mark_price, 4)}</td>"
-        f"<td>{_fmt(p.liquidation_price, 4)}</td>"
-        f"<td>{'n/a' if p.distance is None else f'{p.distance * 100:.2f}%'}</td></tr>"
-        for p in inputs.positions
+    now = inputs.now
+    as_of = f.as_of(inputs.as_of, now) if now is not None else ""
+    footer = ""
+    if inputs.identity is not None:
+        footer = f"notification {inputs.identity.notification_id}"
+        if inputs.incident is not None:
+            footer += f" · incident {inputs.incident.id}"
+    return Content(
+        level=level,
+        headline=headline,
+        label=inputs.label,
+        subject=subject,
+        lead=lead,
+        action_title=action_title,
+        actions=actions,
+        changes=changes,
+        positions=[lines.leg_lines(p, collateral) for p in ordered],
+        account=account,
+        as_of=as_of,
+        footer=footer,
     )
-    colour = {Level.CRITICAL: "#b00020", Level.WARNING: "#b36b00"}.get(level, "#1b7f3b")
-    body = (
-        f'<html><body><h2 style="color:{colour}">{e(headline)} · {e(inputs.label)}</h2>'
-        + (f"<p><b>{e(danger)}</b></p>" if danger else "")
-        + f"<ul>{''.join(f'<li>{e(c)}</li>' for c in changes)}</ul>"
-        + (f"<p>Data: {e(inputs.stale_reason)}</p>" if inputs.stale_reason else "")
-        + f"<table><tr><td>Equity</td><td>{_fmt(inputs.equity)} {e(inputs.collateral)}</td></tr>"
-        f"<tr><td>Maintenance margin</td><td>{_fmt(inputs.maintenance_margin)} "
-        f"{e(inputs.collateral)}</td></tr>"
-        f"<tr><td>Health</td><td>{_fmt(inputs.health, 3)}</td></tr></table>"
-        + (
-            f"<h3>Nearest liquidation</h3><table><tr><th>Position</th><th>Mark</th>"
-            f"<th>Liquidation</th><th>Distance</th></tr>{rows}</table>"
-            if rows
-            else ""
-        )
-        + (f"<h3>Remedy</h3><ul>{''.join(f'<li>{e(r)}</li>' for r in remedy_lines)}</ul>" if remedy_lines else "")
-        + "</body></html>"
-    )
-    payload = {
-        "account": inputs.label,
-        "level": headline,
-        "subject": subject,
-        "changes": [
-            {
-                "rule": s,
-                "kind": t.kind,
-                "level": t.to_level.name,
-                "value": None if t.value in (None, float("inf")) else t.value,
-            }
-            for s, t in inputs.transitions
-        ],
-        "equity": inputs.equity,
-        "maintenance_margin": inputs.maintenance_margin,
-        "health": inputs.health,
-        "nearest": None
-        if inputs.nearest is None
-        else {
-            "symbol": inputs.nearest.symbol,
-            "distance": inputs.nearest.distance,
-            "distance_sigma": inputs.nearest.sigma,
-            "price": inputs.nearest.price,
-            "liquidation_side": inputs.nearest.side,
-        },
-        "touch_probability_24h": inputs.chance_24h,
-        "remedy": remedy_lines,
-        "text": text,
-    }
-    return Message(level, subject, text, body, payload)
 
 
-def _remedy_lines(inputs: MessageInputs) -> list[str]:
-    remedy = inputs.remedy
-    if remedy is None:
+def _problem_words(problem: Problem | None, now: datetime | None) -> tuple[str, str] | None:
+    """(subject detail, lead) of a feed problem."""
+    if problem is None:
+        return None
+    reason = one_line(problem.detail, limit=120)
+    if problem.kind in ("refused", "not_polled"):
+        short = "API key refused" if problem.kind == "refused" else one_line(problem.detail, limit=60)
+        return f"not watched: {short or 'a permanent error'}", f"Not polled: {reason or 'a permanent error'}."
+    age = ""
+    if problem.since is not None and now is not None:
+        age = f" for {f.duration((now - problem.since).total_seconds())}"
+    since = "never" if problem.since is None else f"{f.clock(problem.since)}"
+    lead = f"No fresh data{age} (last good data: {since})" + (f"; last error: {reason}" if reason else "") + "."
+    return f"no fresh data{age}", lead
+
+
+def _problem_actions(problem: Problem | None) -> list[str]:
+    if problem is None:
         return []
-    lines = []
-    if remedy.topup > 0:
-        lines.append(f"top up {remedy.topup:,.2f} {inputs.collateral} to reach health {remedy.target_health:g}")
-    if remedy.reductions:
-        cuts = ", ".join(f"{symbol} {side} by {contracts:g} contracts" for symbol, side, contracts in remedy.reductions)
-        lines.append(("or " if lines else "") + f"reduce {cuts}")
-    if remedy.note:
-        lines.append(remedy.note)
-    return lines
+    if problem.kind == "refused":
+        return ["create a read-only key (no trade, no withdraw); the account is polled again at the next start"]
+    if problem.kind == "not_polled":
+        return ["fix the key or permission named above; the account is polled again at the next start"]
+    return ["the figures below are the last known ones: check the exchange's status before acting on them"]
+
+
+def _resolution(inputs: MessageInputs, compact: str | None) -> tuple[str, str]:
+    incident = inputs.incident
+    was = ""
+    if incident is not None and inputs.now is not None:
+        lasted = f.duration((inputs.now - incident.opened_at).total_seconds())
+        was = f"after {lasted} (at worst {incident.worst_level.name})"
+    now = f"now {compact}" if compact else f"now health {f.health(inputs.health)}"
+    detail = " · ".join(part for part in (was, now) if part)
+    return detail, detail[:1].upper() + detail[1:]
+
+
+def _resolution_lines(inputs: MessageInputs, danger: str | None) -> list[str]:
+    """What it was, for how long, where it is now."""
+    incident = inputs.incident
+    result = []
+    if incident is not None and inputs.now is not None:
+        lasted = f.duration((inputs.now - incident.opened_at).total_seconds())
+        worst = f": {incident.worst_detail}" if incident.worst_detail else ""
+        result.append(f"at risk from {f.clock(incident.opened_at)} to {f.clock(inputs.now)} ({lasted})")
+        result.append(f"at worst {incident.worst_level.name}{worst}")
+    result.append(f"now: {danger}" if danger else f"now: cross health {f.health(inputs.health)}")
+    return result
+
+
+def _test_content(inputs: MessageInputs) -> Content:
+    when = "" if inputs.now is None else f"written {inputs.now:%Y-%m-%d} {f.clock(inputs.now)}"
+    footer = "" if inputs.identity is None else f"notification {inputs.identity.notification_id}"
+    return Content(
+        level=Level.OK,
+        headline="TEST",
+        label=inputs.label,
+        subject=f"TEST · {inputs.label} · alert channel check",
+        lead="This is a test message from marginwatch: this channel delivers alerts.",
+        action_title="",
+        actions=[],
+        changes=[],
+        positions=[],
+        account=[],
+        as_of=when,
+        footer=footer,
+    )
+
+
+def channel_test(now: datetime, sender: str | None) -> Message:
+    """The message `marginwatch alerts test` sends through every channel (its own ids)."""
+    key = identity.new_key()
+    ids = Identity(key, identity.message_id(key, identity.domain_of(sender)))
+    return compose(MessageInputs("marginwatch", "", (), identity=ids, now=now, event="test"))

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.channels import Outgoing, channel_keys, send
 from alerts.clean import one_line
+from alerts.identity import domain_of, email_headers
 from alerts.senders import DeliveryError
 from config.settings import Config
 from store.schema import AlertDelivery, AlertNotification
@@ -67,17 +68,19 @@ def _of_channel(key: str) -> ColumnElement[bool]:
     return or_(AlertDelivery.channel == key, AlertDelivery.channel.startswith(f"{key}:", autoescape=True))
 
 
-def _outgoing(notification: AlertNotification | None) -> Outgoing:
+def _outgoing(config: Config, notification: AlertNotification | None) -> Outgoing:
     if notification is None:
         raise ValueError("its notification is gone")
+    sender = config.alerts.email.sender if config.alerts.email else None
     return Outgoing(
         subject=notification.subject_line,
         text=notification.body_text,
         html=notification.body_html,
         payload=json.loads(notification.payload),
         recipients=json.loads(notification.recipients),
-        key=f"marginwatch-alert-{notification.id}",
         ack_id=int(notification.id),
+        # issue 20: the ids drawn when the notification was written, the same on a resend
+        headers=email_headers(notification, domain_of(sender)),
     )
 
 
@@ -130,7 +133,7 @@ def deliver_due(
             notification = session.get(AlertNotification, row.notification_id)
         attempts = row.attempts + 1
         try:
-            send(config, row.channel, _outgoing(notification))
+            send(config, row.channel, _outgoing(config, notification))
         except Exception as exc:  # every failure is the row's, recorded: never a stuck row
             kind, values = _failure(exc, attempts, now(), backoff)
             outcome[kind] += 1

@@ -4,8 +4,11 @@ A rule watches one number (health, distance to liquidation, health over target) 
 bands, most severe first. Each band has a trigger (enter when the value falls below it),
 a higher clear level (stay until the value rises above it: hysteresis, so a value that
 oscillates around a trigger does not flap) and a number of consecutive breaching polls
-before it is entered (0 or 1: at once — liquidation does not wait). Escalation and
-recovery notify at once; a level that holds is repeated at its own interval.
+before it is entered (0 or 1: at once — liquidation does not wait). Escalation notifies
+at once. A step down waits for the rule's recovery dwell: the value must have fitted a
+lower level at every poll for that long (to OK: OK at every poll for that long; a poll that
+fits OK never steps to WARNING), so a value wobbling across a band every second tells one
+escalation and, once it has settled, one resolution. A level that holds is repeated at its own interval.
 """
 
 from __future__ import annotations
@@ -35,18 +38,23 @@ class Rule:
     name: str
     bands: tuple[Band, ...]
     repeat: dict[Level, timedelta | None] = field(default_factory=dict)
+    dwell: timedelta = timedelta(0)  # how long a lower level must fit before the level falls
 
 
 @dataclass(frozen=True)
 class RuleState:
     """Where one rule stands for one subject. `counts[i]`: consecutive polls below the
-    trigger of bands[i]."""
+    trigger of bands[i]. `calm_since`: the first of the current run of polls that fitted a
+    level below `level` (None: the last poll fitted `level` or above); `clear_since`: the
+    first of the current run of polls that fitted OK."""
 
     level: Level = Level.OK
     counts: tuple[int, ...] = ()
     since: datetime | None = None
     last_notified: datetime | None = None
     value: float | None = None
+    calm_since: datetime | None = None
+    clear_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,28 @@ def step(rule: Rule, state: RuleState, value: float, now: datetime) -> tuple[Rul
     entered = max((b.level for b, c in zip(rule.bands, counts, strict=True) if c >= b.polls_needed), default=Level.OK)
     held = max((b.level for b in rule.bands if b.level <= state.level and value < b.clear), default=Level.OK)
     level = max(entered, held)
-    new_state = replace(state, counts=counts, value=value)
+    new_state = replace(state, counts=counts, value=value, calm_since=None, clear_since=None)
+    if level < state.level and rule.dwell > timedelta(0):
+        calm_since = state.calm_since or now
+        clear_since = (state.clear_since or now) if level == Level.OK else None
+        if level == Level.OK:
+            # falls only once it has fitted OK for the dwell: a run that fitted WARNING
+            # earlier on is past, and would tell a step this poll already contradicts
+            settled = now - clear_since >= rule.dwell
+        else:
+            settled = now - calm_since >= rule.dwell
+        if not settled:
+            held_state = replace(new_state, calm_since=calm_since, clear_since=clear_since)
+            return _maybe_repeat(rule, held_state, value, now)
     if level != state.level:
         new_state = replace(new_state, level=level, since=now, last_notified=now)
         return new_state, Transition(rule.name, _kind(state.level, level), state.level, level, value, now)
     return _maybe_repeat(rule, new_state, value, now)
+
+
+def without_calm(state: RuleState) -> RuleState:
+    """The state with its calm run forgotten: polls not seen (stale data) break the run."""
+    return replace(state, calm_since=None, clear_since=None)
 
 
 def step_level(
@@ -112,6 +137,7 @@ def health_rule(
     repeat_warning: timedelta | None = timedelta(hours=4),
     repeat_critical: timedelta | None = timedelta(minutes=30),
     name: str = "health",
+    dwell: timedelta = timedelta(0),
 ) -> Rule:
     """The default health rule: warn below 1.5 (clear above 1.7) after 2 polls; critical
     below 1.15 (clear above 1.25) at once."""
@@ -122,4 +148,5 @@ def health_rule(
             Band(Level.WARNING, warning_below, warning_clear, warning_polls),
         ),
         {Level.WARNING: repeat_warning, Level.CRITICAL: repeat_critical},
+        dwell,
     )

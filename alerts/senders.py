@@ -16,12 +16,14 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Any
 
+from alerts import identity
 from alerts.clean import has_controls, header_value, one_line
+from alerts.render import webhooks
 from config import redaction
 from config.settings import BARE_ADDRESS, EmailConfig, WebhookConfig
 
@@ -43,10 +45,18 @@ class PermanentDeliveryError(DeliveryError):
 
 
 def build_email(
-    config: EmailConfig, recipients: Sequence[str], subject: str, text: str, html_body: str, message_key: str
+    config: EmailConfig,
+    recipients: Sequence[str],
+    subject: str,
+    text: str,
+    html_body: str,
+    headers: Mapping[str, str] | None = None,
+    message_key: str = "",
 ) -> EmailMessage:
-    """A multipart/alternative message. Its Message-ID derives from the notification, so a
-    resend after a crash carries the same id and mail systems can fold the duplicate."""
+    """A multipart/alternative message. `headers`: its identity (Message-ID, and a reply's
+    In-Reply-To/References: alerts.identity), stored with the notification, so a resend
+    after a crash carries the same id and mail systems fold the duplicate; without them,
+    `message_key` makes the Message-ID (a message sent without the database)."""
     sender = _checked_address(config.sender, "from", display_name=True)
     to = [_checked_address(r, "recipient") for r in recipients]
     message = EmailMessage()
@@ -54,8 +64,18 @@ def build_email(
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Date"] = formatdate(localtime=False)
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "marginwatch"
-    message["Message-ID"] = f"<{header_value(message_key, 120)}@{domain}>" if message_key else make_msgid()
+    # --- message identity and thread (issue 20: alerts.identity builds them) ---
+    if headers is None:
+        domain = identity.domain_of(parseaddr(sender)[1])
+        key = (
+            identity.message_id(header_value(message_key, 120), domain)
+            if message_key
+            else identity.new_message_id(sender)
+        )
+        headers = identity.thread_headers(key, None)
+    for name, value in headers.items():
+        message[name] = header_value(value, 998)
+    # --- end of message identity ---
     message.set_content(text)
     message.add_alternative(html_body, subtype="html")
     return message
@@ -71,11 +91,17 @@ def _checked_address(value: str, what: str, display_name: bool = False) -> str:
 
 
 def send_email(
-    config: EmailConfig, recipients: Sequence[str], subject: str, text: str, html_body: str, message_key: str = ""
+    config: EmailConfig,
+    recipients: Sequence[str],
+    subject: str,
+    text: str,
+    html_body: str,
+    headers: Mapping[str, str] | None = None,
+    message_key: str = "",
 ) -> None:
     if not recipients:
         raise PermanentDeliveryError("no recipients configured for this account")
-    message = build_email(config, recipients, subject, text, html_body, message_key)
+    message = build_email(config, recipients, subject, text, html_body, headers, message_key)
     username = os.environ.get(config.username_env) if config.username_env else None
     password = os.environ.get(config.password_env) if config.password_env else None
     redaction.register([password])  # smtplib logs the AUTH exchange at debuglevel
@@ -120,17 +146,8 @@ def _text(value: bytes | str) -> str:
 
 
 def webhook_body(config: WebhookConfig, payload: dict[str, Any]) -> dict[str, Any]:
-    """Slack wants {"text"}, Discord {"content"} (2,000 characters at most)."""
-    summary = (
-        f"*{payload['subject']}*\n"
-        + "\n".join(f"• {c['rule']} {c['kind']} {c['level']}" for c in payload.get("changes", []))
-        + ("\n" + "\n".join(payload.get("remedy", [])) if payload.get("remedy") else "")
-    )
-    if config.format == "slack":
-        return {"text": summary}
-    if config.format == "discord":
-        return {"content": summary.replace("*", "**")[:2000]}
-    return payload
+    """Slack Block Kit, Discord embeds, or the JSON payload itself (alerts.render.webhooks)."""
+    return webhooks.webhook_body(config.format, payload)
 
 
 def post_webhook(config: WebhookConfig, payload: dict[str, Any]) -> None:

@@ -12,22 +12,21 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts import facts, identity, incidents
 from alerts.channels import row_channels
 from alerts.evaluate import AccountFigures, evaluate, position_subject
 from alerts.levels import limits_for
-from alerts.messages import MessageInputs, Nearest, NearPosition, Remedy, compose
+from alerts.messages import Identity, Incident, Message, MessageInputs, compose
 from alerts.rules import Level, RuleState, Transition
 from config.settings import AccountConfig, Config
-from margin.pools import pool_figures, pools
-from margin.remedies import deleverage_plan
-from margin.snapshot import SnapshotError, parse_snapshot
 from store import repo
 from store.danger import assess_stored
-from store.freshness import freshness, is_stale, staleness
+from store.freshness import is_stale, staleness
 from store.schema import (
     Account,
     AccountSnapshot,
     AlertDelivery,
+    AlertIncident,
     AlertNotification,
     AlertState,
     AlertTransition,
@@ -41,7 +40,15 @@ def _load_states(session: Session, account_id: int) -> dict[str, AlertState]:
 
 
 def _rule_state(row: AlertState) -> RuleState:
-    return RuleState(Level(row.level), tuple(json.loads(row.counts)), row.since, row.last_notified, row.value)
+    return RuleState(
+        Level(row.level),
+        tuple(json.loads(row.counts)),
+        row.since,
+        row.last_notified,
+        row.value,
+        row.calm_since,
+        row.clear_since,
+    )
 
 
 def _save_states(session: Session, account_id: int, rows: dict[str, AlertState], states: dict[str, RuleState]) -> None:
@@ -59,6 +66,7 @@ def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
             row.acked_level, row.acked_at, row.acked_by = None, None, None
         row.since, row.last_notified = s.since, s.last_notified
         row.value = None if s.value is None or not math.isfinite(s.value) else s.value
+        row.calm_since, row.clear_since = s.calm_since, s.clear_since
 
 
 def silenced(session: Session, account_id: int, now: datetime) -> bool:
@@ -99,37 +107,6 @@ def _figures(
     )
 
 
-def _remedy(account: Account, target: float) -> Remedy | None:
-    """The engine's remedy, from the account's latest snapshot document."""
-    if not account.latest_document:
-        return None
-    try:
-        snapshot = parse_snapshot(json.loads(account.latest_document))
-    except (SnapshotError, ValueError):
-        return None
-    plan = deleverage_plan(snapshot, target)
-    topup = pool_figures(snapshot, pools(snapshot)[0]).topup_to(target)
-    return Remedy(
-        topup=topup,
-        target_health=target,
-        reductions=[(r.symbol, r.side, r.contracts) for r in plan.reductions],
-        reaches_target=plan.reaches_target,
-        note=plan.note,
-    )
-
-
-def _nearest(snapshot: AccountSnapshot | None) -> Nearest | None:
-    if snapshot is None or snapshot.nearest_distance is None or snapshot.nearest_liquidation_price is None:
-        return None
-    return Nearest(
-        snapshot.nearest_symbol or "",
-        snapshot.nearest_distance,
-        snapshot.nearest_sigma,
-        snapshot.nearest_liquidation_price,
-        snapshot.nearest_liquidation_side,
-    )
-
-
 def _worth_telling(config: Config, account: AccountConfig, acked: dict[str, int], subject: str, t: Transition) -> bool:
     """Not a resolution the config does not want told, nor a repeat of an acknowledged level."""
     if t.kind == "resolved" and not config.rules_for(account).notify_resolved:
@@ -156,13 +133,31 @@ def evaluate_account(
         acked = {k: r.acked_level for k, r in rows.items() if r.acked_level is not None}
         states, told = evaluate(rules, figures, {k: _rule_state(r) for k, r in rows.items()}, now)
         _save_states(session, account_id, rows, states)
+        level_now = max((s.level for s in states.values()), default=Level.OK)
+        incident = incidents.track(
+            session,
+            account_id,
+            level_now,
+            now,
+            lambda: facts.worst_of(session, account.exchange, positions, account.collateral),
+        )
         muted = silenced(session, account_id, now)
         tell = [(s, t) for s, t in told if _worth_telling(config, account_config, acked, s, t)] if not muted else []
         notification_id = None
         if tell:
-            level_now = max((s.level for s in states.values()), default=Level.OK)
             notification_id = _notify(
-                session, config, account_config, account, snapshot, positions, figures, tell, target, now, level_now
+                session,
+                config,
+                account_config,
+                account,
+                snapshot,
+                positions,
+                figures,
+                tell,
+                target,
+                now,
+                level_now,
+                incident,
             )
         for subject, t in told:
             session.add(
@@ -193,18 +188,12 @@ def _notify(
     target: float,
     now: datetime,
     level_now: Level,
+    incident: AlertIncident | None,
 ) -> int:
-    # past liquidation (negative distance) first, then the nearest
-    nearest = sorted((p for p in positions if p.distance is not None), key=lambda p: p.distance)[:3]
-    stale_reason = None
-    if figures.state != "active":
-        stale_reason = f"not polled ({account.state}): {account.state_reason or account.last_error}"
-    elif figures.stale:
-        since = "never" if account.last_success_at is None else account.last_success_at.isoformat()
-        why = freshness(account.last_success_at, now, staleness(config), account.consecutive_failures).reason
-        stale_reason = f"no fresh snapshot since {since} ({why})" + (
-            f"; last error: {account.last_error}" if account.last_error else ""
-        )
+    document = facts.document_of(account)
+    ticks = facts.price_ticks(session, account.exchange, [p.symbol for p in positions])
+    legs = facts.legs_of(positions, ticks, document)
+    aim = facts.aim_of(config.rules_for(account_config), target)
     message = compose(
         MessageInputs(
             label=account_config.label,
@@ -213,24 +202,65 @@ def _notify(
             health=snapshot.health if snapshot else None,
             equity=snapshot.equity if snapshot else None,
             maintenance_margin=snapshot.maintenance_margin if snapshot else None,
-            stale_reason=stale_reason,
-            positions=[NearPosition(p.symbol, p.side, p.mark_price, p.liquidation_price, p.distance) for p in nearest],
-            remedy=_remedy(account, target) if any(t.to_level > Level.OK for _, t in tell) else None,
-            nearest=_nearest(snapshot),
+            positions=legs,
+            remedy=facts.remedy_of(document, legs, aim) if level_now > Level.OK else None,
+            nearest=facts.nearest_of(snapshot),
             chance_24h=snapshot.touch_probability if snapshot else None,
             level_now=level_now,
+            problem=facts.problem_of(account, figures.stale),
+            incident=_incident_facts(incident),
+            identity=_identity(config, incident),
+            as_of=facts.data_time(snapshot),
+            now=now,
+            exchange=account.exchange,
+            account=account.name,
         )
     )
-    recipients = config.recipients(account_config)
+    return _store_notification(session, config, account_config, account.id, message, incident, now)
+
+
+def _identity(config: Config, incident: AlertIncident | None) -> Identity:
+    """Fresh ids for a new notification; the first one of an incident becomes its thread."""
+    key = identity.new_key()
+    sender = config.alerts.email.sender if config.alerts.email else None
+    message_id = identity.message_id(key, identity.domain_of(sender))
+    if incident is not None and incident.root_message_id is None:
+        incident.root_message_id = message_id
+    return Identity(key, message_id, incident.root_message_id if incident is not None else None)
+
+
+def _incident_facts(incident: AlertIncident | None) -> Incident | None:
+    if incident is None:
+        return None
+    return Incident(
+        incident.id, incident.opened_at, incident.closed_at, Level(incident.worst_level), incident.worst_detail
+    )
+
+
+def _store_notification(
+    session: Session,
+    config: Config,
+    account_config: AccountConfig,
+    account_id: int,
+    message: Message,
+    incident: AlertIncident | None,
+    now: datetime,
+) -> int:
+    """The notification and its outbox rows, in the caller's transaction."""
+    ids = message.payload
     notification = AlertNotification(
-        account_id=account.id,
+        account_id=account_id,
         created_at=now,
         level=int(message.level),
         subject_line=message.subject,
         body_text=message.text,
         body_html=message.html,
-        payload=json.dumps(message.payload, default=str),
-        recipients=json.dumps(recipients),
+        payload=json.dumps(message.payload, allow_nan=False),
+        recipients=json.dumps(config.recipients(account_config)),
+        uuid=ids["notification_id"],
+        message_id=ids["message_id"],
+        incident_id=incident.id if incident is not None else None,
+        thread_id=ids["thread_id"],
     )
     session.add(notification)
     session.flush()
@@ -252,7 +282,7 @@ def alert_liquidation(
     now: datetime,
 ) -> int | None:
     """A liquidation the venue confirmed: told at once as CRITICAL (an event, not a state:
-    nothing to resolve later)."""
+    nothing to resolve later), in the thread of the account's open incident if there is one."""
     subject = f"liquidation:{event['symbol']}:{event['side']}"
     transition = Transition("liquidation", "liquidated", Level.OK, Level.CRITICAL, event.get("price"), now)
     with sessions.begin() as session:
@@ -262,39 +292,34 @@ def alert_liquidation(
         muted = silenced(session, account_id, now)
         notification_id = None
         if not muted:
-            price = "an unknown price" if event.get("price") is None else f"{float(event['price']):,.4f}"
+            snapshot = session.get(AccountSnapshot, account.latest_snapshot_id) if account.latest_snapshot_id else None
+            positions = repo.latest_positions(session, snapshot.id) if snapshot else []
+            symbols = [event["symbol"], *(p.symbol for p in positions)]
+            ticks = facts.price_ticks(session, account.exchange, symbols)
+            legs = facts.legs_of(positions, ticks, facts.document_of(account))
+            incident = incidents.open_incident(session, account_id)
+            occurred = event["occurred_at"]
             message = compose(
                 MessageInputs(
                     label=account_config.label,
                     collateral=account.collateral,
                     transitions=[(subject, transition)],
-                    stale_reason=f"{event['symbol']} {event['side']} was liquidated at {price} "
-                    f"({event['source']}, {event['occurred_at']:%Y-%m-%d %H:%M:%S} UTC)",
+                    health=snapshot.health if snapshot else None,
+                    equity=snapshot.equity if snapshot else None,
+                    maintenance_margin=snapshot.maintenance_margin if snapshot else None,
+                    positions=legs,
+                    level_now=Level.CRITICAL,
+                    incident=_incident_facts(incident),
+                    identity=_identity(config, incident),
+                    as_of=occurred if isinstance(occurred, datetime) else facts.data_time(snapshot),
+                    now=now,
+                    exchange=account.exchange,
+                    account=account.name,
+                    event="liquidated",
+                    ticks=ticks,
                 )
             )
-            notification = AlertNotification(
-                account_id=account_id,
-                created_at=now,
-                level=int(Level.CRITICAL),
-                subject_line=f"LIQUIDATED · {account_config.label} · {event['symbol']} {event['side']} at {price}",
-                body_text=message.text,
-                body_html=message.html,
-                payload=json.dumps(message.payload, default=str),
-                recipients=json.dumps(config.recipients(account_config)),
-            )
-            session.add(notification)
-            session.flush()
-            notification_id = int(notification.id)
-            for channel in row_channels(config):
-                session.add(
-                    AlertDelivery(
-                        notification_id=notification_id,
-                        channel=channel,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                    )
-                )
+            notification_id = _store_notification(session, config, account_config, account_id, message, incident, now)
         session.add(
             AlertTransition(
                 account_id=account_id,

@@ -94,13 +94,14 @@ def main() -> None:
                 "poll_interval_seconds": 1.0,
                 "database_url": database_url,
                 "alerts": {
+                    "recovery_dwell_minutes": 0,  # each swing told at once: one message per breach
                     "email": {
                         "host": "127.0.0.1",
                         "port": port,
                         "security": "none",
                         "from": "marginwatch@example.org",
                         "to": ["t@example.org"],
-                    }
+                    },
                 },
                 "accounts": [
                     {

@@ -19,15 +19,16 @@ def alerts_test(config: ConfigOption = None) -> None:
     """Send a test message through every configured channel (each email recipient, each
     webhook, each Telegram chat), all at once."""
     from alerts.channels import all_recipients, send_direct
+    from alerts.messages import channel_test
 
     settings = load_or_fail(config)
     if not settings.alerts.email and not settings.alerts.webhooks and not settings.alerts.telegram:
         fail("no alert channel configured ([alerts.email], [[alerts.webhooks]] or [[alerts.telegram]])")
-    subject = "TEST · marginwatch · alert channel check"
-    text = "This is a test message from marginwatch: this channel delivers alerts.\n"
-    payload = {"subject": subject, "changes": [], "remedy": [], "text": text}
+    email_config = settings.alerts.email
+    message = channel_test(datetime.now(UTC), email_config.sender if email_config else None)
     recipients = all_recipients(settings)
-    results = send_direct(settings, subject, text, f"<p>{text}</p>", payload, recipients)
+    key = str(message.payload["notification_id"])  # the message's own id: its Message-ID too
+    results = send_direct(settings, message.subject, message.text, message.html, message.payload, recipients, key)
     for channel, error in results:
         name = f"email to {', '.join(recipients) or 'nobody'}" if channel == "email" else channel.replace(":", " ", 1)
         print(f"FAILED  {name}: {error}" if error else f"sent    {name}")

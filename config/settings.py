@@ -160,6 +160,10 @@ class AlertRules(_Strict):
     danger_clear_ratio: float = Field(default=0.6, gt=0, le=1)
     # Off by default: with the target at 1.5, "under target" repeats the health warning band.
     below_target: bool = False
+    # A level steps down only after the value has fitted the lower level this long, every
+    # poll (alerts.rules): a position wobbling across a band tells one escalation and one
+    # recovery, not one message per wobble. Escalation never waits. 0 turns it off.
+    recovery_dwell_minutes: float = Field(default=3.0, ge=0, le=MAX_REPEAT_MINUTES)
     repeat_warning_minutes: float | None = Field(default=240, gt=0, le=MAX_REPEAT_MINUTES)
     repeat_critical_minutes: float | None = Field(default=30, gt=0, le=MAX_REPEAT_MINUTES)
     notify_resolved: bool = True

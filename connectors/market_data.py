@@ -156,6 +156,21 @@ class MarketData:
                 result[symbol] = rate
         return result
 
+    def price_ticks(self, symbols: Iterable[str]) -> dict[str, float]:
+        """Each market's price tick (ccxt's precision.price: the venue's tick size), for
+        the symbols whose market is loaded (markets load with the first fetch)."""
+        markets = self.client.markets or {}
+        result = {}
+        for symbol in set(symbols):
+            precision = (markets.get(symbol) or {}).get("precision") or {}
+            try:
+                tick = float(precision.get("price"))
+            except (TypeError, ValueError):
+                continue
+            if 0 < tick < float("inf"):
+                result[symbol] = tick
+        return result
+
     async def order_books(self, symbols: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """Order books ({"bids": [[price, amount]], "asks": ...}, amounts in contracts)."""
         result = {}

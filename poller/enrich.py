@@ -23,6 +23,16 @@ class MarketView:
     volatility: Mapping[str, float] = field(default_factory=dict)
     betas: Mapping[str, float] = field(default_factory=dict)
     funding: Mapping[str, FundingRate] = field(default_factory=dict)
+    ticks: Mapping[str, float] = field(default_factory=dict)  # price tick per symbol (alert messages)
+
+    def merged(self, newer: MarketView) -> MarketView:
+        """This view updated with a newer one's values."""
+        return MarketView(
+            {**self.volatility, **newer.volatility},
+            {**self.betas, **newer.betas},
+            {**self.funding, **newer.funding},
+            {**self.ticks, **newer.ticks},
+        )
 
     def stats(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """market_stats rows for `symbols` (only the values known this cycle)."""
@@ -33,6 +43,8 @@ class MarketView:
                 row["volatility"] = self.volatility[symbol]
             if symbol in self.betas:
                 row["beta"] = self.betas[symbol]
+            if symbol in self.ticks:
+                row["price_tick"] = self.ticks[symbol]
             rate = self.funding.get(symbol)
             if rate is not None:
                 row.update(
@@ -54,7 +66,8 @@ async def market_view(market: MarketData, symbols: Iterable[str]) -> MarketView:
         betas = betas_to_benchmark(closes, market.benchmark) if market.benchmark in closes else {}
     except (KeyError, ValueError):
         betas = {}
-    return MarketView(volatility, betas, await market.funding_rates(wanted))
+    funding = await market.funding_rates(wanted)
+    return MarketView(volatility, betas, funding, market.price_ticks(wanted))
 
 
 def with_volatility(document: Mapping[str, Any], view: MarketView) -> dict[str, Any]:

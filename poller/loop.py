@@ -167,9 +167,7 @@ class Poller:
             log.warning("%s: market data unavailable: %s", account.label, classify(exc).message)
             return MarketView()
         merged = self._views.get(account.exchange, MarketView())
-        self._views[account.exchange] = MarketView(
-            {**merged.volatility, **view.volatility}, {**merged.betas, **view.betas}, {**merged.funding, **view.funding}
-        )
+        self._views[account.exchange] = merged.merged(view)
         return view
 
     async def cycle(self) -> CycleReport:
@@ -213,7 +211,7 @@ class Poller:
         await asyncio.gather(*self._aftercare, return_exceptions=True)  # each bounded by its own timeout
         self._aftercare = []
         for exchange, view in self._views.items():
-            symbols = set(view.volatility) | set(view.betas) | set(view.funding)
+            symbols = set(view.volatility) | set(view.betas) | set(view.funding) | set(view.ticks)
             await self.write(repo.upsert_market_stats, self.sessions, exchange, self.clock(), view.stats(symbols))
         self._views = {}
         if time.monotonic() - self._last_retention >= RETENTION_EVERY_SECONDS:

@@ -203,6 +203,10 @@ class AlertState(Base):
     acked_level: Mapped[int | None] = mapped_column(Integer)
     acked_at: Mapped[datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(120))
+    # polls have fitted a lower level since `calm_since`, and OK since `clear_since`; the
+    # level steps down once such a run has lasted the recovery dwell (alerts.rules)
+    calm_since: Mapped[datetime | None]
+    clear_since: Mapped[datetime | None]
 
 
 class AlertTransition(Base):
@@ -240,6 +244,33 @@ class AlertNotification(Base):
     body_html: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)  # JSON, for webhooks
     recipients: Mapped[str] = mapped_column(Text)  # JSON list of email addresses
+    # Identity (alerts.identity): ids no other database holds, the same on every resend
+    uuid: Mapped[str | None] = mapped_column(String(36))
+    message_id: Mapped[str | None] = mapped_column(String(255))  # "<alert-uuid@domain>"
+    incident_id: Mapped[str | None] = mapped_column(String(36))
+    thread_id: Mapped[str | None] = mapped_column(String(255))  # the incident's first Message-ID
+
+    __table_args__ = (Index("ix_alert_notifications_uuid", "uuid", unique=True),)
+
+
+class AlertIncident(Base):
+    """One account's episode above OK, from the poll its worst level left OK to the poll it
+    came back: the messages of it share one email thread. `worst_*`: its worst moment."""
+
+    __tablename__ = "alert_incidents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a uuid
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    first_level: Mapped[int] = mapped_column(Integer)
+    worst_level: Mapped[int] = mapped_column(Integer)
+    worst_at: Mapped[datetime]
+    worst_distance: Mapped[float | None] = mapped_column(Float)  # signed, fraction of mark
+    worst_detail: Mapped[str | None] = mapped_column(Text)  # the headline figures then
+    root_message_id: Mapped[str | None] = mapped_column(String(255))  # its first message's
+
+    __table_args__ = (Index("ix_alert_incidents_account_open", "account_id", "closed_at"),)
 
 
 class AlertDelivery(Base):
@@ -290,6 +321,7 @@ class MarketStat(Base):
     hours_to_funding: Mapped[float | None] = mapped_column(Float)
     order_book: Mapped[str | None] = mapped_column(Text)  # JSON {"bids", "asks"}, contracts
     order_book_at: Mapped[datetime | None]
+    price_tick: Mapped[float | None] = mapped_column(Float)  # the market's price precision
 
 
 class LiquidationEvent(Base):

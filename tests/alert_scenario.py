@@ -78,6 +78,11 @@ def config_doc(
             **({} if danger else HEALTH_BANDS_ONLY),
             "retry_base_seconds": 0.2,
             "retry_cap_seconds": 0.5,
+            # a send cut short by a kill is taken up again after this (above the 2 s SMTP
+            # timeout): a test that kills the poller mid-send need not wait the default 120 s
+            "delivery_lease_seconds": 5,
+            # the dwell counts minutes of the store's clock: these runs last seconds
+            "recovery_dwell_minutes": 0,
             "email": {
                 "host": "127.0.0.1",
                 "port": smtp_port,

@@ -3,44 +3,19 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from alerts.messages import channel_test
 from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_webhook
 from config.settings import WebhookConfig
+from tests.alert_gallery import Hook
 from tests.alert_scenario import write_toml
 from tests.conftest import SmtpServer, run_cli
-
-
-class Hook:
-    """A JSON endpoint: records bodies; answers `status` (200 by default)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 200
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # the name http.server calls
-                length = int(self.headers["Content-Length"])
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(hook.status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture
@@ -50,22 +25,22 @@ def hook() -> Iterator[Hook]:
     endpoint.server.shutdown()
 
 
-PAYLOAD = {
-    "subject": "CRITICAL · binanceusdm/main · health 1.08",
-    "changes": [{"rule": "health", "kind": "fired", "level": "CRITICAL", "value": 1.08}],
-    "remedy": ["top up 4.20 USDT to reach health 1.5"],
-    "text": "...",
-}
+PAYLOAD = channel_test(datetime(2026, 11, 1, 13, 0, tzinfo=UTC), "mw@example.org").payload
 
 
-@pytest.mark.parametrize(("fmt", "key"), [("slack", "text"), ("discord", "content"), ("json", "subject")])
-def test_webhook_shapes(hook: Hook, fmt: str, key: str) -> None:
+@pytest.mark.parametrize("fmt", ["slack", "discord", "json"])
+def test_webhook_shapes(hook: Hook, fmt: str) -> None:
     os.environ["MW_HOOK_URL"] = hook.url
     post_webhook(WebhookConfig(name="h", url_env="MW_HOOK_URL", format=fmt), PAYLOAD)
     (body,) = hook.bodies
-    assert "CRITICAL · binanceusdm/main · health 1.08" in body[key]
-    if fmt != "json":
-        assert "top up 4.20 USDT" in body[key]
+    subject = "TEST · marginwatch · alert channel check"
+    if fmt == "slack":  # Block Kit in a coloured attachment, the subject as the fallback text
+        assert body["text"] == subject and body["attachments"][0]["blocks"][0]["type"] == "header"
+    elif fmt == "discord":  # an embed; no mention parsed from any text
+        assert body["content"] == subject and body["embeds"][0]["title"] == "TEST · marginwatch"
+        assert body["allowed_mentions"] == {"parse": []}
+    else:  # the payload itself, with its ids
+        assert body == PAYLOAD and body["notification_id"] and body["message_id"].endswith("@example.org>")
 
 
 def test_webhook_failures_are_sorted(hook: Hook) -> None:
@@ -121,6 +96,7 @@ def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, t
     assert "sent    email to owner@example.org, risk@example.org" in out and "sent    webhook desk" in out
     (message,) = smtp_server.inbox.messages
     assert message["Subject"].startswith("TEST · marginwatch")
+    assert message["Message-ID"].endswith("@example.org>")  # the sender's domain, not @localhost
     assert hook.bodies and "TEST · marginwatch" in hook.bodies[0]["text"]
     smtp_server.stop()
     code, out, _ = run_cli("alerts", "test", "--config", str(config_path))

@@ -72,7 +72,7 @@ def test_level_is_consistent_with_the_bands(values: list[float]) -> None:
 def _figures(**kwargs):
     from alerts.evaluate import AccountFigures
 
-    return AccountFigures(state="active", stale=False, health=3.0, has_snapshot=True, **kwargs)
+    return AccountFigures(**{"state": "active", "stale": False, "health": 3.0, "has_snapshot": True, **kwargs})
 
 
 def test_the_risk_level_is_on_by_default_with_hysteresis() -> None:
@@ -81,7 +81,7 @@ def test_the_risk_level_is_on_by_default_with_hysteresis() -> None:
     from alerts.evaluate import evaluate
     from config.settings import AlertRules
 
-    rules = AlertRules()
+    rules = AlertRules(recovery_dwell_minutes=0)  # the dwell has its own tests below
     states, told = evaluate(rules, _figures(chance=0.25), {}, T0)
     assert [(s, t.kind, t.to_level) for s, t in told] == [("chance", "fired", Level.CRITICAL)]
     states, told = evaluate(rules, _figures(chance=0.15), states, T0 + timedelta(minutes=1))
@@ -114,3 +114,88 @@ def test_the_earlier_opt_in_keys_still_read() -> None:
         {"touch_probability_above": 0.1, "distance_below": 0.08, "distance_clear_above": 0.1}
     )
     assert (rules.touch_warning_above, rules.distance_warning_below) == (0.1, 0.08)
+
+
+DWELL = health_rule(dwell=timedelta(minutes=3))
+
+
+def _walk(rule, values: list[float], seconds: float) -> list[tuple[str, Level, float]]:
+    """(kind, level, seconds from the start) of each transition."""
+    state, told = RuleState(), []
+    for i, value in enumerate(values):
+        state, transition = step(rule, state, value, T0 + timedelta(seconds=i * seconds))
+        if transition:
+            told.append((transition.kind, transition.to_level, i * seconds))
+    return told
+
+
+def test_a_step_down_waits_for_the_dwell_and_escalation_does_not() -> None:
+    told = _walk(DWELL, [2.0, 1.1, 1.3, 1.3, 1.3, 1.3, 1.8, 1.8, 1.8, 1.8], seconds=60)
+    assert told == [
+        ("fired", Level.CRITICAL, 60),  # at once
+        ("recovered", Level.WARNING, 300),  # fit for WARNING from 120 s: 3 min later
+        ("resolved", Level.OK, 540),  # fit for OK from 360 s
+    ]
+
+
+def test_a_step_down_to_ok_needs_ok_at_every_poll_of_the_dwell() -> None:
+    # while CRITICAL, the health wanders between the WARNING and OK zones: WARNING once it
+    # has been out of CRITICAL for the dwell (at a poll fitting WARNING); OK only after a
+    # dwell of polls that all fit OK
+    told = _walk(DWELL, [1.1, 1.3, 1.8, 1.3, 1.8, 1.8, 1.8, 1.8], seconds=60)
+    assert told == [("fired", Level.CRITICAL, 0), ("resolved", Level.OK, 420)]  # OK from 240 on
+    told = _walk(DWELL, [1.1, 1.3, 1.8, 1.3, 1.3, 1.8, 1.8, 1.8, 1.8], seconds=60)
+    assert told == [("fired", Level.CRITICAL, 0), ("recovered", Level.WARNING, 240), ("resolved", Level.OK, 480)]
+
+
+def test_a_wobble_across_the_critical_band_every_second_tells_one_escalation_and_one_resolution() -> None:
+    """A 20x leg whose health crosses the critical band every second for a minute, then
+    settles: without a dwell, 60 messages; with it, the escalation and, once settled, the
+    resolution."""
+    wobble = [1.10, 1.30] * 30  # CRITICAL, then WARNING-fit (above the 1.25 clear), every second
+    settled = [2.0] * 300
+    assert len(_walk(health_rule(), wobble + settled, seconds=1)) > 30
+    told = _walk(DWELL, wobble + settled, seconds=1)
+    assert [(kind, level) for kind, level, _ in told] == [("fired", Level.CRITICAL), ("resolved", Level.OK)]
+    assert told[1][2] == 60 + 180  # three minutes after it settled
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0.5, 3.0), min_size=1, max_size=80), st.integers(1, 5))
+def test_with_a_dwell_no_level_falls_before_a_calm_run_has_lasted(values: list[float], minutes: int) -> None:
+    rule = health_rule(dwell=timedelta(minutes=minutes))
+    state = RuleState()
+    for i, value in enumerate(values):
+        before = state.level
+        state, transition = step(rule, state, value, T0 + timedelta(minutes=i))
+        if state.level < before:
+            # every poll of the last `minutes` fitted the new level or lower
+            window = values[i - minutes : i + 1] if i >= minutes else None
+            assert window is not None
+            fitted = [
+                max((b.level for b in rule.bands if v < b.clear and b.level < before), default=Level.OK) for v in window
+            ]
+            assert max(fitted) <= state.level
+            assert transition is not None and transition.kind in ("recovered", "resolved")
+        if value < 1.15:
+            assert state.level == Level.CRITICAL  # escalation never waits
+
+
+def test_stale_data_breaks_a_calm_run() -> None:
+    """Polls not seen are not calm polls: a recovery under way starts again with fresh data."""
+    from dataclasses import replace
+
+    from alerts.evaluate import evaluate
+    from config.settings import AlertRules
+
+    rules = AlertRules(recovery_dwell_minutes=3)
+    states, _ = evaluate(rules, _figures(health=1.1), {}, T0)
+    states, _ = evaluate(rules, _figures(health=2.0), states, T0 + timedelta(minutes=1))
+    assert states["health"].calm_since == T0 + timedelta(minutes=1)
+    stale = replace(_figures(health=2.0), stale=True)
+    states, _ = evaluate(rules, stale, states, T0 + timedelta(minutes=2))
+    assert states["health"].calm_since is None and states["health"].level == Level.CRITICAL
+    states, told = evaluate(rules, _figures(health=2.0), states, T0 + timedelta(minutes=10))
+    assert ("health", "resolved") not in [(s, t.kind) for s, t in told]  # a fresh run starts here
+    _, told = evaluate(rules, _figures(health=2.0), states, T0 + timedelta(minutes=13))
+    assert ("health", "resolved") in [(s, t.kind) for s, t in told]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def sim() -> Iterator[ExchangeSimulator]:
 
 
 def _health(body: str) -> str:
-    return body.split("Health:", 1)[1].split()[0]
+    return body.split("Cross health:", 1)[1].split()[0]
 
 
 def _subjects(server: SmtpServer) -> list[str]:
@@ -45,38 +46,48 @@ def _subjects(server: SmtpServer) -> list[str]:
 def test_walk_to_critical_and_back_tells_exactly_four_things(
     sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
+    """A poll a minute (the injected clock): each level is told once, in one thread; a
+    step down waits for the 3-minute recovery dwell, and a wobble tells nothing."""
     config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False))
+    clock = [datetime(2026, 11, 1, 12, 0, tzinfo=UTC)]
 
     async def main() -> None:
         upgrade(config.database_url)
         sessions = session_factory(make_engine(config.database_url))
         connectors, _ = build_connectors(config, {})
-        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event())
+        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event(), now=lambda: clock[0])
         document = await connectors["main"].fetch_snapshot()
         path = (
-            [2.0, 1.8, 1.6, 1.45, 1.4, 1.3, 1.2, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.65, 1.8, 2.0]
+            [2.0, 1.8, 1.6, 1.45, 1.4, 1.3, 1.2, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.65, 1.8, 2.0, 2.0, 2.0]
             + [1.49, 1.51] * 10
             + [1.6, 1.49, 1.51] * 5
         )
         try:
             for health in path:
+                clock[0] += timedelta(minutes=1)
                 sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, health))
                 report = await poller.cycle()
                 assert report.stored == ["main"], report.failed
-                deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+                deliver_due(sessions, config, lambda: clock[0], Backoff(0.01, 0.02))
         finally:
             await poller.close()
 
     asyncio.run(main())
     bodies = [m.get_body(("plain",)).get_content() for m in smtp_server.inbox.messages]
     assert [(s.split(" · ")[0], _health(b)) for s, b in zip(_subjects(smtp_server), bodies, strict=True)] == [
-        ("WARNING", "1.400"),  # the 2nd poll below 1.5
-        ("CRITICAL", "1.100"),  # at once below 1.15
-        ("WARNING", "1.300"),  # above 1.25: recovered to warning
-        ("RESOLVED", "1.800"),  # above 1.7
+        ("WARNING", "1.40"),  # the 2nd poll below 1.5
+        ("CRITICAL", "1.10"),  # at once below 1.15
+        ("WARNING", "1.65"),  # above 1.25 (at 1.3) for the 3-minute dwell: recovered to warning
+        ("RESOLVED", "2.00"),  # above 1.7 (at 1.8) for the dwell
     ]  # and no flapping while health wobbled between 1.49 and 1.51
-    recovery = smtp_server.inbox.messages[2].get_body(("plain",)).get_content()
-    assert "health recovered to WARNING" in recovery
+    assert "  - CRITICAL → WARNING: cross health 1.65" in bodies[2].splitlines()
+    # one incident, one thread: every later message replies to the first
+    first, *later = smtp_server.inbox.messages
+    assert "In-Reply-To" not in first
+    assert all(m["In-Reply-To"] == m["References"] == first["Message-ID"] for m in later)
+    resolved = bodies[3].splitlines()
+    assert "Resolved:" in resolved
+    assert "  - at risk from 12:05:00 UTC to 12:19:00 UTC (14 min)" in resolved
 
 
 def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
@@ -101,8 +112,8 @@ def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
 
     asyncio.run(main())
     (subject,) = _subjects(smtp_server)
-    assert subject.startswith("CRITICAL · binanceusdm/main · 0.4") and " % to liquidation at " in subject
-    assert subject.endswith(" (down)")
+    # no market data here: no σ, and the price to five significant figures
+    assert re.fullmatch(r"CRITICAL · binanceusdm/main · BTC 0\.4 % from liq \d\d,\d\d\d", subject), subject
 
 
 def _poller(config_path: Path) -> subprocess.Popen[str]:
@@ -163,7 +174,7 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(sim: Exchang
         second.wait(20)
         smtp.stop()
     (subject,) = _subjects(smtp)
-    assert subject.startswith("CRITICAL · binanceusdm/main · ") and "to liquidation at" in subject
+    assert subject.startswith("CRITICAL · binanceusdm/main · BTC ") and " from liq " in subject
     with sessions() as session:
         fired = session.scalars(select(AlertTransition).where(AlertTransition.subject == "health")).all()
     assert [t.kind for t in fired] == ["fired"]  # the restart remembered the firing alert
@@ -193,7 +204,7 @@ def test_smtp_outage_delays_but_does_not_lose_the_email(sim: ExchangeSimulator, 
         poller.wait(20)
         smtp.stop()
     (subject,) = _subjects(smtp)
-    assert subject.startswith("CRITICAL · binanceusdm/main · ") and "to liquidation at" in subject
+    assert subject.startswith("CRITICAL · binanceusdm/main · BTC ") and " from liq " in subject
     assert _scalar(sessions, select(AlertDelivery.status)) == "sent"
 
 

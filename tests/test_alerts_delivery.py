@@ -33,6 +33,7 @@ def _config(port: int, **alerts):
                     "from": "marginwatch@example.org",
                     "to": ["desk@example.org"],
                 },
+                "recovery_dwell_minutes": 0,  # these tests step health back and forth a minute apart
                 **alerts,
             },
             "accounts": [
@@ -82,6 +83,8 @@ class Desk:
         info = repo.AccountInfo("main", "binanceusdm", "USDT")
         self.id = repo.ensure_accounts(self.sessions, [info])["main"]
         self.now = T0
+        # the market's price tick, as the poller stores it from the venue's market precision
+        repo.upsert_market_stats(self.sessions, "binanceusdm", T0, {"BTC/USDT:USDT": {"price_tick": 0.01}})
 
     def poll(self, health: float) -> int | None:
         self.now += timedelta(minutes=1)
@@ -100,20 +103,28 @@ def test_critical_email_names_the_account_level_and_remedy(tmp_path: Path, smtp_
     assert desk.poll(1.08) is not None  # critical does not wait
     assert desk.deliver() == {"sent": 1, "retry": 0, "failed": 0}
     (message,) = smtp_server.inbox.messages
-    # 10.8 + (P - 100) = 0.1 P  =>  P = 89.2 / 0.9 = 99.1111, 0.89 % below the mark (no σ:
-    # the symbol has no volatility in this test)
-    assert message["Subject"] == "CRITICAL · binanceusdm/main · 0.89 % to liquidation at 99.1111 (down)"
+    # 10.8 + (P - 100) = 0.1 P  =>  P = 89.2 / 0.9 = 99.1111, 0.89 % below the mark, shown at
+    # the market's tick 0.01 (no σ: the symbol has no volatility in this test)
+    assert message["Subject"] == "CRITICAL · binanceusdm/main · BTC 0.9 % from liq 99.11"
     assert smtp_server.inbox.envelopes[0][1] == ["owner@example.org", "risk@example.org"]
     text = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
-    # equity 10.8, requirement 10: top up 1.5 x 10 - 10.8 = 4.20 USDT
-    assert "top up 4.20 USDT to reach health 1.5" in text and "top up 4.20 USDT" in html
-    # or reduce x: 10.8 - 100 x 0.0005 x >= 1.5 x 10 (1 - x)  =>  x = 4.2 / 14.95 = 0.28094,
-    # rounded up to the amount step 0.001
-    assert "reduce BTC/USDT:USDT long by 0.281 contracts" in text
-    assert "Maintenance margin: 10.00 USDT" in text and "health entered CRITICAL" in text
-    # 10.8 + (P - 100) = 0.1 P  =>  P = 89.2 / 0.9 = 99.1111, 0.89 % below the mark
-    assert "BTC/USDT:USDT long: mark 100.0000, liquidation 99.1111, 0.89% away" in text
+    html = message.get_body(("html",)).get_content().replace("\u00a0", " ")  # figures keep their units
+    lines = text.splitlines()
+    assert lines[:2] == ["CRITICAL · binanceusdm/main", "BTC long 0.9 % from liquidation at 99.11 USDT (down)"]
+    # the remedy comes first. Out of the risk level means the distance rule's clear level,
+    # 6 % / 0.6 = 10 %: (10.8 + x) + (P - 100) = 0.1 P at P = 90  =>  x = 8.2 (plus the fee
+    # to close), rounded up to the cent; health (18.99 + 0.01) / 10 = 1.90
+    assert lines[3] == "Do now:"
+    assert lines[4] == "  - add 8.21 USDT → health 1.90, BTC liq moves to 90.00 USDT (10 % away)"
+    # or a cut that takes the position as far: (10.8 - 100 c 0.0005) + (1 - c)(P - 100) =
+    # 0.1 (1 - c) P at P = 90 => c = 0.4329..., rounded up to the amount step 0.001
+    assert lines[5] == "  - or reduce BTC long by 0.433 BTC (≈ 43.30 USDT) → health 1.90, nearest liq 10 % away"
+    assert "  - OK → CRITICAL: cross health 1.08" in lines
+    assert "    mark 100.00 USDT · 1.000 BTC ≈ 100.00 USDT" in lines
+    assert "  Maintenance margin: 10.00 USDT" in lines
+    assert "as of 00:02:00 UTC (data age 0 s)" in lines  # the poll's time: T0 + 2 minutes
+    assert "add 8.21 USDT → health 1.90" in html and "as of 00:02:00 UTC" in html
+    assert html.index("add 8.21 USDT") < html.index("What changed") < html.index("Positions nearest")
     assert desk.deliver() == {"sent": 0, "retry": 0, "failed": 0}  # never re-sent
 
 

@@ -103,6 +103,7 @@ def _doc(db: str, smtp_port: int, **alerts: Any) -> dict[str, Any]:
                 "to": ["desk@example.org"],
                 "timeout_seconds": 60,
             },
+            "recovery_dwell_minutes": 0,  # a resolution is told at the first calm poll
             **alerts,
         },
         "accounts": [{"name": "main", "exchange": "binanceusdm", "key_env": "K", "secret_env": "S"}],
@@ -194,7 +195,8 @@ def test_hostile_text_never_reaches_a_header(smtp_server: SmtpServer, tmp_path: 
     assert alert_liquidation(desk.sessions, config, config.accounts[0], desk.id, event, T0 + timedelta(minutes=2))
     assert deliver_due(desk.sessions, config, lambda: T0 + timedelta(minutes=3)) == {"sent": 2, "retry": 0, "failed": 0}
     for message in smtp_server.inbox.messages:
-        assert set(message.keys()) == {
+        # a later message of the same account threads under the first (In-Reply-To, References)
+        assert set(message.keys()) - {"In-Reply-To", "References"} == {
             "Subject",
             "From",
             "To",
@@ -203,16 +205,17 @@ def test_hostile_text_never_reaches_a_header(smtp_server: SmtpServer, tmp_path: 
             "Content-Type",
             "MIME-Version",
         }
+        assert all("\r" not in str(v) and "\n" not in str(v) for v in message.values())
         subject = message["Subject"]
         assert "\r" not in subject and "\n" not in subject and "\x1b" not in subject and "\u2028" not in subject
         assert len(subject) <= HEADER_LIMIT and "502 Bad Gateway Bcc: evil@attacker.example" in subject
     assert [rcpts for _, rcpts in smtp_server.inbox.envelopes] == [["desk@example.org"], ["desk@example.org"]]
     subjects = [m["Subject"] for m in smtp_server.inbox.messages]
-    assert subjects[0].startswith("CRITICAL · binanceusdm/main · not polled (paused): 502 Bad Gateway")
+    assert subjects[0].startswith("CRITICAL · binanceusdm/main · not watched: 502 Bad Gateway")
     assert subjects[1].startswith("LIQUIDATED · binanceusdm/main · 502 Bad Gateway")
 
     # a long subject is cut, and ends with an ellipsis
-    long = build_email(config.alerts.email, ["a@example.org"], "x" * 5000, "t", "<p>t</p>", "k")
+    long = build_email(config.alerts.email, ["a@example.org"], "x" * 5000, "t", "<p>t</p>", message_key="k")
     assert len(long["Subject"]) == HEADER_LIMIT and long["Subject"].endswith("…")
 
 
@@ -234,7 +237,7 @@ def test_bad_addresses_are_refused_by_the_config_with_their_path(tmp_path: Path)
     # a stored notification written under an older config: its bad recipient fails the row
     email = EmailConfig.model_validate({"host": "127.0.0.1"})
     with pytest.raises(Exception, match="invalid recipient address"):
-        build_email(email, ["x@example.org\r\nBcc: evil@attacker.example"], "s", "t", "h", "k")
+        build_email(email, ["x@example.org\r\nBcc: evil@attacker.example"], "s", "t", "h", message_key="k")
 
 
 def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: SmtpServer, tmp_path: Path) -> None:
@@ -291,4 +294,5 @@ def test_send_direct_needs_no_database_and_reports_each_channel(
     ]
     assert smtp_server.inbox.messages[0]["Subject"] == "CRITICAL · monitor · database down"
     assert smtp_server.inbox.envelopes[0][1] == ["desk@example.org"]
-    assert hook.bodies[0]["text"].startswith("*x*")
+    assert hook.bodies[0]["text"] == "x"  # the subject, as Slack's notification text
+    assert hook.bodies[0]["attachments"][0]["blocks"][1]["text"]["text"] == "*x*"

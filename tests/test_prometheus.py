@@ -208,7 +208,12 @@ def test_every_dashboard_expression_returns_data(stack: dict[str, Any]) -> None:
         for where, expr in _dashboard_expressions():
             text = expr.replace("$exchange", selection["exchange"]).replace("$account", selection["account"])
             assert "$" not in text, where
-            samples = prometheus.wait_for(text, f"data for {where}: {text}", timeout=30)
+            # a rate() needs two scrapes that saw a cycle in between: NaN until then
+            samples = wait_until(
+                lambda text=text: [s for s in prometheus.query(text) if finite([s])],
+                f"finite data for {where}: {text}",
+                timeout=30,
+            )
             assert finite(samples), (where, samples)
 
 

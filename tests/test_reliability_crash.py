@@ -64,7 +64,10 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
     # the health bands alone: at 20x health 2.0 is 0.4 % from liquidation, critical by the
     # risk level, and the swing would not resolve
     doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp.port, interval=0.3, danger=False)
-    doc["alerts"].update(delivery_lease_seconds=4, retry_base_seconds=0.2, retry_cap_seconds=0.5)
+    # every swing told at once (no recovery dwell): many alerts in a short run
+    doc["alerts"].update(
+        delivery_lease_seconds=4, retry_base_seconds=0.2, retry_cap_seconds=0.5, recovery_dwell_minutes=0
+    )
     doc["alerts"]["email"]["timeout_seconds"] = 2
     config_path = tmp_path / "marginwatch.toml"
     write_toml(doc, config_path)
@@ -119,7 +122,10 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
         poller = _poller(config_path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pending = _rows(db, "SELECT count(*) FROM alert_deliveries WHERE status != 'sent'")[0][0]
+            try:
+                pending = _rows(db, "SELECT count(*) FROM alert_deliveries WHERE status != 'sent'")[0][0]
+            except sqlite3.OperationalError:  # no schema yet: this run is the first to get that far
+                pending = -1
             if pending == 0:
                 break
             time.sleep(0.5)
@@ -130,10 +136,10 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
         swinger.join()
         sim.stop()
         smtp.stop()
-    notifications = _ids(db, "alert_notifications")
+    notifications = {row[0] for row in _rows(db, "SELECT message_id FROM alert_notifications")}
     sent = _rows(db, "SELECT notification_id, status FROM alert_deliveries")
     received = [m["Message-ID"] for m in smtp.inbox.messages]
-    expected = {f"<marginwatch-alert-{n}@example.org>" for n in notifications}
+    expected = notifications  # each notification's stored Message-ID
     assert len(notifications) >= ALERTS
     assert all(status == "sent" for _, status in sent), sent
     # at least once: every alert arrived; a repeat is the same message (same Message-ID),

@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +110,7 @@ def test_volatility_funding_and_a_confirmed_liquidation(
             assert sol_beta is not None and sol_beta.volatility > 0
             assert sol_beta.beta == pytest.approx(1.2, abs=0.25)  # the scenario's beta for ETH
             assert sol_beta.funding_rate == pytest.approx(0.00025)
+            assert sol_beta.price_tick == pytest.approx(0.01)  # the venue's tick, for alert messages
         positions = session.scalars(select(PositionSnapshot)).all()
         assert all(p.volatility and p.volatility > 0 for p in positions)
         assert all(0 <= p.touch_probability <= 1 for p in positions)
@@ -121,7 +123,8 @@ def test_volatility_funding_and_a_confirmed_liquidation(
     assert (event.symbol, event.side, event.source) == ("BTC/USDT:USDT", "long", "fetch_my_liquidations")
     assert event.price is not None and math.isfinite(event.price)
     subjects = [m["Subject"] for m in smtp_server.inbox.messages]
-    assert any(s.startswith("LIQUIDATED · bybit/bybit · BTC/USDT:USDT long at") for s in subjects), subjects
+    # the price at BTC's tick (0.1)
+    assert any(re.fullmatch(r"LIQUIDATED · bybit/bybit · BTC long at [\d,]+\.\d", s) for s in subjects), subjects
 
     # the cross-account views read the same store
     config_path = tmp_path / "marginwatch.toml"

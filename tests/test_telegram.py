@@ -48,6 +48,7 @@ def _config(api: FakeBotApi, chats: list[int], accounts: tuple[str, ...] = ("mai
         {
             "poll_interval_seconds": 60,
             "alerts": {
+                "recovery_dwell_minutes": 0,  # a resolution is told at the first calm poll
                 "telegram": [
                     {
                         "name": "desk",
@@ -58,7 +59,7 @@ def _config(api: FakeBotApi, chats: list[int], accounts: tuple[str, ...] = ("mai
                         "poll_timeout_seconds": 1,
                         **telegram,
                     }
-                ]
+                ],
             },
             "accounts": [{"name": n, "exchange": "binanceusdm", "key_env": "K", "secret_env": "S"} for n in accounts],
         }
@@ -108,8 +109,8 @@ def test_alerts_reach_each_allowed_chat_with_the_remedy_escaped(bot_api: FakeBot
     assert alert and liquidation
     assert store.deliver(t0 + timedelta(minutes=3)) == {"sent": 2, "retry": 0, "failed": 2}
     first, second = bot_api.messages_to(42)
-    assert first.startswith("<b>CRITICAL · binanceusdm/main · 0.89 % to liquidation at 99.1111 (down)</b>")
-    assert "top up 4.20 USDT to reach health 1.5" in first and "reduce BTC/USDT:USDT long by 0.281" in first
+    assert first.startswith("<b>CRITICAL · binanceusdm/main · BTC 0.9 % from liq 99.111</b>")
+    assert "add 8.21 USDT → health 1.90" in first and "or reduce BTC long by 0.433 BTC" in first
     assert f"/ack {alert} stops the repeats" in first
     # the hostile symbol arrives as text: escaped, and the fake parsed it as Telegram would
     assert "&lt;b&gt;BTC&lt;/b&gt; &amp; &lt;script&gt;" in second and "<script>" not in second
@@ -230,7 +231,7 @@ def test_commands_in_allowed_chats_only(bot_api: FakeBotApi, tmp_path: Path, cap
     with store.sessions() as session:
         state = session.get(AlertState, (store.ids["main"], "health"))
         assert state.level == 1 and state.acked_level is None
-        assert "recovered to WARNING" in session.get(AlertNotification, recovered).body_text
+        assert "CRITICAL → WARNING: cross health 1.30" in session.get(AlertNotification, recovered).body_text
 
 
 def test_poller_runs_the_bot_alerts_and_answers(bot_api: FakeBotApi, tmp_path: Path) -> None:
@@ -273,4 +274,9 @@ def test_poller_runs_the_bot_alerts_and_answers(bot_api: FakeBotApi, tmp_path: P
 
         asyncio.run(main())
     alert = next(m for m in bot_api.messages_to(42) if "CRITICAL" in m)
-    assert alert.startswith("<b>CRITICAL · binanceusdm/main · ") and "to liquidation at" in alert and "top up" in alert
+    assert (
+        alert.startswith("<b>CRITICAL · binanceusdm/main · ")
+        and "from liquidation at" in alert
+        and "Do now:" in alert
+        and "add " in alert
+    )
