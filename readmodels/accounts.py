@@ -27,7 +27,8 @@ from store.levels import (
     display_level,
     order_key,
 )
-from store.schema import AccountSnapshot
+from store.schema import AccountSnapshot, StreamState
+from store.stream_states import account_marks
 
 __all__ = ["CRITICAL", "LEVEL_NUMBERS", "NOT_WATCHED", "OK", "ORDER", "STALE", "WARNING", "AccountView"]
 
@@ -70,6 +71,13 @@ class AccountView:
     risk_level: int | None = None  # margin.danger.Level of the latest snapshot, as the poller computed it
     touch_probability: float | None = None  # 24 h, either side, highest of any position
     nearest: Nearest | None = None
+    # streaming (docs/streaming.md): the newest streamed mark's age, the venue stream's
+    # state ("live", "stale", "down"; None: not streamed), and whether the latest figures
+    # are an estimate (the last poll's positions at streamed marks) and of when its positions are
+    mark_age_seconds: float | None = None
+    stream: str | None = None
+    estimate: bool = False
+    positions_age_seconds: float | None = None
 
     @property
     def level(self) -> str:
@@ -113,6 +121,7 @@ def account_views(session: Session, now: datetime, stale: Staleness | float) -> 
     or just its age limit in seconds."""
     rule = stale if isinstance(stale, Staleness) else Staleness(stale)
     keys = repo.latest_key_checks(session)
+    streams = account_marks(session)
     views = []
     for account, snap in repo.latest_snapshots(session):
         fresh = freshness(account.last_success_at, now, rule, account.consecutive_failures)
@@ -141,9 +150,23 @@ def account_views(session: Session, now: datetime, stale: Staleness | float) -> 
                 risk_level=snap.level if snap else None,
                 touch_probability=snap.touch_probability if snap else None,
                 nearest=_nearest(snap),
+                **_streaming(streams.get(account.id), snap, now),
             )
         )
     return sorted(views, key=lambda v: v.sort_key)
+
+
+def _streaming(state: StreamState | None, snap: AccountSnapshot | None, now: datetime) -> dict[str, object]:
+    def age(moment: datetime | None) -> float | None:
+        return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+    estimate = bool(snap is not None and snap.source)
+    return {
+        "mark_age_seconds": age(state.last_message_at) if state else None,
+        "stream": None if state is None else "stale" if state.stale else "live" if state.connected else "down",
+        "estimate": estimate,
+        "positions_age_seconds": age(snap.positions_as_of if estimate and snap else None),
+    }
 
 
 def _nearest(snap: AccountSnapshot | None) -> Nearest | None:

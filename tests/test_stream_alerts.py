@@ -70,7 +70,7 @@ class PollerThread:
 
 
 @pytest.fixture
-def stack(tmp_path: Any) -> Iterator[dict[str, Any]]:
+def stack(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     doc = scenario()
     doc["streams"] = {"mark_interval_seconds": 0.2}
     doc["ohlcv_history_days"] = 2
@@ -83,7 +83,7 @@ def stack(tmp_path: Any) -> Iterator[dict[str, Any]]:
             config = parse_config(
                 {
                     **config_doc(sim.base_url, database, smtp.port, interval=INTERVAL),
-                    "streaming": {"stale_after_seconds": 30},
+                    "streaming": {"stale_after_seconds": getattr(request, "param", 30.0)},
                 }
             )
             upgrade(database)
@@ -150,3 +150,42 @@ def test_a_streamed_mark_across_the_critical_price_is_emailed_before_the_next_po
     # the duplicated frames came with the crossing, long before the re-poll: told once
     assert len(_critical_notifications(sessions)) == 1
     assert sum("CRITICAL" in m["Subject"] for m in smtp.inbox.messages) == 1
+
+
+def _view(sessions: Any) -> Any:
+    from datetime import UTC, datetime
+
+    from readmodels.accounts import account_views
+
+    with sessions() as session:
+        [view] = account_views(session, datetime.now(UTC), 120)
+        return view
+
+
+def _venue_state(sessions: Any) -> StreamState | None:
+    with sessions() as session:
+        return session.scalars(select(StreamState).where(StreamState.name.like("venue:%"))).first()
+
+
+@pytest.mark.parametrize("stack", [3.0], indirect=True)
+def test_a_dropped_stream_reconnects_and_a_silent_one_is_shown_stale(stack: dict[str, Any]) -> None:
+    """What the dashboard reads (the stored stream states): live with a fresh mark, a drop
+    reconnected, silence shown as stale (never as "no change"), and live again after."""
+    sim, sessions = stack["sim"], stack["sessions"]
+    with PollerThread(stack["config"]):
+        wait_for(lambda: _mark_stream_up(sessions), "the mark stream connected and its state stored")
+        view = wait_for(lambda: (v := _view(sessions)).stream == "live" and v, "the account's stream live")
+        assert view.mark_age_seconds is not None and view.mark_age_seconds < 30
+
+        before = _venue_state(sessions)
+        assert before is not None
+        assert sim.drop_streams("binanceusdm") >= 1
+        wait_for(
+            lambda: (s := _venue_state(sessions)) is not None and s.reconnects > before.reconnects and s.connected,
+            "the dropped stream reconnected",
+        )
+
+        sim.add_stream_fault("binanceusdm", "silent", "public")
+        wait_for(lambda: _view(sessions).stream == "stale", "the silent stream shown stale")
+        sim.clear_faults()
+        wait_for(lambda: _view(sessions).stream == "live", "live again once marks flow")
