@@ -29,7 +29,22 @@ from poller.runtime import run_poller
 
 INTERVAL = 30.0
 SYMBOL = "BTC/USDT:USDT"
-DROP = 0.35  # the move: far past every holder's critical price
+LEVERAGE = 10.0  # each account: one BTC long at 10x, so a 12 % fall is past its liquidation
+DROP = 0.12
+
+
+def leveraged_scenario(accounts: int) -> dict[str, Any]:
+    """bench/stream_load.py's accounts with one position each (the venue's first market,
+    BTC, long), the wallet a tenth of the notional."""
+    doc = stream_scenario(accounts, positions=1)
+    marks = {v: {m["symbol"]: m for m in doc["markets"][v]} for v in doc["markets"]}
+    for account in doc["accounts"]:
+        [position] = account["positions"]
+        market = marks[account["venue"]][position["symbol"]]
+        notional = position["contracts"] * market["contract_size"] * market["mark_price"]
+        account["wallet_balance"] = round(notional / LEVERAGE, 2)
+        position["entry_price"] = market["mark_price"]
+    return doc
 
 
 class TimedInbox:
@@ -110,7 +125,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            doc = stream_scenario(accounts)
+            doc = leveraged_scenario(accounts)
             sim = LoadedSimulator(doc, workdir)
             try:
                 result = asyncio.run(_run(_config(doc, sim.base_url, workdir, port), sim, inbox, doc))
