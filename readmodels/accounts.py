@@ -105,6 +105,8 @@ class AccountView:
         parts = list(dict.fromkeys(parts))  # a refusal is often both the state's reason and the last error
         if self.key_status == "trade":
             parts.append("key can trade (use a read-only key)")
+        if self.state == "active" and self.stream in ("stale", "down"):
+            parts.append(f"mark stream {self.stream}: alerts wait for the next poll")
         return "; ".join(parts)
 
     @property
@@ -203,6 +205,9 @@ def status_document(views: list[AccountView]) -> list[dict[str, object]]:
             },
             "stale": not v.watched,
             "data_age_seconds": v.age_seconds,
+            "mark_age_seconds": v.mark_age_seconds,  # the newest streamed mark (None: not streamed)
+            "stream": v.stream,  # live | stale | down | None
+            "estimate": v.estimate,  # the figures: the last poll's positions at streamed marks
             "problem": v.problem or None,
         }
         for v in views
