@@ -67,7 +67,7 @@ def chance_prices(
     mark: np.ndarray, barrier: np.ndarray, sigma: np.ndarray, chance: np.ndarray, horizon_hours: float
 ) -> np.ndarray:
     """chance_price elementwise over arrays (nan where there is no barrier or σ): bisection
-    on the log distance to the barrier, 60 halvings (far below a price tick)."""
+    on the log distance to the barrier, 45 halvings (2^-45 of it: far below a price tick)."""
     mark, barrier, sigma, chance = (np.asarray(x, dtype=float) for x in (mark, barrier, sigma, chance))
     valid = np.isfinite(barrier) & (barrier > 0) & np.isfinite(sigma) & (sigma > 0) & (mark > 0)
     safe_barrier = np.where(valid, barrier, 1.0)
@@ -75,7 +75,7 @@ def chance_prices(
     safe_mark = np.where(valid, mark, 1.0)
     near = np.zeros_like(safe_mark)  # log(price / barrier): 0 at the barrier
     far = np.log(safe_mark / safe_barrier)
-    for _ in range(60):
+    for _ in range(45):
         middle = (near + far) / 2
         reached = touch_probability(safe_barrier * np.exp(middle), safe_barrier, safe_sigma, horizon_hours) >= chance
         near = np.where(reached, middle, near)

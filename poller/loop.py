@@ -299,14 +299,12 @@ class Poller:
             return
         from alerts.service import evaluate_account
 
-        told = False
         for account in accounts:
             notification = await self.write(
                 evaluate_account, self.sessions, self.config, account, self.ids[account.name], self.clock()
             )
-            told = told or notification is not None
-        if told:
-            self.alerts_wake.set()
+            if notification is not None:  # the sender starts on it while the others are evaluated
+                self.alerts_wake.set()
 
     async def poll_now(self, accounts: list[AccountConfig]) -> None:
         """Poll `accounts` at once, outside the cycle (a streamed crossing or an account

@@ -7,8 +7,8 @@ an account stream's gap, trigger a re-poll too. Polling stays the source of trut
 
 Only the levels above the account's current one are watched (a watch already crossed
 would fire at once); the re-poll that follows a crossing sets new watches. Estimates and
-re-polls are coalesced per account: a burst of crossings makes one estimate at a time and
-at most one re-poll a second.
+re-polls are batched: a cascade that crosses many accounts at once makes one engine pass
+and one transaction for their estimates, and one batch of re-polls a second later.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPOLL_EVERY_SECONDS = 1.0  # at most one re-poll a second per account
+# at most one batch of re-polls a second; the first waits as long after its crossing, so the
+# alerts of a cascade go out before the confirming polls take the processor
+REPOLL_EVERY_SECONDS = 1.0
 FLUSH_EVERY_SECONDS = 2.0  # stream states written to the store this often
 LEVEL_OF = {"warning": 1, "critical": 2, "liquidation": 3}
 
@@ -95,11 +97,11 @@ class StreamWatch:
         self._wall_clock = wall_clock
         self._accounts = {a.name: a for a in poller.accounts}
         self._last: dict[str, Polled] = {}
-        self._estimating: dict[str, asyncio.Task[None]] = {}
-        self._estimate_again: set[str] = set()
-        self._repolling: dict[str, asyncio.Task[None]] = {}
-        self._repoll_again: set[str] = set()
-        self._last_repoll: dict[str, float] = {}
+        self._crossed: set[str] = set()  # accounts waiting for an estimate
+        self._estimator: asyncio.Task[None] | None = None
+        self._wanted: set[str] = set()  # accounts waiting for a re-poll
+        self._repoller: asyncio.Task[None] | None = None
+        self._last_repoll = -1e9  # time.monotonic() of the last batch (or of a crossing)
         self._flusher: asyncio.Task[None] | None = None
         self.crossings = 0
         self.estimates = 0
@@ -112,7 +114,7 @@ class StreamWatch:
         self._flusher = asyncio.create_task(self._flush_forever(), name="stream-states")
 
     async def stop(self) -> None:
-        tasks = [*self._estimating.values(), *self._repolling.values()]
+        tasks = [t for t in (self._estimator, self._repoller) if t is not None]
         if self._flusher is not None:
             tasks.append(self._flusher)
         for task in tasks:
@@ -151,86 +153,108 @@ class StreamWatch:
             crossing.watch.label,
             crossing.bound,
         )
-        self._coalesce(crossing.account, self._estimating, self._estimate_again, self._estimate)
+        if crossing.account not in self._accounts:
+            return
+        self._crossed.add(crossing.account)
+        if self._estimator is None or self._estimator.done():
+            self._estimator = asyncio.create_task(self._estimate_crossed(), name="stream-estimates")
 
     def on_account_event(self, event: AccountEvent) -> None:
         last = self._last.get(event.account)
         # not polled yet (the cycle will), or a change the last poll already saw
         if last is None or event.received_at <= last.taken_at.timestamp():
             return
-        self._coalesce(event.account, self._repolling, self._repoll_again, self._repoll)
-
-    def _coalesce(
-        self,
-        account: str,
-        running: dict[str, asyncio.Task[None]],
-        again: set[str],
-        work: Callable[[str], Awaitable[None]],
-    ) -> None:
-        if account not in self._accounts:
-            return
-        if account in running:
-            again.add(account)
-            return
-
-        async def loop() -> None:
-            try:
-                while True:
-                    again.discard(account)
-                    try:
-                        await work(account)
-                    except asyncio.CancelledError:
-                        raise
-                    except DATABASE_ERRORS as exc:
-                        log.warning("%s: the store refused a streamed update: %s", account, exc)
-                    except Exception:  # logged with its trace; the stream and the polls go on
-                        log.exception("%s: streamed update failed", account)
-                    if account not in again:
-                        return
-            finally:
-                running.pop(account, None)
-
-        running[account] = asyncio.create_task(loop(), name=f"stream-{work.__name__}-{account}")
+        self._want_repoll([event.account])
 
     # --- the work ---
 
-    async def _estimate(self, name: str) -> None:
-        """The last poll's positions at the streamed marks, stored and alerted on now; then
-        a re-poll to confirm."""
-        last = self._last.get(name)
-        account = self._accounts[name]
-        if last is not None and last.document is not None:
+    async def _estimate_crossed(self) -> None:
+        """Estimate every crossed account, those crossed meanwhile in the next round (a
+        cascade crosses many accounts at once: one engine pass and one transaction for
+        them all); then re-poll each."""
+        while self._crossed:
+            names = sorted(self._crossed)
+            self._crossed.clear()
+            try:
+                await self._estimate(names)
+            except asyncio.CancelledError:
+                raise
+            except DATABASE_ERRORS as exc:
+                log.warning("the store refused streamed estimates: %s", exc)
+            except Exception:  # logged with its trace; the streams and the polls go on
+                log.exception("streamed estimates failed for %s", ", ".join(names))
+            # the confirming re-polls a second from now: the alerts first
+            self._last_repoll = max(self._last_repoll, time.monotonic())
+            self._want_repoll(names)
+
+    async def _estimate(self, names: Sequence[str]) -> None:
+        """The last polls' positions at the streamed marks, stored and alerted on now."""
+        estimates = []
+        for name in names:
+            last = self._last.get(name)
+            if last is None or last.document is None:
+                continue
             marks = {
                 p.symbol: mark
                 for p in last.snapshot.positions
                 if (mark := self.streams.latest_mark(name, p.symbol)) is not None
             }
             doc, mark_time = with_marks(last.document, marks, last.taken_at)
-            estimate = replace(
-                last,
-                snapshot=parse_snapshot(doc),
-                taken_at=min(mark_time, self.poller.clock()) if mark_time > last.taken_at else self.poller.clock(),
-                latency_ms=None,
-                document=json.dumps(doc, allow_nan=False),
-                source="mark_stream",
-                positions_as_of=last.taken_at,
+            now = self.poller.clock()
+            estimates.append(
+                (
+                    name,
+                    replace(
+                        last,
+                        snapshot=parse_snapshot(doc),
+                        taken_at=min(mark_time, now) if mark_time > last.taken_at else now,
+                        latency_ms=None,
+                        document=json.dumps(doc, allow_nan=False),
+                        source="mark_stream",
+                        positions_as_of=last.taken_at,
+                    ),
+                )
             )
-            [(row, positions)] = account_rows([estimate])
-            stored = await self.poller.write(
-                repo.record_estimate, self.poller.sessions, self.poller.ids[name], row, positions, estimate.document
-            )
-            if stored is not None:
-                self.estimates += 1
-                await self.poller.alerts_for([account])
-        self._coalesce(name, self._repolling, self._repoll_again, self._repoll)
+        if not estimates:
+            return
+        rows = account_rows([e for _, e in estimates])
+        ids = self.poller.ids
+        stored = await self.poller.write(
+            repo.record_estimates,
+            self.poller.sessions,
+            [
+                (ids[name], row, positions, e.document)
+                for (name, e), (row, positions) in zip(estimates, rows, strict=True)
+            ],
+        )
+        self.estimates += len(stored)
+        done = set(stored)
+        await self.poller.alerts_for([self._accounts[name] for name, _ in estimates if ids[name] in done])
 
-    async def _repoll(self, name: str) -> None:
-        wait = self._last_repoll.get(name, -1e9) + REPOLL_EVERY_SECONDS - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_repoll[name] = time.monotonic()
-        self.repolls += 1
-        await self._repoll_now([self._accounts[name]])
+    def _want_repoll(self, names: Iterable[str]) -> None:
+        self._wanted.update(n for n in names if n in self._accounts)
+        if self._wanted and (self._repoller is None or self._repoller.done()):
+            self._repoller = asyncio.create_task(self._repoll_wanted(), name="stream-repolls")
+
+    async def _repoll_wanted(self) -> None:
+        """Re-poll the accounts that asked, together (one engine pass), at most one batch a
+        second; those asking meanwhile go in the next batch."""
+        while self._wanted:
+            wait = self._last_repoll + REPOLL_EVERY_SECONDS - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            names = sorted(self._wanted)
+            self._wanted.clear()
+            self._last_repoll = time.monotonic()
+            self.repolls += len(names)
+            try:
+                await self._repoll_now([self._accounts[n] for n in names])
+            except asyncio.CancelledError:
+                raise
+            except DATABASE_ERRORS as exc:
+                log.warning("the store refused a re-poll: %s", exc)
+            except Exception:  # logged with its trace; the streams and the polls go on
+                log.exception("re-poll failed for %s", ", ".join(names))
 
     # --- states for the dashboard ---
 
