@@ -340,6 +340,11 @@ def _frame(at: AppTest, column: str) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def _grid(at: AppTest) -> str:
+    """The position grid's HTML."""
+    return next(h.proto.body for h in at.get("html") if "mw-position-grid" in h.proto.body)
+
+
 def _account(app: AppTest, name: str) -> AppTest:
     app.session_state["mw_account"] = name
     app.run()
@@ -360,8 +365,10 @@ def test_overview_shows_the_liquidation_chance_and_the_funding_flag(app: AppTest
 def test_account_page_shows_touch_probability_priced_remedy_and_liquidation(app: AppTest) -> None:
     _account(app, "bravo")
     assert _metric(app, "Liquidation chance 24 h (highest)") == "99.2 %"
-    positions = _frame(app, "touch_probability").set_index("symbol")
-    assert positions.loc[BTC, "touch_probability"] == pytest.approx(0.9923, abs=1e-4)
+    grid = _grid(app)  # the position grid: venue-native symbol, size in contracts and coins
+    assert "BTCUSDT" in grid and " ct" in grid and "Margin ratio" in grid
+    app.toggle(key="mw_grid_more_account").set_value(True).run()  # the columns a trader needs less
+    assert "99.2 %" in _grid(app)
     events = _frame(app, "detected_at")
     assert list(events["symbol"]) == ["SOL/USDT:USDT"] and events["price"].iloc[0] == 142.5
     history = json.loads(next(c.proto.spec for c in app.get("plotly_chart") if "health (min)" in c.proto.spec))

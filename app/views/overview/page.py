@@ -14,6 +14,7 @@ from alerts.levels import limits_for
 from app.components import fmt, tables, tz
 from app.components.charts import danger_bars
 from app.components.context import DashboardContext, context_or_stop
+from app.components.grid import show_grid
 from app.components.levels import BACKGROUNDS, COLORS, CRITICAL, NOT_WATCHED, OK, STALE, WARNING
 from app.components.safe import md
 from app.views.overview.data import Overview, load_overview
@@ -57,6 +58,8 @@ def render(ctx: DashboardContext) -> None:
             config={"displayModeBar": False},
         )
         _table(overview.frame)
+        st.subheader("Positions, all venues")
+        show_grid(overview.positions, now, tz.current(), "all")
         st.caption(
             f"Updated {fmt.when(now, tz.current())}; refreshes every {interval:g} s. Select a row to open the account."
         )

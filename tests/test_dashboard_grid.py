@@ -1,0 +1,92 @@
+"""The position grid's pure parts: venue-native symbols, pool names, and the HTML (every
+cell escaped, "—" for what is absent, never None or nan)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.components.grid import grid_html
+from readmodels.positions import GridRow, native_symbol, pool_name
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("exchange", "unified", "native"),
+    [
+        ("okx", "BTC/USDT:USDT", "BTC-USDT-SWAP"),
+        ("binanceusdm", "ETH/USDT:USDT", "ETHUSDT"),
+        ("binancecoinm", "BTC/USD:BTC", "BTCUSD_PERP"),
+        ("bybit", "SOL/USDT:USDT", "SOLUSDT"),
+        ("hyperliquid", "HYPE/USDC:USDC", "HYPE"),
+        ("kraken", "BTC/USD:USD", "BTC/USD:USD"),
+    ],
+)
+def test_native_symbols(exchange: str, unified: str, native: str) -> None:
+    assert native_symbol(exchange, unified) == native
+
+
+def test_pool_names_read_as_words() -> None:
+    assert pool_name("isolated", "BTC/USDT:USDT", "short") == "isolated · BTC short"
+    assert pool_name("cross", "BTC/USDT:USDT", "long") == "cross"
+
+
+def _row(**changes: object) -> GridRow:
+    row = GridRow(
+        account="a",
+        label="okx/a",
+        level="critical",
+        stale=False,
+        exchange="okx",
+        symbol="ETH-USDT-SWAP",
+        unified="ETH/USDT:USDT",
+        side="long",
+        margin_mode="cross",
+        pool="cross",
+        contracts=100.0,
+        base_size=10.0,
+        base="ETH",
+        currency="USDT",
+        notional=31_227.8,
+        leverage=20.0,
+        entry_price=3300.0,
+        mark_price=3122.78,
+        liquidation_price=3065.58,
+        exchange_liquidation_price=3063.79,
+        disagrees=False,
+        distance=-0.0183,
+        distance_sigma=0.5,
+        liquidation_side="down",
+        margin_ratio=0.1979,
+        unrealized_pnl=-1772.2,
+        maintenance_margin=150.0,
+        isolated_margin=None,
+        touch_probability=0.64,
+        volatility=None,
+        health=None,
+        funding_rate=0.0001,
+        next_funding_at=NOW + timedelta(hours=7, minutes=10),
+        funding_received=-3.12,
+        amount_step=1.0,
+        price_tick=0.01,
+    )
+    return replace(row, **changes)
+
+
+def test_grid_cells_carry_units_and_dashes() -> None:
+    text = grid_html([_row()], NOW, UTC, more=True)
+    for expected in ("100 ct", "10 ETH", "31,227.80 USDT", "20×", "19.79 %", "↓ 1.83 %", "0.5 σ", "in 7 h 10 m"):
+        assert expected in text, expected
+    assert "-1,772.20 USDT" in text and "64.0 %" in text
+    assert not re.search(r"\b(None|nan|NaN)\b", text)
+    assert "—" in text  # the isolated margin and σ are absent
+
+
+def test_exchange_text_in_the_grid_is_escaped() -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    text = grid_html([_row(symbol=hostile, label=hostile)], NOW, UTC)
+    assert "<img" not in text and "&lt;img" in text
