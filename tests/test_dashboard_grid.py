@@ -90,3 +90,15 @@ def test_exchange_text_in_the_grid_is_escaped() -> None:
     hostile = '<img src=x onerror="alert(1)">'
     text = grid_html([_row(symbol=hostile, label=hostile)], NOW, UTC)
     assert "<img" not in text and "&lt;img" in text
+
+
+def test_an_action_card_priced_on_an_older_book_says_its_age_and_widens_the_cost() -> None:
+    from app.components.actions import cost_text
+    from readmodels.actions import ActionCard
+
+    card = ActionCard("a", "okx/a", "critical", "USDT", ("add 291 USDT",), 6.4, 7.0, "taker fee + slippage", 180.0)
+    text = cost_text(card)
+    assert text is not None
+    assert "6.40 to 7.00 USDT" in text and "3 min older than the mark" in text
+    fresh = cost_text(replace(card, cost_high=None, book_age_seconds=None))
+    assert fresh is not None and "6.40 USDT" in fresh and "older" not in fresh

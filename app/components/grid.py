@@ -119,7 +119,7 @@ MORE: list[tuple[str, str, Cell]] = [
 STYLE = """<style>
 .mw-grid-wrap{overflow-x:auto;width:100%}
 table.mw-grid{border-collapse:collapse;width:100%;font-size:0.78rem;line-height:1.25;font-variant-numeric:tabular-nums}
-table.mw-grid th{text-align:right;font-weight:600;padding:4px 6px;border-bottom:2px solid #ccc;white-space:nowrap}
+table.mw-grid th{text-align:right;font-weight:600;padding:4px 6px;border-bottom:2px solid #ccc;vertical-align:bottom}
 table.mw-grid td{text-align:right;padding:3px 6px;border-bottom:1px solid #eee;white-space:nowrap;vertical-align:top}
 table.mw-grid th:nth-child(-n+2),table.mw-grid td:nth-child(-n+2){text-align:left}
 table.mw-grid tr.mw-acct td{text-align:left;background:#f6f6f6;padding-top:6px}

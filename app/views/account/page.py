@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import fmt, tables, tz
+from app.components.actions import show_cards
 from app.components.charts import history_figure
 from app.components.context import DashboardContext, context_or_stop
 from app.components.grid import show_grid
@@ -30,6 +31,8 @@ from app.views.account.remedy import render_remedy
 from app.views.account.whatif import load
 from app.views.account.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
+from readmodels.accounts import account_views
+from readmodels.actions import load_action_cards
 from readmodels.positions import GridRow, position_grid
 from readmodels.risk import stored_books
 from store import repo
@@ -66,9 +69,9 @@ def render(ctx: DashboardContext) -> None:
         account = choose(accounts)
         snap = latest(session, account)
         positions = positions_frame(session, account)
-        grid = [
-            r for r in position_grid(session, datetime.now(UTC), staleness(ctx.config)) if r.account == account.name
-        ]
+        views = [v for v in account_views(session, datetime.now(UTC), staleness(ctx.config)) if v.name == account.name]
+        grid = position_grid(session, datetime.now(UTC), staleness(ctx.config), views)
+        actions = load_action_cards(session, views, ctx.config)
         events = liquidations_frame(session, account.id)
         stats = repo.market_stats(session, account.exchange)
         books = stored_books(session, account.exchange)
@@ -77,6 +80,7 @@ def render(ctx: DashboardContext) -> None:
     rules = ctx.rules(account.name)
     snapshot, problem = _snapshot(account)
     _status(ctx, account, now)
+    show_cards(actions, "account")
     if snap is not None:
         _figures(snap, account.collateral)
         _positions(positions, grid, now, zone)
