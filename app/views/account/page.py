@@ -80,6 +80,11 @@ def render(ctx: DashboardContext) -> None:
     rules = ctx.rules(account.name)
     snapshot, problem = _snapshot(account)
     _status(ctx, account, now)
+    if views and views[0].key_status == "trade":
+        st.warning(
+            "This account's API key can trade: a monitor needs only reading. Replace it with a read-only key.",
+            icon=":material/key:",
+        )
     show_cards(actions, "account")
     if snap is not None:
         _figures(snap, account.collateral)
@@ -92,7 +97,10 @@ def render(ctx: DashboardContext) -> None:
         st.error(problem)
         return
     if snapshot is None:
-        st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
+        if account.state != "active":
+            st.info("This account is not polled, so it has no snapshot: no remedy or what-if to compute.")
+        else:
+            st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
         return
     # one target: the configured one, or the one chosen in the remedy panel, for both panels
     target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
@@ -133,9 +141,11 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
     cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
     cols[1].metric("Cross health", fmt.ratio(snap.health))
     cols[2].metric(f"Equity ({md(collateral)})", fmt.money(snap.equity))
-    cols[3].metric("Maintenance margin", fmt.money(snap.maintenance_margin))
-    cols[4].metric("Margin ratio", fmt.ratio(snap.margin_ratio))
-    cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.money(snap.topup_to_target))
+    cols[3].metric(f"Maintenance margin ({md(collateral)})", fmt.money(snap.maintenance_margin))
+    cols[4].metric(
+        "Margin ratio", fmt.percent(snap.margin_ratio, 2), help="Maintenance margin / equity; liquidation at 100 %."
+    )
+    cols[5].metric(f"Top-up to health {snap.target_health:g} ({md(collateral)})", fmt.money(snap.topup_to_target))
 
 
 def _positions(frame: pd.DataFrame, grid: list[GridRow], now: datetime, zone: tzinfo) -> None:
@@ -176,11 +186,22 @@ def _history(
         f"{len(frame)} buckets of the worst health and average equity "
         f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms)."
     )
-    with st.expander("History table"):
+    with st.expander("History table (newest first)"):
+        money = "%,.2f"
         tables.show(
-            tables.localise(frame, ["at"], zone),
+            tables.localise(frame.iloc[::-1].reset_index(drop=True), ["at"], zone),
             f"history-{account.name}",
-            column_config={"at": tables.time_column("bucket start")},
+            column_config={
+                "at": tables.time_column("Bucket start"),
+                "min_health": st.column_config.NumberColumn("Lowest health", format="%.2f"),
+                "max_margin_ratio": st.column_config.NumberColumn("Highest margin ratio", format="percent"),
+                "equity": st.column_config.NumberColumn(f"Equity ({account.collateral})", format=money),
+                "maintenance_margin": st.column_config.NumberColumn(
+                    f"Maintenance ({account.collateral})", format=money
+                ),
+                "samples": st.column_config.NumberColumn("Snapshots", format="%d"),
+                "source": st.column_config.TextColumn("Source"),
+            },
             key="history_table",
         )
 
