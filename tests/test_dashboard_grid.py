@@ -102,3 +102,21 @@ def test_an_action_card_priced_on_an_older_book_says_its_age_and_widens_the_cost
     assert "6.40 to 7.00 USDT" in text and "3 min older than the mark" in text
     fresh = cost_text(replace(card, cost_high=None, book_age_seconds=None))
     assert fresh is not None and "6.40 USDT" in fresh and "older" not in fresh
+
+
+def test_the_what_if_range_follows_the_nearest_liquidation_and_shows_the_new_prices() -> None:
+    import json
+
+    from app.views.account.whatif import WhatIf, apply, curve_shocks, liquidations_after, load, shock_range
+    from tests.test_app_parts import DEMO
+
+    snapshot = load(json.dumps({**json.loads(DEMO), "wallet_balance": 23_400.0}))  # cross < 1 % from liquidation
+    limit = shock_range(snapshot)
+    assert limit == 0.05  # ±5 %: the useful few % fill the chart
+    shocks = curve_shocks(limit)
+    assert min(shocks) == -0.05 and max(shocks) == 0.05 and len(shocks) == 201
+    before = liquidations_after(snapshot)
+    after = liquidations_after(apply(snapshot, WhatIf(added_collateral=5_000.0)))
+    cross = before["pool"] == "cross"
+    assert (after.loc[cross, "distance"] > before.loc[cross, "distance"]).all()  # collateral moves them away
+    assert after["liquidation_price"].notna().all()
