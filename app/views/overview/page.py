@@ -19,7 +19,7 @@ from app.components.grid import show_grid
 from app.components.levels import CRITICAL, NOT_WATCHED, OK, STALE, WARNING
 from app.components.safe import md
 from app.views.overview.data import Overview, load_overview
-from app.views.overview.table import accounts_html
+from app.views.overview.table import accounts_html, compact_html
 
 
 def render(ctx: DashboardContext) -> None:
@@ -30,6 +30,9 @@ def render(ctx: DashboardContext) -> None:
     def live() -> None:
         now = datetime.now(UTC)
         overview = load_overview(ctx, now)
+        # the phone's first screen: the accounts (with their action), then the tiles
+        first = {c.account: c.lines[0][:1].upper() + c.lines[0][1:] for c in overview.actions}
+        st.html(compact_html(overview.frame, first))
         show_cards(overview.actions, "overview")
         _totals(overview)
         if overview.frame.empty:

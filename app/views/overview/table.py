@@ -104,3 +104,41 @@ def accounts_html(frame: pd.DataFrame) -> str:
         rows.append(f'<tr data-account="{esc(r["name"])}" data-level="{esc(level)}">{"".join(cells)}</tr>')
     table = f'<table class="mw-accounts" data-testid="mw-accounts"><thead><tr>{head}</tr></thead>'
     return f'{STYLE}<div style="overflow-x:auto">{table}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+PHONE_STYLE = """<style>
+.mw-phone{display:none}
+@media (max-width: 640px){
+  .mw-phone{display:block}
+  [class*="st-key-mw_action_overview"]{display:none}
+}
+.mw-card{border:1px solid #ddd;border-left-width:6px;border-radius:6px;padding:6px 10px;
+margin:0 0 8px 0;font-size:0.9rem}
+.mw-card b{font-size:1rem}
+.mw-card .mw-act{margin-top:4px;font-weight:600}
+</style>"""
+
+
+def compact_html(frame: pd.DataFrame, actions: dict[str, str]) -> str:
+    """The phone's first screen: a compact card per account (level, nearest liquidation,
+    chance, and the action when it is in danger), shown only on narrow screens."""
+    cards = []
+    for _, r in frame.iterrows():
+        level = r["level"]
+        distance = _num(r["nearest_distance"])
+        sigma = _num(r["nearest_sigma"])
+        where = fmt.DASH
+        if distance is not None:
+            arrow = {"down": "↓ ", "up": "↑ "}.get(r["nearest_side"] or "", "")
+            where = f"{arrow}{fmt.percent(abs(distance), 2)}" + ("" if sigma is None else f" ({sigma:.1f} σ)")
+        facts = f"liq. {where} · chance 24 h {fmt.chance(_num(r['touch_probability']))} · data {r['data']}"
+        action = actions.get(str(r["name"]))
+        cards.append(
+            f'<div class="mw-card" style="border-left-color:{COLORS[level]}">'
+            f'<a href="account?account={quote(str(r["name"]))}" target="_self"><b>{esc(r["name"])}</b></a> '
+            f'<small>{esc(r["exchange"])}</small> · <span style="color:{COLORS[level]};font-weight:700">'
+            f"{esc(level.upper())}</span><br>{esc(facts)}"
+            + (f'<div class="mw-act">{esc(action)}</div>' if action else "")
+            + "</div>"
+        )
+    return f'{PHONE_STYLE}<div class="mw-phone" data-testid="mw-phone-cards">{"".join(cards)}</div>'
