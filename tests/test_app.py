@@ -426,8 +426,9 @@ def test_account_page_flags_funding_that_crosses_the_warning_level(app: AppTest)
     rates = _frame(app, "funding_rate").set_index("symbol")
     assert rates.loc[BTC, "funding_rate"] == 0.002 and rates.loc[BTC, "predicted_funding_rate"] == 0.003
     # +0.2 %: the BTC long pays; −0.05 %: the ETH short pays too
-    assert rates.loc[BTC, "per_day"] == pytest.approx(-0.002 * 3.2 * 91480.5 * 3)
-    assert rates.loc[ETH, "per_day"] == pytest.approx(-0.0005 * 41.5 * 3242.7 * 3)
+    # shown with its currency (the CSV keeps the number)
+    assert rates.loc[BTC, "per_day"] == f"{-0.002 * 3.2 * 91480.5 * 3:+,.2f} USDT"
+    assert rates.loc[ETH, "per_day"] == f"{-0.0005 * 41.5 * 3242.7 * 3:+,.2f} USDT"
 
 
 def test_risk_page_shows_the_correlated_stress_and_the_owner_rebalancing(app: AppTest) -> None:

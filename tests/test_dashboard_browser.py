@@ -148,16 +148,17 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             expect.set_options(timeout=30_000)  # a loaded 2-core machine: a first render can take seconds
             page.goto(dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-            for name in names:  # the danger chart's labels: text the page holds, not canvas pixels
-                expect(page.get_by_text(name, exact=False).first).to_be_visible()
+            accounts_table = page.locator("table.mw-accounts")
+            for name in names:  # the accounts table (HTML): every demo account
+                expect(accounts_table.get_by_text(name, exact=False).first).to_be_visible()
             # the first row, worst first, is the critical account, and it is coloured as critical
-            # (the chart follows the table's order; the table itself is drawn on a canvas)
+            # (the chart follows the table's order)
             plot = page.locator(".js-plotly-plot").first
             expect(plot).to_be_visible()
             bars = plot.evaluate("p => ({y: p.data[0].y, colors: p.data[0].marker.color})")
             assert bars["y"][0] == "okx/okx-near-liquidation", bars["y"]
             assert bars["colors"][0] == COLORS[CRITICAL]
-            expect(page.get_by_text("REFUSED").first).to_be_visible()
+            expect(accounts_table.get_by_text("REFUSED").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 
             page.get_by_role("link", name="Account").first.click()
