@@ -89,9 +89,9 @@ def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
             column_order=["symbol", "side", "contracts_text", "reduce_notional", "fee", "slippage_cost"],
             column_config={
                 "contracts_text": st.column_config.TextColumn("reduce (contracts)"),
-                "reduce_notional": st.column_config.NumberColumn("notional", format="%,.2f"),
-                "fee": st.column_config.NumberColumn("fee", format="%,.2f"),
-                "slippage_cost": st.column_config.NumberColumn("slippage", format="%,.2f"),
+                "reduce_notional": st.column_config.NumberColumn(f"Notional ({collateral})", format="%,.2f"),
+                "fee": st.column_config.NumberColumn(f"Fee ({collateral})", format="%,.2f"),
+                "slippage_cost": st.column_config.NumberColumn(f"Slippage ({collateral})", format="%,.2f"),
             },
         )
         cols = st.columns(4)
@@ -163,10 +163,12 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
             "worst_price": st.column_config.NumberColumn("worst level"),
             "mark": st.column_config.NumberColumn("mark"),
             "slippage": st.column_config.NumberColumn(
-                "slippage vs mark", format=money, help="(mark − VWAP) × size for a sale; positive: a cost."
+                f"slippage vs mark ({snapshot.collateral})",
+                format=money,
+                help="(mark − VWAP) × size for a sale; positive: a cost.",
             ),
             "slippage_fraction": st.column_config.NumberColumn("slippage %", format="percent"),
-            "fee": st.column_config.NumberColumn("taker fee", format=money),
+            "fee": st.column_config.NumberColumn(f"taker fee ({snapshot.collateral})", format=money),
             "levels": st.column_config.NumberColumn("levels taken"),
         },
     )
