@@ -28,11 +28,13 @@ from app.views.account.data import (
 )
 from app.views.account.outlook import render_liquidations, render_outlook
 from app.views.account.remedy import render_remedy
+from app.views.account.streaming import render_alert_prices, render_stream_status
 from app.views.account.whatif import load
 from app.views.account.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
 from readmodels.accounts import account_views
 from readmodels.actions import load_action_cards
+from readmodels.alert_prices import alert_price_rows
 from readmodels.positions import GridRow, position_grid
 from readmodels.risk import stored_books
 from store import repo
@@ -75,11 +77,13 @@ def render(ctx: DashboardContext) -> None:
         events = liquidations_frame(session, account.id)
         stats = repo.market_stats(session, account.exchange)
         books = stored_books(session, account.exchange)
+        watched_prices = alert_price_rows(session, account.latest_snapshot_id)
     now = datetime.now(UTC)
     zone = tz.current()
     rules = ctx.rules(account.name)
     snapshot, problem = _snapshot(account)
     _status(ctx, account, now)
+    render_stream_status(views[0] if views else None, zone)
     if views and views[0].key_status == "trade":
         st.warning(
             "This account's API key can trade: a monitor needs only reading. Replace it with a read-only key.",
@@ -89,6 +93,7 @@ def render(ctx: DashboardContext) -> None:
     if snap is not None:
         _figures(snap, account.collateral)
         _positions(positions, grid, now, zone)
+        render_alert_prices(watched_prices)
         funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
         render_outlook(snap, funding, rules.warning_below, zone)
     _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)

@@ -1,6 +1,6 @@
 """The overview page: totals, every account's health against the alert levels, and the
-table, worst first. Refreshes itself each poll interval as a fragment, so the rest of the
-page (sidebar, navigation) is not rerun."""
+table, worst first. Refreshes itself as a fragment (every 2 s when marks are streamed,
+else each poll interval), so the rest of the page (sidebar, navigation) is not rerun."""
 
 from __future__ import annotations
 
@@ -21,10 +21,14 @@ from app.components.safe import md
 from app.views.overview.data import Overview, load_overview
 from app.views.overview.table import accounts_html, compact_html
 
+STREAM_REFRESH_SECONDS = 2.0  # poller.streaming.FLUSH_EVERY_SECONDS: the stream states' pace
+
 
 def render(ctx: DashboardContext) -> None:
     st.title("Overview")
-    interval = max(1.0, ctx.config.poll_interval_seconds)  # nothing new can come faster
+    # nothing new can come faster than a poll, or than the streams' states are stored (2 s)
+    polled = max(1.0, ctx.config.poll_interval_seconds)
+    interval = min(polled, STREAM_REFRESH_SECONDS) if ctx.config.streaming.enabled else polled
 
     @st.fragment(run_every=interval)
     def live() -> None:
