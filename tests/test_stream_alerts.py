@@ -189,3 +189,30 @@ def test_a_dropped_stream_reconnects_and_a_silent_one_is_shown_stale(stack: dict
         wait_for(lambda: _view(sessions).stream == "stale", "the silent stream shown stale")
         sim.clear_faults()
         wait_for(lambda: _view(sessions).stream == "live", "live again once marks flow")
+
+
+def test_a_position_change_on_the_account_stream_is_polled_at_once(stack: dict[str, Any]) -> None:
+    """Binance's user-data stream tells a position change: the account is re-polled long
+    before its next poll is due, and the stored position is the new one."""
+    sim, sessions = stack["sim"], stack["sessions"]
+    with PollerThread(stack["config"]) as poller:
+        wait_for(lambda: _snapshots(sessions), "the first poll stored")
+        wait_for(lambda: _mark_stream_up(sessions), "the streams up")
+        wait_for(lambda: (s := _account_stream(sessions)) is not None and s.connected, "the account stream connected")
+        [position] = scenario()["accounts"][0]["positions"]
+        sim.set_positions("binanceusdm", "alert-key", [{**position, "contracts": 0.5}])
+        wait_for(lambda: any(p.contracts == 0.5 for p in _latest_positions(sessions)), "the change polled at once")
+        assert len(poller.cycles) == 1, "the re-poll came from the stream, not from a second cycle"
+
+
+def _account_stream(sessions: Any) -> StreamState | None:
+    with sessions() as session:
+        return session.scalars(select(StreamState).where(StreamState.kind == "account")).first()
+
+
+def _latest_positions(sessions: Any) -> list[PositionSnapshot]:
+    with sessions() as session:
+        latest = session.scalars(select(AccountSnapshot).order_by(AccountSnapshot.id.desc())).first()
+        if latest is None:
+            return []
+        return list(session.scalars(select(PositionSnapshot).where(PositionSnapshot.snapshot_id == latest.id)))
