@@ -293,10 +293,10 @@ class StreamWatch:
                 **extra,
             }
 
-        for (exchange, base_url), stream in self.streams.marks.items():
-            rows.append(row(f"venue:{exchange}" + (f"@{base_url}" if base_url else ""), "marks", None, stream.state))
-        for name, stream in self.streams.accounts.items():
-            rows.append(row(f"account:{name}", "account", self.poller.ids.get(name), stream.state))
+        for (exchange, base_url), venue in self.streams.marks.items():
+            rows.append(row(f"venue:{exchange}" + (f"@{base_url}" if base_url else ""), "marks", None, venue.state))
+        for name, account_stream in self.streams.accounts.items():
+            rows.append(row(f"account:{name}", "account", self.poller.ids.get(name), account_stream.state))
         for name in self._accounts:
             stream = self.streams.mark_stream(name)
             if stream is None:
