@@ -192,6 +192,8 @@ class Poller:
     async def _cycle(self, report: CycleReport) -> None:
         states, owned = await self.write(self._begin)
         mine = [a for a in self.accounts if owned is None or self.ids[a.name] in owned]
+        if self.stream_watch is not None:  # a lease gone to another poller: its streams' work too
+            self.stream_watch.keep_only({a.name for a in mine})
         due = [a for a in mine if states.get(a.name) == "active" or self._retry_paused]
         report.skipped = [a.name for a in mine if a not in due]
         self._retry_paused = False

@@ -96,6 +96,7 @@ class StreamWatch:
         self._repoll_now = repoll
         self._wall_clock = wall_clock
         self._accounts = {a.name: a for a in poller.accounts}
+        self._mine: set[str] = set(self._accounts)  # held this interval (poller.membership)
         self._last: dict[str, Polled] = {}
         self._crossed: set[str] = set()  # accounts waiting for an estimate
         self._estimator: asyncio.Task[None] | None = None
@@ -141,6 +142,13 @@ class StreamWatch:
         if self.streams.streamed(account):
             self.streams.update(account, (), ())
 
+    def keep_only(self, names: set[str]) -> None:
+        """This poller's accounts for this interval (leases): the others are forgotten, so a
+        crossing of an account another poller now holds is neither estimated nor re-polled here."""
+        self._mine = names
+        for name in [n for n in self._last if n not in names]:
+            self.forget(name)
+
     # --- stream callbacks (synchronous, in the stream's receive path: never block) ---
 
     def on_crossing(self, crossing: Crossing) -> None:
@@ -153,7 +161,7 @@ class StreamWatch:
             crossing.watch.label,
             crossing.bound,
         )
-        if crossing.account not in self._accounts:
+        if crossing.account not in self._accounts or crossing.account not in self._mine:
             return
         self._crossed.add(crossing.account)
         if self._estimator is None or self._estimator.done():
@@ -232,7 +240,7 @@ class StreamWatch:
         await self.poller.alerts_for([self._accounts[name] for name, _ in estimates if ids[name] in done])
 
     def _want_repoll(self, names: Iterable[str]) -> None:
-        self._wanted.update(n for n in names if n in self._accounts)
+        self._wanted.update(n for n in names if n in self._accounts and n in self._mine)
         if self._wanted and (self._repoller is None or self._repoller.done()):
             self._repoller = asyncio.create_task(self._repoll_wanted(), name="stream-repolls")
 

@@ -86,6 +86,9 @@ def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str) -> di
             "retry_cap_seconds": 0.5,
             "webhooks": [{"name": "ops", "url_env": "MW_MULTI_HOOK", "format": "json", "timeout_seconds": 3}],
         },
+        # the leases are the subject: a streamed crossing's re-poll is a second poll in its
+        # interval by design, which the count below would take for a lease broken
+        "streaming": {"enabled": False},
         "accounts": accounts,
     }
 
