@@ -79,19 +79,39 @@ def _cost(
     symbols = {r.symbol for r in reductions}
     if not all(s in books for s in symbols):
         return at_mark, None, "taker fee at mark (no order book stored: slippage not included)", None
-    plan = DeleveragePlan(1.0, tuple(reductions), None, None, True, "")  # only its reductions are read
-    priced = price_plan(snapshot, plan, {s: books[s].book for s in symbols})
-    fee = sum(f.fee for f in priced.fills)
-    slippage = sum(max(0.0, f.slippage) for f in priced.fills)
-    unfilled = any(f.unfilled_contracts > 0 for f in priced.fills)
-    basis = "taker fee + slippage on the stored order book" + (" (too thin: part unfilled)" if unfilled else "")
     times = [_utc(books[s].at) for s in symbols if books[s].at is not None]
     age = None
     if mark_at is not None and times:
         lag = (_utc(mark_at) - min(times)).total_seconds()
         age = lag if lag > BOOK_SLACK_SECONDS else None
+    marks = {p.symbol: p.mark_price for p in snapshot.positions}
+    # a book older than the mark: its levels moved to the mark, so that the slippage is its
+    # depth, not the drift of the price since it was stored
+    used = {s: _recentred(books[s].book, marks[s]) if age is not None else books[s].book for s in symbols}
+    plan = DeleveragePlan(1.0, tuple(reductions), None, None, True, "")  # only its reductions are read
+    priced = price_plan(snapshot, plan, used)
+    fee = sum(f.fee for f in priced.fills)
+    slippage = sum(max(0.0, f.slippage) for f in priced.fills)
+    unfilled = any(f.unfilled_contracts > 0 for f in priced.fills)
+    basis = "taker fee + slippage on the stored order book" + (" (too thin: part unfilled)" if unfilled else "")
     high = fee + 2 * slippage if age is not None else None
     return fee + slippage, high, basis, age
+
+
+def _recentred(book: dict, mark: float) -> dict:
+    """The book with every price scaled so that its mid is `mark` (the depth kept)."""
+    bids, asks = book.get("bids") or [], book.get("asks") or []
+    if not bids or not asks or mark <= 0:
+        return book
+    mid = (float(bids[0][0]) + float(asks[0][0])) / 2
+    if mid <= 0:
+        return book
+    factor = mark / mid
+    return {
+        **book,
+        "bids": [[float(p) * factor, *rest] for p, *rest in bids],
+        "asks": [[float(p) * factor, *rest] for p, *rest in asks],
+    }
 
 
 def action_cards(
