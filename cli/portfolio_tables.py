@@ -45,9 +45,11 @@ def render_stress(
             cells.append(Text(label, style=style))
         table.add_row(Text(name), *cells)
     currencies = [(collateral or {}).get(name, "") for name in result.accounts]
+    several = len(set(currencies)) > 1
     for currency in sorted(set(currencies)):
         members = [i for i, c in enumerate(currencies) if c == currency]
-        label = f"to survive ({currency})" if currency else "to survive"
+        # one currency: named in the legend below (a wider label squeezes the shocks)
+        label = f"to survive {currency}" if several else "to survive"
         table.add_row(
             label, *[f"{sum(float(s.collateral_to_survive[i]) for i in members):,.0f}" for s in result.scenarios]
         )
@@ -62,7 +64,8 @@ def render_stress(
                 )
             )
         )
-    console.print("to survive: collateral that keeps every pool above its maintenance requirement")
+    unit = "" if len(set(currencies)) != 1 or not currencies[0] else f" ({currencies[0]})"
+    console.print(f"to survive{unit}: collateral that keeps every pool above its maintenance requirement")
 
 
 def render_rebalance(plans: Mapping[str, RebalancePlan], console: Console) -> None:
