@@ -104,6 +104,7 @@ def render(ctx: DashboardContext) -> None:
     config = {c: tables.time_column(c.replace("_", " ")) for c in TIMES}
     config["target_health"] = st.column_config.NumberColumn("target health", format="%.2f")
     config["failures_in_a_row"] = st.column_config.NumberColumn("failures in a row", format="%d")
+    config["last_error"] = st.column_config.TextColumn("Last error", width="large", help="Hover a cell for all of it.")
     table = shown.drop(columns=["_id"])
     tables.show(
         table,
