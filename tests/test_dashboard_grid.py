@@ -151,3 +151,21 @@ def test_a_book_older_than_the_mark_is_moved_to_it_and_its_age_is_said() -> None
     assert fresh[0] is not None and stale[0] is not None and stale[1] is not None
     assert stale[0] < fresh[0] * 0.2 and stale[0] < stale[1]
     assert book["bids"][0][0] == pytest.approx(mark * drifted * 0.9999)  # the stored book is left as it was
+
+
+def test_tables_show_human_headers_and_dashes_for_gaps() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    from app.components.tables import _display, _styled_gaps, human, number_text
+
+    assert human("last_error") == "Last error" and human("from_level") == "From level"
+    assert number_text(0.1391, "percent") == "13.91 %" and number_text(140.5377, "%,.2f") == "140.54"
+    assert number_text(float("nan"), "%,.2f") == "—" and number_text(None) == "—"
+    frame = pd.DataFrame({"last_error": ["boom", None], "value": [0.5, None], "count": [1, 2]})
+    shown, config = _display(frame, {"value": st.column_config.NumberColumn("value", format="%.4f")})
+    assert shown["last_error"].tolist() == ["boom", "—"] and shown["value"].tolist() == ["0.5000", "—"]
+    assert config["last_error"]["label"] == "Last error" and config["count"]["label"] == "Count"
+    styled = _styled_gaps(frame.style.format("{:.1f}", subset=["count"]), {})
+    html = styled.to_html()
+    assert "—" in html and not re.search(r">\s*(None|nan)\s*<", html)
