@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.components.grid import grid_html
-from readmodels.positions import GridRow, native_symbol, pool_name
+from readmodels.positions import GridRow
+from readmodels.symbols import native_symbol, pool_name
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
