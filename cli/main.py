@@ -238,7 +238,8 @@ def stress(
     for name in result.accounts:
         rules = settings.rules_named(name)
         bands[name] = {"critical_health": rules.critical_below, "warning_health": rules.warning_below}
-    render_stress(result, Console(), bands)
+    currencies = {a.name: a.collateral for a in settings.accounts}
+    render_stress(result, Console(), bands, currencies)
 
 
 @app.command()

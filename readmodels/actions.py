@@ -79,19 +79,51 @@ def _cost(
     symbols = {r.symbol for r in reductions}
     if not all(s in books for s in symbols):
         return at_mark, None, "taker fee at mark (no order book stored: slippage not included)", None
+    moved, ages = books_at_mark({s: books[s] for s in symbols}, snapshot, mark_at)
+    age = max(ages.values()) if ages else None
+    used = {s: moved[s].book for s in symbols}
     plan = DeleveragePlan(1.0, tuple(reductions), None, None, True, "")  # only its reductions are read
-    priced = price_plan(snapshot, plan, {s: books[s].book for s in symbols})
+    priced = price_plan(snapshot, plan, used)
     fee = sum(f.fee for f in priced.fills)
     slippage = sum(max(0.0, f.slippage) for f in priced.fills)
     unfilled = any(f.unfilled_contracts > 0 for f in priced.fills)
     basis = "taker fee + slippage on the stored order book" + (" (too thin: part unfilled)" if unfilled else "")
-    times = [_utc(books[s].at) for s in symbols if books[s].at is not None]
-    age = None
-    if mark_at is not None and times:
-        lag = (_utc(mark_at) - min(times)).total_seconds()
-        age = lag if lag > BOOK_SLACK_SECONDS else None
     high = fee + 2 * slippage if age is not None else None
     return fee + slippage, high, basis, age
+
+
+def books_at_mark(
+    books: Mapping[str, StoredBook], snapshot: Snapshot, mark_at: datetime | None
+) -> tuple[dict[str, StoredBook], dict[str, float]]:
+    """The stored books of the snapshot's symbols, each one stored more than
+    BOOK_SLACK_SECONDS before the mark moved to the mark (its depth kept); and how much
+    older than the mark each moved one was (seconds)."""
+    marks = {p.symbol: p.mark_price for p in snapshot.positions}
+    result, ages = dict(books), {}
+    for symbol, stored in books.items():
+        if symbol not in marks or stored.at is None or mark_at is None:
+            continue
+        lag = (_utc(mark_at) - _utc(stored.at)).total_seconds()
+        if lag > BOOK_SLACK_SECONDS:
+            result[symbol] = StoredBook(_recentred(stored.book, marks[symbol]), stored.at)
+            ages[symbol] = lag
+    return result, ages
+
+
+def _recentred(book: dict, mark: float) -> dict:
+    """The book with every price scaled so that its mid is `mark` (the depth kept)."""
+    bids, asks = book.get("bids") or [], book.get("asks") or []
+    if not bids or not asks or mark <= 0:
+        return book
+    mid = (float(bids[0][0]) + float(asks[0][0])) / 2
+    if mid <= 0:
+        return book
+    factor = mark / mid
+    return {
+        **book,
+        "bids": [[float(p) * factor, *rest] for p, *rest in bids],
+        "asks": [[float(p) * factor, *rest] for p, *rest in asks],
+    }
 
 
 def action_cards(

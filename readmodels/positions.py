@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from readmodels.accounts import AccountView, account_views
+from readmodels.symbols import native_symbol, pool_name, symbol_parts
 from store import repo
 from store.freshness import Staleness
 from store.schema import PositionSnapshot
@@ -66,38 +67,6 @@ class GridRow:
     price_tick: float | None
 
 
-def _parts(unified: str) -> tuple[str, str, str, str]:
-    """(base, quote, settle, expiry) of a ccxt symbol like BTC/USDT:USDT-250328."""
-    pair, _, rest = unified.partition(":")
-    base, _, quote = pair.partition("/")
-    settle, _, expiry = rest.partition("-")
-    return base, quote or base, settle or quote, expiry
-
-
-def native_symbol(exchange: str, unified: str) -> str:
-    """The symbol as the venue's own screen spells it (ccxt's unified one when unknown)."""
-    base, quote, settle, expiry = _parts(unified)
-    venue = exchange.lower()
-    if venue.startswith("binance"):
-        if settle == base:  # coin-margined
-            return f"{base}{quote}_{expiry or 'PERP'}"
-        return f"{base}{quote}" + (f"_{expiry}" if expiry else "")
-    if venue.startswith("bybit"):
-        return f"{base}{quote}" + (f"-{expiry}" if expiry else "")
-    if venue.startswith("okx"):
-        return f"{base}-{quote}-{expiry or 'SWAP'}"
-    if venue.startswith("hyperliquid"):
-        return base
-    return unified
-
-
-def pool_name(margin_mode: str, unified: str, side: str) -> str:
-    """ "cross", or "isolated · BTC short" for an isolated position's own pool."""
-    if margin_mode != "isolated":
-        return "cross"
-    return f"isolated · {_parts(unified)[0]} {side}"
-
-
 def _amount_steps(document: str | None) -> list[float | None]:
     if not document:
         return []
@@ -143,7 +112,7 @@ def position_grid(
         snap = snapshots.get(sid)
         account_rows = []
         for i, p in enumerate(positions[sid]):
-            base, quote, _settle, _expiry = _parts(p.symbol)
+            base, quote, _settle, _expiry = symbol_parts(p.symbol)
             stat = stats.get((view.exchange, p.symbol))
             rate = stat.funding_rate if stat else None
             next_at = None

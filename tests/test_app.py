@@ -244,6 +244,11 @@ def test_overview_is_worst_first_and_stale_is_stale(app: AppTest) -> None:
     assert rows["bravo"]["Alert / key"].startswith("CRITICAL")
     assert rows["bravo"]["Margin ratio"].endswith(" %") and rows["bravo"]["Equity / maint."].endswith("USDT")
     assert not re.search(r"\b(None|nan)\b", str(rows)), rows
+    # the position grid: every polled account's positions, worst account first
+    grid = _grid(app)
+    heads = re.findall(r'<tr class="mw-acct">.*?>([^<>]+)</span>', grid)
+    assert heads[:3] == ["binanceusdm/bravo", "binanceusdm/charlie", "binanceusdm/alpha"], heads
+    assert "isolated · LTC long" in grid and not re.search(r"\b(None|nan)\b", grid)
     assert _metric(app, "Critical") == "3" and _metric(app, "Stale / not watched") == "2"
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.components.grid import grid_html
-from readmodels.positions import GridRow, native_symbol, pool_name
+from readmodels.positions import GridRow
+from readmodels.symbols import native_symbol, pool_name
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -120,3 +121,52 @@ def test_the_what_if_range_follows_the_nearest_liquidation_and_shows_the_new_pri
     cross = before["pool"] == "cross"
     assert (after.loc[cross, "distance"] > before.loc[cross, "distance"]).all()  # collateral moves them away
     assert after["liquidation_price"].notna().all()
+
+
+def test_a_book_older_than_the_mark_is_moved_to_it_and_its_age_is_said() -> None:
+    """The cut's cost on a stored book: fresh, its slippage as it is; stored minutes before
+    the mark (the price has moved since), its levels moved to the mark so that the cost is
+    the book's depth, not the drift, and its age given."""
+    from alerts.remedy import Cut
+    from app.views.account.whatif import load
+    from readmodels.actions import _cost
+    from readmodels.risk import StoredBook
+    from tests.test_app_parts import DEMO
+
+    snapshot = load(DEMO)
+    pos = next(p for p in snapshot.positions if p.margin_mode == "cross" and p.side == "long")
+    mark = pos.mark_price
+    cut = Cut(pos.symbol, pos.side, pos.contracts / 2, pos.size / 2, pos.size / 2 * mark, pos.contract_size, None)
+    size = pos.size  # bids deep enough for the cut, 0.01 % and 0.02 % under the book's mid
+    drifted = 0.97  # stored when the price was 3 % lower
+    book = {
+        "bids": [[mark * drifted * 0.9999, size], [mark * drifted * 0.9998, size]],
+        "asks": [[mark * drifted * 1.0001, size]],
+    }
+    mark_at = NOW
+    fresh = _cost(snapshot, (cut,), {pos.symbol: StoredBook(book, NOW)}, mark_at)
+    stale = _cost(snapshot, (cut,), {pos.symbol: StoredBook(book, NOW - timedelta(minutes=6))}, mark_at)
+    assert fresh[3] is None and fresh[2].startswith("taker fee + slippage")
+    assert stale[3] == pytest.approx(360.0)
+    # fresh: taken as it is, the 3 % gap counts as slippage; stale: only the depth does
+    assert fresh[0] is not None and stale[0] is not None and stale[1] is not None
+    assert stale[0] < fresh[0] * 0.2 and stale[0] < stale[1]
+    assert book["bids"][0][0] == pytest.approx(mark * drifted * 0.9999)  # the stored book is left as it was
+
+
+def test_tables_show_human_headers_and_dashes_for_gaps() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    from app.components.tables import _display, _styled_gaps, human, number_text
+
+    assert human("last_error") == "Last error" and human("from_level") == "From level"
+    assert number_text(0.1391, "percent") == "13.91 %" and number_text(140.5377, "%,.2f") == "140.54"
+    assert number_text(float("nan"), "%,.2f") == "—" and number_text(None) == "—"
+    frame = pd.DataFrame({"last_error": ["boom", None], "value": [0.5, None], "count": [1, 2]})
+    shown, config = _display(frame, {"value": st.column_config.NumberColumn("value", format="%.4f")})
+    assert shown["last_error"].tolist() == ["boom", "—"] and shown["value"].tolist() == ["0.5000", "—"]
+    assert config["last_error"]["label"] == "Last error" and config["count"]["label"] == "Count"
+    styled = _styled_gaps(frame.style.format("{:.1f}", subset=["count"]), {})
+    html = styled.to_html()
+    assert "—" in html and not re.search(r">\s*(None|nan)\s*<", html)

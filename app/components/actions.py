@@ -26,8 +26,8 @@ def cost_text(card: ActionCard) -> str | None:
     text = f"Est. cost of the reductions: {amount} ({card.cost_basis})."
     if card.book_age_seconds is not None:
         text += (
-            f" The order book is {fmt.age(card.book_age_seconds)} older than the mark: "
-            "prices may have moved, so the estimate is widened (slippage counted twice)."
+            f" The order book is {fmt.age(card.book_age_seconds)} older than the mark: its levels are moved "
+            "to the mark (its depth kept) and the estimate is widened (slippage counted twice)."
         )
     return text
 

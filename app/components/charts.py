@@ -123,6 +123,9 @@ def _log_axis(values: Sequence[float], low: float, high: float, title: str) -> d
     lo = min([low, *finite]) * 0.75
     hi = max([high, *finite]) * 1.1
     ticks = [t for t in NICE_TICKS if lo <= t <= hi]
+    top = max(finite, default=None)
+    if top is not None and ticks and top > ticks[-1] * 1.15:  # the line's own top is labelled, not left above the ticks
+        ticks.append(float(f"{top:.2g}"))
     return {
         "title": title,
         "type": "log",

@@ -69,10 +69,36 @@ def _display(frame: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame,
                 shown[column] = [number_text(v, spec) for v in series]
                 config[column] = st.column_config.TextColumn(label, help=(conf or {}).get("help"))
                 continue
-        elif series.dtype == object:
-            shown[column] = series.map(lambda v: DASH if v is None or (isinstance(v, float) and v != v) else v)
+        elif _is_text(series):
+            shown[column] = series.astype(object).map(_text_or_dash)
         config[column] = {**(conf or {}), "label": label} if conf else st.column_config.Column(label)
     return shown, config
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series)
+
+
+def _text_or_dash(value: object) -> object:
+    return DASH if value is None or value is pd.NA or (isinstance(value, float) and value != value) else value
+
+
+def _styled_gaps(styler: Styler, config: dict[str, Any]) -> Styler:
+    """A styled table's gaps as "—" in the columns its caller left unformatted (a caller's
+    own formatter says what a gap is): text cells replaced, number cells formatted as
+    their column config says."""
+    formatted = {int(c) for _, c in getattr(styler, "_display_funcs", {})}
+    data = styler.data
+    for i, column in enumerate(data.columns):
+        if i in formatted or not data[column].isna().any() or config.get(column, {}) is None:
+            continue
+        series = data[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            spec = ((config.get(column) or {}).get("type_config") or {}).get("format")
+            styler = styler.format(lambda v, spec=spec: number_text(v, spec), subset=[column], na_rep=DASH)
+        elif _is_text(series):
+            styler = styler.format(_text_or_dash, subset=[column], na_rep=DASH)
+    return styler
 
 
 def show(
@@ -92,7 +118,7 @@ def show(
     if styler is None:
         shown, config = _display(frame, config)
     else:
-        shown = styler
+        shown = _styled_gaps(styler, config)
         config = {c: config.get(c) if c in config else st.column_config.Column(human(c)) for c in frame.columns}
         config = {c: ({**v, "label": v.get("label") or human(c)} if v else v) for c, v in config.items()}
     result = st.dataframe(shown, column_config=config, hide_index=True, key=key, **kwargs)

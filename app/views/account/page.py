@@ -33,7 +33,7 @@ from app.views.account.whatif import load
 from app.views.account.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
 from readmodels.accounts import account_views
-from readmodels.actions import load_action_cards
+from readmodels.actions import books_at_mark, load_action_cards
 from readmodels.alert_prices import alert_price_rows
 from readmodels.positions import GridRow, position_grid
 from readmodels.risk import stored_books
@@ -108,7 +108,9 @@ def render(ctx: DashboardContext) -> None:
             st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
         return
     # one target: the configured one, or the one chosen in the remedy panel, for both panels
-    target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
+    # a book stored before the mark is moved to it: the cost is then its depth, not the drift
+    books, ages = books_at_mark(books, snapshot, snap.taken_at if snap is not None else None)
+    target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone, ages)
     render_what_if(snapshot, target, rules, account.name)
 
 

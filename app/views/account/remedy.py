@@ -26,6 +26,7 @@ def render_remedy(
     name: str,
     books: Mapping[str, StoredBook] | None = None,
     zone: tzinfo | None = None,
+    book_ages: Mapping[str, float] | None = None,
 ) -> float:
     """The panel; returns the target health it shows (the configured one unless changed here)."""
     st.subheader("What restores it")
@@ -64,7 +65,7 @@ def render_remedy(
     with plan:
         _deleverage(report, snapshot, collateral)
     if books is not None and zone is not None:
-        _priced(priced_remedy(snapshot, books, target, slippage_pct / 100), snapshot, zone)
+        _priced(priced_remedy(snapshot, books, target, slippage_pct / 100), snapshot, zone, book_ages or {})
     return float(target)
 
 
@@ -134,7 +135,7 @@ def fills_frame(priced: PricedPlan, snapshot: Snapshot) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
+def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo, ages: Mapping[str, float]) -> None:
     if not remedy.plan.reductions:
         return
     st.markdown("**The reductions at the order book's prices**")
@@ -185,6 +186,13 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
         st.error(f"The plan is {TOO_LARGE}: " + md(priced.note))
     elif priced.note:
         st.warning(md(priced.note))
+    older = {s: ages[s] for s in remedy.books_at if s in ages}
+    if older:
+        st.warning(
+            f"The order book of {md(', '.join(sorted(older)))} is {fmt.age(max(older.values()))} older than the "
+            "mark: its levels are moved to the mark (its depth kept), so the slippage is the book's depth, not "
+            "the price's move since; it may have thinned since, so take this as an estimate."
+        )
     times = [t for t in remedy.books_at.values() if t is not None]
     if times:
         st.caption(

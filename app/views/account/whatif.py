@@ -16,7 +16,7 @@ from margin.pools import pool_figures, pools, taker_fee
 from margin.remedies import Reduction, apply_deleverage
 from margin.snapshot import Snapshot, parse_snapshot
 from margin.stress import liquidating_shocks, stress_test
-from readmodels.positions import pool_name
+from readmodels.symbols import pool_name
 
 CURVE_SHOCKS: tuple[float, ...] = tuple(float(s) for s in np.round(np.linspace(-0.5, 0.5, 101), 4))
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from alerts.levels import limits_for
 from app.components import fmt, tz
@@ -57,29 +56,32 @@ def render(ctx: DashboardContext) -> None:
     live()
 
 
-def _total(column: DeltaGenerator, label: str, totals: dict[str, float], explain: str) -> None:
-    """One currency: the figure, its currency in the label; several: one line each."""
-    if len(totals) <= 1:
-        currency, value = next(iter(totals.items()), ("", None))
-        column.metric(f"{label} ({md(currency)})" if currency else label, fmt.money(value), help=explain)
-    else:
-        column.metric(label, " · ".join(fmt.money(v, md(c)) for c, v in sorted(totals.items())), help=explain)
-
-
 def _totals(overview: Overview) -> None:
+    """The counts, then each currency's total equity and top-up on its own tile (one tile
+    holding several currencies cuts them off)."""
     counts = overview.counts
-    cols = st.columns([1, 1, 1, 1.4, 2, 2])
+    cols = st.columns(4)
     cols[0].metric("Critical", counts[CRITICAL])
     cols[1].metric("Warning", counts[WARNING])
     cols[2].metric("OK", counts[OK])
     cols[3].metric("Stale / not watched", counts[STALE] + counts[NOT_WATCHED])
-    _total(cols[4], "Total equity", overview.equity, "Latest equity of every stored account, stale included.")
-    _total(
-        cols[5],
-        "Top-up to target",
-        overview.topup,
-        "Collateral that brings every watched account to its target health.",
-    )
+    currencies = sorted(set(overview.equity) | set(overview.topup))
+    if not currencies:
+        return
+    tiles = [
+        (f"Total equity ({md(c)})", overview.equity.get(c), "Latest equity of every stored account, stale included.")
+        for c in currencies
+    ] + [
+        (
+            f"Top-up to target ({md(c)})",
+            overview.topup.get(c, 0.0),
+            "Collateral that brings every watched account to its target health.",
+        )
+        for c in currencies
+    ]
+    cols = st.columns(max(4, len(tiles)))
+    for col, (label, value, explain) in zip(cols, tiles, strict=False):
+        col.metric(label, fmt.money(value), help=explain)
 
 
 def _table(frame: pd.DataFrame) -> None:
