@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alerts.channels import run_bots
-from alerts.outbox import Backoff, run_sender
+from alerts.outbox import run_sender
 from config.secrets import credentials
 from config.settings import Config, ConfigError
 from connectors.account import AccountConnector, SharedMarkets
+from connectors.errors import RetryPolicy
 from connectors.market_data import MarketData
 from poller.heartbeat import Heartbeat
 from poller.loop import CycleReport, Poller, in_shard
@@ -127,7 +128,7 @@ async def _run(
         heartbeat=heartbeat,
     )
     sender_stop = asyncio.Event()
-    backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
+    backoff = RetryPolicy(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
     sender = asyncio.create_task(
         run_sender(sessions, config, sender_stop, wake, lambda: datetime.now(UTC), backoff=backoff)
     )

@@ -15,7 +15,7 @@ from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_
 from config.settings import WebhookConfig
 from tests.alert_gallery import Hook
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli
+from tests.helpers import SmtpServer, run_cli
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from alerts.messages import channel_test
 from alerts.render.webhooks import discord_body, slack_body
 from tests.alert_gallery import T0, Desk, Hook, config, document, gallery
-from tests.conftest import SmtpServer
+from tests.helpers import SmtpServer
 
 ROOT = Path(__file__).parent.parent
 PAYLOAD_SCHEMA = json.loads((ROOT / "docs" / "alert-payload.schema.json").read_text())

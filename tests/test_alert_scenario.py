@@ -18,15 +18,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from poller.loop import Poller
 from poller.runtime import build_connectors
 from simulator import ExchangeSimulator
 from store.db import make_engine, session_factory, upgrade
 from store.schema import Account, AccountSnapshot, AlertDelivery, AlertTransition
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
                 sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, health))
                 report = await poller.cycle()
                 assert report.stored == ["main"], report.failed
-                deliver_due(sessions, config, lambda: clock[0], Backoff(0.01, 0.02))
+                deliver_due(sessions, config, lambda: clock[0], RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
 
@@ -106,7 +107,7 @@ def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
         try:
             sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 2.0))
             assert (await poller.cycle()).stored == ["main"]
-            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+            deliver_due(sessions, config, lambda: datetime.now(UTC), RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from alerts.service import evaluate_account
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
@@ -94,7 +95,7 @@ class Desk:
         return evaluate_account(self.sessions, self.config, self.account, self.id, self.now)
 
     def deliver(self) -> dict[str, int]:
-        return deliver_due(self.sessions, self.config, lambda: self.now, Backoff(0.01, 0.02))
+        return deliver_due(self.sessions, self.config, lambda: self.now, RetryPolicy(0.01, 0.02))
 
 
 def test_critical_email_names_the_account_level_and_remedy(tmp_path: Path, smtp_server) -> None:

@@ -22,7 +22,7 @@ from store.db import make_engine, session_factory, upgrade
 from store.freshness import staleness
 from store.schema import Account, AccountSnapshot, AlertTransition
 from tests.alert_scenario import config_doc, scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 HOUR = timedelta(hours=1)
 

@@ -19,7 +19,7 @@ from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator
 from simulator.hyperliquid_margin import clearinghouse
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 HYPERLIQUID = json.loads((FIXTURE.parent / "hyperliquid.json").read_text())

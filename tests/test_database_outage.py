@@ -23,7 +23,7 @@ import pytest
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import require_system_part, running_simulator
+from tests.helpers import require_system_part, running_simulator
 from tests.receivers import Receiver, wait_for
 
 INTERVAL = 0.5

@@ -20,17 +20,18 @@ from sqlalchemy import select
 
 from alerts.channels import send_direct
 from alerts.clean import HEADER_LIMIT
-from alerts.outbox import Backoff, deliver_due, run_sender
+from alerts.outbox import deliver_due, run_sender
 from alerts.senders import build_email
 from alerts.service import alert_liquidation, evaluate_account
 from config.settings import Config, EmailConfig, parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli
+from tests.helpers import SmtpServer, run_cli
 from tests.test_alert_channels import Hook
 from tests.test_alerts_delivery import _document
 
@@ -159,7 +160,7 @@ def test_a_hanging_smtp_server_delays_only_email(tarpit: Tarpit, hook: Hook, tmp
     async def main() -> None:
         stop, wake = asyncio.Event(), asyncio.Event()
         sender = asyncio.create_task(
-            run_sender(desk.sessions, config, stop, wake, lambda: datetime.now(UTC), 0.2, Backoff(30, 60))
+            run_sender(desk.sessions, config, stop, wake, lambda: datetime.now(UTC), 0.2, RetryPolicy(30, 60))
         )
         wake.set()
         try:
@@ -252,7 +253,7 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
     now = T0 + timedelta(minutes=2)
     outcomes = []
     for _ in range(3):  # an unforeseen exception is retried twice, then fails with its reason
-        outcomes.append(deliver_due(desk.sessions, config, lambda at=now: at, Backoff(0.01, 0.02)))
+        outcomes.append(deliver_due(desk.sessions, config, lambda at=now: at, RetryPolicy(0.01, 0.02)))
         now += timedelta(seconds=1)
     assert outcomes == [
         {"sent": 1, "retry": 1, "failed": 0},

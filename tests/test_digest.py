@@ -17,7 +17,7 @@ from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDigest, AlertNotification
 from tests.alert_scenario import scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 from tests.receivers import Receiver
 
 

@@ -27,7 +27,7 @@ from store import repo
 from store.db import make_engine, session_factory
 from store.schema import AccountSnapshot, PollError
 from tests.alert_scenario import write_toml
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
@@ -103,11 +103,6 @@ def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tm
     assert not views["binanceusdm"].stale and views["binanceusdm"].health is not None
 
 
-def account_views_first(sessions, config):
-    with sessions() as session:
-        return account_views(session, datetime.now(UTC), config.stale_after)[0]
-
-
 def test_authentication_failure_pauses_the_account(sim: ExchangeSimulator, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'poller.db'}"
     doc = _config(sim, db)
@@ -149,7 +144,7 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
 def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) -> None:
     """`marginwatch snapshot --account` prints a snapshot `marginwatch risk` reads;
     `marginwatch status` lists every account, worst first."""
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     config_path = tmp_path / "marginwatch.toml"

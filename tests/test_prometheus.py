@@ -24,7 +24,7 @@ from cli.metrics import metrics_served, observing
 from config.settings import Config, parse_config
 from poller.runtime import run_poller
 from readmodels.exporter import MetricsExporter
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 from tests.prometheus_server import Prometheus, finite, sample_value, tool, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from typing import Any
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import SmtpServer, free_port
+from tests.helpers import SmtpServer, free_port
 
 KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
 ALERTS = 10  # fewer, and the test would not mean much

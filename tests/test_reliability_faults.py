@@ -257,8 +257,14 @@ async def _run(
     if case.kind == "authentication failure midway":
         outcome["after"] = "paused until restart (a bad key is not retried every cycle)"
         check(case.venue in recovered.skipped, "a paused account was polled again")
-        poller.retry_paused()  # what a restart does
-        recovered = await poller.cycle()
+        # a restart: a new poller gives paused accounts one more try (a key may have been fixed)
+        restarted = Poller(
+            config, sessions, poller.connectors, alerts_wake=poller.alerts_wake, now=clock, cap_clock=False
+        )
+        try:
+            recovered = await restarted.cycle()
+        finally:
+            restarted.writer.shutdown(wait=True)  # its connectors are the first poller's, closed with it
     outcome["recovered"] = case.venue in recovered.stored
     check(case.venue in recovered.stored, "no recovery after the fault cleared")
     with sessions() as session:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from poller.loop import Poller
 from poller.runtime import build_connectors, build_market_data
 from simulator import ExchangeSimulator
@@ -25,7 +26,7 @@ from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import PositionSnapshot
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli, running_simulator
+from tests.helpers import SmtpServer, run_cli, running_simulator
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 CREDS = {
@@ -95,7 +96,7 @@ def test_volatility_funding_and_a_confirmed_liquidation(
             sim.set_mark("bybit", "BTC/USDT:USDT", 60_000.0)
             second = await poller.cycle()
             assert "bybit" in second.stored, second.failed
-            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+            deliver_due(sessions, config, lambda: datetime.now(UTC), RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
             for market in {id(m): m for m in markets.values()}.values():

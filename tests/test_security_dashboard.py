@@ -37,7 +37,7 @@ from cli.dashboard import start_dashboard, wait_until_up
 from config.files import write_config
 from config.settings import parse_config
 from poller.runtime import run_poller
-from tests.conftest import free_port, require_system_part, running_simulator
+from tests.helpers import free_port, require_system_part, running_simulator
 from tests.streamlit_socket import StreamlitSocket
 from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _stop
 

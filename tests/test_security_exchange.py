@@ -25,7 +25,7 @@ from config import redaction
 from config.settings import parse_config
 from poller.runtime import run_poller
 from store.db import make_engine, upgrade
-from tests.conftest import free_port, running_simulator
+from tests.helpers import free_port, running_simulator
 from tests.test_dashboard_browser import ARTIFACTS
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
@@ -231,7 +231,7 @@ def _wait(read, done, process: subprocess.Popen[bytes], what: str, timeout: floa
 @pytest.mark.parametrize("size", [1024, 16 * 1024 * 1024])
 def test_answers_up_to_the_limit_are_read_whole(size: int) -> None:
     """The cap refuses only what is beyond it: a large but allowed answer passes."""
-    from connectors.redirect import make_client
+    from connectors.client import make_client
 
     doc = json.loads(SCENARIO.read_text())
     account = next(a for a in doc["accounts"] if a["api_key"] == "bn-key")

@@ -19,7 +19,7 @@ from config.settings import parse_config
 from poller.runtime import run_poller
 from simulator import ExchangeSimulator
 from tests.alert_scenario import write_toml
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 

@@ -14,10 +14,10 @@ import aiohttp
 import ccxt
 import pytest
 
-from connectors.redirect import make_client
+from connectors.client import make_client
 from connectors.stream_support import make_stream_client
 from simulator import ExchangeSimulator
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 SCENARIO = json.loads((FIXTURES / "simulator" / "scenario.json").read_text())
 KEYS = {

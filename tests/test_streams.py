@@ -22,7 +22,7 @@ from connectors.account_stream import AccountStream
 from connectors.errors import RetryPolicy
 from connectors.streams import AccountEvent, Crossing, Streams, Watch
 from simulator import ExchangeSimulator
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 SCENARIO = json.loads((FIXTURES / "simulator" / "scenario.json").read_text())
 KEYS = {

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from alerts.service import alert_liquidation, evaluate_account
 from alerts.telegram_bot import run_commands
 from config.settings import Config, ConfigError, parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from poller.runtime import run_poller
@@ -28,7 +29,7 @@ from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification, AlertState, AlertTransition, Silence
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 from tests.telegram_api import TOKEN, FakeBotApi
 from tests.test_alerts_delivery import _document
 
@@ -84,7 +85,7 @@ class Store:
         return evaluate_account(self.sessions, self.config, self.config.account(name), self.ids[name], at)
 
     def deliver(self, at: datetime) -> dict[str, int]:
-        return deliver_due(self.sessions, self.config, lambda: at, Backoff(0.01, 0.02))
+        return deliver_due(self.sessions, self.config, lambda: at, RetryPolicy(0.01, 0.02))
 
     def rows(self) -> list[AlertDelivery]:
         with self.sessions() as session:

@@ -32,7 +32,7 @@ from simulator import ExchangeSimulator
 from store import pollers
 from store.db import make_engine, session_factory, upgrade
 from tests.alert_scenario import scenario, write_toml
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 from tests.receivers import Receiver, wait_for
 from tests.test_database_outage import outage_config, rows, start_poller
 

@@ -1,0 +1,105 @@
+"""Helpers the tests share: import them from here (conftest.py holds only fixtures)."""
+
+from __future__ import annotations
+
+import copy
+import email
+import email.policy
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def get_path(doc: Any, path: str) -> Any:
+    """Follow a path like `positions[1].liquidation_price` into a decoded JSON document."""
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
+    return doc
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the real `marginwatch` CLI in-process; returns (exit code, stdout, stderr)."""
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def require_system_part(missing: str | None, what: str, how: str) -> None:
+    """Skip on a user's machine without `what`; under CI=true it must be there."""
+    if missing is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required in CI but unavailable: {missing}")
+    pytest.skip(f"{what} unavailable ({missing}); to run this test: {how}")
+
+
+# --- a real SMTP server on loopback (aiosmtpd) -----------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    """What a loopback SMTP server received; `refuse_next` answers 451 (greylisting)."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse_next = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            return "451 4.7.1 Greylisted, try again later"
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inbox = Inbox()
+        self.running = False
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        # a Controller cannot be restarted: each start is a new server on the same port
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+
+# --- the exchange simulator ---------------------------------------------------------------
+
+
+@contextmanager
+def running_simulator(scenario: dict[str, Any]) -> Iterator[Any]:
+    """The exchange simulator serving (a copy of) `scenario` on 127.0.0.1 while in use."""
+    from simulator import ExchangeSimulator
+
+    simulator = ExchangeSimulator(copy.deepcopy(scenario))
+    simulator.start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
