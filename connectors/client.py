@@ -28,8 +28,9 @@ def rest_client(
     prints request headers, API key included), guarded (connectors.guards), and pointed at
     `base_url` when given (the simulator). `options` replace the venue profile's ccxt
     options when given; `timeout_seconds` bounds each request (ccxt's default otherwise).
-    The caller closes it (``await client.close()``)."""
-    quiet_ccxt_logger()
+    The caller closes it (``await client.close()``). ccxt's loggers are pinned at INFO when
+    the modules that make clients are imported (connectors.redirect.quiet_ccxt_logger), not
+    here: a user who turns them to DEBUG on purpose keeps DEBUG."""
     config: dict[str, Any] = {
         **(credentials or {}),
         "enableRateLimit": True,
@@ -60,6 +61,7 @@ def make_client(
     credentials = {"walletAddress": api_key} if venue == "hyperliquid" else {"apiKey": api_key, "secret": secret}
     if password is not None:
         credentials["password"] = password
+    quiet_ccxt_logger()
     redaction.install()
     redaction.register([api_key, secret, password])
     return rest_client(

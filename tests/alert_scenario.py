@@ -4,9 +4,10 @@ health follows the mark price, a poller with alerts to a loopback SMTP server.""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from config.files import write_config
 from config.settings import parse_config
@@ -68,9 +69,18 @@ HEALTH_BANDS_ONLY = {
 
 
 def config_doc(
-    base_url: str, database_url: str, smtp_port: int, interval: float = 1.0, *, danger: bool = True
+    base_url: str,
+    database_url: str,
+    smtp_port: int,
+    interval: float = 1.0,
+    *,
+    env: pytest.MonkeyPatch,
+    danger: bool = True,
 ) -> dict[str, Any]:
-    os.environ["MW_ALERT_KEY"], os.environ["MW_ALERT_SECRET"] = "alert-key", "alert-secret"
+    """The scenario's config; its account's keys are set in the environment through `env`
+    (undone after the test)."""
+    env.setenv("MW_ALERT_KEY", "alert-key")
+    env.setenv("MW_ALERT_SECRET", "alert-secret")
     return {
         "poll_interval_seconds": interval,
         "database_url": database_url,

@@ -12,6 +12,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import SmtpServer, free_port, require_system_part
+from tests.receivers import Receiver
+
+
+@pytest.fixture(scope="module")
+def module_env() -> Iterator[pytest.MonkeyPatch]:
+    """monkeypatch for a module-scoped fixture: what it sets is undone after the module."""
+    with pytest.MonkeyPatch.context() as env:
+        yield env
 
 
 @pytest.fixture
@@ -93,3 +101,13 @@ def fresh_sim(sim: Any) -> Iterator[Any]:
     sim.reset()
     yield sim
     sim.reset()
+
+
+# --- a webhook and heartbeat receiver on loopback (tests/receivers.py) ---------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver().start()
+    yield endpoint
+    endpoint.stop()

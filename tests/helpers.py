@@ -19,6 +19,13 @@ from typer.testing import CliRunner
 from cli.main import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The simulator's accounts in tests/fixtures/simulator/scenario.json, with their keys as
+# ccxt takes them (okx's passphrase is ccxt's `password`).
+SIM_KEYS: dict[str, dict[str, str]] = {
+    "binanceusdm": {"apiKey": "bn-key", "secret": "bn-secret"},
+    "bybit": {"apiKey": "by-key", "secret": "by-secret"},
+    "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
+}
 
 
 def get_path(doc: Any, path: str) -> Any:
@@ -32,6 +39,26 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     """Run the real `marginwatch` CLI in-process; returns (exit code, stdout, stderr)."""
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
+
+
+def keyed_account(
+    env: pytest.MonkeyPatch,
+    prefix: str,
+    key: str,
+    secret: str,
+    passphrase: str | None = None,
+    **entry: Any,
+) -> dict[str, Any]:
+    """A config's account entry (`entry`: name, exchange, base_url, ...) whose credentials
+    are set in the environment through `env` (monkeypatch: undone after the test) as
+    PREFIX_KEY, PREFIX_SECRET and, with a passphrase, PREFIX_PASS."""
+    env.setenv(f"{prefix}_KEY", key)
+    env.setenv(f"{prefix}_SECRET", secret)
+    account = {**entry, "key_env": f"{prefix}_KEY", "secret_env": f"{prefix}_SECRET"}
+    if passphrase:
+        env.setenv(f"{prefix}_PASS", passphrase)
+        account["passphrase_env"] = f"{prefix}_PASS"
+    return account
 
 
 def require_system_part(missing: str | None, what: str, how: str) -> None:

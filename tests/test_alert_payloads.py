@@ -8,7 +8,6 @@ each channel."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +39,10 @@ def _valid(schema: dict[str, Any], doc: Any) -> None:
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
     endpoint = Hook()
     for h in HOOKS:
-        os.environ[h["url_env"]] = endpoint.url.replace("/hook", f"/{h['name']}")
+        monkeypatch.setenv(h["url_env"], endpoint.url.replace("/hook", f"/{h['name']}"))
     yield endpoint
     endpoint.server.shutdown()
 

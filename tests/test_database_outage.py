@@ -35,17 +35,12 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
-
-
-def outage_config(sim: ExchangeSimulator, receiver: Receiver, db: Path, check: str) -> dict[str, Any]:
-    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp_port=1, interval=INTERVAL, danger=False)
+def outage_config(
+    sim: ExchangeSimulator, receiver: Receiver, db: Path, check: str, env: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp_port=1, interval=INTERVAL, danger=False, env=env)
     del doc["alerts"]["email"]
-    os.environ["MW_OUTAGE_HOOK"] = f"{receiver.url}/hook/ops"
+    env.setenv("MW_OUTAGE_HOOK", f"{receiver.url}/hook/ops")
     doc["alerts"]["webhooks"] = [{"name": "ops", "url_env": "MW_OUTAGE_HOOK", "format": "json", "timeout_seconds": 3}]
     doc["accounts"][0]["timeout_seconds"] = 0.4  # a failing account's retries end within the interval
     doc["database_busy_timeout_seconds"] = 0.5
@@ -77,10 +72,10 @@ def _chattr(flag: str, *paths: Path) -> str | None:
 
 
 def test_locked_then_read_only_database_poller_lives_tells_once_records_after(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "outage.db"
-    config_path = write_toml(outage_config(sim, receiver, db, "outage"), tmp_path / "marginwatch.toml")
+    config_path = write_toml(outage_config(sim, receiver, db, "outage", monkeypatch), tmp_path / "marginwatch.toml")
     log = tmp_path / "poller.log"
     upgrade(f"sqlite:///{db}")
     poller = start_poller(config_path, log)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -138,8 +137,10 @@ async def _until(condition, seconds: float = 120.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_a_hanging_smtp_server_delays_only_email(tarpit: Tarpit, hook: Hook, tmp_path: Path) -> None:
-    os.environ["MW_ISO_HOOK"] = hook.url
+def test_a_hanging_smtp_server_delays_only_email(
+    tarpit: Tarpit, hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MW_ISO_HOOK", hook.url)
     config = parse_config(
         _doc(f"sqlite:///{tmp_path / 'i.db'}", tarpit.port, webhooks=[{"name": "ops", "url_env": "MW_ISO_HOOK"}])
     )
@@ -276,10 +277,10 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
 
 
 def test_send_direct_needs_no_database_and_reports_each_channel(
-    smtp_server: SmtpServer, tarpit: Tarpit, hook: Hook, tmp_path: Path
+    smtp_server: SmtpServer, tarpit: Tarpit, hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    os.environ["MW_ISO_HOOK"] = hook.url
-    os.environ.pop("MW_ISO_MISSING", None)
+    monkeypatch.setenv("MW_ISO_HOOK", hook.url)
+    monkeypatch.delenv("MW_ISO_MISSING", raising=False)
     doc = _doc(
         "postgresql://nobody@127.0.0.1:9/none",  # never opened
         smtp_server.port,

@@ -50,18 +50,12 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
-
-
-def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str) -> dict[str, Any]:
-    os.environ["MW_MULTI_HOOK"] = f"{receiver.url}/hook/ops"
+def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str, env: pytest.MonkeyPatch) -> dict[str, Any]:
+    env.setenv("MW_MULTI_HOOK", f"{receiver.url}/hook/ops")
     accounts = []
     for name in ACCOUNTS:
-        os.environ[f"MW_MULTI_{name}_KEY"], os.environ[f"MW_MULTI_{name}_SECRET"] = f"key-{name}", f"secret-{name}"
+        env.setenv(f"MW_MULTI_{name}_KEY", f"key-{name}")
+        env.setenv(f"MW_MULTI_{name}_SECRET", f"secret-{name}")
         accounts.append(
             {
                 "name": name,
@@ -99,9 +93,9 @@ def _poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_three_pollers_one_killed_mid_cycle(
-    sim: ExchangeSimulator, receiver: Receiver, postgres_url: str, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config_path = write_toml(_config(sim, receiver, postgres_url), tmp_path / "marginwatch.toml")
+    config_path = write_toml(_config(sim, receiver, postgres_url, monkeypatch), tmp_path / "marginwatch.toml")
     upgrade(postgres_url)
     db = psycopg.connect(postgres_url, autocommit=True)
 
@@ -211,10 +205,10 @@ def test_three_pollers_one_killed_mid_cycle(
 
 
 def test_a_second_poller_on_one_sqlite_file_is_refused(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "one.db"
-    doc = _config(sim, receiver, f"sqlite:///{db}")
+    doc = _config(sim, receiver, f"sqlite:///{db}", monkeypatch)
     doc["accounts"] = doc["accounts"][:1]
     config_path = write_toml(doc, tmp_path / "marginwatch.toml")
     upgrade(f"sqlite:///{db}")

@@ -235,10 +235,12 @@ def test_commands_in_allowed_chats_only(bot_api: FakeBotApi, tmp_path: Path, cap
         assert "CRITICAL → WARNING: cross health 1.30" in session.get(AlertNotification, recovered).body_text
 
 
-def test_poller_runs_the_bot_alerts_and_answers(bot_api: FakeBotApi, tmp_path: Path) -> None:
+def test_poller_runs_the_bot_alerts_and_answers(
+    bot_api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`marginwatch poll`'s runtime: the alert reaches Telegram and /status is answered."""
     with running_simulator(scenario()) as sim:
-        doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'p.db'}", 1)
+        doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'p.db'}", 1, env=monkeypatch)
         del doc["alerts"]["email"]
         doc["alerts"]["telegram"] = [
             {
