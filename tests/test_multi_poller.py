@@ -75,6 +75,7 @@ def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str, env: 
         "stale_after_seconds": 10,  # a busy machine's slow cycle is not what this test is about
         "alerts": {
             **HEALTH_BANDS_ONLY,  # the health bands alone: 2.0 resolves (at 20x the risk level would not)
+            "recovery_dwell_minutes": 0,  # the dwell counts minutes: this run lasts seconds
             "retry_base_seconds": 0.2,
             "retry_cap_seconds": 0.5,
             "webhooks": [{"name": "ops", "url_env": "MW_MULTI_HOOK", "format": "json", "timeout_seconds": 3}],
