@@ -465,10 +465,16 @@ def _optional_number(
     return _checked(doc[key], _field_path(path, key), positive, minimum, below)
 
 
+# By field name: a name in two levels (maintenance_amount) has the same bounds in both.
+_BOUNDS_BY_NAME = {name: bounds for table in SNAPSHOT_BOUNDS.values() for name, bounds in table.items()}
+assert all(  # noqa: S101 - a table edited out of step fails at import, not in a poll
+    _BOUNDS_BY_NAME[name] == bounds for table in SNAPSHOT_BOUNDS.values() for name, bounds in table.items()
+)
+
+
 def _bounds(where: str) -> tuple[float, float] | None:
     """The SNAPSHOT_BOUNDS of the field at path `where` (None: the field has none)."""
-    level = "tier" if ".tiers[" in where else "position" if where.startswith("positions[") else "account"
-    return SNAPSHOT_BOUNDS[level].get(where.rpartition(".")[2])
+    return _BOUNDS_BY_NAME.get(where.rpartition(".")[2])
 
 
 def _checked(value: Any, where: str, positive: bool, minimum: float | None, below: float | None) -> float:
