@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from config.reading import UnreadableFile, read_regular_file
-from margin.snapshot import Snapshot, SnapshotError, parse_snapshot
+from margin.snapshot import MAX_LISTED, Snapshot, SnapshotError, parse_snapshot
 
 # A snapshot of a large account is a few hundred kB; anything far beyond is not one.
 MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024
@@ -50,6 +50,9 @@ def load_snapshot(path: Path) -> Snapshot:
     try:
         return parse_snapshot(doc)
     except SnapshotError as exc:
-        raise InputError("\n".join(f"{path}: {problem}" for problem in exc.problems)) from None
+        lines = [f"{path}: {problem}" for problem in exc.problems[:MAX_LISTED]]
+        if len(exc.problems) > MAX_LISTED:
+            lines.append(f"{path}: and {len(exc.problems) - MAX_LISTED} more problems")
+        raise InputError("\n".join(lines)) from None
     except RecursionError:
         raise InputError(f"{path}: JSON nested too deeply") from None

@@ -101,15 +101,22 @@ SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# A message lists this many problems at the most (a hostile document may hold millions).
+MAX_LISTED = 50
+
+
 class SnapshotError(ValueError):
     """A snapshot document that does not follow the format. `problems`: every problem
     found, each a SnapshotError of its own whose `path` names the field; for one problem
-    that is the error itself. `path` and `message` are the first problem's (for several,
-    `message` lists them all, "; " between them)."""
+    that is the error itself. `path` is the first problem's; for several, `message` lists
+    them ("; " between them, the first MAX_LISTED and how many more)."""
 
     def __init__(self, path: str, message: str, problems: Sequence[SnapshotError] = ()) -> None:
         if len(problems) > 1:
-            path, message = problems[0].path, "; ".join(str(p) for p in problems)
+            listed = [str(p) for p in problems[:MAX_LISTED]]
+            if len(problems) > MAX_LISTED:
+                listed.append(f"and {len(problems) - MAX_LISTED} more")
+            path, message = problems[0].path, "; ".join(listed)
             super().__init__(f"{len(problems)} problems: {message}")
         else:
             super().__init__(f"{path}: {message}" if path else message)
@@ -118,8 +125,9 @@ class SnapshotError(ValueError):
         self.problems: tuple[SnapshotError, ...] = tuple(problems) if len(problems) > 1 else (self,)
 
 
-# The problems of the document parse_snapshot is reading (None: not collecting, raise).
-_found: ContextVar[list[SnapshotError] | None] = ContextVar("snapshot_problems", default=None)
+# The problems of the document parse_snapshot is reading, by path in the order found
+# (None: not collecting, raise).
+_found: ContextVar[dict[str, SnapshotError] | None] = ContextVar("snapshot_problems", default=None)
 
 
 def _keep(problem: SnapshotError) -> None:
@@ -128,8 +136,7 @@ def _keep(problem: SnapshotError) -> None:
     found = _found.get()
     if found is None:
         raise problem
-    if all(p.path != problem.path for p in found):
-        found.append(problem)
+    found.setdefault(problem.path, problem)
 
 
 def _count() -> int:
@@ -138,8 +145,8 @@ def _count() -> int:
 
 
 @contextmanager
-def _collecting() -> Iterator[list[SnapshotError]]:
-    found: list[SnapshotError] = []
+def _collecting() -> Iterator[dict[str, SnapshotError]]:
+    found: dict[str, SnapshotError] = {}
     token = _found.set(found)
     try:
         yield found
@@ -195,8 +202,9 @@ def parse_snapshot(doc: Any) -> Snapshot:
     lists every problem (`problems`), not only the first."""
     with _collecting() as found:
         snapshot = _snapshot(doc)
-    if found:
-        raise SnapshotError("", "", found) if len(found) > 1 else found[0]
+    problems = list(found.values())
+    if problems:
+        raise SnapshotError("", "", problems) if len(problems) > 1 else problems[0]
     return snapshot
 
 

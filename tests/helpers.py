@@ -8,6 +8,9 @@ import email.policy
 import os
 import re
 import socket
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,3 +133,20 @@ def running_simulator(scenario: dict[str, Any]) -> Iterator[Any]:
         yield simulator
     finally:
         simulator.stop()
+
+
+# --- a poller in its own process, and its SQLite store read directly ------------------------
+
+
+def start_poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+
+
+def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute(query).fetchall()

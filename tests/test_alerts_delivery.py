@@ -18,6 +18,7 @@ from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertTransition, Silence
+from tests.alert_gallery import document
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -50,30 +51,6 @@ def _config(port: int, **alerts):
     )
 
 
-def _document(health: float) -> dict:
-    # 1 BTC-like contract at 100, 10 % maintenance: requirement 10, so wallet = 10 x health
-    return {
-        "exchange": "binanceusdm",
-        "account": "main",
-        "collateral": "USDT",
-        "wallet_balance": 10.0 * health,
-        "taker_fee": 0.0005,
-        "positions": [
-            {
-                "symbol": "BTC/USDT:USDT",
-                "side": "long",
-                "contracts": 1.0,
-                "contract_size": 1.0,
-                "entry_price": 100.0,
-                "mark_price": 100.0,
-                "margin_mode": "cross",
-                "maintenance_margin_rate": 0.1,
-                "amount_step": 0.001,
-            }
-        ],
-    }
-
-
 class Desk:
     def __init__(self, tmp_path: Path, config) -> None:
         url = f"sqlite:///{tmp_path / 'alerts.db'}"
@@ -89,7 +66,7 @@ class Desk:
 
     def poll(self, health: float) -> int | None:
         self.now += timedelta(minutes=1)
-        doc = _document(health)
+        doc = document(health)
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), self.now, 1.5)])
         repo.record_snapshot(self.sessions, self.id, row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.account, self.id, self.now)

@@ -29,10 +29,9 @@ from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification
+from tests.alert_gallery import Hook, document
 from tests.alert_scenario import write_toml
 from tests.helpers import SmtpServer, run_cli
-from tests.test_alert_channels import Hook
-from tests.test_alerts_delivery import _document
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOSTILE = "502 Bad Gateway\r\nBcc: evil@attacker.example\r\n\r\n<html>\x1b[31mred\x1b[0m\u2028x"
@@ -118,7 +117,7 @@ class Desk:
         self.id = repo.ensure_accounts(self.sessions, [repo.AccountInfo("main", "binanceusdm", "USDT")])["main"]
 
     def poll(self, health: float, at: datetime) -> int | None:
-        doc = _document(health)
+        doc = document(health)
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), at, 1.5)])
         repo.record_snapshot(self.sessions, self.id, row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.config.accounts[0], self.id, at)

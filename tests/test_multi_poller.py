@@ -26,9 +26,8 @@ import pytest
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import HEALTH_BANDS_ONLY, SYMBOL, mark_for_health, scenario, write_toml
-from tests.helpers import run_cli, running_simulator
+from tests.helpers import rows, run_cli, running_simulator
 from tests.receivers import Receiver, wait_for
-from tests.test_database_outage import rows
 
 INTERVAL = 1.0
 ACCOUNTS = [f"acct{i}" for i in range(6)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from margin.snapshot import SnapshotError, parse_snapshot
+from margin.snapshot import MAX_LISTED, SnapshotError, parse_snapshot
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).parent.parent
@@ -103,3 +103,21 @@ def test_risk_prints_one_line_a_problem(tmp_path: Path) -> None:
     assert len(lines) == len(EXPECTED)
     for line, (path, _) in zip(lines, EXPECTED, strict=True):
         assert line.startswith(f"marginwatch: {file}: {path}: "), line
+
+
+def test_a_document_of_thousands_of_problems_is_told_briefly(tmp_path: Path) -> None:
+    """Each problem is noted once per path (no quadratic search), and the message and the
+    CLI list the first MAX_LISTED and how many more."""
+    doc = copy.deepcopy(DEMO)
+    doc["positions"] = [{**doc["positions"][0], "contracts": -1}] * 20_000
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(doc)
+    assert len(caught.value.problems) == 20_000
+    assert str(caught.value).endswith(f"and {20_000 - MAX_LISTED} more")
+    doc["positions"] = doc["positions"][:2_000]  # a file within the reader's size limit
+    file = tmp_path / "snapshot.json"
+    file.write_text(json.dumps(doc))
+    code, _, err = run_cli("risk", str(file))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == MAX_LISTED + 1
+    assert lines[-1] == f"marginwatch: {file}: and {2_000 - MAX_LISTED} more problems"

@@ -28,10 +28,10 @@ from poller.runtime import run_poller
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification, AlertState, AlertTransition, Silence
+from tests.alert_gallery import document
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario
 from tests.helpers import running_simulator
 from tests.telegram_api import TOKEN, FakeBotApi
-from tests.test_alerts_delivery import _document
 
 TOKEN_ENV = "MW_TEST_TELEGRAM_TOKEN"
 
@@ -79,7 +79,7 @@ class Store:
         self.ids = repo.ensure_accounts(self.sessions, infos)
 
     def poll(self, name: str, health: float, at: datetime) -> int | None:
-        doc = {**_document(health), "account": name}
+        doc = {**document(health), "account": name}
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), at, 1.5)])
         repo.record_snapshot(self.sessions, self.ids[name], row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.config.account(name), self.ids[name], at)

@@ -30,10 +30,9 @@ from poller.watchdog import Watchdog
 from simulator import ExchangeSimulator
 from store import pollers
 from store.db import make_engine, session_factory, upgrade
-from tests.alert_scenario import scenario, write_toml
-from tests.helpers import running_simulator
+from tests.alert_scenario import outage_config, scenario, write_toml
+from tests.helpers import rows, running_simulator, start_poller
 from tests.receivers import Receiver, wait_for
-from tests.test_database_outage import outage_config, rows, start_poller
 
 INTERVAL = 0.5
 
