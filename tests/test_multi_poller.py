@@ -10,10 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +23,7 @@ import pytest
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import HEALTH_BANDS_ONLY, SYMBOL, mark_for_health, scenario, write_toml
-from tests.helpers import rows, run_cli, running_simulator
+from tests.helpers import rows, run_cli, running_simulator, start_poller
 from tests.receivers import Receiver, wait_for
 
 INTERVAL = 1.0
@@ -83,15 +80,6 @@ def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str, env: 
     }
 
 
-def _poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-
-
 def test_three_pollers_one_killed_mid_cycle(
     sim: ExchangeSimulator, receiver: Receiver, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,7 +96,7 @@ def test_three_pollers_one_killed_mid_cycle(
     # every poll takes 0.2 s at the exchange: a cycle is long enough to be killed in
     sim.add_fault("binanceusdm", POSITIONS, "delay", seconds=0.2)
     logs = [tmp_path / f"poller{i}.log" for i in range(3)]
-    processes = [_poller(config_path, log) for log in logs]
+    processes = [start_poller(config_path, log) for log in logs]
     figures: dict[str, Any] = {}
     try:
 
@@ -212,7 +200,7 @@ def test_a_second_poller_on_one_sqlite_file_is_refused(
     doc["accounts"] = doc["accounts"][:1]
     config_path = write_toml(doc, tmp_path / "marginwatch.toml")
     upgrade(f"sqlite:///{db}")
-    first = _poller(config_path, tmp_path / "first.log")
+    first = start_poller(config_path, tmp_path / "first.log")
     try:
         # its first cycle done: it holds the lock, and stops cleanly on SIGTERM
         wait_for(lambda: rows(db, "SELECT count(*) FROM account_snapshots")[0][0] > 0, what="its first cycle")
