@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt_async
 
 from config.settings import AccountConfig
+from connectors.client import rest_client
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
-from connectors.guards import guard_client, redact
+from connectors.guards import redact
 from connectors.normalise import AccountData
 from connectors.permissions import (
     UNVERIFIED,
@@ -28,7 +29,7 @@ from connectors.permissions import (
     bybit_permissions,
     okx_permissions,
 )
-from connectors.redirect import quiet_ccxt_logger, redirect
+from connectors.redirect import quiet_ccxt_logger
 from connectors.venues import VenueProfile, normalise, profile_for
 
 quiet_ccxt_logger()  # ccxt logs request headers (Binance's API key among them) at DEBUG
@@ -143,20 +144,9 @@ class AccountConnector:
             # Reads need only the address. Given a private key too, ccxt's load_markets
             # signs and sends actions (approveBuilderFee, setReferrer) to /exchange.
             credentials = {k: v for k, v in credentials.items() if k == "walletAddress"}
-        cls = getattr(ccxt_async, self.config.exchange)
-        client = cls(
-            {
-                **credentials,
-                "enableRateLimit": True,
-                "timeout": int(self.budget * 1000),
-                "options": dict(self.profile.options),
-            }
+        return rest_client(
+            self.config.exchange, credentials=credentials, timeout_seconds=self.budget, base_url=self.config.base_url
         )
-        client.verbose = False  # verbose prints request headers, API key included
-        guard_client(client)
-        if self.config.base_url:
-            redirect(client, self.config.base_url)
-        return client
 
     async def close(self) -> None:
         await self.client.close()

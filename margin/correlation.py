@@ -101,10 +101,6 @@ class ShockResult:
     def total_to_survive(self) -> float:
         return float(self.collateral_to_survive.sum())
 
-    @property
-    def total_to_target(self) -> float | None:
-        return None if self.collateral_to_target is None else float(self.collateral_to_target.sum())
-
 
 @dataclass(frozen=True)
 class CorrelatedStress:

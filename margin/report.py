@@ -52,7 +52,7 @@ def risk_report(
     assessment = assess(risks, {f.pool.key: f.health for f in all_pools if f.pool.indices}, limits)
     day_chances = assessment.chances if limits.horizon_hours == 24.0 else liquidation_chances(risks, 24.0)
 
-    positions = []
+    positions: list[dict[str, Any]] = []
     for i, pos in enumerate(snapshot.positions):
         found = liquidations[i]
         distance = found.distance

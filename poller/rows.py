@@ -159,7 +159,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
 def _funding_outlook(item: Polled) -> dict[str, float | None]:
     """The cross pool's health after 1, 3 and 7 days of funding at today's rates, and when
     (hours) funding alone takes it below the warning level."""
-    empty = {
+    empty: dict[str, float | None] = {
         "funding_health_1d": None,
         "funding_health_3d": None,
         "funding_health_7d": None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "examples" / "demo-snapshot.json"
@@ -23,7 +23,7 @@ DEMO = ROOT / "examples" / "demo-snapshot.json"
         ("not json at all", "not valid JSON (line 1, column 1"),
         ('{"a": NaN}', "NaN is not a number"),
         ("[]", "the snapshot must be a JSON object"),
-        ('{"exchange": "binanceusdm"}', "account: missing"),
+        ('{"exchange": "binanceusdm", "collateral": "USDT", "wallet_balance": 1, "positions": []}', "account: missing"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )

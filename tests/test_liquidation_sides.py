@@ -18,7 +18,7 @@ from margin.remedies import apply_deleverage, deleverage_plan
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from margin.vectorised import batch_from_snapshots, evaluate
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from tests.strategies import snapshots
 
 PROPERTY_SETTINGS = settings(max_examples=int(os.environ.get("MARGINWATCH_EXAMPLES", "300")), deadline=None)

@@ -14,7 +14,7 @@ from connectors.normalise import AccountData
 from connectors.venues import normalise
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def _recorded(name: str) -> dict[str, Any]:

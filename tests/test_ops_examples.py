@@ -18,7 +18,7 @@ import yaml
 
 from readmodels.exporter import MetricsExporter
 from store.db import make_engine, session_factory
-from tests.conftest import require_system_part
+from tests.helpers import require_system_part
 from tests.prometheus_server import tool
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from poller.runtime import run_poller
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AccountSnapshot, AlertNotification, PositionSnapshot, StreamState
 from tests.alert_scenario import SYMBOL, config_doc, scenario
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 
 INTERVAL = 30.0  # the poll interval: every alert here must come from the stream
 DEADLINE = 60.0
