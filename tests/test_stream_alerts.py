@@ -70,7 +70,7 @@ class PollerThread:
 
 
 @pytest.fixture
-def stack(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+def stack(tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     doc = scenario()
     doc["streams"] = {"mark_interval_seconds": 0.2}
     doc["ohlcv_history_days"] = 2
@@ -82,7 +82,7 @@ def stack(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, A
             database = f"sqlite:///{tmp_path / 'stream.db'}"
             config = parse_config(
                 {
-                    **config_doc(sim.base_url, database, smtp.port, interval=INTERVAL),
+                    **config_doc(sim.base_url, database, smtp.port, interval=INTERVAL, env=monkeypatch),
                     "streaming": {"stale_after_seconds": getattr(request, "param", 30.0)},
                 }
             )
