@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cli.report_table import shown_positions
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 
@@ -83,8 +84,8 @@ def test_the_report_is_linear_in_the_number_of_positions() -> None:
 
 def test_the_terminal_report_of_a_large_book_is_bounded(tmp_path: Path) -> None:
     """`marginwatch risk` on 5,000 positions prints the 50 nearest to liquidation, a few names
-    per stress row and the first pools to liquidate, each with how many more there are; the
-    JSON keeps them all. (Its time is in `python -m bench cli`.)"""
+    per stress row, the first notes of the plan and the first pools to liquidate, each with how
+    many more there are; the JSON keeps them all. (Its time is in `python -m bench cli`.)"""
     path = tmp_path / "big.json"
     path.write_text(json.dumps(_book(5000)))
     env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
@@ -99,6 +100,7 @@ def test_the_terminal_report_of_a_large_book_is_bounded(tmp_path: Path) -> None:
     assert re.search(r"and [\d,]+ more pools \(all in --format json\)", out)
     assert out.count("liquidates first on a move of") + out.count("no uniform move in range") == 10
     assert re.search(r"S\d+/USDT:USDT and [\d,]+ more", out)  # a stress row names a few
+    assert re.search(r"│ … and [\d,]+ more \(all in --format json\)", out)  # the plan's notes: the first 5
     assert len(out.splitlines()) < 200, len(out.splitlines())
 
     done = subprocess.run(
@@ -112,3 +114,8 @@ def test_the_terminal_report_of_a_large_book_is_bounded(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert len(report["positions"]) == 5000
     assert len(report["stress"]["liquidating_shocks"]) > 10
+    # the rows shown are the nearest to liquidation (signed: those past it first)
+    shown = set(shown_positions(report["positions"]))
+    distance = [p["distance_to_liquidation"] for p in report["positions"]]
+    assert len(shown) == 50
+    assert max(distance[i] for i in shown) <= min(d for i, d in enumerate(distance) if i not in shown and d is not None)
