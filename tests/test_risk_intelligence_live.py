@@ -128,6 +128,12 @@ def test_volatility_funding_and_a_confirmed_liquidation(
     code, out, err = run_cli("stress", "--config", str(config_path))
     assert code == 0, err
     assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out, out
+    assert re.search(r"at BTC [+-]\d+\.\d+% \((down|up)\)", out), out  # the order names the side (issue 11)
+    # prices move both ways: an upward shock is a column of its own, with its healths
+    code, out, err = run_cli("stress", "--config", str(config_path), "--shocks", "-0.4,-0.1,0.1,0.4")
+    assert code == 0, err
+    assert re.search(r"^ account .*-10%\s+\+10%\s+\+40%\s*$", out, re.MULTILINE), out
+    assert re.search(r"^ binanceusdm .*\d\.\d\d\s+\d+\.\d\d\s*$", out, re.MULTILINE), out
     code, out, err = run_cli("rebalance", "--config", str(config_path))
     assert code == 0, err
     assert "fund (USDT)" in out and "okx" in out  # the others lend to the one far under its target
