@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt_async
 
 from config.settings import AccountConfig
+from connectors.collateral_fetch import CollateralFetcher
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
 from connectors.guards import guard_client, redact
 from connectors.normalise import AccountData
@@ -132,6 +133,7 @@ class AccountConnector:
         self._markets_loaded = False
         self._shared_markets = shared_markets
         self.warnings: list[str] = []
+        self._collateral = CollateralFetcher(config.exchange)  # issue 13: multi-collateral extras
 
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
         if self.profile.uses_wallet:
@@ -234,11 +236,15 @@ class AccountConnector:
             raise DataError(f"expected a list of positions, got {type(positions).__name__}", "positions")
         symbols = sorted({str(p.get("symbol")) for p in positions if isinstance(p, Mapping)})
         tiers = await self._tiers_for(symbols, deadline)
+        extras = await self._collateral.extras(self.client, balance, lambda make: self._call(make, deadline))
+        self.warnings += [redact(w, self._secrets) for w in self._collateral.warnings]
+        self._collateral.warnings.clear()
         data = AccountData(
             balance=balance,
             positions=positions,
             markets=self.client.markets or {},
             tiers=tiers,
+            extras=extras,
             timestamp=datetime.fromtimestamp(self._wall_clock(), UTC).isoformat(),
         )
         return normalise(self.config.exchange, self.config.name, self.config.collateral, data)

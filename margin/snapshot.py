@@ -143,10 +143,13 @@ def parse_snapshot(doc: Any) -> Snapshot:
     account = _string(doc, "account", "")
     mode = "single_asset" if doc.get("account_mode") is None else _choice(doc, "account_mode", "", ACCOUNT_MODES)
     collateral = _string(doc, "collateral", "")
-    if mode != "single_asset" and doc.get("wallet_balance") is None:
-        wallet_balance = 0.0  # the assets carry the money
-    else:
+    if mode == "single_asset":
         wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    else:
+        # the assets carry the money: a wallet_balance given is checked but not read (the
+        # engine reads Snapshot.wallet_balance as a change to the collateral asset, 0 here)
+        _optional_number(doc, "wallet_balance", "", minimum=0.0)
+        wallet_balance = 0.0
     fee = _optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0)
     timestamp = None if doc.get("timestamp") is None else _string(doc, "timestamp", "")
     positions_doc = doc.get("positions")

@@ -1,0 +1,80 @@
+"""The extra fetches multi-collateral accounts need (connectors.collateral reads them):
+Bybit's collateral value ratio bands, OKX's account level and discount-rate tiers.
+
+Public tables (ratio bands, discount tiers) are kept for a day; the account level is read
+every poll (a venue lets the user switch it at any time). A failed fetch is logged and
+left out: the normaliser then names what is missing for an account that needs it, and
+a single-asset account is not held up by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from connectors.errors import classify
+
+log = logging.getLogger(__name__)
+DAY = 24 * 3600.0
+
+Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+class CollateralFetcher:
+    """One account's extra fetches; `call` runs a ccxt call under the poll's budget."""
+
+    def __init__(self, venue: str, clock: Callable[[], float] = time.time) -> None:
+        self.venue = venue
+        self._clock = clock
+        self._tables: dict[str, tuple[float, Any]] = {}
+        self.warnings: list[str] = []
+
+    async def extras(self, client: Any, balance: Mapping[str, Any], call: Call) -> dict[str, Any]:
+        if self.venue == "bybit" and _bybit_unified(balance):
+            table = await self._daily(
+                "bybit_collateral", call, lambda: client.public_get_v5_spot_margin_trade_collateral()
+            )
+            return {} if table is None else {"bybit_collateral": table}
+        if self.venue == "okx":
+            extras: dict[str, Any] = {}
+            config = await self._once("okx_config", call, lambda: client.private_get_account_config())
+            if config is not None:
+                extras["okx_config"] = config
+                if _okx_level(config) == "3":
+                    table = await self._daily(
+                        "okx_discount", call, lambda: client.public_get_public_discount_rate_interest_free_quota()
+                    )
+                    if table is not None:
+                        extras["okx_discount"] = table
+            return extras
+        return {}
+
+    async def _daily(self, name: str, call: Call, make: Callable[[], Awaitable[Any]]) -> Any:
+        held = self._tables.get(name)
+        if held is not None and self._clock() - held[0] < DAY:
+            return held[1]
+        value = await self._once(name, call, make)
+        if value is not None:
+            self._tables[name] = (self._clock(), value)
+        return value if value is not None else (held[1] if held else None)
+
+    async def _once(self, name: str, call: Call, make: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await call(make)
+        except Exception as exc:  # the normaliser names what is missing where it matters
+            message = f"{name} not read: {classify(exc).message}"
+            log.warning("%s", message)
+            self.warnings.append(message)
+            return None
+
+
+def _bybit_unified(balance: Mapping[str, Any]) -> bool:
+    rows = ((balance.get("info") or {}).get("result") or {}).get("list") or []
+    return bool(rows) and isinstance(rows[0], Mapping) and rows[0].get("accountType") == "UNIFIED"
+
+
+def _okx_level(config: Any) -> str | None:
+    rows = config.get("data") if isinstance(config, Mapping) else None
+    return str(rows[0].get("acctLv")) if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
