@@ -206,3 +206,19 @@ def test_broken_recorded_payload_names_the_field(field: str, value: Any, path: s
     with pytest.raises(DataError) as caught:
         normalise("binanceusdm", "main", "USDT", data)
     assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("extras", "path", "words"),
+    [
+        ({}, "extras.okx_config", "acctLv"),
+        ({"okx_config": {"data": [{"acctLv": "4"}]}}, "extras.okx_config.data[0].acctLv", "portfolio margin"),
+        ({"okx_config": {"data": [{"acctLv": "9"}]}}, "extras.okx_config.data[0].acctLv", "unknown"),
+        ({"okx_config": {"data": [{"acctLv": "3"}]}}, "extras.okx_discount", "discount rates"),
+    ],
+)
+def test_okx_mode_that_cannot_be_read_is_a_named_error(extras: dict[str, Any], path: str, words: str) -> None:
+    """Issue 13: the account level decides single- or multi-currency; never guessed."""
+    with pytest.raises(DataError, match=words) as caught:
+        normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[], extras=extras))
+    assert caught.value.path == path
