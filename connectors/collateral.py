@@ -12,6 +12,14 @@ never silently treated as single-collateral. Sources, per venue:
   `/v5/spot-margin-trade/collateral` (collateralRatioList: minQty, maxQty "" = unbounded,
   collateralRatio). A unified account with one collateral coin and no loan is the
   single-asset case exactly (USDT counts at 100 %) and stays single_asset.
+- Binance USD-M: `GET /fapi/v1/multiAssetsMargin` ({"multiAssetsMargin": true} in
+  Multi-Assets mode); `/fapi/v3/account` assets[] crossWalletBalance per asset,
+  totalMaintMargin and totalMarginBalance (USD in this mode: their ratio is Binance's
+  account margin ratio); prices and haircuts from `GET /fapi/v1/assetIndex` (`index`, and
+  `bidBuffer`, the haircut applied to a margin asset's value: BNB's 5 % in the Multi-Assets
+  FAQ). Without the flag, an account with one asset is single-asset (nothing else could
+  count); one with several is an error naming the flag. Portfolio Margin (`papi`) is not
+  read yet.
 - OKX v5 `/api/v5/account/config` acctLv: 1 simple, 2 single-currency margin,
   3 multi-currency margin, 4 portfolio margin (risk units: not modelled, refused by name);
   `/api/v5/account/balance` details[] eq, isoEq, eqUsd, upl and data[0].mgnRatio; discount
@@ -37,6 +45,8 @@ def collateral_fields(venue: str, doc: dict[str, Any], data: Any, positions: Seq
         return _bybit(doc, data, positions)
     if venue == "okx":
         return _okx(doc, data, positions)
+    if venue == "binanceusdm":
+        return _binance(doc, data)
     return {}
 
 
@@ -230,3 +240,73 @@ def _okx_tiers(payload: Any) -> dict[str, list[dict[str, Any]]]:
             for j, b in enumerate(bands)
         ]
     return tiers
+
+
+def _binance(doc: dict[str, Any], data: Any) -> dict:
+    info = mapping(data.balance.get("info"), "balance.info")
+    rows = info.get("assets")
+    if not isinstance(rows, list):
+        raise DataError("expected a list", "balance.info.assets")
+    held = [
+        (i, mapping(r, f"balance.info.assets[{i}]"))
+        for i, r in enumerate(rows)
+        if (optional(mapping(r, f"balance.info.assets[{i}]"), "walletBalance", f"balance.info.assets[{i}]") or 0.0)
+        != 0.0
+    ]
+    flag = data.extras.get("binance_multi_assets")
+    if flag is None:
+        if len(held) > 1:
+            raise DataError(
+                f"{len(held)} assets in the futures wallet and the Multi-Assets mode was not read",
+                "extras.binance_multi_assets",
+            )
+        return {}
+    multi = mapping(flag, "extras.binance_multi_assets").get("multiAssetsMargin")
+    if multi not in (True, "true"):
+        return {}
+    index = _binance_index(data.extras.get("binance_asset_index"))
+    assets = []
+    for i, row in held:
+        path = f"balance.info.assets[{i}]"
+        name = text(row, "asset", path)
+        if name not in index:
+            raise DataError(f"no asset index for {name} (from /fapi/v1/assetIndex)", "extras.binance_asset_index")
+        price, ratio = index[name]
+        assets.append(
+            {
+                "asset": name,
+                "amount": required(row, "crossWalletBalance", path),
+                "price": price,
+                "collateral_ratio": ratio,
+                "price_symbol": _price_symbol(name, data),
+            }
+        )
+    if doc["collateral"] not in {a["asset"] for a in assets}:
+        price, ratio = index.get(doc["collateral"], (1.0, 1.0))
+        assets.append({"asset": doc["collateral"], "amount": 0.0, "price": price, "collateral_ratio": ratio})
+    maint = optional(info, "totalMaintMargin", "balance.info")
+    balance = optional(info, "totalMarginBalance", "balance.info")
+    return {
+        "account_mode": "multi_asset",
+        "valuation_currency": "USD",
+        "assets": assets,
+        "exchange_native_ratio": maint / balance if maint is not None and balance else None,
+    }
+
+
+def _binance_index(payload: Any) -> dict[str, tuple[float, float]]:
+    """asset -> (USD index price, 1 - bidBuffer) from /fapi/v1/assetIndex (symbols BTCUSD...)."""
+    if payload is None:
+        raise DataError(
+            "a Multi-Assets account needs the asset index, which was not read", "extras.binance_asset_index"
+        )
+    if not isinstance(payload, list):
+        raise DataError("expected a list", "extras.binance_asset_index")
+    result = {}
+    for i, raw in enumerate(payload):
+        path = f"extras.binance_asset_index[{i}]"
+        row = mapping(raw, path)
+        symbol = text(row, "symbol", path)
+        if symbol.endswith("USD"):
+            result[symbol[:-3]] = (required(row, "index", path), 1.0 - required(row, "bidBuffer", path))
+    return result

@@ -1,5 +1,6 @@
 """The extra fetches multi-collateral accounts need (connectors.collateral reads them):
-Bybit's collateral value ratio bands, OKX's account level and discount-rate tiers.
+Bybit's collateral value ratio bands, OKX's account level and discount-rate tiers,
+Binance's Multi-Assets flag and asset index (prices and haircuts).
 
 Public tables (ratio bands, discount tiers) are kept for a day; the account level is read
 every poll (a venue lets the user switch it at any time). A failed fetch is logged and
@@ -37,6 +38,17 @@ class CollateralFetcher:
                 "bybit_collateral", call, lambda: client.public_get_v5_spot_margin_trade_collateral()
             )
             return {} if table is None else {"bybit_collateral": table}
+        if self.venue == "binanceusdm":
+            flag = await self._once("binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin())
+            if flag is None:
+                return {}
+            extras = {"binance_multi_assets": flag}
+            if isinstance(flag, Mapping) and flag.get("multiAssetsMargin") in (True, "true"):
+                # the index prices move: read them every poll, like the balance
+                index = await self._once("binance_asset_index", call, lambda: client.fapipublic_get_assetindex())
+                if index is not None:
+                    extras["binance_asset_index"] = index
+            return extras
         if self.venue == "okx":
             extras: dict[str, Any] = {}
             config = await self._once("okx_config", call, lambda: client.private_get_account_config())

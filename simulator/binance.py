@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from margin.collateral import AssetFigures
 from simulator.common import (
     Route,
     SimRequest,
@@ -206,6 +207,15 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         "availableBalance": fixed(available),
         "maxWithdrawAmount": fixed(min(available, fig.wallet_balance)),
     }
+    assets = [{"asset": account.collateral, **money, "marginAvailable": True, "updateTime": updated}]
+    if fig.collateral:  # issue 13: Multi-Assets mode, one row per margin asset, totals in USD
+        assets = [_asset_row(money, row, account, fig, updated) for row in fig.collateral]
+        money = {
+            **money,
+            "maintMargin": fixed(fig.venue_maintenance or 0.0),
+            "marginBalance": fixed(fig.cross_equity),
+            "walletBalance": fixed(sum(r.amount * r.price for r in fig.collateral)),
+        }
     return {
         "totalInitialMargin": money["initialMargin"],
         "totalMaintMargin": money["maintMargin"],
@@ -219,7 +229,7 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         "availableBalance": money["availableBalance"],
         "maxWithdrawAmount": money["maxWithdrawAmount"],
         # ccxt skips an asset whose updateTime is 0.
-        "assets": [{"asset": account.collateral, **money, "marginAvailable": True, "updateTime": updated}],
+        "assets": assets,
         "positions": [
             {
                 "symbol": market_id(p.spec.symbol),
@@ -236,6 +246,55 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
             for p in fig.positions
         ],
     }
+
+
+def _asset_row(money: dict, row: AssetFigures, account: AccountSpec, fig: AccountFigures, updated: int) -> dict:
+    """One margin asset in Multi-Assets mode: the settle asset holds the positions' PnL."""
+    settle = row.asset == account.collateral
+    upl = fig.total_upl if settle else 0.0
+    return {
+        **money,
+        "asset": row.asset,
+        "walletBalance": fixed(row.amount),
+        "crossWalletBalance": fixed(row.amount),
+        "unrealizedProfit": fixed(upl),
+        "crossUnPnl": fixed(upl),
+        "marginBalance": fixed(row.amount + upl),
+        "maintMargin": money["maintMargin"] if settle else fixed(0.0),
+        "marginAvailable": True,
+        "updateTime": updated,
+    }
+
+
+def _multi_assets_margin(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /fapi/v1/multiAssetsMargin: whether the account is in Multi-Assets mode."""
+    return {"multiAssetsMargin": bool(signed(account).collateral_assets)}
+
+
+def _asset_index(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /fapi/v1/assetIndex: each margin asset's USD index and haircut (bidBuffer) as the
+    scenario's Binance accounts give them (a flat ratio: the first band)."""
+    rows: dict[str, dict] = {}
+    marks = state.marks("binanceusdm")
+    for spec in state.accounts():
+        if spec.venue != "binanceusdm":
+            continue
+        for asset in spec.collateral_assets:
+            price = marks[asset.price_symbol] if asset.price_symbol else asset.price
+            buffer = 1.0 - asset.tiers[0][2]
+            rows.setdefault(
+                asset.asset,
+                {
+                    "symbol": f"{asset.asset}USD",
+                    "time": req.now_ms,
+                    "index": fixed(price),
+                    "bidBuffer": fixed(buffer),
+                    "askBuffer": fixed(buffer),
+                    "bidRate": fixed(price * (1 - buffer)),
+                    "askRate": fixed(price * (1 + buffer)),
+                },
+            )
+    return [rows[a] for a in sorted(rows)]
 
 
 def _isolated_margin(p: PositionFigures) -> str:
@@ -601,6 +660,8 @@ VENUE = VenueSpec(
         ("GET", "/fapi/v1/time"): Route(_time, host=FAPI),
         ("GET", "/fapi/v1/exchangeInfo"): Route(_exchange_info, host=FAPI),
         ("GET", "/fapi/v3/account"): Route(_account, signed=True, host=FAPI),
+        ("GET", "/fapi/v1/multiAssetsMargin"): Route(_multi_assets_margin, signed=True, host=FAPI),
+        ("GET", "/fapi/v1/assetIndex"): Route(_asset_index, host=FAPI),
         ("GET", "/fapi/v3/positionRisk"): Route(_position_risk, signed=True, host=FAPI),
         ("GET", "/fapi/v1/leverageBracket"): Route(_leverage_bracket, signed=True, host=FAPI),
         ("GET", "/sapi/v1/account/apiRestrictions"): Route(_api_restrictions, signed=True, host=SPOT),

@@ -27,6 +27,16 @@ BTC_BANDS = [
 ]
 
 
+# Binance publishes one collateral rate per asset (its asset index's bidBuffer)
+BTC_HAIRCUT: dict[str, dict[str, Any]] = {
+    "bybit": {"collateral_tiers": BTC_BANDS},
+    "okx": {"collateral_tiers": BTC_BANDS},
+    "binanceusdm": {"collateral_ratio": 0.95},
+}
+BTC_VALUE = {"bybit": 0.95 + 0.45, "okx": 0.95 + 0.45, "binanceusdm": 1.5 * 0.95}  # x mark
+KEYS = {"bybit": "uta-key", "okx": "okmc-key", "binanceusdm": "bnma-key"}
+
+
 def _multi(venue: str, key: str) -> dict[str, Any]:
     return {
         "venue": venue,
@@ -38,7 +48,7 @@ def _multi(venue: str, key: str) -> dict[str, Any]:
         "account_mode": "multi_asset",
         "assets": [
             {"asset": "USDT", "amount": 5000.0, "price": 1.0, "collateral_ratio": 1.0},
-            {"asset": "BTC", "amount": 1.5, "price_symbol": "BTC/USDT:USDT", "collateral_tiers": BTC_BANDS},
+            {"asset": "BTC", "amount": 1.5, "price_symbol": "BTC/USDT:USDT", **BTC_HAIRCUT[venue]},
         ],
         "positions": [
             {
@@ -56,7 +66,7 @@ def _multi(venue: str, key: str) -> dict[str, Any]:
 
 def scenario() -> dict[str, Any]:
     doc = copy.deepcopy(SCENARIO)
-    doc["accounts"] += [_multi("bybit", "uta-key"), _multi("okx", "okmc-key")]
+    doc["accounts"] += [_multi(venue, key) for venue, key in KEYS.items()]
     return doc
 
 
@@ -69,7 +79,7 @@ def sim() -> Iterator[ExchangeSimulator]:
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-def fetch(sim: ExchangeSimulator, venue: str, key: str) -> dict[str, Any]:
+def fetch(sim: ExchangeSimulator, venue: str, key: str, secret: str | None = None) -> dict[str, Any]:
     account = {
         "name": f"{venue}-multi",
         "exchange": venue,
@@ -78,7 +88,7 @@ def fetch(sim: ExchangeSimulator, venue: str, key: str) -> dict[str, Any]:
         "base_url": sim.base_url,
         "timeout_seconds": 5.0,
     }
-    creds = {"apiKey": key, "secret": key + "-secret"}
+    creds = {"apiKey": key, "secret": secret or key + "-secret"}
     if venue == "okx":
         account["passphrase_env"] = "P"
         creds["password"] = key + "-pass"
@@ -94,7 +104,7 @@ def fetch(sim: ExchangeSimulator, venue: str, key: str) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize(("venue", "key"), [("bybit", "uta-key"), ("okx", "okmc-key")])
+@pytest.mark.parametrize(("venue", "key"), list(KEYS.items()))
 def test_a_multi_collateral_account_is_detected_and_agrees_with_the_venue(
     sim: ExchangeSimulator, venue: str, key: str
 ) -> None:
@@ -110,13 +120,13 @@ def test_a_multi_collateral_account_is_detected_and_agrees_with_the_venue(
     assert assets["USDT"].amount == pytest.approx(5000.0)
     report = risk_report(snapshot)
     ratio = report["account"]["native_ratio"]
-    assert ratio["name"] == {"bybit": "accountMMRate", "okx": "mgnRatio"}[venue]
+    assert ratio["name"] == {"bybit": "accountMMRate", "okx": "mgnRatio", "binanceusdm": "marginRatio"}[venue]
     assert ratio["exchange_value"] is not None
     assert ratio["value"] == pytest.approx(ratio["exchange_value"], rel=0.005)
     assert not ratio["disagrees_with_exchange"]
-    # BTC at its bands: 1 x mark x 0.95 + 0.5 x mark x 0.9
+    # BTC at its bands: 1 x mark x 0.95 + 0.5 x mark x 0.9 (Binance: 1.5 x mark x 0.95)
     btc = next(r for r in report["account"]["collateral"] if r["asset"] == "BTC")
-    assert btc["adjusted_value"] == pytest.approx(mark * (0.95 + 0.45), rel=1e-6)
+    assert btc["adjusted_value"] == pytest.approx(mark * BTC_VALUE[venue], rel=1e-6)
     # the BTC long backed by BTC: its liquidation price moves the collateral with it
     assert report["positions"][0]["liquidation_price"] < mark
 
@@ -126,3 +136,9 @@ def test_bybit_without_the_collateral_table_is_a_named_error(sim: ExchangeSimula
     with pytest.raises(DataError) as caught:
         fetch(sim, "bybit", "uta-key")
     assert "extras.bybit_collateral" in str(caught.value)
+
+
+def test_binance_single_asset_account_says_so(sim: ExchangeSimulator) -> None:
+    """The scenario's ordinary Binance account: multiAssetsMargin false, single_asset."""
+    snapshot = parse_snapshot(fetch(sim, "binanceusdm", "bn-key", "bn-secret"))
+    assert snapshot.account_mode == "single_asset" and snapshot.wallet_balance == pytest.approx(12000.0)
