@@ -61,6 +61,41 @@ def add_collateral_sections(report: dict[str, Any], snapshot: Snapshot, target_h
         scenario["account"]["wrong_way_share"] = split.wrong_way_share
 
 
+def collateral_summary(snapshot: Snapshot, shock: float = -0.2) -> dict[str, Any]:
+    """What the dashboard shows of a multi-collateral account: the collateral table, the
+    venue's ratio beside ours, and the share of the loss under `shock` that comes from the
+    collateral (valuation currency)."""
+    cross = pools(snapshot)[0]
+    figures = account_figures(snapshot, cross)
+    ours = figures.native_ratio()
+    split = loss_split(snapshot, shock)
+    return {
+        "valuation_currency": snapshot.valuation_currency,
+        "liquidation_level": figures.rule.level,
+        "ratio_name": figures.rule.native_name,
+        "ratio_ours": ours,
+        "ratio_exchange": snapshot.exchange_native_ratio,
+        "ratio_disagrees": ratio_disagrees(ours, snapshot.exchange_native_ratio),
+        "shock": shock,
+        "shock_loss": split.total,
+        "shock_collateral_loss": split.collateral,
+        "wrong_way_share": split.wrong_way_share,
+        "rows": [
+            {
+                "asset": row.asset,
+                "amount": row.amount,
+                "equity": row.equity,
+                "price": row.price,
+                "ratio": row.ratio,
+                "value": row.value,
+                "adjusted_value": row.adjusted,
+                "moves_with": asset.price_symbol,
+            }
+            for asset, row in zip(snapshot.assets, figures.assets, strict=True)
+        ],
+    }
+
+
 def ratio_disagrees(ours: float | None, theirs: float | None, tolerance: float = RATIO_TOLERANCE) -> bool:
     """True when the venue reports a ratio and ours is more than `tolerance` from it."""
     if theirs is None:

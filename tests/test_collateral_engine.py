@@ -302,3 +302,19 @@ def test_open_order_loss_and_loans_count_against_equity() -> None:
     figures = account_figures(snap, pools(snap)[0])
     assert figures.equity == pytest.approx(27500.0)
     assert figures.borrow_maintenance == pytest.approx(300.0)
+
+
+def test_the_poller_rows_carry_the_multi_collateral_figures() -> None:
+    """The poller's vectorised rows take a multi-collateral account's cross figures and
+    liquidation prices from margin.collateral: the same numbers as the report."""
+    from datetime import UTC, datetime
+
+    from poller.rows import Polled, account_rows
+
+    snap = parse_snapshot(UTA)
+    report = risk_report(snap)
+    account, positions = account_rows([Polled(snap, datetime.now(UTC), 1.5)])[0]
+    assert account["equity"] == pytest.approx(report["account"]["equity"])
+    assert account["maintenance_margin"] == pytest.approx(report["account"]["maintenance_margin"])
+    assert account["health"] == pytest.approx(report["account"]["health"])
+    assert positions[0]["liquidation_price"] == pytest.approx(report["positions"][0]["liquidation_price"])

@@ -16,6 +16,7 @@ from app.components.charts import history_figure
 from app.components.context import DashboardContext, context_or_stop
 from app.components.levels import COLORS, CRITICAL
 from app.components.safe import md
+from app.views.account.collateral import render_collateral
 from app.views.account.data import (
     WINDOWS,
     funding_frame,
@@ -76,6 +77,8 @@ def render(ctx: DashboardContext) -> None:
     if snap is not None:
         _figures(snap, account.collateral)
         _positions(positions)
+        if snapshot is not None:
+            render_collateral(snapshot, account.name)  # issue 13: multi-collateral accounts
         funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
         render_outlook(snap, funding, rules.warning_below, zone)
     _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)

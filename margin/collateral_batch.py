@@ -1,0 +1,58 @@
+"""The vectorised results (margin.vectorised) corrected for multi-collateral accounts.
+
+The vectorised engine values a cross pool as wallet + PnL; a multi-collateral account's
+cross pool is its assets after haircut, moving with their prices (margin.collateral). Such
+accounts are few next to the positions a cycle evaluates, so their cross figures and the
+liquidation prices of their cross positions are taken from the scalar engine and written
+over the batch's: one source of truth for the poller, the report and the alerts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from margin.liquidation import all_liquidations
+from margin.pools import pool_figures, pools
+from margin.snapshot import Snapshot
+from margin.vectorised import Batch, BatchResult
+
+
+def with_multi_collateral(batch: Batch, result: BatchResult, snapshots: Sequence[Snapshot]) -> BatchResult:
+    """`result` with every multi-collateral account's cross pool and cross positions taken
+    from margin.collateral (unchanged, the same object, when there is none)."""
+    multi = [a for a, s in enumerate(snapshots) if s.multi_collateral]
+    if not multi:
+        return result
+    arrays = {name: np.array(getattr(result, name), copy=True) for name in result.__dataclass_fields__}
+    for a in multi:
+        snap = snapshots[a]
+        cross_pools = np.flatnonzero(batch.pool_is_cross & (batch.pool_account == a))
+        if not cross_pools.size:
+            continue
+        p = int(cross_pools[0])
+        figures = pool_figures(snap, pools(snap)[0])
+        arrays["pool_equity"][p] = figures.equity
+        arrays["pool_maintenance"][p] = figures.maintenance_margin
+        health = figures.health
+        arrays["pool_health"][p] = math.nan if health is None else health
+        arrays["account_health"][a] = arrays["pool_health"][p]
+        found = all_liquidations(snap)
+        for r in np.flatnonzero((batch.account == a) & (batch.pool == p)):
+            liquidation = found[int(batch.index[r])]
+            arrays["liquidation_price_down"][r] = _nan(liquidation.down)
+            arrays["liquidation_price_up"][r] = _nan(liquidation.up)
+            arrays["liquidation_price"][r] = _nan(liquidation.nearest)
+            arrays["liquidation_side"][r] = {"down": -1, "up": 1, None: 0}[liquidation.side]
+            arrays["distance"][r] = _nan(liquidation.distance)
+        own = arrays["pool_health"][batch.pool_account == a]
+        known = own[~np.isnan(own)]
+        arrays["account_worst_health"][a] = known.min() if known.size else math.nan
+    return replace(result, **arrays)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
