@@ -133,7 +133,9 @@ class AccountConnector:
         self._markets_loaded = False
         self._shared_markets = shared_markets
         self.warnings: list[str] = []
-        self._collateral = CollateralFetcher(config.exchange)  # issue 13: multi-collateral extras
+        self._collateral = CollateralFetcher(
+            config.exchange, portfolio=config.portfolio_margin
+        )  # issue 13: multi-collateral extras
 
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
         if self.profile.uses_wallet:
@@ -146,7 +148,10 @@ class AccountConnector:
                 **credentials,
                 "enableRateLimit": True,
                 "timeout": int(self.budget * 1000),
-                "options": dict(self.profile.options),
+                "options": {
+                    **self.profile.options,
+                    **({"portfolioMargin": True} if self.config.portfolio_margin else {}),
+                },
             }
         )
         client.verbose = False  # verbose prints request headers, API key included

@@ -18,8 +18,8 @@ never silently treated as single-collateral. Sources, per venue:
   account margin ratio); prices and haircuts from `GET /fapi/v1/assetIndex` (`index`, and
   `bidBuffer`, the haircut applied to a margin asset's value: BNB's 5 % in the Multi-Assets
   FAQ). Without the flag, an account with one asset is single-asset (nothing else could
-  count); one with several is an error naming the flag. Portfolio Margin (`papi`) is not
-  read yet.
+  count); one with several is an error naming the flag. Portfolio Margin: see
+  connectors.collateral_binance_pm.
 - OKX v5 `/api/v5/account/config` acctLv: 1 simple, 2 single-currency margin,
   3 multi-currency margin, 4 portfolio margin (risk units: not modelled, refused by name);
   `/api/v5/account/balance` details[] eq, isoEq, eqUsd, upl and data[0].mgnRatio; discount
@@ -46,6 +46,10 @@ def collateral_fields(venue: str, doc: dict[str, Any], data: Any, positions: Seq
     if venue == "okx":
         return _okx(doc, data, positions)
     if venue == "binanceusdm":
+        if data.extras.get("binance_portfolio"):
+            from connectors.collateral_binance_pm import binance_portfolio
+
+            return binance_portfolio(doc, data)
         return _binance(doc, data)
     return {}
 

@@ -26,8 +26,9 @@ Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 class CollateralFetcher:
     """One account's extra fetches; `call` runs a ccxt call under the poll's budget."""
 
-    def __init__(self, venue: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, venue: str, clock: Callable[[], float] = time.time, portfolio: bool = False) -> None:
         self.venue = venue
+        self.portfolio = portfolio
         self._clock = clock
         self._tables: dict[str, tuple[float, Any]] = {}
         self.warnings: list[str] = []
@@ -38,6 +39,8 @@ class CollateralFetcher:
                 "bybit_collateral", call, lambda: client.public_get_v5_spot_margin_trade_collateral()
             )
             return {} if table is None else {"bybit_collateral": table}
+        if self.venue == "binanceusdm" and self.portfolio:
+            return await self._binance_portfolio(client, call)
         if self.venue == "binanceusdm":
             flag = await self._once("binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin())
             if flag is None:
@@ -62,6 +65,22 @@ class CollateralFetcher:
                         extras["okx_discount"] = table
             return extras
         return {}
+
+    async def _binance_portfolio(self, client: Any, call: Call) -> dict[str, Any]:
+        """Portfolio Margin: uniMMR and totals (papi account), each asset's index price and
+        collateral rate (sapi portfolio endpoints; the rates kept for a day)."""
+        extras: dict[str, Any] = {"binance_portfolio": True}
+        for name, make in (
+            ("binance_pm_account", lambda: client.papi_get_account()),
+            ("binance_pm_prices", lambda: client.sapi_get_portfolio_asset_index_price()),
+        ):
+            value = await self._once(name, call, make)
+            if value is not None:
+                extras[name] = value
+        rates = await self._daily("binance_pm_rates", call, lambda: client.sapi_get_portfolio_collateralrate())
+        if rates is not None:
+            extras["binance_pm_rates"] = rates
+        return extras
 
     async def _daily(self, name: str, call: Call, make: Callable[[], Awaitable[Any]]) -> Any:
         held = self._tables.get(name)

@@ -371,8 +371,11 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
     perms = _mapping(a.get("permissions") or {}, f"{path}.permissions", "permissions")
     mode = str(a.get("account_mode") or "single_asset")
     multi = mode != "single_asset"
-    if multi and (mode != "multi_asset" or venue not in ("binanceusdm", "bybit", "okx")):
-        raise ScenarioError(f"{path}.account_mode", f"multi_asset on binanceusdm, bybit or okx only, got {mode!r}")
+    allowed = {"multi_asset": ("binanceusdm", "bybit", "okx"), "portfolio": ("binanceusdm",)}
+    if multi and venue not in allowed.get(mode, ()):
+        raise ScenarioError(
+            f"{path}.account_mode", f"multi_asset on binanceusdm, bybit or okx, portfolio on binanceusdm; got {mode!r}"
+        )
     wallet = _number(a, "wallet_balance", path, minimum=0.0, default=0.0 if multi else None)
     fee = a.get("taker_fee")
     positions = parse_positions(a.get("positions", []), f"{path}.positions", venue, markets)

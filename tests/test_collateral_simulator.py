@@ -67,6 +67,9 @@ def _multi(venue: str, key: str) -> dict[str, Any]:
 def scenario() -> dict[str, Any]:
     doc = copy.deepcopy(SCENARIO)
     doc["accounts"] += [_multi(venue, key) for venue, key in KEYS.items()]
+    portfolio = _multi("binanceusdm", "bnpm-key")
+    portfolio["account_mode"] = "portfolio"
+    doc["accounts"].append(portfolio)
     return doc
 
 
@@ -79,8 +82,9 @@ def sim() -> Iterator[ExchangeSimulator]:
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-def fetch(sim: ExchangeSimulator, venue: str, key: str, secret: str | None = None) -> dict[str, Any]:
+def fetch(sim: ExchangeSimulator, venue: str, key: str, secret: str | None = None, **extra: Any) -> dict[str, Any]:
     account = {
+        **extra,
         "name": f"{venue}-multi",
         "exchange": venue,
         "key_env": "K",
@@ -142,3 +146,16 @@ def test_binance_single_asset_account_says_so(sim: ExchangeSimulator) -> None:
     """The scenario's ordinary Binance account: multiAssetsMargin false, single_asset."""
     snapshot = parse_snapshot(fetch(sim, "binanceusdm", "bn-key", "bn-secret"))
     assert snapshot.account_mode == "single_asset" and snapshot.wallet_balance == pytest.approx(12000.0)
+
+
+def test_binance_portfolio_margin_reads_uni_mmr_and_liquidates_at_1_05(sim: ExchangeSimulator) -> None:
+    """A Portfolio Margin account (config portfolio_margin) through ccxt's papi endpoints:
+    uniMMR ours within 0.5 % of Binance's, and health = uniMMR / 1.05 (liquidation at 1.05)."""
+    snapshot = parse_snapshot(fetch(sim, "binanceusdm", "bnpm-key", portfolio_margin=True))
+    assert snapshot.account_mode == "portfolio"
+    assert {a.asset for a in snapshot.assets} == {"USDT", "BTC"}
+    report = risk_report(snapshot)
+    ratio = report["account"]["native_ratio"]
+    assert ratio["name"] == "uniMMR"
+    assert ratio["value"] == pytest.approx(ratio["exchange_value"], rel=0.005)
+    assert report["account"]["health"] == pytest.approx(ratio["value"] / 1.05)
