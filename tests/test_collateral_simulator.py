@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,3 +160,63 @@ def test_binance_portfolio_margin_reads_uni_mmr_and_liquidates_at_1_05(sim: Exch
     assert ratio["name"] == "uniMMR"
     assert ratio["value"] == pytest.approx(ratio["exchange_value"], rel=0.005)
     assert report["account"]["health"] == pytest.approx(ratio["value"] / 1.05)
+
+
+ETH_BANDS = [{"min_amount": 0, "max_amount": 20, "ratio": 0.9}, {"min_amount": 30, "ratio": 0.7}]
+
+
+def _generated(rng: random.Random, venue: str, n: int) -> dict[str, Any]:
+    """A random multi-collateral account: USDT, BTC and ETH at random amounts (across the
+    bands, a gap between two included), two random cross positions."""
+    key = f"gen-{venue}-{n}"
+    account = _multi(venue, key)
+    if venue == "binanceusdm" and n % 2:
+        account["account_mode"] = "portfolio"
+    # a venue's collateral table is venue-wide (one per coin), as the simulator serves it
+    eth = {"collateral_ratio": 0.9} if venue == "binanceusdm" else {"collateral_tiers": ETH_BANDS}
+    account["assets"] = [
+        {"asset": "USDT", "amount": rng.uniform(1000, 20000), "price": 1.0, "collateral_ratio": 1.0},
+        {"asset": "BTC", "amount": rng.uniform(0.1, 8), "price_symbol": "BTC/USDT:USDT", **BTC_HAIRCUT[venue]},
+        {"asset": "ETH", "amount": rng.uniform(1, 60), "price_symbol": "ETH/USDT:USDT", **eth},
+    ]
+    per_contract = 100 if venue == "okx" else 1  # OKX contracts: 0.01 BTC, 0.1 ETH
+    account["positions"] = [
+        {
+            "symbol": "BTC/USDT:USDT",
+            "side": rng.choice(["long", "short"]),
+            "contracts": round(rng.uniform(0.2, 3), 2) * per_contract,
+            "entry_price": rng.uniform(80000, 100000),
+            "margin_mode": "cross",
+            "isolated_margin": None,
+            "leverage": 20,
+        },
+        {
+            "symbol": "ETH/USDT:USDT",
+            "side": rng.choice(["long", "short"]),
+            "contracts": round(rng.uniform(1, 40), 1) * (10 if venue == "okx" else 1),
+            "entry_price": rng.uniform(2800, 3500),
+            "margin_mode": "cross",
+            "isolated_margin": None,
+            "leverage": 20,
+        },
+    ]
+    return account
+
+
+GENERATED = [(venue, n) for venue in ("bybit", "okx", "binanceusdm") for n in range(3)]
+
+
+def test_generated_accounts_agree_with_the_venue_ratio_within_half_a_percent() -> None:
+    """Random multi-collateral accounts on each venue, through real ccxt: the venue's own
+    ratio (accountMMRate, mgnRatio, marginRatio, uniMMR) and ours within 0.5 %."""
+    rng = random.Random(13)
+    doc = copy.deepcopy(SCENARIO)
+    accounts = {(venue, n): _generated(rng, venue, n) for venue, n in GENERATED}
+    doc["accounts"] += list(accounts.values())
+    with running_simulator(doc) as simulator:
+        for (venue, n), account in accounts.items():
+            extra = {"portfolio_margin": True} if account["account_mode"] == "portfolio" else {}
+            snapshot = parse_snapshot(fetch(simulator, venue, account["api_key"], **extra))
+            assert snapshot.account_mode == account["account_mode"], (venue, n)
+            ratio = risk_report(snapshot)["account"]["native_ratio"]
+            assert ratio["value"] == pytest.approx(ratio["exchange_value"], rel=0.005), (venue, n, ratio)
