@@ -17,14 +17,15 @@ never silently treated as single-collateral. Sources, per venue:
   totalMaintMargin and totalMarginBalance (USD in this mode: their ratio is Binance's
   account margin ratio); prices and haircuts from `GET /fapi/v1/assetIndex` (`index`, and
   `bidBuffer`, the haircut applied to a margin asset's value: BNB's 5 % in the Multi-Assets
-  FAQ). Without the flag, an account with one asset is single-asset (nothing else could
-  count); one with several is an error naming the flag. Portfolio Margin: see
+  FAQ). The flag is read only when the wallet holds an asset besides the collateral (the
+  collateral alone counts the same in both modes); without it then, an error names it. Portfolio Margin: see
   connectors.collateral_binance_pm.
 - OKX v5 `/api/v5/account/config` acctLv: 1 simple, 2 single-currency margin,
   3 multi-currency margin, 4 portfolio margin (risk units: not modelled, refused by name);
   `/api/v5/account/balance` details[] eq, isoEq, eqUsd, upl and data[0].mgnRatio; discount
   tiers from `/api/v5/public/discount-rate-interest-free-quota` (discountInfo: minAmt,
-  maxAmt in USD, discountRate).
+  maxAmt in USD, discountRate). An account holding one currency counts the same at every
+  level, so its level is not needed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.collateral_fetch import needs_mode
 from connectors.errors import DataError
 from connectors.fields import mapping, optional, required, text
 
@@ -83,8 +85,9 @@ def _bybit(doc: dict[str, Any], data: Any, positions: Sequence[Mapping[str, Any]
         if not counts and wallet > 0:
             continue  # held but switched off as collateral: not in the margin balance
         held.append((coin, path, wallet, borrowed))
-    if len(held) <= 1 and not any(b for *_, b in held):
-        return {}  # one collateral coin, no loan: the single-asset account exactly
+    names = [str(coin.get("coin")) for coin, *_ in held]
+    if not needs_mode(names, doc["collateral"]) and not any(b for *_, b in held):
+        return {}  # the collateral coin alone, no loan: the single-asset account exactly
     tiers = _bybit_tiers(data.extras.get("bybit_collateral"))
     assets = []
     isolated = doc_isolated_margin(doc)
@@ -167,7 +170,9 @@ def _bybit_tiers(payload: Any) -> dict[str, list[dict[str, Any]]]:
 def _okx(doc: dict[str, Any], data: Any, positions: Sequence[Mapping[str, Any]]) -> dict:
     config = data.extras.get("okx_config")
     if config is None:
-        raise DataError("the account level (acctLv) was not read", "extras.okx_config")
+        if not needs_mode(_okx_held(data), doc["collateral"]):
+            return {}  # only the collateral currency: it counts the same at every level
+        raise DataError("several currencies held and the account level (acctLv) was not read", "extras.okx_config")
     rows = mapping(config, "extras.okx_config").get("data")
     if not isinstance(rows, list) or not rows:
         raise DataError("expected a non-empty list", "extras.okx_config.data")
@@ -222,6 +227,20 @@ def _okx(doc: dict[str, Any], data: Any, positions: Sequence[Mapping[str, Any]])
     }
 
 
+def _okx_held(data: Any) -> list[str]:
+    info = mapping(data.balance.get("info"), "balance.info")
+    rows = info.get("data")
+    details = rows[0].get("details") if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
+    if not isinstance(details, list):
+        return []
+    where = "balance.info.data[0].details"
+    return [
+        str(mapping(d, f"{where}[{i}]").get("ccy"))
+        for i, d in enumerate(details)
+        if (optional(mapping(d, f"{where}[{i}]"), "eq", f"{where}[{i}]") or 0.0) != 0.0
+    ]
+
+
 def _okx_tiers(payload: Any) -> dict[str, list[dict[str, Any]]]:
     if payload is None:
         raise DataError("a multi-currency account needs the discount rates, which were not read", "extras.okx_discount")
@@ -259,12 +278,13 @@ def _binance(doc: dict[str, Any], data: Any) -> dict:
     ]
     flag = data.extras.get("binance_multi_assets")
     if flag is None:
-        if len(held) > 1:
+        names = [str(row.get("asset")) for _, row in held]
+        if needs_mode(names, doc["collateral"]):
             raise DataError(
-                f"{len(held)} assets in the futures wallet and the Multi-Assets mode was not read",
+                f"{', '.join(names)} in the futures wallet and the Multi-Assets mode was not read",
                 "extras.binance_multi_assets",
             )
-        return {}
+        return {}  # only the collateral asset: it counts the same in both modes
     multi = mapping(flag, "extras.binance_multi_assets").get("multiAssetsMargin")
     if multi not in (True, "true"):
         return {}

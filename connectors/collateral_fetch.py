@@ -2,8 +2,12 @@
 Bybit's collateral value ratio bands, OKX's account level and discount-rate tiers,
 Binance's Multi-Assets flag and asset index (prices and haircuts).
 
-Public tables (ratio bands, discount tiers) are kept for a day; the account level is read
-every poll (a venue lets the user switch it at any time). A failed fetch is logged and
+Public tables (ratio bands, discount tiers) are kept for a day. The account's mode (OKX's
+account level, Binance's Multi-Assets flag, which Binance weighs 30) is read only for an
+account whose balance holds several assets (one asset counts the same in every mode), and
+then kept for an hour when it says multi-collateral, read every poll when it says single
+(the user may switch, and reading a multi-collateral account as single is the wrong way to
+be out of date). A failed fetch is logged and
 left out: the normaliser then names what is missing for an account that needs it, and
 a single-asset account is not held up by it.
 """
@@ -19,6 +23,7 @@ from connectors.errors import classify
 
 log = logging.getLogger(__name__)
 DAY = 24 * 3600.0
+HOUR = 3600.0
 
 Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
@@ -26,9 +31,12 @@ Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 class CollateralFetcher:
     """One account's extra fetches; `call` runs a ccxt call under the poll's budget."""
 
-    def __init__(self, venue: str, clock: Callable[[], float] = time.time, portfolio: bool = False) -> None:
+    def __init__(
+        self, venue: str, clock: Callable[[], float] = time.time, portfolio: bool = False, collateral: str = "USDT"
+    ) -> None:
         self.venue = venue
         self.portfolio = portfolio
+        self.collateral = collateral
         self._clock = clock
         self._tables: dict[str, tuple[float, Any]] = {}
         self.warnings: list[str] = []
@@ -42,11 +50,21 @@ class CollateralFetcher:
         if self.venue == "binanceusdm" and self.portfolio:
             return await self._binance_portfolio(client, call)
         if self.venue == "binanceusdm":
-            flag = await self._once("binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin())
+            # Only a wallet of several assets needs the mode (one asset counts the same in
+            # both); Binance weighs the call 30, so it is read hourly, and again at once when
+            # the flag said single
+            if not needs_mode(_binance_assets(balance), self.collateral):
+                return {}
+            held = self._tables.get("binance_multi_assets")
+            if held is not None and not _multi_flag(held[1]):
+                del self._tables["binance_multi_assets"]
+            flag = await self._cached(
+                "binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin(), HOUR
+            )
             if flag is None:
                 return {}
             extras = {"binance_multi_assets": flag}
-            if isinstance(flag, Mapping) and flag.get("multiAssetsMargin") in (True, "true"):
+            if _multi_flag(flag):
                 # the index prices move: read them every poll, like the balance
                 index = await self._once("binance_asset_index", call, lambda: client.fapipublic_get_assetindex())
                 if index is not None:
@@ -54,7 +72,14 @@ class CollateralFetcher:
             return extras
         if self.venue == "okx":
             extras: dict[str, Any] = {}
-            config = await self._once("okx_config", call, lambda: client.private_get_account_config())
+            # only an account holding several currencies needs its level (one currency counts
+            # the same at every level): read hourly, and again at once when it said single
+            if not needs_mode(_okx_currencies(balance), self.collateral):
+                return {}
+            held = self._tables.get("okx_config")
+            if held is not None and _okx_level(held[1]) != "3":
+                del self._tables["okx_config"]
+            config = await self._cached("okx_config", call, lambda: client.private_get_account_config(), HOUR)
             if config is not None:
                 extras["okx_config"] = config
                 if _okx_level(config) == "3":
@@ -83,8 +108,11 @@ class CollateralFetcher:
         return extras
 
     async def _daily(self, name: str, call: Call, make: Callable[[], Awaitable[Any]]) -> Any:
+        return await self._cached(name, call, make, DAY)
+
+    async def _cached(self, name: str, call: Call, make: Callable[[], Awaitable[Any]], ttl: float) -> Any:
         held = self._tables.get(name)
-        if held is not None and self._clock() - held[0] < DAY:
+        if held is not None and self._clock() - held[0] < ttl:
             return held[1]
         value = await self._once(name, call, make)
         if value is not None:
@@ -109,3 +137,40 @@ def _bybit_unified(balance: Mapping[str, Any]) -> bool:
 def _okx_level(config: Any) -> str | None:
     rows = config.get("data") if isinstance(config, Mapping) else None
     return str(rows[0].get("acctLv")) if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
+
+
+def needs_mode(held: list[str], collateral: str) -> bool:
+    """Whether the account's mode decides its numbers: it does unless the only asset held
+    (if any) is the collateral currency."""
+    return len(held) > 1 or (len(held) == 1 and held[0] != collateral)
+
+
+def _multi_flag(flag: Any) -> bool:
+    return isinstance(flag, Mapping) and flag.get("multiAssetsMargin") in (True, "true")
+
+
+def _binance_assets(balance: Mapping[str, Any]) -> list[str]:
+    """The assets of /fapi/v3/account with a non-zero wallet."""
+    rows = (balance.get("info") or {}).get("assets") if isinstance(balance.get("info"), Mapping) else None
+    return _held(rows, "asset", "walletBalance")
+
+
+def _held(rows: Any, name: str, amount: str) -> list[str]:
+    if not isinstance(rows, list):
+        return []
+    held = []
+    for row in rows:
+        try:
+            if isinstance(row, Mapping) and float(row.get(amount) or 0) != 0:
+                held.append(str(row.get(name)))
+        except (TypeError, ValueError):
+            held.append(str(row.get(name)))  # unreadable: the normaliser names it
+    return held
+
+
+def _okx_currencies(balance: Mapping[str, Any]) -> list[str]:
+    """The currencies of /api/v5/account/balance with a non-zero equity."""
+    info = balance.get("info")
+    data = info.get("data") if isinstance(info, Mapping) else None
+    details = data[0].get("details") if isinstance(data, list) and data and isinstance(data[0], Mapping) else None
+    return _held(details, "ccy", "eq")

@@ -220,3 +220,41 @@ def test_generated_accounts_agree_with_the_venue_ratio_within_half_a_percent() -
             assert snapshot.account_mode == account["account_mode"], (venue, n)
             ratio = risk_report(snapshot)["account"]["native_ratio"]
             assert ratio["value"] == pytest.approx(ratio["exchange_value"], rel=0.005), (venue, n, ratio)
+
+
+def test_the_mode_is_read_hourly_not_every_poll(sim: ExchangeSimulator) -> None:
+    """Binance weighs GET /fapi/v1/multiAssetsMargin 30 and OKX limits account/config:
+    three polls of a multi-collateral account read the mode once; of an account holding
+    only its collateral, never (the key check reads OKX's config once anyway)."""
+    for venue, key, secret, path, expected in (
+        ("binanceusdm", "bn-key", "bn-secret", "/fapi/v1/multiAssetsMargin", 0),
+        ("okx", "ok-key", "ok-secret", "/api/v5/account/config", 1),
+        ("binanceusdm", "bnma-key", "bnma-key-secret", "/fapi/v1/multiAssetsMargin", 1),
+        ("okx", "okmc-key", "okmc-key-secret", "/api/v5/account/config", 2),
+    ):
+        account = {
+            "name": f"{venue}-hourly",
+            "exchange": venue,
+            "key_env": "K",
+            "secret_env": "S",
+            "base_url": sim.base_url,
+            "timeout_seconds": 5.0,
+        }
+        creds = {"apiKey": key, "secret": secret}
+        if venue == "okx":
+            account["passphrase_env"] = "P"
+            creds["password"] = "ok-pass" if key == "ok-key" else key + "-pass"
+        config = parse_config({"accounts": [account]})
+
+        async def polls(config: Any = config, creds: dict[str, str] = creds) -> None:
+            conn = AccountConnector(config.accounts[0], creds)
+            try:
+                for _ in range(3):
+                    await conn.fetch_snapshot()
+            finally:
+                await conn.close()
+
+        before = sum(1 for v, _, p in sim.requests if p == path)
+        asyncio.run(polls())
+        reads = sum(1 for v, _, p in sim.requests if p == path) - before
+        assert reads == expected, (venue, key, reads)

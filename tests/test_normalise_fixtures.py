@@ -218,7 +218,16 @@ def test_broken_recorded_payload_names_the_field(field: str, value: Any, path: s
     ],
 )
 def test_okx_mode_that_cannot_be_read_is_a_named_error(extras: dict[str, Any], path: str, words: str) -> None:
-    """Issue 13: the account level decides single- or multi-currency; never guessed."""
+    """Issue 13: with BTC held beside USDT the account level decides single- or
+    multi-currency; never guessed."""
+    balance = copy.deepcopy(OKX_BALANCE)
+    balance["info"]["data"][0]["details"].append({"ccy": "BTC", "eq": "0.5", "eqUsd": "45000", "isoEq": "0"})
     with pytest.raises(DataError, match=words) as caught:
-        normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[], extras=extras))
+        normalise("okx", "swap", "USDT", AccountData(balance=balance, positions=[], extras=extras))
     assert caught.value.path == path
+
+
+def test_okx_account_holding_only_its_collateral_needs_no_level() -> None:
+    """USDT alone counts the same at every account level: no acctLv needed."""
+    doc = normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[]))
+    assert parse_snapshot(doc).account_mode == "single_asset"
