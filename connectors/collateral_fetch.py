@@ -4,10 +4,10 @@ Binance's Multi-Assets flag and asset index (prices and haircuts).
 
 Public tables (ratio bands, discount tiers) are kept for a day. The account's mode (OKX's
 account level, Binance's Multi-Assets flag, which Binance weighs 30) is read only for an
-account whose balance holds several assets (one asset counts the same in every mode), and
-then kept for an hour when it says multi-collateral, read every poll when it says single
-(the user may switch, and reading a multi-collateral account as single is the wrong way to
-be out of date). A failed fetch is logged and
+account whose balance holds an asset besides its collateral (the collateral alone counts
+the same in every mode), and then kept for an hour when it says multi-collateral, ten
+minutes when it says single (the user may switch, and reading a multi-collateral account as
+single is the wrong way to be out of date). A failed fetch is logged and
 left out: the normaliser then names what is missing for an account that needs it, and
 a single-asset account is not held up by it.
 """
@@ -24,6 +24,9 @@ from connectors.errors import classify
 log = logging.getLogger(__name__)
 DAY = 24 * 3600.0
 HOUR = 3600.0
+# a mode read as single is read again sooner: holding another asset in single mode is
+# common (BNB for fees), and a switch to multi must not go unseen for long
+SINGLE_RECHECK = 600.0
 
 Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
@@ -56,10 +59,9 @@ class CollateralFetcher:
             if not needs_mode(_binance_assets(balance), self.collateral):
                 return {}
             held = self._tables.get("binance_multi_assets")
-            if held is not None and not _multi_flag(held[1]):
-                del self._tables["binance_multi_assets"]
+            ttl = HOUR if held is not None and _multi_flag(held[1]) else SINGLE_RECHECK
             flag = await self._cached(
-                "binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin(), HOUR
+                "binance_multi_assets", call, lambda: client.fapiprivate_get_multiassetsmargin(), ttl
             )
             if flag is None:
                 return {}
@@ -77,9 +79,8 @@ class CollateralFetcher:
             if not needs_mode(_okx_currencies(balance), self.collateral):
                 return {}
             held = self._tables.get("okx_config")
-            if held is not None and _okx_level(held[1]) != "3":
-                del self._tables["okx_config"]
-            config = await self._cached("okx_config", call, lambda: client.private_get_account_config(), HOUR)
+            ttl = HOUR if held is not None and _okx_level(held[1]) == "3" else SINGLE_RECHECK
+            config = await self._cached("okx_config", call, lambda: client.private_get_account_config(), ttl)
             if config is not None:
                 extras["okx_config"] = config
                 if _okx_level(config) == "3":

@@ -21,6 +21,12 @@ from typing import Any, Literal
 AccountMode = Literal["single_asset", "multi_asset", "portfolio"]
 ACCOUNT_MODES: tuple[str, ...] = ("single_asset", "multi_asset", "portfolio")
 
+# The magnitudes the schema states (docs/snapshot.schema.json, like cli.inputs' bounds): the
+# engine's products of them (amount x price, up to 1e27) stay finite.
+MONEY = 1e15
+PRICE = (1e-12, 1e12)
+TINY = 1e-12
+
 _ASSET_KEYS = {
     "asset",
     "amount",
@@ -98,8 +104,10 @@ def _asset(doc: Any, path: str) -> Asset:
     _require_mapping(doc, path, "an asset")
     _reject_unknown(doc, _ASSET_KEYS, path)
     name = _string(doc, "asset", path)
-    amount = _number(doc, "amount", path)
+    amount = _bounded(_number(doc, "amount", path), f"{path}.amount", MONEY)
     price = _number(doc, "price", path, positive=True)
+    if not PRICE[0] <= price <= PRICE[1]:
+        raise SnapshotError(f"{path}.price", f"must be from {PRICE[0]:g} to {PRICE[1]:g}, got {price!r}")
     ratio = _optional_number(doc, "collateral_ratio", path, minimum=0.0)
     if ratio is not None and ratio > 1.0:
         raise SnapshotError(f"{path}.collateral_ratio", f"must be <= 1, got {ratio!r}")
@@ -116,9 +124,19 @@ def _asset(doc: Any, path: str) -> Asset:
         price=price,
         bands=bands,
         price_symbol=symbol,
-        borrowed=_optional_number(doc, "borrowed", path, minimum=0.0) or 0.0,
+        borrowed=_bounded(_optional_number(doc, "borrowed", path, minimum=0.0) or 0.0, f"{path}.borrowed", MONEY),
         borrow_maintenance_rate=_optional_number(doc, "borrow_maintenance_rate", path, minimum=0.0, below=1.0) or 0.0,
     )
+
+
+def _bounded(value: float, where: str, highest: float) -> float:
+    from margin.snapshot import SnapshotError
+
+    if abs(value) > highest:
+        raise SnapshotError(where, f"must be at most {highest:g} in size, got {value!r}")
+    if value != 0 and abs(value) < TINY:
+        raise SnapshotError(where, f"must be 0 or at least {TINY:g} in size, got {value!r}")
+    return value
 
 
 def _bands(tiers_doc: Any, path: str) -> tuple[CollateralBand, ...]:
@@ -144,8 +162,10 @@ def _bands(tiers_doc: Any, path: str) -> tuple[CollateralBand, ...]:
         if unit is not None and this != unit:
             raise SnapshotError(f"{bpath}.min_{this}", f"the table's bands are in {unit}; this one is in {this}")
         unit = this
-        low = _number(band, f"min_{unit}", bpath, minimum=0.0)
+        low = _bounded(_number(band, f"min_{unit}", bpath, minimum=0.0), f"{bpath}.min_{unit}", 1e30)
         high = _optional_number(band, f"max_{unit}", bpath, minimum=0.0)
+        if high is not None:
+            _bounded(high, f"{bpath}.max_{unit}", 1e30)
         if high is not None and high <= low:
             raise SnapshotError(f"{bpath}.max_{unit}", f"must be above min_{unit} {low:g}, got {high:g}")
         ratio = _number(band, "ratio", bpath, minimum=0.0)

@@ -173,9 +173,17 @@ def parse_snapshot(doc: Any) -> Snapshot:
         account_mode=mode,
         valuation_currency=valuation,
         assets=assets,
-        open_order_loss=_optional_number(doc, "open_order_loss", "", minimum=0.0) or 0.0,
+        open_order_loss=min(_optional_number(doc, "open_order_loss", "", minimum=0.0) or 0.0, _max_money(doc)),
         exchange_native_ratio=_optional_number(doc, "exchange_native_ratio", "", minimum=0.0),
     )
+
+
+def _max_money(doc: Mapping[str, Any]) -> float:
+    """open_order_loss is money: refused past 1e15, as the schema says."""
+    value = doc.get("open_order_loss")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1e15:
+        raise SnapshotError("open_order_loss", f"must be <= 1e+15, got {value!r}")
+    return 1e15
 
 
 def _check_settle_currencies(

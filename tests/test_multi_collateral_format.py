@@ -84,6 +84,11 @@ BAD = [
     (("assets", 2, "borrowed"), -5, "assets[2].borrowed"),
     (("positions", 0, "settle"), "DAI", "positions[0].settle"),
     (("open_order_loss",), -1, "open_order_loss"),
+    (("open_order_loss",), 1e16, "open_order_loss"),
+    (("assets", 0, "amount"), -1e16, "assets[0].amount"),
+    (("assets", 0, "amount"), 5e-324, "assets[0].amount"),
+    (("assets", 1, "price"), 1e13, "assets[1].price"),
+    (("assets", 1, "collateral_tiers", 1, "min_amount"), 1e31, "assets[1].collateral_tiers[1].min_amount"),
 ]
 
 
