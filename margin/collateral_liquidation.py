@@ -21,9 +21,10 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
-from margin.collateral import account_figures
+from margin.collateral import account_rule, haircut_value
 from margin.liquidation import Liquidation, all_liquidations
-from margin.pools import Pool, pools
+from margin.pools import Pool, maintenance_requirement, pools, taker_fee, unrealized_pnl
+from margin.rules import venue_rule
 from margin.snapshot import Snapshot
 
 _STEP = 1.05
@@ -47,11 +48,49 @@ def collateral_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Li
     return tuple(result)
 
 
-def _gap_function(snapshot: Snapshot, pool: Pool, symbol: str, mark: float, health: float) -> Callable[[float], float]:
+def _gap_function(
+    snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], mark: float, health: float
+) -> Callable[[float], float]:
+    """equity(P) − health x requirement(P) with the symbol at P: the other positions' PnL
+    and maintenance (in their settle units) are summed once, so an evaluation costs the
+    legs and the assets only. Same figures as margin.collateral.account_figures."""
+    rule = account_rule(snapshot)
+    mode = venue_rule(snapshot.exchange).mode("cross")
+    fee = taker_fee(snapshot)
+    fixed_pnl: dict[str, float] = {snapshot.collateral: pool.balance}
+    fixed_mm: dict[str, float] = {}
+    for i in pool.indices:
+        if i in legs:
+            continue
+        pos = snapshot.positions[i]
+        settle = pos.settle or snapshot.collateral
+        fixed_pnl[settle] = fixed_pnl.get(settle, 0.0) + unrealized_pnl(pos, pos.mark_price)
+        fixed_mm[settle] = fixed_mm.get(settle, 0.0) + maintenance_requirement(pos, mode, fee, pos.mark_price)
+    moving = [snapshot.positions[i] for i in legs]
+    settles = [p.settle or snapshot.collateral for p in moving]
+    assets = snapshot.assets
+    moves = [a.price_symbol == symbol for a in assets]
+    loans = [(a.borrowed + max(0.0, -a.amount)) * a.borrow_maintenance_rate for a in assets]
+    level = health * rule.level
+
     def gap(price: float) -> float:
         ratio = price / mark
-        figures = account_figures(snapshot, pool, factor=lambda s: ratio if s == symbol else 1.0)
-        return figures.equity - health * figures.maintenance_margin
+        pnl = dict(fixed_pnl)
+        mm = dict(fixed_mm)
+        for pos, settle in zip(moving, settles, strict=True):
+            pnl[settle] = pnl.get(settle, 0.0) + unrealized_pnl(pos, price)
+            mm[settle] = mm.get(settle, 0.0) + maintenance_requirement(pos, mode, fee, price)
+        equity = -snapshot.open_order_loss
+        requirement = 0.0
+        for a, moved, loan in zip(assets, moves, loans, strict=True):
+            a_price = a.price * ratio if moved else a.price
+            units = a.amount + pnl.pop(a.asset, 0.0)
+            equity += haircut_value(a, units, a_price) - a.borrowed * a_price
+            requirement += (mm.pop(a.asset, 0.0) + loan) * a_price
+        # what settles in the valuation currency itself (not an asset) counts in full
+        equity += sum(pnl.values())
+        requirement += sum(mm.values())
+        return equity - level * requirement
 
     return gap
 
@@ -73,7 +112,7 @@ def _borders(snapshot: Snapshot, symbol: str, legs: list[int], mark: float) -> l
 
 def _solve(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], health: float) -> Liquidation:
     mark = snapshot.positions[legs[0]].mark_price
-    gap = _gap_function(snapshot, pool, symbol, mark, health)
+    gap = _gap_function(snapshot, pool, symbol, legs, mark, health)
     at_mark = gap(mark)
     if at_mark == 0.0:
         return Liquidation(mark, mark, mark, False)
