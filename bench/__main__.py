@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, dashboard, engine, metrics, poll, risk, stream_load
+from bench import alerts, collateral, dashboard, engine, metrics, poll, risk, stream_load
 
 SUITES = {
     "engine": engine.main,
@@ -14,6 +14,7 @@ SUITES = {
     "risk": risk.main,
     "streams": stream_load.main,
     "metrics": metrics.main,
+    "collateral": collateral.main,
 }
 
 

@@ -9,9 +9,10 @@ by BTC later.
 
 The gap (equity − requirement) is piecewise linear in P between tier borders and band
 edges, except where an asset both moves with P and holds PnL of the symbol (a quadratic
-piece). So each side is scanned over the known borders and a geometric grid (5 % steps,
+piece). So each side is scanned over the known borders and a geometric grid (25 % steps,
 down to 1e-6 x mark, up to 1,000 x mark, then the last piece extended), and the first sign
-change is bisected to float precision; a requirement jump (OKX tiers) is found as the
+change is bisected to float precision (a quadratic piece's double root between two grid
+points can be missed); a requirement jump (OKX tiers) is found as the
 border itself. Isolated positions keep their own pools (margin.liquidation).
 """
 
@@ -27,7 +28,7 @@ from margin.pools import Pool, maintenance_requirement, pools, taker_fee, unreal
 from margin.rules import venue_rule
 from margin.snapshot import Snapshot
 
-_STEP = 1.05
+_STEP = 1.25  # the grid only guards quadratic pieces: every known border is a point too
 _LOWEST = 1e-6
 _HIGHEST = 1e3
 
@@ -95,19 +96,36 @@ def _gap_function(
     return gap
 
 
-def _borders(snapshot: Snapshot, symbol: str, legs: list[int], mark: float) -> list[float]:
-    """Prices where the gap changes slope or jumps: the legs' tier floors, and where an
-    asset that moves with the symbol crosses a band edge (its units fixed)."""
+def _borders(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], mark: float) -> tuple[list[float], bool]:
+    """Prices where the gap changes slope or jumps: the legs' tier floors; where an asset
+    that moves with the symbol (its units fixed) crosses a value band edge; where an asset
+    the legs settle in (its price fixed) crosses a band edge or 0."""
     points = []
     for i in legs:
         pos = snapshot.positions[i]
         points += [t.min_notional / pos.size for t in pos.tiers[1:]]
+    units = {a.asset: a.amount for a in snapshot.assets}
+    units[snapshot.collateral] = units.get(snapshot.collateral, 0.0) + pool.balance
+    slope: dict[str, float] = {}
+    for i in pool.indices:
+        pos = snapshot.positions[i]
+        settle = pos.settle or snapshot.collateral
+        units[settle] = units.get(settle, 0.0) + unrealized_pnl(pos, pos.mark_price)
+        if i in legs:
+            slope[settle] = slope.get(settle, 0.0) + pos.sign * pos.size
+    quadratic = False
     for a in snapshot.assets:
-        if a.price_symbol == symbol and a.amount > 0:
-            for band in a.bands:
-                if band.unit == "value":
-                    points.append(mark * band.low / (a.amount * a.price))
-    return [p for p in points if p > 0]
+        held = units.get(a.asset, 0.0)
+        moving_price = a.price_symbol == symbol
+        moving_units = slope.get(a.asset, 0.0)
+        if moving_price and not moving_units and held > 0:
+            points += [mark * b.low / (held * a.price) for b in a.bands if b.unit == "value"]
+        elif moving_units and not moving_price:
+            edges = [0.0] + [b.low / (a.price if b.unit == "value" else 1.0) for b in a.bands]
+            points += [mark + (edge - held) / moving_units for edge in edges]
+        elif moving_units and moving_price:
+            quadratic = True
+    return [p for p in points if p > 0 and math.isfinite(p)], quadratic
 
 
 def _solve(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], health: float) -> Liquidation:
@@ -116,9 +134,13 @@ def _solve(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], health:
     at_mark = gap(mark)
     if at_mark == 0.0:
         return Liquidation(mark, mark, mark, False)
-    borders = _borders(snapshot, symbol, legs, mark)
-    down = _first_root(gap, mark, at_mark, sorted({p for p in borders if p < mark} | set(_grid(mark, -1))), -1)
-    up = _first_root(gap, mark, at_mark, sorted({p for p in borders if p > mark} | set(_grid(mark, 1))), 1)
+    borders, quadratic = _borders(snapshot, pool, symbol, legs, mark)
+    # between borders the gap is linear (one evaluation per border finds a root) unless an
+    # asset both moves with the symbol and holds its PnL: then the grid guards the curve
+    below = {p for p in borders if p < mark} | ({*_grid(mark, -1)} if quadratic else {mark * _LOWEST})
+    above = {p for p in borders if p > mark} | ({*_grid(mark, 1)} if quadratic else set())
+    down = _first_root(gap, mark, at_mark, sorted(below), -1)
+    up = _first_root(gap, mark, at_mark, sorted(above), 1)
     return Liquidation(mark, down, up, at_mark < 0)
 
 
@@ -149,13 +171,31 @@ def _first_root(
 
 
 def _bisect(gap: Callable[[float], float], inside: float, outside: float, positive: bool) -> float:
-    """The border between the side of `inside` (gap of the mark's sign) and `outside`."""
+    """The border between the side of `inside` (gap of the mark's sign) and `outside`: false
+    position with the Illinois step (exact in one step on a linear piece), which narrows a
+    jump (a requirement step at a tier border) to the border like bisection."""
+    g_in, g_out = gap(inside), gap(outside)
+    side = 0
     for _ in range(200):
-        middle = 0.5 * (inside + outside)
-        if middle in (inside, outside):
-            break
-        if (gap(middle) > 0) == positive and gap(middle) != 0:
-            inside = middle
+        if g_out == g_in:
+            middle = 0.5 * (inside + outside)
         else:
-            outside = middle
+            middle = outside - g_out * (outside - inside) / (g_out - g_in)
+            if not min(inside, outside) < middle < max(inside, outside):
+                middle = 0.5 * (inside + outside)
+        if middle in (inside, outside) or abs(outside - inside) <= 1e-13 * abs(outside):
+            break
+        value = gap(middle)
+        if value == 0:
+            return middle
+        if (value > 0) == positive:
+            inside, g_in = middle, value
+            if side == -1:
+                g_out *= 0.5
+            side = -1
+        else:
+            outside, g_out = middle, value
+            if side == 1:
+                g_in *= 0.5
+            side = 1
     return outside

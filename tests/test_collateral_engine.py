@@ -318,3 +318,21 @@ def test_the_poller_rows_carry_the_multi_collateral_figures() -> None:
     assert account["maintenance_margin"] == pytest.approx(report["account"]["maintenance_margin"])
     assert account["health"] == pytest.approx(report["account"]["health"])
     assert positions[0]["liquidation_price"] == pytest.approx(report["positions"][0]["liquidation_price"])
+
+
+def test_a_position_settling_in_usdc_is_valued_at_the_usdc_price() -> None:
+    """USDC at 0.998 with a USDC-settled long: PnL 1 x (61,000 - 60,000) = 1,000 USDC joins
+    the USDC balance (5,000 + 1,000 = 6,000 USDC x 0.998 = 5,988); maintenance
+    61,000 x 1 % = 610 USDC = 608.78 USD."""
+    doc = _account(
+        "binanceusdm",
+        "multi_asset",
+        [
+            {"asset": "USDT", "amount": 0.0, "price": 1.0, "collateral_ratio": 1},
+            {"asset": "USDC", "amount": 5000.0, "price": 0.998, "collateral_ratio": 1},
+        ],
+        [{**_long(1.0, 60000.0, 61000.0, rate=0.01), "symbol": "BTC/USDC:USDC", "settle": "USDC"}],
+    )
+    account = risk_report(parse_snapshot(doc))["account"]
+    assert account["equity"] == pytest.approx(5988.0)
+    assert account["maintenance_margin"] == pytest.approx(610 * 0.998)
