@@ -28,12 +28,26 @@ def with_multi_collateral(batch: Batch, result: BatchResult, snapshots: Sequence
     if not multi:
         return result
     arrays = {name: np.array(getattr(result, name), copy=True) for name in result.__dataclass_fields__}
+    # one pass to group rows and pools by account (not a scan per account)
+    wanted = set(multi)
+    cross_of = {
+        int(batch.pool_account[k]): int(k)
+        for k in np.flatnonzero(batch.pool_is_cross)
+        if batch.pool_account[k] in wanted
+    }
+    pools_of: dict[int, list[int]] = {}
+    for k, owner in enumerate(batch.pool_account.tolist()):
+        if owner in wanted:
+            pools_of.setdefault(owner, []).append(k)
+    rows_of: dict[int, list[int]] = {}
+    for r, (owner, pool) in enumerate(zip(batch.account.tolist(), batch.pool.tolist(), strict=True)):
+        if owner in wanted and pool == cross_of.get(owner):
+            rows_of.setdefault(owner, []).append(r)
     for a in multi:
         snap = snapshots[a]
-        cross_pools = np.flatnonzero(batch.pool_is_cross & (batch.pool_account == a))
-        if not cross_pools.size:
+        if a not in cross_of:
             continue
-        p = int(cross_pools[0])
+        p = cross_of[a]
         figures = pool_figures(snap, pools(snap)[0])
         arrays["pool_equity"][p] = figures.equity
         arrays["pool_maintenance"][p] = figures.maintenance_margin
@@ -41,14 +55,14 @@ def with_multi_collateral(batch: Batch, result: BatchResult, snapshots: Sequence
         arrays["pool_health"][p] = math.nan if health is None else health
         arrays["account_health"][a] = arrays["pool_health"][p]
         found = all_liquidations(snap)
-        for r in np.flatnonzero((batch.account == a) & (batch.pool == p)):
+        for r in rows_of.get(a, []):
             liquidation = found[int(batch.index[r])]
             arrays["liquidation_price_down"][r] = _nan(liquidation.down)
             arrays["liquidation_price_up"][r] = _nan(liquidation.up)
             arrays["liquidation_price"][r] = _nan(liquidation.nearest)
             arrays["liquidation_side"][r] = {"down": -1, "up": 1, None: 0}[liquidation.side]
             arrays["distance"][r] = _nan(liquidation.distance)
-        own = arrays["pool_health"][batch.pool_account == a]
+        own = arrays["pool_health"][pools_of[a]]
         known = own[~np.isnan(own)]
         arrays["account_worst_health"][a] = known.min() if known.size else math.nan
     return replace(result, **arrays)
