@@ -336,3 +336,26 @@ def test_a_position_settling_in_usdc_is_valued_at_the_usdc_price() -> None:
     account = risk_report(parse_snapshot(doc))["account"]
     assert account["equity"] == pytest.approx(5988.0)
     assert account["maintenance_margin"] == pytest.approx(610 * 0.998)
+
+
+def test_the_cross_account_btc_shock_moves_the_collateral_too() -> None:
+    """margin.correlation: at BTC -30 % (beta 1) the example account is worth 36,800 as in
+    the uniform stress; an account with BTC collateral and only an ETH position (beta 0)
+    still loses its BTC collateral's value: 1 BTC x 60,000 x 0.9 x 30 % = 16,200."""
+    from margin.correlation import correlated_stress
+
+    eth_only = _account(
+        "bybit",
+        "multi_asset",
+        [
+            {"asset": "USDT", "amount": 1000.0, "price": 1.0, "collateral_ratio": 1},
+            {"asset": "BTC", "amount": 1.0, "price": 60000.0, "price_symbol": "BTC/USDT:USDT", "collateral_ratio": 0.9},
+        ],
+        [{**_long(10.0, 3000.0, 3000.0, rate=0.01), "symbol": "ETH/USDT:USDT"}],
+    )
+    snaps = [parse_snapshot(UTA), parse_snapshot(eth_only)]
+    stress = correlated_stress(snaps, {"BTC/USDT:USDT": 1.0, "ETH/USDT:USDT": 0.0}, shocks=(-0.3,))
+    (scenario,) = stress.scenarios
+    assert scenario.account_health[0] == pytest.approx(36800.0 / 501.38)
+    # 1,000 + 0.7 x 60,000 x 0.9 = 38,800 over 10 x 3,000 x 1 % = 300
+    assert scenario.account_health[1] == pytest.approx(38800.0 / 300.0)
