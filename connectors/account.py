@@ -19,6 +19,7 @@ import ccxt.async_support as ccxt_async
 
 from config.settings import AccountConfig
 from connectors.client import rest_client
+from connectors.collateral_fetch import CollateralFetcher
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
 from connectors.guards import redact
 from connectors.normalise import AccountData
@@ -133,6 +134,9 @@ class AccountConnector:
         self._markets_loaded = False
         self._shared_markets = shared_markets
         self.warnings: list[str] = []
+        self._collateral = CollateralFetcher(
+            config.exchange, portfolio=config.portfolio_margin
+        )  # issue 13: multi-collateral extras
 
     @property
     def shared_markets(self) -> SharedMarkets | None:
@@ -145,7 +149,14 @@ class AccountConnector:
             # signs and sends actions (approveBuilderFee, setReferrer) to /exchange.
             credentials = {k: v for k, v in credentials.items() if k == "walletAddress"}
         return rest_client(
-            self.config.exchange, credentials=credentials, timeout_seconds=self.budget, base_url=self.config.base_url
+            self.config.exchange,
+            credentials=credentials,
+            timeout_seconds=self.budget,
+            base_url=self.config.base_url,
+            options={
+                **self.profile.options,
+                **({"portfolioMargin": True} if self.config.portfolio_margin else {}),
+            },
         )
 
     async def close(self) -> None:
@@ -229,11 +240,15 @@ class AccountConnector:
             raise DataError(f"expected a list of positions, got {type(positions).__name__}", "positions")
         symbols = sorted({str(p.get("symbol")) for p in positions if isinstance(p, Mapping)})
         tiers = await self._tiers_for(symbols, deadline)
+        extras = await self._collateral.extras(self.client, balance, lambda make: self._call(make, deadline))
+        self.warnings += [redact(w, self._secrets) for w in self._collateral.warnings]
+        self._collateral.warnings.clear()
         data = AccountData(
             balance=balance,
             positions=positions,
             markets=self.client.markets or {},
             tiers=tiers,
+            extras=extras,
             timestamp=datetime.fromtimestamp(self._wall_clock(), UTC).isoformat(),
         )
         return normalise(self.config.exchange, self.config.name, self.config.collateral, data)

@@ -111,7 +111,7 @@ def risk_report(
     chances = [p["touch_probability_24h"] for p in positions if p["touch_probability_24h"] is not None]
 
     plan = deleverage_plan(snapshot, target_health, slippage, liquidations)
-    return {
+    report = {
         "exchange": snapshot.exchange,
         "account_name": snapshot.account,
         "collateral": snapshot.collateral,
@@ -165,6 +165,11 @@ def risk_report(
         },
         "stress": _stress(snapshot, shocks),
     }
+    if snapshot.multi_collateral:  # issue 13: collateral table, venue ratio, wrong-way share
+        from margin.collateral_report import add_collateral_sections
+
+        add_collateral_sections(report, snapshot, target_health)
+    return report
 
 
 def _nearest(positions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

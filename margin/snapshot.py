@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal, TypeVar
 
+from margin.assets import ACCOUNT_MODES, Asset, parse_assets
 from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
@@ -35,6 +36,12 @@ _SNAPSHOT_KEYS = {
     "positions",
     "info",
     "timestamp",
+    # multi-collateral accounts (margin.assets)
+    "account_mode",
+    "valuation_currency",
+    "assets",
+    "open_order_loss",
+    "exchange_native_ratio",
 }
 _POSITION_KEYS = {
     "symbol",
@@ -52,6 +59,7 @@ _POSITION_KEYS = {
     "exchange_liquidation_price",
     "volatility",
     "amount_step",
+    "settle",
     "info",
 }
 _TIER_KEYS = {
@@ -171,6 +179,7 @@ class Position:
     exchange_liquidation_price: float | None = None
     volatility: float | None = None
     amount_step: float | None = None
+    settle: str | None = None  # the currency its PnL settles in; None: the account's collateral
 
     @property
     def size(self) -> float:
@@ -195,6 +204,18 @@ class Snapshot:
     positions: tuple[Position, ...] = field(default_factory=tuple)
     taker_fee: float | None = None
     timestamp: str | None = None
+    # multi-collateral accounts (margin.assets, margin.collateral): money in
+    # `valuation_currency`; single_asset accounts leave these at their defaults
+    account_mode: str = "single_asset"
+    valuation_currency: str = "USD"
+    assets: tuple[Asset, ...] = ()
+    open_order_loss: float = 0.0
+    exchange_native_ratio: float | None = None
+
+    @property
+    def multi_collateral(self) -> bool:
+        """True for multi_asset and portfolio accounts."""
+        return self.account_mode != "single_asset"
 
 
 def parse_snapshot(doc: Any) -> Snapshot:
@@ -216,8 +237,15 @@ def _snapshot(doc: Any) -> Snapshot:
     # (nan, "") so that the rest is checked too; checks across fields skip stand-ins.
     exchange = _string(doc, "exchange", "")
     account = _string(doc, "account", "")
+    mode = "single_asset" if doc.get("account_mode") is None else _choice(doc, "account_mode", "", ACCOUNT_MODES)
     collateral = _string(doc, "collateral", "")
-    wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    if mode == "single_asset":
+        wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    else:
+        # the assets carry the money: a wallet_balance given is checked but not read (the
+        # engine reads Snapshot.wallet_balance as a change to the collateral asset, 0 here)
+        _optional_number(doc, "wallet_balance", "", minimum=0.0)
+        wallet_balance = 0.0
     fee = _optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0)
     timestamp = None if doc.get("timestamp") is None else _string(doc, "timestamp", "")
     positions_doc = doc.get("positions")
@@ -230,6 +258,9 @@ def _snapshot(doc: Any) -> Snapshot:
         read = (_each(_position, p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc))
         positions = tuple(p for p in read if p is not None)
     _check_one_mark_per_symbol(positions)
+    valuation = "USD" if doc.get("valuation_currency") is None else _string(doc, "valuation_currency", "")
+    assets = parse_assets(doc, mode)
+    _check_settle_currencies(positions, assets, collateral, valuation, mode)
     return Snapshot(
         exchange=exchange,
         account=account,
@@ -238,7 +269,35 @@ def _snapshot(doc: Any) -> Snapshot:
         positions=positions,
         taker_fee=fee,
         timestamp=timestamp,
+        account_mode=mode,
+        valuation_currency=valuation,
+        assets=assets,
+        open_order_loss=min(_optional_number(doc, "open_order_loss", "", minimum=0.0) or 0.0, _max_money(doc)),
+        exchange_native_ratio=_optional_number(doc, "exchange_native_ratio", "", minimum=0.0),
     )
+
+
+def _max_money(doc: Mapping[str, Any]) -> float:
+    """open_order_loss is money: refused past 1e15, as the schema says."""
+    value = doc.get("open_order_loss")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1e15:
+        raise SnapshotError("open_order_loss", f"must be <= 1e+15, got {value!r}")
+    return 1e15
+
+
+def _check_settle_currencies(
+    positions: tuple[Position, ...], assets: tuple[Asset, ...], collateral: str, valuation: str, mode: str
+) -> None:
+    """In a multi-collateral account every position settles in an asset the account lists
+    (or in the valuation currency itself), so its PnL and maintenance can be valued."""
+    if mode == "single_asset":
+        return
+    known = {a.asset for a in assets} | {valuation}
+    for i, pos in enumerate(positions):
+        settle = pos.settle or collateral
+        if settle not in known:
+            where = f"positions[{i}].settle" if pos.settle else "collateral"
+            raise SnapshotError(where, f"{settle!r} is neither an asset of the account nor {valuation!r}")
 
 
 def _check_one_mark_per_symbol(positions: tuple[Position, ...]) -> None:
@@ -285,6 +344,7 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
+        settle=None if doc.get("settle") is None else _string(doc, "settle", path),
     )
 
 
