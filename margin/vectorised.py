@@ -277,8 +277,10 @@ def _sides_without_root(
     eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
     slope_at_mark, intercept_at_mark = line_at_mark
     entry, amount_used = batch.basis_entry, batch.uses_amount
+    # the fee to close (Bybit's, on the bankruptcy price) is a constant of every line
+    close = batch.fee_to_close
     intercept_at_zero = np.where(
-        entry, intercept_at_mark, health * np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0)
+        entry, intercept_at_mark, health * (np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0) + close)
     )
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
@@ -288,7 +290,9 @@ def _sides_without_root(
         entry, slope_at_mark, health * (batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
     )
     intercept_far_up = np.where(
-        entry, intercept_at_mark, health * np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0)
+        entry,
+        intercept_at_mark,
+        health * (np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0) + close),
     )
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)
