@@ -10,9 +10,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Reinstall only when the project's declared dependencies change.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+# The locked versions, every file checked against its hash (requirements/, made by
+# `make lock`), then the project itself; again only when the lock or the project change.
+$(STAMP): pyproject.toml requirements/test.txt | $(PY)
+	$(PY) -m pip install -q --require-hashes -r requirements/test.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -32,11 +34,15 @@ soak: $(STAMP)
 # vulnerability service: --strict fails loudly when a package could not be audited).
 audit: $(STAMP)
 	$(PY) -m pip install -q pip-audit
-	$(VENV)/bin/pip-audit -r requirements.lock --no-deps --disable-pip --strict --progress-spinner off
+	$(VENV)/bin/pip-audit -r requirements/test.txt --no-deps --disable-pip --strict --progress-spinner off
 
-# The exact versions the suite ran with, for `make audit` and reproducible installs.
-lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip-audit|pip-api|pip-requirements-parser|cyclonedx-python-lib|license-expression|boolean\.py|CacheControl|packageurl-python|py-serializable|defusedxml|msgpack|toml|line_profiler)==' > requirements.lock
+# The lock: every dependency pinned with the hashes of its files, the runtime set and the
+# test set (pip-tools). Versions move only when this is run; `make` installs from it.
+LOCK_FLAGS := --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --quiet
+lock: | $(PY)
+	$(PY) -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra test -o requirements/test.txt pyproject.toml
 
 # ruff (lint and format), the import contract (layers only point down) and the type
 # checker (mypy), each configured in pyproject.toml; .pre-commit-config.yaml runs the same

@@ -1,4 +1,4 @@
-"""Dependency audit of requirements.lock against PyPI's vulnerability records.
+"""Dependency audit of the locked test set (requirements/test.txt) against PyPI's vulnerability records.
 
 pip-audit asks PyPI for `/pypi/<name>/<version>/json`, which these machines cannot reach
 (404 through the registry proxy), and OSV is not reachable at all. PyPI's project record
@@ -19,13 +19,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-LOCK = Path(__file__).resolve().parent.parent / "requirements.lock"
+LOCK = Path(__file__).resolve().parent.parent / "requirements" / "test.txt"
 
 
 def locked() -> list[tuple[str, str]]:
     pins = []
     for line in LOCK.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+        line = line.split("#", 1)[0].strip().rstrip("\\").strip()  # "name==1.2 \\" before its hashes
         if "==" in line:
             name, version = line.split("==", 1)
             pins.append((name.strip(), version.strip()))
