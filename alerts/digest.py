@@ -6,7 +6,6 @@ there first (the day is the key of `alert_digests`)."""
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -157,8 +156,8 @@ def send_digest_if_due(sessions: sessionmaker[Session], config: Config, now: dat
                 subject_line=message.subject,
                 body_text=message.text,
                 body_html=message.html,
-                payload=json.dumps(message.payload, default=str),
-                recipients=json.dumps(monitor_recipients(config)),
+                payload=message.payload,
+                recipients=monitor_recipients(config),
             )
             session.add(notification)
             session.flush()

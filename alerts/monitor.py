@@ -13,7 +13,6 @@ compose_monitor is pure; the record functions write what was told, in one transa
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,8 +80,8 @@ def _notification(config: Config, message: Message, at: datetime) -> AlertNotifi
         subject_line=message.subject,
         body_text=message.text,
         body_html=message.html,
-        payload=json.dumps(message.payload, default=str),
-        recipients=json.dumps(monitor_recipients(config)),
+        payload=message.payload,
+        recipients=monitor_recipients(config),
     )
 
 

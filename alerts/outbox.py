@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,12 +70,20 @@ def _outgoing(config: Config, notification: AlertNotification | None) -> Outgoin
         subject=notification.subject_line,
         text=notification.body_text,
         html=notification.body_html,
-        payload=json.loads(notification.payload),
-        recipients=json.loads(notification.recipients),
+        payload=_stored(notification.payload, dict, "payload"),
+        recipients=_stored(notification.recipients, list, "recipients"),
         ack_id=int(notification.id),
         # issue 20: the ids drawn when the notification was written, the same on a resend
         headers=email_headers(notification, domain_of(sender)),
     )
+
+
+def _stored(value: Any, kind: type, what: str) -> Any:
+    """A stored JSON value of the shape the channels need (a row written by hand or by an
+    older version fails as itself, never as a crash further on)."""
+    if not isinstance(value, kind):
+        raise ValueError(f"the stored {what} is not a JSON {'object' if kind is dict else 'array'}")
+    return value
 
 
 def _failure(exc: Exception, attempts: int, now: datetime, backoff: RetryPolicy) -> tuple[str, dict[str, Any]]:
@@ -140,10 +147,13 @@ def _deliver_rows(
         with sessions.begin() as session:
             if not _claim(session, row, now()):
                 continue
-            notification = session.get(AlertNotification, row.notification_id)
         attempts = row.attempts + 1
         try:
-            send(config, row.channel, _outgoing(config, notification), smtp)
+            # read after the claim, inside the try: a row that cannot be read fails as itself
+            with sessions() as session:
+                notification = session.get(AlertNotification, row.notification_id)
+                outgoing = _outgoing(config, notification)
+            send(config, row.channel, outgoing, smtp)
         except Exception as exc:  # every failure is the row's, recorded: never a stuck row
             kind, values = _failure(exc, attempts, now(), backoff)
             outcome[kind] += 1

@@ -5,7 +5,6 @@ restart therefore neither forgets a firing alert nor tells it twice."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 
@@ -43,7 +42,7 @@ def _load_states(session: Session, account_id: int) -> dict[str, AlertState]:
 def _rule_state(row: AlertState) -> RuleState:
     return RuleState(
         Level(row.level),
-        tuple(json.loads(row.counts)),
+        tuple(row.counts),
         row.since,
         row.last_notified,
         row.value,
@@ -62,7 +61,7 @@ def _save_states(session: Session, account_id: int, rows: dict[str, AlertState],
         if row is None:
             row = AlertState(account_id=account_id, subject=subject)
             session.add(row)
-        row.level, row.counts = int(s.level), json.dumps(list(s.counts))
+        row.level, row.counts = int(s.level), list(s.counts)
         if row.acked_level is not None and row.acked_level != row.level:  # a new level: the ack ends
             row.acked_level, row.acked_at, row.acked_by = None, None, None
         row.since, row.last_notified = s.since, s.last_notified
@@ -258,8 +257,8 @@ def _store_notification(
         subject_line=message.subject,
         body_text=message.text,
         body_html=message.html,
-        payload=json.dumps(message.payload, allow_nan=False),
-        recipients=json.dumps(config.recipients(account_config)),
+        payload=message.payload,
+        recipients=list(config.recipients(account_config)),
         uuid=ids["notification_id"],
         message_id=ids["message_id"],
         incident_id=incident.id if incident is not None else None,

@@ -4,7 +4,6 @@ liquidation history for positions that vanished, and the order books a remedy is
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -121,9 +120,4 @@ async def store_books(
         log.warning("%s: order books unavailable: %s", account.label, classify(exc).message)
         return
     stamp = polled.taken_at
-    await save(
-        {
-            symbol: {"order_book": json.dumps(book, default=str), "order_book_at": stamp}
-            for symbol, book in books.items()
-        }
-    )
+    await save({symbol: {"order_book": book, "order_book_at": stamp} for symbol, book in books.items()})

@@ -101,10 +101,10 @@ def stored_books(session: Session, exchange: str) -> dict[str, StoredBook]:
     """The latest stored order book of each of the venue's symbols that has one."""
     books = {}
     for stat in repo.market_stats(session, exchange):
-        if not stat.order_book:
+        if not isinstance(stat.order_book, dict):  # none stored, or not a book: priced at mark
             continue
         try:
-            books[stat.symbol] = StoredBook(json.loads(stat.order_book), stat.order_book_at)
+            books[stat.symbol] = StoredBook(stat.order_book, stat.order_book_at)
         except ValueError:  # a damaged row prices nothing; the plan is still shown at mark
             continue
     return books

@@ -3,6 +3,7 @@ for a shared deployment; schema changes through Alembic (store/migrations)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +59,16 @@ def create_private_sqlite_file(url: str) -> None:
     os.close(fd)
 
 
+def _json(value: Any) -> str:
+    """JSON columns as strict JSON (no NaN: webhooks send the payload as it is stored);
+    a time or a decimal as its text."""
+    return json.dumps(value, allow_nan=False, default=str)
+
+
 def make_engine(url: str, busy_timeout_seconds: float | None = None, **kwargs: Any) -> Engine:
     """`busy_timeout_seconds` (SQLite): how long a write waits for another writer."""
     url = normalise_url(url)
+    kwargs.setdefault("json_serializer", _json)
     if make_url(url).get_backend_name() == "sqlite":
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_seconds is None else round(busy_timeout_seconds * 1000)
         engine = create_engine(

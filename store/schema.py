@@ -4,8 +4,10 @@ currency, times in UTC. Migrations in store/migrations mirror this file."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Float,
@@ -205,7 +207,7 @@ class AlertState(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     subject: Mapped[str] = mapped_column(String(120), primary_key=True)
     level: Mapped[int] = mapped_column(Integer)
-    counts: Mapped[str] = mapped_column(String(60))  # JSON list of consecutive breaching polls
+    counts: Mapped[list[int]] = mapped_column(JSON)  # consecutive breaching polls, per band
     since: Mapped[datetime | None]
     last_notified: Mapped[datetime | None]
     value: Mapped[float | None] = mapped_column(Float)
@@ -252,8 +254,8 @@ class AlertNotification(Base):
     subject_line: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    payload: Mapped[str] = mapped_column(Text)  # JSON, for webhooks
-    recipients: Mapped[str] = mapped_column(Text)  # JSON list of email addresses
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the webhooks' body (docs/alert-payload.schema.json)
+    recipients: Mapped[list[str]] = mapped_column(JSON)  # email addresses
     # Identity (alerts.identity): ids no other database holds, the same on every resend
     uuid: Mapped[str | None] = mapped_column(String(36))
     message_id: Mapped[str | None] = mapped_column(String(255))  # "<alert-uuid@domain>"
@@ -329,7 +331,7 @@ class MarketStat(Base):
     predicted_funding_rate: Mapped[float | None] = mapped_column(Float)
     funding_interval_hours: Mapped[float | None] = mapped_column(Float)
     hours_to_funding: Mapped[float | None] = mapped_column(Float)
-    order_book: Mapped[str | None] = mapped_column(Text)  # JSON {"bids", "asks"}, contracts
+    order_book: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"bids", "asks"}, contracts
     order_book_at: Mapped[datetime | None]
     price_tick: Mapped[float | None] = mapped_column(Float)  # the market's price precision
 

@@ -4,7 +4,6 @@ incident; the level in force in the headline; no flapping from a wobbling positi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -198,7 +197,7 @@ def test_a_confirmed_liquidation_joins_the_open_incident_thread(tmp_path: Path, 
     assert liquidated["Subject"] == "LIQUIDATED · binanceusdm/main · BTC long at 99.11"
     assert "BTC long liquidated at 99.11" in liquidated.get_body(("plain",)).get_content().splitlines()
     assert liquidated["In-Reply-To"] == critical["Message-ID"]
-    payload = json.loads(desk.notifications()[1].payload)
+    payload = desk.notifications()[1].payload
     assert payload["kind"] == "liquidated" and payload["incident_id"] == desk.notifications()[0].incident_id
 
 

@@ -151,7 +151,7 @@ def test_hostile_text_is_summarised_and_escaped_for_each_channel(tmp_path: Path,
     html = message.get_body(("html",)).get_content().replace("\u00a0", " ")
     assert "<script>" not in html and "alert(1)" not in html  # tags are dropped from the summary
     assert "limit &lt; 5 &amp; margin &gt; 2" in html  # and what is left is escaped
-    payload = json.loads(notification.payload)
+    payload = notification.payload
     lead = payload["display"]["lead"]
     assert "limit < 5 & margin > 2" in lead and "<!channel>" not in lead
     assert "\r" not in lead and "\n" not in lead and "\x1b" not in lead

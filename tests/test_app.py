@@ -65,7 +65,7 @@ LIQUIDATION = {
 
 def _market_stats(now: datetime) -> dict[str, dict]:
     stats: dict[str, dict] = {
-        BTC: {"beta": 1.0, "volatility": 0.028, "order_book": json.dumps(BTC_BOOK), "order_book_at": now},
+        BTC: {"beta": 1.0, "volatility": 0.028, "order_book": BTC_BOOK, "order_book_at": now},
         ETH: {"beta": 1.25, "volatility": 0.035},
         LTC: {"beta": 1.6, "volatility": 0.045},
     }
@@ -115,7 +115,7 @@ def seed(url: str, now: datetime) -> None:
                 account_id=ids["bravo"],
                 subject="health",
                 level=2,
-                counts="[1, 1]",
+                counts=[1, 1],
                 since=now - timedelta(minutes=20),
                 last_notified=now,
                 value=1.04,
@@ -141,8 +141,8 @@ def seed(url: str, now: datetime) -> None:
             subject_line="CRITICAL · binanceusdm/bravo · health 1.04",
             body_text="...",
             body_html="...",
-            payload="{}",
-            recipients="[]",
+            payload={},
+            recipients=[],
         )
         session.add(notification)
         session.flush()

@@ -248,8 +248,9 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
     first = desk.poll(1.05, T0)  # CRITICAL: its email will go out
     second = desk.poll(2.0, T0 + timedelta(minutes=1))  # RESOLVED: its row is corrupted below
     with desk.sessions.begin() as session:
+        # a row of the wrong shape (written by hand, or by a version that stored text)
         session.get(AlertNotification, second).payload = "{not json"
-        session.get(AlertNotification, second).recipients = "{not json"
+        session.get(AlertNotification, second).recipients = {"not": "a list"}
     now = T0 + timedelta(minutes=2)
     outcomes = []
     for _ in range(3):  # an unforeseen exception is retried twice, then fails with its reason
@@ -268,7 +269,7 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
     assert code == 0, err
     assert out.splitlines()[0] == "pending 0 · sending 0 · sent 1 · failed 1"
     assert f"#{second:<6}" in out and "failed    3 attempts" in out
-    assert "error: could not be sent: JSONDecodeError" in out
+    assert "error: could not be sent: ValueError: the stored payload is not a JSON object" in out
     code, out, _ = run_cli("alerts", "deliveries", "--status", "sent", "--config", str(path))
     assert code == 0 and f"#{first:<6}" in out and f"#{second:<6}" not in out
     code, _, err = run_cli("alerts", "deliveries", "--status", "lost", "--config", str(path))

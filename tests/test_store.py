@@ -126,8 +126,8 @@ def test_watcher_migration_up_and_down_with_a_monitor_alert_stored(db_url: str) 
                 subject_line="s",
                 body_text="t",
                 body_html="h",
-                payload="{}",
-                recipients="[]",
+                payload={},
+                recipients=[],
             )
         )
     downgrade(db_url, "0005")
@@ -258,3 +258,50 @@ def test_readers_never_see_database_is_locked(db_url: str) -> None:
             t.join()
     assert not errors, errors[:3]
     assert writes >= 300 and min(reads) >= 5
+
+
+def test_json_columns_migration_keeps_every_value(db_url: str) -> None:
+    """0009 turns the JSON held in text into JSON columns (PostgreSQL's json) and back,
+    the values kept: counts, payload, recipients, a stored order book."""
+    from store.schema import AlertNotification, MarketStat
+
+    upgrade(db_url, "0008")
+    with make_engine(db_url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, exchange, collateral, state, consecutive_failures) "
+                "VALUES (1, 'a', 'okx', 'USDT', 'active', 0)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO alert_states (account_id, subject, level, counts) VALUES (1, 'health', 2, '[2, 0]')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alert_notifications (id, account_id, created_at, level, subject_line, body_text, "
+                "body_html, payload, recipients) VALUES (7, 1, 0, 2, 's', 't', 'h', "
+                """'{"kind": "alert", "equity": 1.5}', '["risk@example.org"]')"""
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO market_stats (exchange, symbol, updated_at, order_book) VALUES "
+                """('okx', 'BTC/USDT:USDT', 0, '{"bids": [[100.0, 2.0]], "asks": []}')"""
+            )
+        )
+    upgrade(db_url)
+    with session_factory(make_engine(db_url))() as session:
+        assert session.get(AlertState, (1, "health")).counts == [2, 0]
+        notification = session.get(AlertNotification, 7)
+        assert notification.payload == {"kind": "alert", "equity": 1.5}
+        assert notification.recipients == ["risk@example.org"]
+        book = session.get(MarketStat, ("okx", "BTC/USDT:USDT")).order_book
+        assert book == {"bids": [[100.0, 2.0]], "asks": []}
+    downgrade(db_url, "0008")
+    with make_engine(db_url).connect() as conn:
+        assert json.loads(conn.execute(text("SELECT counts FROM alert_states")).scalar_one()) == [2, 0]
+        payload, recipients = conn.execute(text("SELECT payload, recipients FROM alert_notifications")).one()
+        assert json.loads(payload) == {"kind": "alert", "equity": 1.5} and json.loads(recipients) == [
+            "risk@example.org"
+        ]
+    upgrade(db_url)
