@@ -3,7 +3,9 @@
 The format is a public interface (see docs/snapshot-format.md and
 docs/snapshot.schema.json). Units: prices in quote currency per base unit, sizes in base
 units (size = contracts x contract_size), money in the collateral currency, rates as
-fractions (0.004 = 0.4 %).
+fractions (0.004 = 0.4 %). An inverse (coin-margined) position's contract_size is in quote
+currency (100 USD a contract on Binance COIN-M BTCUSD), so its size is in quote currency
+too, and the collateral is its base coin (`settle`); see margin.inverse.
 
 `parse_snapshot` turns a decoded JSON document into frozen dataclasses, or raises
 `SnapshotError` naming the first bad field by its path (``positions[2].entry_price``).
@@ -21,6 +23,7 @@ from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
+ContractType = Literal["linear", "inverse"]
 
 _SNAPSHOT_KEYS = {
     "exchange",
@@ -48,6 +51,8 @@ _POSITION_KEYS = {
     "exchange_liquidation_price",
     "volatility",
     "amount_step",
+    "contract_type",
+    "settle",
     "info",
 }
 _TIER_KEYS = {
@@ -71,7 +76,9 @@ class SnapshotError(ValueError):
 
 @dataclass(frozen=True)
 class Position:
-    """One position. `contracts` x `contract_size` = size in base units (> 0)."""
+    """One position. `contracts` x `contract_size` = size (> 0): in base units for a linear
+    contract, in quote currency for an inverse one (`contract_type` "inverse", settled in
+    the coin `settle`; its notional, PnL and margin are in that coin, see margin.inverse)."""
 
     symbol: str
     side: Side
@@ -86,10 +93,17 @@ class Position:
     exchange_liquidation_price: float | None = None
     volatility: float | None = None
     amount_step: float | None = None
+    contract_type: ContractType = "linear"
+    settle: str | None = None
+
+    @property
+    def inverse(self) -> bool:
+        """True for a coin-margined (inverse) contract."""
+        return self.contract_type == "inverse"
 
     @property
     def size(self) -> float:
-        """Size in base units."""
+        """Size: base units (linear), quote currency (inverse)."""
         return self.contracts * self.contract_size
 
     @property
@@ -131,6 +145,7 @@ def parse_snapshot(doc: Any) -> Snapshot:
         raise SnapshotError("positions", f"must be a list, got {_kind(positions_doc)}")
     positions = tuple(_position(p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc))
     _check_one_mark_per_symbol(positions)
+    _check_settlement(positions, collateral)
     return Snapshot(
         exchange=exchange,
         account=account,
@@ -155,6 +170,27 @@ def _check_one_mark_per_symbol(positions: tuple[Position, ...]) -> None:
             )
 
 
+def _check_settlement(positions: tuple[Position, ...], collateral: str) -> None:
+    """An inverse position settles in the account's collateral coin, and a single-asset
+    account holds either linear or inverse positions: their money is in different
+    currencies (USDT and BTC), so one wallet cannot margin both."""
+    kinds: dict[str, int] = {}
+    for i, pos in enumerate(positions):
+        kinds.setdefault(pos.contract_type, i)
+        if pos.inverse and pos.settle != collateral:
+            raise SnapshotError(
+                f"positions[{i}].settle",
+                f"an inverse position settles in the collateral {collateral}, got {pos.settle}",
+            )
+        other = "linear" if pos.inverse else "inverse"
+        if other in kinds:
+            raise SnapshotError(
+                f"positions[{i}].contract_type",
+                f"{pos.contract_type} beside the {other} positions[{kinds[other]}]: a single-asset "
+                f"snapshot holds linear or inverse positions, not both (one snapshot per collateral)",
+            )
+
+
 def _position(doc: Any, path: str, exchange: str) -> Position:
     _require_mapping(doc, path, "a position")
     _reject_unknown(doc, _POSITION_KEYS, path)
@@ -165,6 +201,12 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
     entry_price = _number(doc, "entry_price", path, positive=True)
     mark_price = _number(doc, "mark_price", path, positive=True)
     mode = _choice(doc, "margin_mode", path, ("cross", "isolated"))
+    contract_type = (
+        "linear" if doc.get("contract_type") is None else _choice(doc, "contract_type", path, ("linear", "inverse"))
+    )
+    settle = None if doc.get("settle") is None else _string(doc, "settle", path)
+    if contract_type == "inverse" and settle is None:
+        raise SnapshotError(f"{path}.settle", "required for an inverse position (the coin it settles in)")
     isolated_margin = _optional_number(doc, "isolated_margin", path, minimum=0.0)
     if mode == "isolated" and isolated_margin is None:
         raise SnapshotError(f"{path}.isolated_margin", "required for an isolated position")
@@ -182,6 +224,8 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
+        contract_type=contract_type,  # type: ignore[arg-type]
+        settle=settle,
     )
 
 
