@@ -102,6 +102,8 @@ def priced_deleverage(session: Session, name: str, target_health: float, slippag
     plan = deleverage_plan(snapshot, target_health, slippage)
     if not plan.reductions or not all(r.symbol in books for r in plan.reductions):
         return None
+    if any(p.inverse for p in snapshot.positions):
+        return None  # coin-margined books are not walked yet (margin.slippage): shown at mark
     return price_plan(snapshot, plan, books)
 
 
@@ -146,6 +148,6 @@ def priced_remedy(
     symbols = sorted({r.symbol for r in plan.reductions})
     missing = tuple(s for s in symbols if s not in books)
     priced = None
-    if symbols and not missing:
+    if symbols and not missing and not any(p.inverse for p in snapshot.positions):
         priced = price_plan(snapshot, plan, {s: books[s].book for s in symbols})
     return PricedRemedy(plan, priced, missing, {s: books[s].at for s in symbols if s in books})
