@@ -4,6 +4,8 @@ venue's payload differs from ccxt's unified fields.
 Field sources (each venue's REST v5/v3 documentation, as ccxt 4.5 returns them in `info`):
 - Binance USD-M `/fapi/v3/account` assets[].crossWalletBalance; `/fapi/v3/positionRisk`
   isolatedWallet, liquidationPrice; leverage brackets' `cum` (maintenance amount).
+  Binance COIN-M the same from `/dapi/v1/account`, `/dapi/v1/positionRisk` and
+  `/dapi/v2/leverageBracket` (qtyFloor / qtyCap and cum in the coin).
 - Bybit v5 unified `/v5/account/wallet-balance` coin[].walletBalance (includes isolated
   position margin); `/v5/position/list` tradeMode (0 cross, 1 isolated), positionBalance,
   liqPrice; `/v5/market/risk-limit` mmDeduction.
@@ -71,6 +73,13 @@ class BinanceNormaliser(Normaliser):
         if data.tiers.get(symbol):
             return {"tiers": notional_tiers(data.tiers[symbol], f"tiers.{symbol}", amount_key="cum")}
         return super().maintenance(pos, path, contracts, size, data)
+
+
+class BinanceCoinmNormaliser(BinanceNormaliser):
+    """Binance COIN-M (`/dapi`): the same payload shapes as USD-M, money in the coin;
+    brackets bounded in the coin (qtyFloor / qtyCap) with their `cum` in the coin."""
+
+    venue = "binancecoinm"
 
 
 class BybitNormaliser(Normaliser):
@@ -231,6 +240,14 @@ PROFILES: dict[str, VenueProfile] = {
         options={"fetchCurrencies": False, "adjustForTimeDifference": True},
         permission_check="binance",
         tiers="all",
+    ),
+    "binancecoinm": VenueProfile(
+        "binancecoinm",
+        BinanceCoinmNormaliser,
+        options={"fetchCurrencies": False, "adjustForTimeDifference": True},
+        permission_check="binance",
+        tiers="all",
+        benchmark="BTC/USD:BTC",
     ),
     "bybit": VenueProfile(
         "bybit",

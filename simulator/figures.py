@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from margin.inverse import notional as position_notional
 from margin.liquidation import liquidation_price
 from margin.pools import (
     maintenance_requirement,
@@ -52,9 +53,9 @@ class PositionFigures:
     spec: PositionSpec
     market: MarketSpec
     mark: float
-    size: float  # base units: contracts x contract_size
-    notional: float  # size x mark
-    entry_value: float  # size x entry
+    size: float  # base units: contracts x contract_size (inverse: quote currency)
+    notional: float  # size x mark (inverse: size / mark, in the coin)
+    entry_value: float  # size x entry (inverse: size / entry)
     unrealized_pnl: float
     maintenance_margin: float  # the engine's requirement (OKX: with the closing fee; Bybit: with the fee to close)
     closing_fee: float  # the part of maintenance_margin that is the closing fee
@@ -155,11 +156,16 @@ def account_figures(
         column = tier_column(pos, mode_rule, pos.mark_price)
         tier = pos.tiers[column]
         pool = pool_figures(snapshot, pool_of(snapshot, i))
-        notional = pos.size * pos.mark_price
+        notional = position_notional(pos)
         upl = unrealized_pnl(pos, pos.mark_price)
         leverage = pos.leverage or served_leverage(pspec, tier)
         balance = pool.pool.balance
-        bust = pos.mark_price - pos.sign * (pool.equity if pos.margin_mode == "cross" else balance + upl) / pos.size
+        equity = pool.equity if pos.margin_mode == "cross" else balance + upl
+        if pos.inverse:  # equity(P) = equity + side x size x (1/mark - 1/P) = 0
+            inverse_bust = 1.0 / pos.mark_price + pos.sign * equity / pos.size
+            bust = 1.0 / inverse_bust if inverse_bust > 0 else -1.0
+        else:
+            bust = pos.mark_price - pos.sign * equity / pos.size
         positions.append(
             PositionFigures(
                 index=i,
@@ -168,7 +174,7 @@ def account_figures(
                 mark=pos.mark_price,
                 size=pos.size,
                 notional=notional,
-                entry_value=pos.size * pos.entry_price,
+                entry_value=position_notional(pos, pos.entry_price),
                 unrealized_pnl=upl,
                 maintenance_margin=maintenance_requirement(pos, mode_rule, fee, pos.mark_price),
                 closing_fee=notional * fee if mode_rule.fee_in_requirement else 0.0,
@@ -251,12 +257,16 @@ def _snapshot_doc(
             "isolated_margin": p.isolated_margin,
             "leverage": p.leverage,
         }
+        if market.inverse:
+            doc["contract_type"] = "inverse"
+            doc["settle"] = market.base
         if spec.venue == "okx":
             tier = okx_tier_for(okx_tiers[p.symbol], p.contracts)
             doc["maintenance_margin_rate"] = tier.mmr
         else:
             doc["tiers"] = [{k: v for k, v in row.items() if v is not None} for row in _tier_rows(market)]
-            notional = p.contracts * market.contract_size * marks[p.symbol]
+            size = p.contracts * market.contract_size
+            notional = size / marks[p.symbol] if market.inverse else size * marks[p.symbol]
             doc["leverage"] = served_leverage(p, tier_for(market_tiers(market), notional))
         positions.append(doc)
     return {

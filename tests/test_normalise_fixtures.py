@@ -134,10 +134,28 @@ def test_okx_recorded_linear_position() -> None:
     assert snapshot.wallet_balance == pytest.approx(100 - 0.03731)  # eq - cross upl
 
 
-def test_okx_recorded_inverse_position_is_refused_clearly() -> None:
-    with pytest.raises(DataError, match="inverse contract") as caught:
-        normalise("okx", "swap", "BTC", AccountData(balance=OKX_BALANCE, positions=[_okx_position(2)]))
-    assert caught.value.path == "positions[0].symbol"
+def test_okx_recorded_coin_margined_position() -> None:
+    """OKX's recorded BTC-USD-SWAP position (1 contract of 100 USD, isolated, 3x, margin
+    0.00036114 BTC) normalised as an inverse position margined in BTC (issue 14); the engine
+    finds OKX's own liqPx 69,536.61: margin + 100 x (1/92,300 - 1/P) = 100 / P x (mmr 0.4 %
+    + taker fee 0.05 %), the OKX rule with the fee in the requirement, in the coin."""
+    balance = {"info": {"code": "0", "data": [{"details": [{"ccy": "BTC", "eq": "0.5", "isoEq": "0.00036204"}]}]}}
+    doc = normalise("okx", "swap", "BTC", AccountData(balance=balance, positions=[_okx_position(2)]))
+    snapshot = parse_snapshot(doc)
+    (pos,) = snapshot.positions
+    assert (pos.symbol, pos.contract_type, pos.settle, pos.contracts, pos.contract_size) == (
+        "BTC/USD:BTC",
+        "inverse",
+        "BTC",
+        1,
+        100,
+    )
+    assert pos.isolated_margin == pytest.approx(0.0003611412062116)
+    assert snapshot.wallet_balance == pytest.approx(0.5 - 0.00036204)
+    report = risk_report(snapshot)
+    # ours is 69,536.5125: OKX's figure is exactly one tick (0.1) above it
+    assert report["positions"][0]["liquidation_price"] == pytest.approx(69536.6125000014, abs=0.11)
+    assert report["positions"][0]["disagrees_with_exchange"] is False
 
 
 @pytest.mark.parametrize(
