@@ -121,3 +121,9 @@ def test_linear_and_inverse_positions_are_not_mixed_in_one_snapshot() -> None:
     with pytest.raises(SnapshotError, match="linear or inverse positions, not both") as caught:
         parse_snapshot(doc)
     assert caught.value.path == "positions[1].contract_type"
+
+
+def test_the_coinm_example_validates() -> None:
+    doc = json.loads((ROOT / "examples" / "coinm-snapshot.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert all(p.inverse for p in parse_snapshot(doc).positions)

@@ -1,0 +1,48 @@
+"""`marginwatch risk` on a coin-margined snapshot (issue 14): money in the coin with its
+currency, and its USD value beside it, in the table and in the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "coinm-snapshot.json"
+
+
+def test_the_table_shows_coin_amounts_with_their_coin_and_usd() -> None:
+    code, out, err = run_cli("risk", str(EXAMPLE))
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "BTC (" in flat and "USD)" in flat  # equity 2.706488 BTC (246,290.39 USD)
+    assert "equity 2.706488 BTC" in flat
+    assert "BTC/USD 261225" in flat  # the quarterly told from the perpetual
+    assert "2.405494 BTC (197,009.94 USD)" in flat  # stress -10 %: the coin valued at the shocked price
+
+
+def test_the_json_has_each_money_field_in_usd_too() -> None:
+    code, out, err = run_cli("risk", str(EXAMPLE), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["collateral"] == "BTC" and report["valuation_currency"] == "USD"
+    price = report["valuation_price"]
+    account = report["account"]
+    for key in ("wallet_balance", "equity", "maintenance_margin", "deficit", "topup_to_target"):
+        assert account[f"{key}_usd"] == pytest.approx(account[key] * price)
+    for p in report["positions"]:
+        assert p["contract_type"] == "inverse" and p["settle"] == "BTC"
+        assert p["notional"] == pytest.approx(p["size"] / p["mark_price"])
+    # the stress test values the coin at each shocked price
+    for shock, scenario in zip(report["stress"]["shocks"], report["stress"]["scenarios"], strict=True):
+        assert scenario["account"]["equity_usd"] == pytest.approx(scenario["account"]["equity"] * price * (1 + shock))
+
+
+def test_a_linear_report_is_unchanged() -> None:
+    demo = Path(__file__).parent.parent / "examples" / "demo-snapshot.json"
+    code, out, _ = run_cli("risk", str(demo), "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert "valuation_currency" not in report and "equity_usd" not in report["account"]
