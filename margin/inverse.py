@@ -73,6 +73,12 @@ def notional(pos: Position, price: float | None = None) -> float:
     return pos.size / price if pos.inverse else pos.size * price
 
 
+def contracts_notional(pos: Position, contracts: float) -> float:
+    """Notional at mark of `contracts` of `pos`, in the collateral (quote, or the coin)."""
+    size = contracts * pos.contract_size
+    return size / pos.mark_price if pos.inverse else size * pos.mark_price
+
+
 def is_inverse(snapshot: Snapshot) -> bool:
     """True for a coin-margined snapshot (its positions are inverse)."""
     return any(p.inverse for p in snapshot.positions)

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from simulator.binance import UNBOUNDED_CAP, _error, authenticate_on, error
-from simulator.common import Route, SimRequest, VenueSpec, fixed, places_of, plain, signed
+from simulator.binance import (
+    DEPTH_DEFAULT,
+    DEPTH_LIMITS,
+    INTERVALS,
+    KLINE_LIMIT,
+    UNBOUNDED_CAP,
+    _bad_param,
+    _error,
+    authenticate_on,
+    error,
+)
+from simulator.common import Route, SimRequest, VenueSpec, fixed, int_param, places_of, plain, signed
 from simulator.figures import AccountFigures, PositionFigures, market_tiers
-from simulator.market import next_funding_ms
+from simulator.market import HOUR_MS, Candle, next_funding_ms, order_book, window
 from simulator.scenario import COINM, AccountSpec, MarketSpec
 from simulator.state import SimState
 
@@ -252,6 +262,102 @@ def _premium_index(req: SimRequest, account: AccountSpec | None, state: SimState
     return rows
 
 
+def _required_market(req: SimRequest, state: SimState) -> MarketSpec:
+    wanted = req.query.get("symbol")
+    if not wanted:
+        raise _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    for market in _markets(state):
+        if market_id(market.symbol) == wanted:
+            return market
+    raise _error(400, -1121, "Invalid symbol.")
+
+
+def _candles(req: SimRequest, state: SimState) -> tuple[MarketSpec, list[Candle], int]:
+    market = _required_market(req, state)
+    hours = INTERVALS.get(req.query.get("interval", ""))
+    if hours is None:
+        raise _error(400, -1120, "Invalid interval.")
+    limit = int_param(req.query, "limit", KLINE_LIMIT[0], lambda: _bad_param("limit"))
+    start = int_param(req.query, "startTime", None, lambda: _bad_param("startTime"))
+    end = int_param(req.query, "endTime", None, lambda: _bad_param("endTime"))
+    if limit is None or not 1 <= limit <= KLINE_LIMIT[1]:
+        raise _bad_param("limit")
+    candles = state.candles.candles(COINM, market.symbol, req.now_ms, hours)
+    return market, window(candles, start=start, end=end, limit=limit, oldest_first=start is not None), hours * HOUR_MS
+
+
+def _klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /dapi/v1/klines: the volume is in contracts, the "base asset volume" (index 7)
+    in the coin (contracts x contract size / price)."""
+    market, candles, width = _candles(req, state)
+    places = places_of(market.price_tick)
+    rows = []
+    for c in candles:
+        coins = c.volume * market.contract_size / c.close
+        rows.append(
+            [
+                c.ts,
+                plain(c.open, places + 4),
+                plain(c.high, places + 4),
+                plain(c.low, places + 4),
+                plain(c.close, places + 4),
+                plain(c.volume, 8),
+                c.ts + width - 1,
+                fixed(coins, 8),
+                max(1, int(c.volume / 50)),
+                plain(c.volume / 2, 8),
+                fixed(coins / 2, 8),
+                "0",
+            ]
+        )
+    return rows
+
+
+def _mark_price_klines(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    market, candles, width = _candles(req, state)
+    places = places_of(market.price_tick) + 4
+    return [
+        [
+            c.ts,
+            plain(c.open, places),
+            plain(c.high, places),
+            plain(c.low, places),
+            plain(c.close, places),
+            "0",
+            c.ts + width - 1,
+            "0",
+            0,
+            "0",
+            "0",
+            "0",
+        ]
+        for c in candles
+    ]
+
+
+def _depth(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /dapi/v1/depth: amounts in contracts."""
+    market = _required_market(req, state)
+    limit = int_param(req.query, "limit", DEPTH_DEFAULT, lambda: _bad_param("limit"))
+    if limit not in DEPTH_LIMITS:
+        raise _bad_param("limit")
+    bids, asks = order_book(market, state.mark(COINM, market.symbol))
+    price_places, qty_places = places_of(market.price_tick), places_of(market.amount_step)
+
+    def levels(side: list[tuple[float, float]]) -> list[list[str]]:
+        return [[fixed(p, price_places), fixed(q, qty_places)] for p, q in side[:limit]]
+
+    return {
+        "lastUpdateId": req.now_ms * 10,
+        "symbol": market_id(market.symbol),
+        "pair": market.base + market.quote,
+        "E": req.now_ms,
+        "T": req.now_ms,
+        "bids": levels(bids),
+        "asks": levels(asks),
+    }
+
+
 VENUE = VenueSpec(
     name=COINM,
     hosts=(DAPI,),
@@ -262,6 +368,9 @@ VENUE = VenueSpec(
         ("GET", "/dapi/v1/positionRisk"): Route(_position_risk, signed=True, host=DAPI),
         ("GET", "/dapi/v2/leverageBracket"): Route(_leverage_bracket, signed=True, host=DAPI),
         ("GET", "/dapi/v1/premiumIndex"): Route(_premium_index, host=DAPI),
+        ("GET", "/dapi/v1/klines"): Route(_klines, host=DAPI),
+        ("GET", "/dapi/v1/markPriceKlines"): Route(_mark_price_klines, host=DAPI),
+        ("GET", "/dapi/v1/depth"): Route(_depth, host=DAPI),
     },
     authenticate=authenticate,
     error=error,

@@ -174,3 +174,45 @@ def test_the_simulator_serves_coin_margined_contracts_on_coinm_only() -> None:
     doc["markets"]["binanceusdm"] = [dict(doc["markets"]["binancecoinm"][0], contract_size=1)]
     with pytest.raises(ScenarioError, match="only linear swaps"):
         parse_scenario(doc)
+
+
+def test_the_poller_stores_the_coin_account(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    """Polled through real ccxt, stored, and read back by the account views in the coin."""
+    import os
+    from datetime import UTC, datetime
+
+    from poller.runtime import run_poller
+    from readmodels.accounts import account_views
+    from store.db import make_engine, session_factory
+
+    sim.reset()
+    os.environ["MW_COINM_KEY"], os.environ["MW_COINM_SECRET"] = ACCOUNT["api_key"], ACCOUNT["secret"]
+    db = f"sqlite:///{tmp_path / 'coinm.db'}"
+    config = parse_config(
+        {
+            "poll_interval_seconds": 0.5,
+            "database_url": db,
+            "stale_after_seconds": 60.0,
+            "accounts": [
+                {
+                    "name": "miner",
+                    "exchange": "binancecoinm",
+                    "key_env": "MW_COINM_KEY",
+                    "secret_env": "MW_COINM_SECRET",
+                    "base_url": sim.base_url,
+                    "timeout_seconds": 4.0,
+                    "collateral": "BTC",
+                }
+            ],
+        }
+    )
+    cycles: list[Any] = []
+    asyncio.run(run_poller(config, cycles=2, on_cycle=cycles.append, secrets_file={}))
+    assert [c.stored for c in cycles] == [["miner"], ["miner"]], [c.failed for c in cycles]
+    with session_factory(make_engine(db))() as session:
+        (view,) = account_views(session, datetime.now(UTC), config.stale_after)
+    expected = risk_report(parse_snapshot(_fetch(sim)[0]))
+    assert view.collateral == "BTC" and view.positions == 3
+    assert view.equity == pytest.approx(expected["account"]["equity"], rel=1e-9)  # in BTC
+    assert view.nearest is not None and view.nearest.symbol == "BTC/USD:BTC-270326"
+    assert view.nearest.price == pytest.approx(expected["account"]["nearest"]["price"], rel=1e-9)
