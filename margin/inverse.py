@@ -79,6 +79,18 @@ def contracts_notional(pos: Position, contracts: float) -> float:
     return size / pos.mark_price if pos.inverse else size * pos.mark_price
 
 
+# Currencies whose money reads in cents; any other collateral is a coin (BTC, ETH, ...).
+CENT_CURRENCIES = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "USDE", "EUR", "USD1"})
+
+
+def money_places(currency: str, value: float = 0.0) -> int:
+    """Decimals to show an amount of `currency` with: cents for dollars and stablecoins,
+    six for a coin under 100 (0.020862 BTC; a cent of BTC is hundreds of dollars), four above."""
+    if currency.upper() in CENT_CURRENCIES or not currency:
+        return 2
+    return 6 if abs(value) < 100 else 4
+
+
 def is_inverse(snapshot: Snapshot) -> bool:
     """True for a coin-margined snapshot (its positions are inverse)."""
     return any(p.inverse for p in snapshot.positions)

@@ -46,3 +46,18 @@ def test_a_linear_report_is_unchanged() -> None:
     assert code == 0
     report = json.loads(out)
     assert "valuation_currency" not in report and "equity_usd" not in report["account"]
+
+
+def test_coin_money_is_shown_to_the_coins_precision_everywhere() -> None:
+    """The dashboard and the alerts write a coin-margined account's money in its coin with
+    six decimals (cents of a BTC are hundreds of dollars); dollars keep their cents."""
+    from alerts.render.figures import about, money_up
+    from alerts.render.figures import money as alert_money
+    from app.components.fmt import money as dashboard_money
+
+    assert dashboard_money(0.0208623, "BTC") == "0.020862 BTC"
+    assert dashboard_money(12_345.678, "USDT") == "12,345.68 USDT"
+    assert alert_money(2.7064881, "BTC") == "2.706488 BTC"
+    assert money_up(0.0041231, "BTC") == "0.004124 BTC"  # enough: rounded up
+    assert money_up(529.3, "USDT") == "530 USDT"
+    assert about(0.5123456, "BTC") == "≈ 0.512346 BTC"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, tzinfo
 
+from margin.inverse import money_places
 from readmodels.text import age as age  # re-exported: the CLI and the dashboard say "how long ago" alike
 
 DASH = "—"
@@ -16,9 +17,11 @@ def _finite(value: float | None) -> bool:
 
 
 def money(value: float | None, currency: str = "") -> str:
+    """To cents in dollars and stablecoins; a coin (a coin-margined account's BTC) to six
+    decimals (margin.inverse.money_places)."""
     if not _finite(value):
         return DASH
-    text = f"{value:,.2f}"
+    text = f"{value:,.{money_places(currency, value)}f}"
     return f"{text} {currency}" if currency else text
 
 
