@@ -144,7 +144,7 @@ class AccountConnector:
                 **credentials,
                 "enableRateLimit": True,
                 "timeout": int(self.budget * 1000),
-                "options": dict(self.profile.options),
+                "options": self.profile.client_options(self.config.collateral),
             }
         )
         client.verbose = False  # verbose prints request headers, API key included
@@ -211,7 +211,10 @@ class AccountConnector:
         if self._shared_markets is None:
             await load()
         else:
-            await self._shared_markets.load(f"{self.config.exchange} {self.config.base_url}", self.client, load)
+            # a coin account's client may load other market types (Bybit inverse)
+            options = self.profile.client_options(self.config.collateral)
+            key = f"{self.config.exchange} {self.config.base_url} {options.get('fetchMarkets')}"
+            await self._shared_markets.load(key, self.client, load)
         self._markets_loaded = True
 
     # --- the poll ----------------------------------------------------------------------
@@ -227,7 +230,7 @@ class AccountConnector:
         await self._load_markets(deadline)
         balance = await self._call(lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline)
         positions = await self._call(
-            lambda: self.client.fetch_positions(None, dict(self.profile.fetch_positions_params)),
+            lambda: self.client.fetch_positions(None, self.profile.positions_params(self.config.collateral)),
             deadline,
         )
         if not isinstance(positions, list):

@@ -28,6 +28,7 @@ from typing import Any
 from connectors.errors import DataError
 from connectors.fields import mapping, optional, required
 from connectors.normalise import AccountData, Normaliser, notional_tiers
+from margin.inverse import money_places
 
 
 def _info(pos: Mapping[str, Any], path: str) -> Mapping[str, Any]:
@@ -231,6 +232,31 @@ class VenueProfile:
     # subType 104-107 mark a liquidation; None: the venue shows none
     liquidation_history: str | None = "liquidations"
     benchmark: str = "BTC/USDT:USDT"  # the market betas are measured against
+    # an account whose collateral is a coin (BTC, ETH) watches the venue's coin-margined
+    # (inverse) contracts settled in it: these options and position params replace the
+    # linear ones ("{coin}" is the collateral); None: the venue's profile serves both as is
+    coin_options: Mapping[str, Any] | None = None
+    coin_positions_params: Mapping[str, Any] | None = None
+
+    def client_options(self, collateral: str) -> dict[str, Any]:
+        """ccxt options for an account with `collateral`."""
+        if is_coin(collateral) and self.coin_options is not None:
+            return {**self.options, **self.coin_options}
+        return dict(self.options)
+
+    def positions_params(self, collateral: str) -> dict[str, Any]:
+        """fetch_positions params for an account with `collateral`."""
+        if is_coin(collateral) and self.coin_positions_params is not None:
+            return {
+                k: (v.format(coin=collateral) if isinstance(v, str) else v)
+                for k, v in self.coin_positions_params.items()
+            }
+        return dict(self.fetch_positions_params)
+
+
+def is_coin(collateral: str) -> bool:
+    """A coin collateral (BTC, ETH): money shown to more than cents (margin.inverse)."""
+    return money_places(collateral) > 2
 
 
 PROFILES: dict[str, VenueProfile] = {
@@ -261,6 +287,9 @@ PROFILES: dict[str, VenueProfile] = {
         permission_check="bybit",
         tiers="per_market",
         fetch_positions_params={"settleCoin": "USDT", "category": "linear"},
+        # Bybit inverse (BTCUSD perpetual and dated contracts), margined in the coin
+        coin_options={"fetchMarkets": {"types": ["inverse"]}, "defaultSubType": "inverse"},
+        coin_positions_params={"subType": "inverse", "settleCoin": "{coin}"},
     ),
     "okx": VenueProfile(
         "okx",

@@ -216,3 +216,97 @@ def test_the_poller_stores_the_coin_account(sim: ExchangeSimulator, tmp_path: Pa
     assert view.equity == pytest.approx(expected["account"]["equity"], rel=1e-9)  # in BTC
     assert view.nearest is not None and view.nearest.symbol == "BTC/USD:BTC-270326"
     assert view.nearest.price == pytest.approx(expected["account"]["nearest"]["price"], rel=1e-9)
+
+
+BYBIT_BTCUSD = {
+    "symbol": "BTCUSD",
+    "contractType": "InversePerpetual",
+    "status": "Trading",
+    "baseCoin": "BTC",
+    "quoteCoin": "USD",
+    "launchTime": "1585526400000",
+    "deliveryTime": "0",
+    "deliveryFeeRate": "",
+    "priceScale": "2",
+    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+    "priceFilter": {"minPrice": "0.50", "maxPrice": "999999.00", "tickSize": "0.50"},
+    "lotSizeFilter": {"maxOrderQty": "10000000", "minOrderQty": "1", "qtyStep": "1"},
+    "unifiedMarginTrade": True,
+    "fundingInterval": 480,
+    "settleCoin": "BTC",
+    "copyTrading": "none",
+}
+BYBIT_POSITION = {
+    "positionIdx": 0,
+    "riskId": 1,
+    "riskLimitValue": "150",
+    "symbol": "BTCUSD",
+    "side": "Buy",
+    "size": "20000",
+    "avgPrice": "90000",
+    "positionValue": "0.22222222",
+    "tradeMode": 0,
+    "autoAddMargin": 0,
+    "positionStatus": "Normal",
+    "leverage": "10",
+    "markPrice": "91000",
+    "liqPrice": "",
+    "bustPrice": "",
+    "positionIM": "0.0222",
+    "positionMM": "0.0011",
+    "positionBalance": "0",
+    "unrealisedPnl": "0.00244200",
+    "curRealisedPnl": "0",
+    "cumRealisedPnl": "0",
+    "adlRankIndicator": 2,
+    "createdTime": "1700000000000",
+    "updatedTime": "1700000000000",
+    "seq": 1,
+    "isReduceOnly": False,
+}
+
+
+def _envelope(result: dict[str, Any]) -> dict[str, Any]:
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 1700000000000}
+
+
+def test_bybit_inverse_account_through_ccxts_own_parsing() -> None:
+    """A Bybit account entry with collateral BTC asks for the inverse markets and the
+    inverse positions settled in BTC (category=inverse, settleCoin=BTC); ccxt's bybit parses
+    Bybit v5 payloads of that shape (the v5 docs' fields; answered in-process, no network) and
+    the normaliser makes an inverse snapshot whose PnL is Bybit's unrealisedPnl."""
+    import ccxt
+
+    from connectors.venues import profile_for
+
+    profile = profile_for("bybit")
+    client = ccxt.bybit({"options": profile.client_options("BTC")})
+    asked: list[dict[str, Any]] = []
+
+    def instruments(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        params = dict(params or {})
+        asked.append(params)
+        rows = [BYBIT_BTCUSD] if params.get("category") == "inverse" and not params.get("status") else []
+        return _envelope({"category": params.get("category"), "list": rows, "nextPageCursor": ""})
+
+    def position_list(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        asked.append(dict(params or {}))
+        return _envelope({"category": "inverse", "list": [BYBIT_POSITION], "nextPageCursor": ""})
+
+    client.publicGetV5MarketInstrumentsInfo = instruments
+    client.privateGetV5PositionList = position_list
+    client.load_markets()
+    positions = client.fetch_positions(None, profile.positions_params("BTC"))
+    assert {a.get("category") for a in asked} == {"inverse"}
+    assert asked[-1]["settleCoin"] == "BTC"
+    assert profile.positions_params("USDT") == {"settleCoin": "USDT", "category": "linear"}  # linear accounts unchanged
+
+    balance = {"info": {"result": {"list": [{"coin": [{"coin": "BTC", "walletBalance": "0.05"}]}]}}}
+    data = AccountData(balance=balance, positions=positions, markets=client.markets)
+    snapshot = parse_snapshot(normalise("bybit", "uta", "BTC", data))
+    (pos,) = snapshot.positions
+    assert (pos.contract_type, pos.settle, pos.contracts, pos.contract_size) == ("inverse", "BTC", 20000, 1)
+    report = risk_report(snapshot)
+    assert report["positions"][0]["unrealized_pnl"] == pytest.approx(0.002442, rel=1e-4)
+    assert report["account"]["wallet_balance"] == 0.05
+    assert report["positions"][0]["liquidation_price_down"] is not None
