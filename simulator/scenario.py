@@ -285,6 +285,8 @@ def split_symbol(symbol: str, path: str, venue: str = "") -> tuple[str, str]:
     if venue == COINM:
         if settle.partition("-")[0] != base:
             raise ScenarioError(path, f"Binance COIN-M contracts settle in their base (BASE/USD:BASE), got {symbol!r}")
+    elif venue == "bybit" and settle == base:
+        pass  # a Bybit inverse perpetual (BTC/USD:BTC, 1 USD a contract)
     elif settle != quote:
         raise ScenarioError(path, f"only linear swaps (settle = quote) are simulated, got {symbol!r}")
     return base, quote
@@ -357,7 +359,7 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
         book_level_size=_number(m, "book_level_size", path, default=default_size, positive=True),
         book_level_ticks=_integer(m, "book_level_ticks", path, default=1, minimum=1, maximum=1_000_000),
         liquidation_fee_rate=fee,
-        inverse=venue == COINM,
+        inverse=venue == COINM or symbol.partition(":")[2] == base,
     )
 
 
