@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors.errors import DataError
 from connectors.fields import mapping, optional, required, text
+from margin.inverse import money_places
 from margin.snapshot import SnapshotError, parse_snapshot
 
 
@@ -111,10 +112,14 @@ class Normaliser:
         return doc
 
     def other_coin(self, pos: Mapping[str, Any], collateral: str, data: AccountData) -> bool:
-        """An inverse position settled in another coin than the account's collateral."""
+        """A position another account entry watches: an inverse one settled in another coin
+        than the collateral, or a linear one in an account whose collateral is a coin (OKX
+        lists BTC-USD-SWAP beside BTC-USDT-SWAP; the coin's entry keeps the first)."""
         symbol = str(pos.get("symbol") or "")
         settle = inverse_settle(symbol, data.markets.get(symbol, {}))
-        return settle is not None and settle != collateral
+        if settle is None:
+            return money_places(collateral) > 2
+        return settle != collateral
 
     # --- what differs per venue -------------------------------------------------------
 

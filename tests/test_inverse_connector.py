@@ -355,3 +355,30 @@ def test_bybit_inverse_account_through_ccxts_own_parsing() -> None:
     assert report["positions"][0]["unrealized_pnl"] == pytest.approx(0.002442, rel=1e-4)
     assert report["account"]["wallet_balance"] == 0.05
     assert report["positions"][0]["liquidation_price_down"] is not None
+
+
+def test_an_okx_coin_entry_keeps_the_coin_margined_swaps_and_a_usdt_entry_the_linear_ones() -> None:
+    """OKX lists BTC-USD-SWAP (coin-margined) beside BTC-USDT-SWAP: each account entry keeps
+    the positions margined in its collateral, so neither snapshot mixes currencies."""
+    details = [{"ccy": "BTC", "eq": "0.5", "isoEq": "0"}, {"ccy": "USDT", "eq": "1000", "isoEq": "0"}]
+    balance = {"info": {"data": [{"details": details}]}}
+
+    def okx(symbol: str, size: float, upl: str) -> dict[str, Any]:
+        return {
+            "symbol": symbol,
+            "side": "long",
+            "contracts": 2,
+            "contractSize": size,
+            "entryPrice": 90000.0,
+            "markPrice": 91000.0,
+            "maintenanceMarginPercentage": 0.004,
+            "info": {"mgnMode": "cross", "upl": upl, "liqPx": ""},
+        }
+
+    positions = [okx("BTC/USD:BTC", 100, "0.0000244"), okx("BTC/USDT:USDT", 0.01, "20")]
+    data = AccountData(balance=balance, positions=positions)
+    coin = parse_snapshot(normalise("okx", "coin", "BTC", data))
+    usdt = parse_snapshot(normalise("okx", "usdt", "USDT", data))
+    assert [(p.symbol, p.contract_type) for p in coin.positions] == [("BTC/USD:BTC", "inverse")]
+    assert [(p.symbol, p.contract_type) for p in usdt.positions] == [("BTC/USDT:USDT", "linear")]
+    assert coin.wallet_balance == pytest.approx(0.5 - 0.0000244)  # eq - the coin pool's cross upl
