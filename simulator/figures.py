@@ -118,7 +118,10 @@ def okx_contract_tiers(market: MarketSpec) -> tuple[ContractTier, ...]:
     """The market's tiers in contracts, as OKX publishes them: each notional bound is
     turned into contracts once, at the scenario's initial mark, rounded to whole contracts
     (or lots, when a lot is larger) as OKX's tables are."""
-    per_contract = market.contract_size * market.mark_price
+    # a contract's notional at the initial mark: base units x price, or (inverse) USD / price
+    per_contract = (
+        market.contract_size / market.mark_price if market.inverse else market.contract_size * market.mark_price
+    )
     unit = max(1.0, market.amount_step)
     tiers: list[ContractTier] = []
     floor = 0.0

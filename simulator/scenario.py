@@ -285,8 +285,8 @@ def split_symbol(symbol: str, path: str, venue: str = "") -> tuple[str, str]:
     if venue == COINM:
         if settle.partition("-")[0] != base:
             raise ScenarioError(path, f"Binance COIN-M contracts settle in their base (BASE/USD:BASE), got {symbol!r}")
-    elif venue == "bybit" and settle == base:
-        pass  # a Bybit inverse perpetual (BTC/USD:BTC, 1 USD a contract)
+    elif venue in ("bybit", "okx") and settle == base:
+        pass  # an inverse perpetual: Bybit BTC/USD:BTC (1 USD a contract), OKX BTC-USD-SWAP (ctVal USD)
     elif settle != quote:
         raise ScenarioError(path, f"only linear swaps (settle = quote) are simulated, got {symbol!r}")
     return base, quote
