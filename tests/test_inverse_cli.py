@@ -61,3 +61,10 @@ def test_coin_money_is_shown_to_the_coins_precision_everywhere() -> None:
     assert money_up(0.0041231, "BTC") == "0.004124 BTC"  # enough: rounded up
     assert money_up(529.3, "USDT") == "530 USDT"
     assert about(0.5123456, "BTC") == "≈ 0.512346 BTC"
+
+
+def test_dashboard_formats_follow_the_collateral() -> None:
+    from app.components.fmt import amount_in, money_format
+
+    assert money_format("USDT") == "%,.2f" and money_format("BTC") == "%,.6f"
+    assert amount_in(0.5683, "BTC") == "0.568300" and amount_in(11934.9, "USDT") == "11,934.90"

@@ -25,6 +25,19 @@ def money(value: float | None, currency: str = "") -> str:
     return f"{text} {currency}" if currency else text
 
 
+def amount_in(value: float | None, currency: str) -> str:
+    """`value` with `currency`'s decimals (six for a coin), without naming the currency (for
+    a figure whose label names it)."""
+    if not _finite(value):
+        return DASH
+    return f"{value:,.{money_places(currency, value)}f}"
+
+
+def money_format(currency: str) -> str:
+    """A table column's number format for money in `currency` ("%,.2f"; a coin "%,.6f")."""
+    return f"%,.{money_places(currency)}f"
+
+
 def ratio(value: float | None) -> str:
     """Health and margin ratio: two decimals, enough to see a move toward 1."""
     if value is None:

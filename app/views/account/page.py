@@ -75,7 +75,7 @@ def render(ctx: DashboardContext) -> None:
     _status(ctx, account, now)
     if snap is not None:
         _figures(snap, account.collateral)
-        _positions(positions)
+        _positions(positions, account.collateral)
         funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
         render_outlook(snap, funding, rules.warning_below, zone)
     _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)
@@ -124,10 +124,10 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
     cols = st.columns(6)
     cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
     cols[1].metric("Cross health", fmt.ratio(snap.health))
-    cols[2].metric(f"Equity ({md(collateral)})", fmt.money(snap.equity))
-    cols[3].metric("Maintenance margin", fmt.money(snap.maintenance_margin))
+    cols[2].metric(f"Equity ({md(collateral)})", fmt.amount_in(snap.equity, collateral))
+    cols[3].metric("Maintenance margin", fmt.amount_in(snap.maintenance_margin, collateral))
     cols[4].metric("Margin ratio", fmt.ratio(snap.margin_ratio))
-    cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.money(snap.topup_to_target))
+    cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.amount_in(snap.topup_to_target, collateral))
 
 
 def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
@@ -157,7 +157,7 @@ def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     )
 
 
-def _positions(frame: pd.DataFrame) -> None:
+def _positions(frame: pd.DataFrame, collateral: str = "") -> None:
     st.subheader("Positions")
     if frame.empty:
         st.caption("No open position.")
@@ -167,7 +167,7 @@ def _positions(frame: pd.DataFrame) -> None:
             "Our liquidation price differs from the exchange's by more than 0.5 % for the "
             "flagged positions: check the venue's rules or the snapshot."
         )
-    money = "%,.2f"
+    money = fmt.money_format(collateral)  # a coin-margined account's money to six decimals
     config = {
         "margin_mode": st.column_config.TextColumn("mode"),
         "entry_price": st.column_config.NumberColumn("entry"),
