@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -380,3 +381,64 @@ def test_an_okx_coin_entry_keeps_the_coin_margined_swaps_and_a_usdt_entry_the_li
     assert [(p.symbol, p.contract_type) for p in coin.positions] == [("BTC/USD:BTC", "inverse")]
     assert [(p.symbol, p.contract_type) for p in usdt.positions] == [("BTC/USDT:USDT", "linear")]
     assert coin.wallet_balance == pytest.approx(0.5 - 0.0000244)  # eq - the coin pool's cross upl
+
+
+def test_a_coin_account_near_liquidation_is_alerted_in_its_coin(
+    sim: ExchangeSimulator, smtp_server: Any, tmp_path: Path
+) -> None:
+    """Polled, stored and alerted: the quarterly's mark moved to where the BTC pool's health
+    is 1.1, one poll, and the CRITICAL e-mail names the coin amounts to the coin's decimals."""
+    import re
+    from datetime import UTC, datetime
+
+    from alerts.outbox import Backoff, deliver_due
+    from margin.stress import price_for_health
+    from poller.loop import Poller
+    from poller.runtime import build_connectors
+    from store.db import make_engine, session_factory, upgrade
+    from tests.alert_scenario import config_doc
+
+    sim.reset()
+    os.environ["MW_COINM_KEY"], os.environ["MW_COINM_SECRET"] = ACCOUNT["api_key"], ACCOUNT["secret"]
+    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'alerts.db'}", smtp_server.port, danger=False)
+    doc["accounts"] = [
+        {
+            "name": "miner",
+            "exchange": "binancecoinm",
+            "key_env": "MW_COINM_KEY",
+            "secret_env": "MW_COINM_SECRET",
+            "base_url": sim.base_url,
+            "timeout_seconds": 4,
+            "collateral": "BTC",
+        }
+    ]
+    config = parse_config(doc)
+    quarterly = "BTC/USD:BTC-261225"
+
+    async def main() -> None:
+        upgrade(config.database_url)
+        sessions = session_factory(make_engine(config.database_url))
+        connectors, _ = build_connectors(config, {})
+        poller = Poller(config, sessions, connectors, alerts_wake=asyncio.Event())
+        try:
+            snapshot = parse_snapshot(await connectors["miner"].fetch_snapshot())
+            price = price_for_health(snapshot, quarterly, 1.1)
+            assert price is not None
+            sim.set_mark("binancecoinm", quarterly, price)
+            assert (await poller.cycle()).stored == ["miner"]
+            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+        finally:
+            await poller.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sim.reset()
+    (message,) = smtp_server.inbox.messages
+    assert message["Subject"].startswith("CRITICAL · binancecoinm/miner")
+    body = message.get_body(("plain",)).get_content()
+    assert "Cross health: 1.10" in body
+    assert re.search(r"\d\.\d{6} BTC", body), body  # coin money to the coin's decimals
+    # a coin-margined contract's size is in USD, its notional in the coin; the quarterly keeps its expiry
+    assert re.search(r"mark [\d,]+ USD · 40,000 USD \(400 contracts\) ≈ \d\.\d{6} BTC", body), body
+    assert "BTC/USD 261225 long" in body

@@ -144,11 +144,22 @@ def base_of(symbol: str) -> str:
     return symbol.partition("/")[0] if "/" in symbol else symbol
 
 
+def is_inverse_symbol(symbol: str) -> bool:
+    """A coin-margined contract: settled in its base (BTC/USD:BTC, BTC/USD:BTC-261225)."""
+    pair, _, settle = symbol.partition(":")
+    return "/" in pair and settle.partition("-")[0] == pair.partition("/")[0]
+
+
 def short_symbol(symbol: str, collateral: str) -> str:
-    """BTC/USDT:USDT -> BTC when it settles in the account's collateral, else BTC/USDC."""
+    """BTC/USDT:USDT -> BTC when it settles in the account's collateral, else BTC/USDC; a
+    dated coin-margined contract keeps its expiry (BTC/USD 261225), so the quarterly is told
+    from the perpetual."""
     if "/" not in symbol:
         return symbol
     pair, _, settle = symbol.partition(":")
+    if is_inverse_symbol(symbol):
+        expiry = settle.partition("-")[2]
+        return f"{pair} {expiry}" if expiry else pair
     base, _, quote = pair.partition("/")
     if (settle or quote) == collateral and quote == collateral:
         return base
