@@ -31,12 +31,14 @@ from dataclasses import replace
 from margin.snapshot import Position, Snapshot
 
 
-@functools.lru_cache(maxsize=8192)
 def linear_twin(pos: Position) -> Position:
     """The linear position in u = 1/price that has `pos`'s PnL and requirement (coin);
-    a linear position is its own twin."""
-    if not pos.inverse:
-        return pos
+    a linear position is its own twin (returned without hashing it: the hot path)."""
+    return _twin_of(pos) if pos.inverse else pos
+
+
+@functools.lru_cache(maxsize=8192)
+def _twin_of(pos: Position) -> Position:
     return replace(
         pos,
         side="short" if pos.side == "long" else "long",
