@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.clean import one_line
-from alerts.senders import DeliveryError, PermanentDeliveryError, post_webhook, send_email
+from alerts.senders import DeliveryError, PermanentDeliveryError, SmtpSession, post_webhook, send_email
 from alerts.telegram_text import alert_html
 from config.settings import Config
 
@@ -64,8 +64,9 @@ def channel_key(row_channel: str) -> str:
     return row_channel
 
 
-def send(config: Config, channel: str, message: Outgoing) -> None:
-    """Send `message` on the row channel `channel`; raises a DeliveryError."""
+def send(config: Config, channel: str, message: Outgoing, smtp: SmtpSession | None = None) -> None:
+    """Send `message` on the row channel `channel`; raises a DeliveryError. `smtp`: an
+    SMTP connection kept across the emails of one delivery round."""
     if channel == "email":
         if config.alerts.email is None:
             raise PermanentDeliveryError("email is no longer configured")
@@ -77,6 +78,7 @@ def send(config: Config, channel: str, message: Outgoing) -> None:
             message.html,
             message.headers,
             message.key,
+            session=smtp,
         )
         return
     if channel.startswith("webhook:"):

@@ -87,6 +87,9 @@ class MessageInputs:
     incident: Incident | None = None
     identity: Identity | None = None
     as_of: datetime | None = None  # when the figures were taken
+    # set when the figures are the last poll's positions at a streamed mark price (the
+    # mark's time is `as_of`): when those positions were polled
+    positions_as_of: datetime | None = None
     now: datetime | None = None  # when the message is written
     exchange: str = ""
     account: str = ""
@@ -181,7 +184,7 @@ def _content(inputs: MessageInputs, level: Level) -> Content:
         ),
     ]
     now = inputs.now
-    as_of = f.as_of(inputs.as_of, now) if now is not None else ""
+    as_of = f.as_of(inputs.as_of, now, inputs.positions_as_of) if now is not None else ""
     footer = ""
     if inputs.identity is not None:
         footer = f"notification {inputs.identity.notification_id}"

@@ -18,7 +18,7 @@ import functools
 import json
 import logging
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.channels import Outgoing, channel_keys, send
 from alerts.clean import one_line
 from alerts.identity import domain_of, email_headers
-from alerts.senders import DeliveryError
+from alerts.senders import DeliveryError, SmtpSession
 from config.settings import Config
 from store.schema import AlertDelivery, AlertNotification
 
@@ -126,6 +126,23 @@ def deliver_due(
         query = query.where(not_(or_(*(_of_channel(k) for k in skip))))
     with sessions() as session:
         rows = session.scalars(query.order_by(AlertDelivery.id).limit(limit)).all()
+    smtp = SmtpSession()  # one connection for the round's emails
+    try:
+        _deliver_rows(sessions, config, now, backoff, rows, smtp, outcome)
+    finally:
+        smtp.close()
+    return outcome
+
+
+def _deliver_rows(
+    sessions: sessionmaker[Session],
+    config: Config,
+    now: Callable[[], datetime],
+    backoff: Backoff,
+    rows: Sequence[AlertDelivery],
+    smtp: SmtpSession,
+    outcome: dict[str, int],
+) -> None:
     for row in rows:
         with sessions.begin() as session:
             if not _claim(session, row, now()):
@@ -133,7 +150,7 @@ def deliver_due(
             notification = session.get(AlertNotification, row.notification_id)
         attempts = row.attempts + 1
         try:
-            send(config, row.channel, _outgoing(config, notification))
+            send(config, row.channel, _outgoing(config, notification), smtp)
         except Exception as exc:  # every failure is the row's, recorded: never a stuck row
             kind, values = _failure(exc, attempts, now(), backoff)
             outcome[kind] += 1
@@ -151,7 +168,6 @@ def deliver_due(
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-    return outcome
 
 
 async def _until(event: asyncio.Event, seconds: float) -> None:

@@ -16,7 +16,7 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
@@ -90,6 +90,40 @@ def _checked_address(value: str, what: str, display_name: bool = False) -> str:
     return value
 
 
+class SmtpSession:
+    """One SMTP connection kept open across the emails of one delivery round: a cascade's
+    alerts pay one connect (and TLS, and login), not one each. Any failure drops the
+    connection; a kept one that the server had closed meanwhile is replaced once."""
+
+    def __init__(self) -> None:
+        self.client: smtplib.SMTP | None = None
+
+    def send(self, connect: Callable[[], smtplib.SMTP], message: EmailMessage, recipients: list[str]) -> dict:
+        if self.client is not None:
+            try:
+                return self.client.send_message(message, to_addrs=recipients)
+            except (smtplib.SMTPServerDisconnected, OSError):
+                self.close()  # gone while kept: once more, on a fresh connection
+            except BaseException:
+                self.close()
+                raise
+        self.client = connect()
+        try:
+            return self.client.send_message(message, to_addrs=recipients)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+
 def send_email(
     config: EmailConfig,
     recipients: Sequence[str],
@@ -98,26 +132,39 @@ def send_email(
     html_body: str,
     headers: Mapping[str, str] | None = None,
     message_key: str = "",
+    session: SmtpSession | None = None,
 ) -> None:
+    """Send one email; with `session`, on its kept connection (opened on first use)."""
     if not recipients:
         raise PermanentDeliveryError("no recipients configured for this account")
     message = build_email(config, recipients, subject, text, html_body, headers, message_key)
     username = os.environ.get(config.username_env) if config.username_env else None
     password = os.environ.get(config.password_env) if config.password_env else None
     redaction.register([password])  # smtplib logs the AUTH exchange at debuglevel
-    try:
+
+    def connect() -> smtplib.SMTP:
         if config.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
                 config.host, config.port, timeout=config.timeout_seconds, context=ssl.create_default_context()
             )
         else:
             client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
-        with client:
+        try:
             if config.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if username:
                 client.login(username, password or "")
-            refused = client.send_message(message, to_addrs=list(recipients))
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    try:
+        if session is None:
+            with connect() as client:
+                refused = client.send_message(message, to_addrs=list(recipients))
+        else:
+            refused = session.send(connect, message, list(recipients))
         if refused:
             codes = {code for code, _ in refused.values()}
             error = f"refused recipients: {', '.join(sorted(refused))}"

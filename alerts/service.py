@@ -211,6 +211,7 @@ def _notify(
             incident=_incident_facts(incident),
             identity=_identity(config, incident),
             as_of=facts.data_time(snapshot),
+            positions_as_of=snapshot.positions_as_of if snapshot is not None and snapshot.source else None,
             now=now,
             exchange=account.exchange,
             account=account.name,

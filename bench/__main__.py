@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, dashboard, engine, metrics, poll, risk, stream_load
+from bench import alerts, dashboard, engine, metrics, poll, risk, stream_alerts, stream_load
 
 SUITES = {
     "engine": engine.main,
@@ -13,6 +13,7 @@ SUITES = {
     "dashboard": dashboard.main,
     "risk": risk.main,
     "streams": stream_load.main,
+    "stream_alerts": stream_alerts.main,
     "metrics": metrics.main,
 }
 

@@ -238,7 +238,8 @@ def stress(
     for name in result.accounts:
         rules = settings.rules_named(name)
         bands[name] = {"critical_health": rules.critical_below, "warning_health": rules.warning_below}
-    render_stress(result, Console(), bands)
+    currencies = {a.name: a.collateral for a in settings.accounts}
+    render_stress(result, Console(), bands, currencies)
 
 
 @app.command()
@@ -286,9 +287,6 @@ def demo(
     # the CLI in another terminal finds this config by itself (config.settings.config_path)
     config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
     console = Console()
-    from config.files import write_config
-
-    config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
     # the watchdog beside the poller, as in production: it tells when the poller goes silent
     watchdog_process = subprocess.Popen(  # noqa: S603 - our own CLI, with our config
         [sys.executable, "-m", "cli.main", "watchdog", "--config", str(config_file)],
@@ -309,7 +307,8 @@ def demo(
             f"exchange simulator: {base_url}   database: {database}   "
             f"polling {len(settings.accounts)} accounts every {interval:g} s, watchdog on (Ctrl-C stops)\n"
             f"In another terminal, from this folder: .venv/bin/marginwatch status (or alerts list, "
-            f"stress, rebalance); they read {config_file}"
+            f"stress, rebalance, risk examples/demo-snapshot.json); they find {config_file} by themselves "
+            f"(or give --config {config_file})"
         )
     )
     engine = make_engine(settings.database_url)
@@ -328,9 +327,6 @@ def demo(
                 console.print(Text(f"dashboard: http://127.0.0.1:{dashboard_port}", style="bold"))
             except (TimeoutError, RuntimeError) as exc:
                 console.print(Text(f"dashboard did not start ({exc}); see {DEMO_DIR / 'dashboard.log'}", style="red"))
-        with session_factory(make_engine(settings.database_url))() as session:
-            views = account_views(session, datetime.now(UTC), settings.stale_after)
-        render_status(views, console)
 
     try:
         with metrics_served(settings, metrics_port, console) as exporter:

@@ -17,9 +17,14 @@ from margin.rebalance import RebalancePlan
 
 
 def render_stress(
-    result: CorrelatedStress, console: Console, bands: Mapping[str, dict[str, float]] | None = None
+    result: CorrelatedStress,
+    console: Console,
+    bands: Mapping[str, dict[str, float]] | None = None,
+    collateral: Mapping[str, str] | None = None,
 ) -> None:
-    """`bands`: each account's configured health bands ({"critical_health", "warning_health"})."""
+    """`bands`: each account's configured health bands ({"critical_health", "warning_health"});
+    `collateral`: each account's collateral currency (the "to survive" rows, one per
+    currency: USDT and USDC are not added together)."""
     default = {"critical_health": 1.15, "warning_health": 1.5}
     table = Table(
         title="Correlated stress: BTC shock, each symbol by its beta",
@@ -39,7 +44,15 @@ def render_stress(
             style = "bold red" if scenario.liquidated[i] else health_style(value, (bands or {}).get(name, default))
             cells.append(Text(label, style=style))
         table.add_row(Text(name), *cells)
-    table.add_row("to survive", *[f"{s.total_to_survive:,.0f}" for s in result.scenarios])
+    currencies = [(collateral or {}).get(name, "") for name in result.accounts]
+    several = len(set(currencies)) > 1
+    for currency in sorted(set(currencies)):
+        members = [i for i, c in enumerate(currencies) if c == currency]
+        # one currency: named in the legend below (a wider label squeezes the shocks)
+        label = f"to survive {currency}" if several else "to survive"
+        table.add_row(
+            label, *[f"{sum(float(s.collateral_to_survive[i]) for i in members):,.0f}" for s in result.scenarios]
+        )
     console.print(table)
     order = result.liquidation_order()
     if order:
@@ -51,7 +64,8 @@ def render_stress(
                 )
             )
         )
-    console.print("to survive: collateral that keeps every pool above its maintenance requirement")
+    unit = "" if len(set(currencies)) != 1 or not currencies[0] else f" ({currencies[0]})"
+    console.print(f"to survive{unit}: collateral that keeps every pool above its maintenance requirement")
 
 
 def render_rebalance(plans: Mapping[str, RebalancePlan], console: Console) -> None:

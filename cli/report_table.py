@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from readmodels.symbols import pool_name
 from readmodels.text import age as age  # the CLI and the dashboard say "how long ago" alike
 
 LEVEL_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow", "ok": "bold green"}
@@ -73,6 +74,15 @@ def price(value: float | None) -> str:
     magnitude = abs(value)
     digits = 2 if magnitude >= 100 else 4 if magnitude >= 1 else 6
     return f"{value:,.{digits}f}"
+
+
+def pool_label(key: str, report: dict) -> str:
+    """A pool as a person reads it: "cross", or "isolated · BTC short" for "isolated:2"."""
+    kind, _, index = key.partition(":")
+    if kind != "isolated" or not index.isdigit() or int(index) >= len(report["positions"]):
+        return key
+    position = report["positions"][int(index)]
+    return pool_name("isolated", position["symbol"], position["side"])
 
 
 def ratio(value: float | None, digits: int = 3) -> str:
@@ -205,10 +215,11 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         )
     console.print(stress)
     for shock in report["stress"]["liquidating_shocks"]:
+        pool = pool_label(shock["pool"], report)
         if shock["side"] is None:
-            console.print(Text(f"{shock['pool']}: no uniform move in range liquidates it"))
+            console.print(Text(f"{pool}: no uniform move in range liquidates it"))
             continue
         first, other = (shock["down"], shock["up"]) if shock["side"] == "down" else (shock["up"], shock["down"])
         other_side = "up" if shock["side"] == "down" else "down"
         rest = "" if other is None else f"; {other_side}: {percent(other)}"
-        console.print(Text(f"{shock['pool']}: liquidates first on a move of {percent(first)} ({shock['side']}){rest}"))
+        console.print(Text(f"{pool}: liquidates first on a move of {percent(first)} ({shock['side']}){rest}"))

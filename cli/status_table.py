@@ -50,7 +50,7 @@ COLUMNS = {  # widths hold the cell's padding (one space each side)
     "level": (13, 0),
     "chance 24h": (12, 0),
     "nearest liq.": (22, 0),
-    "data": (12, 1),
+    "data": (18, 1),
     "health": (8, 2),
     "top-up": (12, 3),
     "equity": (14, 4),
@@ -85,6 +85,8 @@ def render_status(views: Sequence[AccountView], console: Console) -> None:
             data = Text(f"STALE {age(v.age_seconds)}", style="bold red")
         else:
             data = Text(age(v.age_seconds), style="green")
+            if v.stream == "live" and v.mark_age_seconds is not None:
+                data.append(f" · mark {age(v.mark_age_seconds)}")
         # figures of an account not watched now are history, not the present: dim, never green
         figure_style = "" if v.watched else "dim"
         cells = {

@@ -133,6 +133,11 @@ class AccountConnector:
         self._shared_markets = shared_markets
         self.warnings: list[str] = []
 
+    @property
+    def shared_markets(self) -> SharedMarkets | None:
+        """The markets this connector shares with the venue's other clients (streams too)."""
+        return self._shared_markets
+
     def _make_client(self, credentials: Mapping[str, str]) -> ccxt_async.Exchange:
         if self.profile.uses_wallet:
             # Reads need only the address. Given a private key too, ccxt's load_markets

@@ -28,6 +28,7 @@ from margin.danger import DangerLimits
 from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import pools
 from margin.snapshot import Snapshot
+from margin.vectorised import Batch, BatchResult, health_prices
 from margin.volatility import touch_probability
 
 LEVELS = ("warning", "critical", "liquidation")
@@ -54,24 +55,74 @@ def chance_price(
 ) -> float | None:
     """The price between the mark and `barrier` at which the chance of touching the barrier
     within the horizon is `chance` (the first-passage probability grows as the price nears
-    the barrier): bisection on the log distance. The mark itself when the chance is already
-    there; None without a barrier or a σ."""
+    the barrier). The mark itself when the chance is already there; None without a barrier
+    or a σ. One element of chance_prices."""
     if barrier is None or not sigma or sigma <= 0 or barrier <= 0:
         return None
-    if _touch(mark, barrier, sigma, horizon_hours) >= chance:
-        return mark
-    near, far = 0.0, math.log(mark / barrier)  # log(price / barrier): 0 at the barrier
-    for _ in range(60):
+    price = chance_prices(np.array([mark]), np.array([barrier]), np.array([sigma]), np.array([chance]), horizon_hours)
+    return float(price[0])
+
+
+def chance_prices(
+    mark: np.ndarray, barrier: np.ndarray, sigma: np.ndarray, chance: np.ndarray, horizon_hours: float
+) -> np.ndarray:
+    """chance_price elementwise over arrays (nan where there is no barrier or σ): bisection
+    on the log distance to the barrier, 45 halvings (2^-45 of it: far below a price tick)."""
+    mark, barrier, sigma, chance = (np.asarray(x, dtype=float) for x in (mark, barrier, sigma, chance))
+    valid = np.isfinite(barrier) & (barrier > 0) & np.isfinite(sigma) & (sigma > 0) & (mark > 0)
+    safe_barrier = np.where(valid, barrier, 1.0)
+    safe_sigma = np.where(valid, sigma, 1.0)
+    safe_mark = np.where(valid, mark, 1.0)
+    near = np.zeros_like(safe_mark)  # log(price / barrier): 0 at the barrier
+    far = np.log(safe_mark / safe_barrier)
+    for _ in range(45):
         middle = (near + far) / 2
-        if _touch(barrier * math.exp(middle), barrier, sigma, horizon_hours) >= chance:
-            near = middle
-        else:
-            far = middle
-    return barrier * math.exp(near)
+        reached = touch_probability(safe_barrier * np.exp(middle), safe_barrier, safe_sigma, horizon_hours) >= chance
+        near = np.where(reached, middle, near)
+        far = np.where(reached, far, middle)
+    price = safe_barrier * np.exp(near)
+    already = touch_probability(safe_mark, safe_barrier, safe_sigma, horizon_hours) >= chance
+    return np.where(valid, np.where(already, safe_mark, price), np.nan)
 
 
-def _touch(price: float, barrier: float, sigma: float, horizon_hours: float) -> float:
-    return float(touch_probability(np.array([price]), np.array([barrier]), sigma, horizon_hours)[0])
+def danger_prices(
+    mark: np.ndarray,
+    down: np.ndarray,
+    up: np.ndarray,
+    sigma: np.ndarray,
+    chance: np.ndarray,
+    distance: np.ndarray,
+    horizon_hours: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per position (arrays; nan: none), the prices below and above the mark where its
+    danger reaches a level: with σ, where the chance of touching a liquidation price within
+    the horizon reaches `chance`; without, where the distance to it falls to `distance`.
+
+    The level counts both sides' chances added (margin.danger.liquidation_chance). On the
+    way to one side the other side's chance only falls, so the level is reached no later
+    than where this side's chance reaches the level's chance less the other side's chance
+    at the mark: a watch set there fires early, never late."""
+    mark, down, up, sigma = (np.asarray(x, dtype=float) for x in (mark, down, up, sigma))
+    has_sigma = np.isfinite(sigma) & (sigma > 0)
+    safe_sigma = np.where(has_sigma, sigma, 1.0)
+    down_now = np.where(np.isfinite(down), touch_probability(mark, down, safe_sigma, horizon_hours), 0.0)
+    up_now = np.where(np.isfinite(up), touch_probability(mark, up, safe_sigma, horizon_hours), 0.0)
+    by_chance = (
+        chance_prices(mark, down, sigma, np.maximum(chance - up_now, 1e-9), horizon_hours),
+        chance_prices(mark, up, sigma, np.maximum(chance - down_now, 1e-9), horizon_hours),
+    )
+    by_distance = (down / (1.0 - distance), up / (1.0 + distance))
+    return (
+        np.where(has_sigma, by_chance[0], by_distance[0]),
+        np.where(has_sigma, by_chance[1], by_distance[1]),
+    )
+
+
+def earliest(
+    first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """combine elementwise: the higher price below the mark, the lower above (nan: none)."""
+    return np.fmax(first[0], second[0]), np.fmin(first[1], second[1])
 
 
 def distance_price(barrier: float | None, distance: float, side: str) -> float | None:
@@ -139,9 +190,61 @@ def from_prices(
 def _danger(
     liq: Liquidation, sigma: float | None, chance: float, distance: float, limits: DangerLimits
 ) -> tuple[float | None, float | None]:
-    if sigma:
-        return (
-            chance_price(liq.mark, liq.down, sigma, chance, limits.horizon_hours),
-            chance_price(liq.mark, liq.up, sigma, chance, limits.horizon_hours),
-        )
-    return distance_price(liq.down, distance, "down"), distance_price(liq.up, distance, "up")
+    down, up = danger_prices(
+        np.array([liq.mark]),
+        np.array([math.nan if liq.down is None else liq.down]),
+        np.array([math.nan if liq.up is None else liq.up]),
+        np.array([math.nan if sigma is None else sigma]),
+        np.array([chance]),
+        np.array([distance]),
+        limits.horizon_hours,
+    )
+    return _optional(down[0]), _optional(up[0])
+
+
+def _optional(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+PRICE_COLUMNS = ("warning_price_down", "warning_price_up", "critical_price_down", "critical_price_up")
+
+
+def batch_alert_prices(
+    batch: Batch, result: BatchResult, sigma: np.ndarray, limits: Sequence[DangerLimits]
+) -> dict[str, np.ndarray]:
+    """from_prices for every position of an evaluated batch at once (nan: none): per
+    position, the prices of its symbol where its pool enters warning and critical, below
+    and above the mark. `sigma`: each position's daily σ (nan: unknown); `limits`: each
+    account's thresholds. One vectorised pass per distinct set of thresholds."""
+    n = batch.size.shape[0]
+    out = {name: np.full(n, np.nan) for name in PRICE_COLUMNS}
+    by_limits: dict[DangerLimits, list[int]] = {}
+    for account, account_limits in enumerate(limits):
+        by_limits.setdefault(account_limits, []).append(account)
+    for account_limits, accounts in by_limits.items():
+        rows = np.flatnonzero(np.isin(batch.account, accounts))
+        if rows.size == 0:
+            continue
+        for level, health, chance, distance in (
+            ("warning", account_limits.warning_health, account_limits.warning_chance, account_limits.warning_distance),
+            (
+                "critical",
+                account_limits.critical_health,
+                account_limits.critical_chance,
+                account_limits.critical_distance,
+            ),
+        ):
+            by_health = health_prices(batch, health)
+            by_danger = danger_prices(
+                batch.mark[rows],
+                result.liquidation_price_down[rows],
+                result.liquidation_price_up[rows],
+                sigma[rows],
+                np.full(rows.size, chance),
+                np.full(rows.size, distance),
+                account_limits.horizon_hours,
+            )
+            down, up = earliest((by_health[0][rows], by_health[1][rows]), by_danger)
+            out[f"{level}_price_down"][rows] = down
+            out[f"{level}_price_up"][rows] = up
+    return out

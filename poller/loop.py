@@ -43,6 +43,7 @@ from poller.rows import Polled, account_rows
 from poller.schedule import run_cycles
 from poller.shards import in_shard, parse_shard
 from poller.startup import start_phase
+from poller.streaming import StreamWatch
 from store import repo
 from store.pollers import database_now
 
@@ -107,6 +108,7 @@ class Poller:
         self._database_offset: float | None = None  # database time - time.monotonic(), seconds
         # off only for tests that move time by hand through `now` (their clock must count)
         self.cap_clock = cap_clock
+        self.stream_watch: StreamWatch | None = None  # set by the runtime when streams are on
 
     def database_clock(self) -> datetime | None:
         """The database's time, estimated from its last reading (None before the first)."""
@@ -190,6 +192,8 @@ class Poller:
     async def _cycle(self, report: CycleReport) -> None:
         states, owned = await self.write(self._begin)
         mine = [a for a in self.accounts if owned is None or self.ids[a.name] in owned]
+        if self.stream_watch is not None:  # a lease gone to another poller: its streams' work too
+            self.stream_watch.keep_only({a.name for a in mine})
         due = [a for a in mine if states.get(a.name) == "active" or self._retry_paused]
         report.skipped = [a.name for a in mine if a not in due]
         self._retry_paused = False
@@ -202,12 +206,12 @@ class Poller:
                     done |= more
                 results = [task.result() for task in done]
                 await self._store(results, report)
-                await self._alerts([account for account, _, _ in results])
+                await self.alerts_for([account for account, _, _ in results])
         finally:
             for task in pending:  # a failed write ends the cycle: its other polls with it
                 task.cancel()
         await self.record_key_checks(due)
-        await self._alerts([a for a in mine if a not in due])  # repeats, staleness
+        await self.alerts_for([a for a in mine if a not in due])  # repeats, staleness
         await asyncio.gather(*self._aftercare, return_exceptions=True)  # each bounded by its own timeout
         self._aftercare = []
         for exchange, view in self._views.items():
@@ -251,6 +255,8 @@ class Poller:
                 repo.record_snapshot, self.sessions, self.ids[account.name], row, positions, polled.document
             )
             self.liquidations.remember(account, polled.taken_at, positions)
+            if self.stream_watch is not None:
+                self.stream_watch.polled(account, polled, row, positions)
             report.stored.append(account.name)
             # network look-ups after the write, off the path of the other accounts' writes
             self._aftercare.append(
@@ -275,6 +281,8 @@ class Poller:
                 continue
             pause = "refused" if isinstance(error, KeyRefused) else "paused" if error.kind == "permanent" else None
             log.warning("%s: %s", account.label, error.message)
+            if self.stream_watch is not None:
+                self.stream_watch.forget(account.name)
             await self.write(
                 repo.record_failure,
                 self.sessions,
@@ -287,20 +295,25 @@ class Poller:
             )
             report.failed[account.name] = error.message
 
-    async def _alerts(self, accounts: list[AccountConfig]) -> None:
+    async def alerts_for(self, accounts: list[AccountConfig]) -> None:
         """Step the alert rules of `accounts` on what was just stored; wake the sender."""
         if self.alerts_wake is None or not accounts:
             return
         from alerts.service import evaluate_account
 
-        told = False
         for account in accounts:
             notification = await self.write(
                 evaluate_account, self.sessions, self.config, account, self.ids[account.name], self.clock()
             )
-            told = told or notification is not None
-        if told:
-            self.alerts_wake.set()
+            if notification is not None:  # the sender starts on it while the others are evaluated
+                self.alerts_wake.set()
+
+    async def poll_now(self, accounts: list[AccountConfig]) -> None:
+        """Poll `accounts` at once, outside the cycle (a streamed crossing or an account
+        change asked for it): stored and alerted on like a cycle's polls."""
+        results = list(await asyncio.gather(*(self._poll(a) for a in accounts)))
+        await self._store(results, CycleReport(started=self.clock()))
+        await self.alerts_for([a for a, _, _ in results])
 
     async def record_key_checks(self, due: list[AccountConfig]) -> None:
         for account in due:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from margin.alert_prices import PRICE_COLUMNS, batch_alert_prices
 from margin.danger import DangerLimits, PositionRisk, assess
 from margin.funding import FundingRate, funding_projection
 from margin.liquidation import disagrees, distance_in_sigma
@@ -32,6 +33,9 @@ class Polled:
     document: str | None = None  # the snapshot JSON kept as the account's latest
     funding: Mapping[str, FundingRate] = field(default_factory=dict)
     limits: DangerLimits = field(default_factory=DangerLimits)
+    # None: a poll; "mark_stream": the last poll's positions at streamed marks (an estimate)
+    source: str | None = None
+    positions_as_of: datetime | None = None  # an estimate's: when its positions were polled
 
 
 def _value(x: float | None) -> float | None:
@@ -49,6 +53,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
         for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)
     ]
     sigma_array = [math.nan if s is None else s for s in sigma]
+    watch_prices = batch_alert_prices(batch, result, np.array(sigma_array, dtype=float), [p.limits for p in polled])
     # the 24 h chance of touching either side (union bound, capped: margin.danger.liquidation_chance)
     touch = np.minimum(
         1.0,
@@ -111,6 +116,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
                 "health": _value(result.pool_health[batch.pool[r]]) if pos.margin_mode == "isolated" else None,
                 "volatility": pos.volatility,
                 "touch_probability": None if pos.volatility is None else float(touch[r]),
+                **{name: _value(watch_prices[name][r]) for name in PRICE_COLUMNS},
             }
         assessment = assess(risks, pool_health, item.limits)
         for i, level in zip(order, assessment.positions, strict=True):
@@ -143,6 +149,8 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
             "nearest_liquidation_price": nearest["liquidation_price"] if nearest else None,
             "nearest_sigma": nearest["distance_sigma"] if nearest else None,
             **outlook,
+            "source": item.source,
+            "positions_as_of": item.positions_as_of,
         }
         output.append((account, kept))
     return output

@@ -16,10 +16,12 @@ from config.secrets import credentials
 from config.settings import Config, ConfigError
 from connectors.account import AccountConnector, SharedMarkets
 from connectors.market_data import MarketData
+from connectors.streams import Streams
 from poller.heartbeat import Heartbeat
 from poller.loop import CycleReport, Poller, in_shard
 from poller.membership import Membership, SqliteLock, sqlite_file
 from poller.outage import DATABASE_ERRORS
+from poller.streaming import StreamWatch
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 
@@ -55,6 +57,24 @@ def build_market_data(config: Config) -> dict[str, MarketData]:
             shared[key] = MarketData(account.exchange, account.base_url, budget_seconds=config.account_timeout)
         result[account.name] = shared[key]
     return result
+
+
+def build_stream_watch(
+    config: Config, poller: Poller, secrets_file: dict | None, shared_markets: SharedMarkets | None
+) -> StreamWatch:
+    """The streams of the poller's accounts (docs/streaming.md): marks checked against the
+    alert prices of each poll, account changes and crossings answered by a re-poll."""
+    creds: dict[str, dict[str, str]] = {}
+    for account in poller.accounts:
+        try:
+            creds[account.name] = dict(credentials(account, secrets_file))
+        except ConfigError:  # already recorded by build_connectors; its marks are still watched
+            continue
+
+    def streams_of(on_crossing: Callable[..., None], on_event: Callable[..., None]) -> Streams:
+        return Streams(config.streaming, poller.accounts, creds, on_crossing, on_event, shared_markets=shared_markets)
+
+    return StreamWatch(poller, streams_of, poller.poll_now)
 
 
 def build_heartbeat(config: Config) -> Heartbeat | None:
@@ -116,6 +136,7 @@ async def _run(
     mine = [ids[a.name] for a in config.accounts if in_shard(a.name, shard) and a.name in connectors]
     membership = Membership(sessions, config.poll_interval_seconds, mine, leasing=leasing)
     heartbeat = build_heartbeat(config)
+    shared_markets = next((c.shared_markets for c in connectors.values()), None)
     poller = Poller(
         config,
         sessions,
@@ -126,6 +147,9 @@ async def _run(
         membership=membership,
         heartbeat=heartbeat,
     )
+    if config.streaming.enabled:
+        poller.stream_watch = build_stream_watch(config, poller, secrets_file, shared_markets)
+        await poller.stream_watch.start()
     sender_stop = asyncio.Event()
     backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
     sender = asyncio.create_task(
@@ -145,6 +169,8 @@ async def _run(
         wake.set()
         await sender
         await bots
+        if poller.stream_watch is not None:
+            await poller.stream_watch.stop()
         await poller.close()
         await poller.outage.settle()  # monitor alerts on their way go out before the process ends
         try:

@@ -27,7 +27,8 @@ from store.levels import (
     display_level,
     order_key,
 )
-from store.schema import AccountSnapshot
+from store.schema import AccountSnapshot, StreamState
+from store.stream_states import account_marks
 
 __all__ = ["CRITICAL", "LEVEL_NUMBERS", "NOT_WATCHED", "OK", "ORDER", "STALE", "WARNING", "AccountView"]
 
@@ -70,6 +71,13 @@ class AccountView:
     risk_level: int | None = None  # margin.danger.Level of the latest snapshot, as the poller computed it
     touch_probability: float | None = None  # 24 h, either side, highest of any position
     nearest: Nearest | None = None
+    # streaming (docs/streaming.md): the newest streamed mark's age, the venue stream's
+    # state ("live", "stale", "down"; None: not streamed), and whether the latest figures
+    # are an estimate (the last poll's positions at streamed marks) and of when its positions are
+    mark_age_seconds: float | None = None
+    stream: str | None = None
+    estimate: bool = False
+    positions_age_seconds: float | None = None
 
     @property
     def level(self) -> str:
@@ -97,6 +105,8 @@ class AccountView:
         parts = list(dict.fromkeys(parts))  # a refusal is often both the state's reason and the last error
         if self.key_status == "trade":
             parts.append("key can trade (use a read-only key)")
+        if self.state == "active" and self.stream in ("stale", "down"):
+            parts.append(f"mark stream {self.stream}: alerts wait for the next poll")
         return "; ".join(parts)
 
     @property
@@ -113,6 +123,7 @@ def account_views(session: Session, now: datetime, stale: Staleness | float) -> 
     or just its age limit in seconds."""
     rule = stale if isinstance(stale, Staleness) else Staleness(stale)
     keys = repo.latest_key_checks(session)
+    streams = account_marks(session)
     views = []
     for account, snap in repo.latest_snapshots(session):
         fresh = freshness(account.last_success_at, now, rule, account.consecutive_failures)
@@ -141,9 +152,23 @@ def account_views(session: Session, now: datetime, stale: Staleness | float) -> 
                 risk_level=snap.level if snap else None,
                 touch_probability=snap.touch_probability if snap else None,
                 nearest=_nearest(snap),
+                **_streaming(streams.get(account.id), snap, now),
             )
         )
     return sorted(views, key=lambda v: v.sort_key)
+
+
+def _streaming(state: StreamState | None, snap: AccountSnapshot | None, now: datetime) -> dict[str, object]:
+    def age(moment: datetime | None) -> float | None:
+        return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+    estimate = bool(snap is not None and snap.source)
+    return {
+        "mark_age_seconds": age(state.last_message_at) if state else None,
+        "stream": None if state is None else "stale" if state.stale else "live" if state.connected else "down",
+        "estimate": estimate,
+        "positions_age_seconds": age(snap.positions_as_of if estimate and snap else None),
+    }
 
 
 def _nearest(snap: AccountSnapshot | None) -> Nearest | None:
@@ -180,6 +205,9 @@ def status_document(views: list[AccountView]) -> list[dict[str, object]]:
             },
             "stale": not v.watched,
             "data_age_seconds": v.age_seconds,
+            "mark_age_seconds": v.mark_age_seconds,  # the newest streamed mark (None: not streamed)
+            "stream": v.stream,  # live | stale | down | None
+            "estimate": v.estimate,  # the figures: the last poll's positions at streamed marks
             "problem": v.problem or None,
         }
         for v in views

@@ -106,6 +106,32 @@ def record_snapshot(
         return int(snapshot_id)
 
 
+def record_estimates(
+    sessions: sessionmaker[Session],
+    estimates: Sequence[tuple[int, Mapping[str, Any], Sequence[Mapping[str, Any]], str | None]],
+) -> list[int]:
+    """Store estimates between polls, (account id, snapshot row, position rows, document)
+    each: the last poll's positions at streamed marks (`snapshot["source"]`), as the
+    accounts' latest figures, in one transaction. Not a poll: each account's freshness,
+    state and failures stay as the polls left them. Nothing is stored for an account that
+    is not active (paused or refused since). Returns the ids of the accounts stored."""
+    stored = []
+    with sessions.begin() as session:
+        for account_id, snapshot, positions, document in estimates:
+            account = session.get(Account, account_id, with_for_update=True)
+            if account is None or account.state != "active":
+                continue
+            snapshot_id = session.execute(
+                insert(AccountSnapshot).values(account_id=account_id, **snapshot).returning(AccountSnapshot.id)
+            ).scalar_one()
+            if positions:
+                session.execute(insert(PositionSnapshot), [{**p, "snapshot_id": snapshot_id} for p in positions])
+            account.latest_snapshot_id = snapshot_id
+            account.latest_document = document
+            stored.append(account_id)
+    return stored
+
+
 def record_failure(
     sessions: sessionmaker[Session],
     account_id: int,

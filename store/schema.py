@@ -104,6 +104,10 @@ class AccountSnapshot(Base):
     nearest_liquidation_side: Mapped[str | None] = mapped_column(String(4))  # down | up
     nearest_liquidation_price: Mapped[float | None] = mapped_column(Float)
     nearest_sigma: Mapped[float | None] = mapped_column(Float)  # nearest distance in daily σ
+    # None: a poll. "mark_stream": the last polled positions at a streamed mark (an estimate
+    # between polls), the positions as of `positions_as_of`
+    source: Mapped[str | None] = mapped_column(String(12))
+    positions_as_of: Mapped[datetime | None]
 
     __table_args__ = (
         # "latest per account" and "history of one account" are both range scans on this
@@ -142,6 +146,12 @@ class PositionSnapshot(Base):
     liquidation_price_up: Mapped[float | None] = mapped_column(Float)  # above the mark
     liquidation_side: Mapped[str | None] = mapped_column(String(4))  # of liquidation_price: down | up
     level: Mapped[int | None] = mapped_column(Integer)  # the position's risk level
+    # alert prices of this symbol (the rest of its pool at mark): where its pool enters
+    # warning / critical, below and above the mark (margin.alert_prices)
+    warning_price_down: Mapped[float | None] = mapped_column(Float)
+    warning_price_up: Mapped[float | None] = mapped_column(Float)
+    critical_price_down: Mapped[float | None] = mapped_column(Float)
+    critical_price_up: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_position_snapshots_snapshot", "snapshot_id"),)
 
@@ -381,3 +391,24 @@ class AlertDigest(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     created_at: Mapped[datetime]
     notification_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StreamState(Base):
+    """One websocket stream as the poller last saw it (connectors.streams): a venue's mark
+    stream ("marks:<venue>") or an account's position/balance stream ("account:<name>"),
+    and per account the newest streamed mark ("marks:<name>"). Written every few seconds."""
+
+    __tablename__ = "stream_states"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # marks | account
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    connected: Mapped[bool] = mapped_column(Boolean)
+    stale: Mapped[bool] = mapped_column(Boolean)
+    last_message_at: Mapped[datetime | None]
+    connected_at: Mapped[datetime | None]
+    reconnects: Mapped[int] = mapped_column(Integer)
+    messages: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -103,3 +103,72 @@ def test_a_long_s_prices_line_up_below_the_mark() -> None:
     health_at_crit = (4000 + 10 * (crit - 3000)) / (0.1 * crit)
     assert touch == pytest.approx(0.2, abs=1e-6) or health_at_crit == pytest.approx(1.15)
     assert prices.liquidation[1] is None and prices.critical[1] is None
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.floats(0.02, 0.3),  # distance to the lower liquidation price, fraction of the mark
+    st.floats(0.02, 0.3),  # to the upper one
+    st.floats(0.005, 0.1),  # daily σ
+    st.sampled_from([0.05, 0.2]),
+    st.floats(0.0, 1.0),  # where between the mark and the watch price
+)
+def test_a_chance_watch_fires_before_the_level_is_reached_on_either_side(
+    below: float, above: float, sigma: float, chance: float, where: float
+) -> None:
+    """Both sides' chances count (their sum): between the mark and the price a watch is set
+    at, the level's chance is never reached, so a move that reaches it has crossed the watch."""
+    from margin.alert_prices import danger_prices
+
+    mark, down, up = 100.0, 100.0 * (1 - below), 100.0 * (1 + above)
+
+    def chance_at(price: float) -> float:
+        return float(
+            touch_probability(np.array([price]), np.array([down]), sigma, 24.0)[0]
+            + touch_probability(np.array([price]), np.array([up]), sigma, 24.0)[0]
+        )
+
+    assume(chance_at(mark) < chance * 0.999)
+    low, high = danger_prices(
+        np.array([mark]), np.array([down]), np.array([up]), np.array([sigma]), np.array([chance]), np.array([0.0]), 24.0
+    )
+    for watch in (low[0], high[0]):
+        assert math.isfinite(watch)
+        price = mark + where * (watch - mark) * 0.999
+        assert chance_at(price) < chance + 1e-9
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(snapshots(), min_size=1, max_size=3), st.floats(0.005, 0.1) | st.none())
+def test_the_stored_alert_prices_are_the_scalar_engine_s(docs: list[dict], sigma: float | None) -> None:
+    """The poller stores batch_alert_prices with each position: the same prices as
+    alert_prices (one symbol's, the rest of its pool at mark) for every position."""
+    from margin.alert_prices import batch_alert_prices, from_prices
+    from margin.vectorised import evaluate
+
+    for doc in docs:
+        for p in doc["positions"]:
+            p["volatility"] = sigma
+    snaps = [parse_snapshot(d) for d in docs]
+    batch = batch_from_snapshots(snaps)
+    limits = DangerLimits()
+    got = batch_alert_prices(
+        batch, evaluate(batch), np.full(batch.size.shape[0], sigma or math.nan), [limits] * len(snaps)
+    )
+    for k in range(batch.size.shape[0]):
+        snap, i = snaps[batch.account[k]], int(batch.index[k])
+        expected = from_prices(
+            snap,
+            limits,
+            all_liquidations(snap),
+            all_liquidations(snap, limits.warning_health),
+            all_liquidations(snap, limits.critical_health),
+        )
+        [mine] = [a for a in expected if a.symbol == snap.positions[i].symbol and a.pool == pool_of(snap, i).key]
+        for level in ("warning", "critical"):
+            for side, value in zip(("down", "up"), mine.level_prices(level), strict=True):
+                stored = got[f"{level}_price_{side}"][k]
+                if value is None:
+                    assert math.isnan(stored), (level, side)
+                else:
+                    assert stored == pytest.approx(value, rel=1e-9), (level, side)

@@ -48,7 +48,9 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
 ) -> None:
     """A poll a minute (the injected clock): each level is told once, in one thread; a
     step down waits for the 3-minute recovery dwell, and a wobble tells nothing."""
-    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False))
+    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False)
+    doc["alerts"]["recovery_dwell_minutes"] = 3  # the injected clock counts the minutes
+    config = parse_config(doc)
     clock = [datetime(2026, 11, 1, 12, 0, tzinfo=UTC)]
 
     async def main() -> None:

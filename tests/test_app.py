@@ -7,6 +7,7 @@ book, a liquidation on the chart, the correlated stress and an owner's rebalanci
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import time
@@ -230,19 +231,24 @@ def test_every_page_loads(app: AppTest) -> None:
 def test_overview_is_worst_first_and_stale_is_stale(app: AppTest) -> None:
     app.run()
     _no_exception(app)
-    frame = app.dataframe[0].value
+    rows = _overview_rows(app)
     # the risk level first: every polled book holds the demo's isolated LTC long 3.3 %
     # (0.7 σ) from liquidation, so all three are critical, by their chance (bravo 99 %,
     # charlie's cross pool, alpha's LTC 47 %); then the refused account, then the stale one
-    assert list(frame["name"]) == ["bravo", "charlie", "alpha", "echo", "delta"]
-    levels = frame.set_index("name")["level"]
-    assert list(levels) == ["critical", "critical", "critical", "not watched", "stale"]
-    chances = list(frame["touch_probability"])[:3]
+    assert list(rows) == ["bravo", "charlie", "alpha", "echo", "delta"]
+    assert [r["Level"] for r in rows.values()] == ["critical", "critical", "critical", "not watched", "stale"]
+    chances = [float(rows[n]["Liq. chance 24 h"].rstrip(" %")) for n in ("bravo", "charlie", "alpha")]
     assert chances == sorted(chances, reverse=True)
-    delta = frame.set_index("name").loc["delta"]
-    assert delta["data"].startswith("STALE")
-    assert frame.set_index("name").loc["echo", "data"] == "REFUSED"
-    assert frame.set_index("name").loc["bravo", "alert"] == "CRITICAL"
+    assert rows["delta"]["Data age"].startswith("STALE")
+    assert rows["echo"]["Data age"] == "REFUSED"
+    assert rows["bravo"]["Alert / key"].startswith("CRITICAL")
+    assert rows["bravo"]["Margin ratio"].endswith(" %") and rows["bravo"]["Equity / maint."].endswith("USDT")
+    assert not re.search(r"\b(None|nan)\b", str(rows)), rows
+    # the position grid: every polled account's positions, worst account first
+    grid = _grid(app)
+    heads = re.findall(r'<tr class="mw-acct">.*?>([^<>]+)</span>', grid)
+    assert heads[:3] == ["binanceusdm/bravo", "binanceusdm/charlie", "binanceusdm/alpha"], heads
+    assert "isolated · LTC long" in grid and not re.search(r"\b(None|nan)\b", grid)
     assert _metric(app, "Critical") == "3" and _metric(app, "Stale / not watched") == "2"
 
 
@@ -269,7 +275,13 @@ def test_what_if_slider_changes_the_health(app: AppTest) -> None:
     _no_exception(app)
     after = _metric(app, "What-if health")
     assert before != after
-    assert float(after) < float(before)  # a long book loses health when prices fall
+    # a long book loses health when prices fall (alpha's isolated LTC long, 3.3 % away, is
+    # past liquidation at -5 %: its equity is gone, and the page says so)
+    assert after == "≤ 0 (liquidated)" or float(after) < float(before)
+    app.slider(key="whatif_shock").set_value(-2.5).run()  # fine steps near liquidation
+    _no_exception(app)
+    table = next(d.value for d in app.dataframe if "Liquidation price after" in d.value.columns)
+    assert table["Distance after"].str.contains("%").any()
 
 
 def test_stale_account_page_says_stale(app: AppTest) -> None:
@@ -292,29 +304,29 @@ def test_password_gate_shows_an_anonymous_visitor_only_the_login(app: AppTest, m
     cookie: list[str | None] = [None]
     monkeypatch.setattr(gate, "login_cookie", lambda: cookie[0])  # AppTest cannot send cookies
     app.run()  # started without the edge (app/server.py): locked, and says how to start it
-    assert not app.dataframe and "app/server.py" in app.error[0].value
+    assert not _data(app) and "app/server.py" in app.error[0].value
     monkeypatch.setattr(web, "_installed", True)
     app.run()
     _no_exception(app)
-    assert not app.dataframe and not app.metric and app.title[0].value == "marginwatch"
+    assert not _data(app) and not app.metric and app.title[0].value == "marginwatch"
     for page in ("views/account/page.py", "views/alerts/page.py"):  # any page: still only the login
         with pytest.raises(ValueError):  # the gated app registers no other page
             app.switch_page(page)
     key = tokens.signing_key(encoded, secret)
     cookie[0] = tokens.issue(key)[:-2] + "xx"  # forged: a wrong signature
     app.run()
-    assert not app.dataframe
+    assert not _data(app)
     cookie[0] = tokens.issue(key, now=time.time() - 13 * 3600)  # expired (12 h by default)
     app.run()
-    assert not app.dataframe
+    assert not _data(app)
     cookie[0] = tokens.issue(key)
     app.run()
     _no_exception(app)
-    assert app.dataframe and app.title[0].value == "Overview"  # in
+    assert _data(app) and app.title[0].value == "Overview"  # in
     next(b for b in app.button if b.label == "Log out").click().run()
-    assert not app.dataframe  # logged out: the same cookie is revoked
+    assert not _data(app)  # logged out: the same cookie is revoked
     app.run()
-    assert not app.dataframe and app.title[0].value == "marginwatch"
+    assert not _data(app) and app.title[0].value == "marginwatch"
 
 
 def test_oidc_login_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> None:
@@ -328,16 +340,40 @@ def test_oidc_login_shows_an_anonymous_visitor_only_the_login(app: AppTest) -> N
     app.user = {"is_logged_in": False}
     app.run()
     _no_exception(app)
-    assert not app.dataframe and not app.metric and app.title[0].value == "marginwatch"
+    assert not _data(app) and not app.metric and app.title[0].value == "marginwatch"
     app.user = {"is_logged_in": True, "name": "Ada", "email": "ada@example.com"}
     app.run()
     _no_exception(app)
-    assert app.dataframe and app.title[0].value == "Overview"
+    assert _data(app) and app.title[0].value == "Overview"
 
 
 def _frame(at: AppTest, column: str) -> pd.DataFrame:
     """The first table on the page that has `column`."""
     return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _data(at: AppTest) -> bool:
+    """Whether the page shows any account data (a table of any kind)."""
+    return bool(at.dataframe) or any("<table" in h.proto.body for h in at.get("html"))
+
+
+def _overview_rows(at: AppTest) -> dict[str, dict[str, str]]:
+    """The overview's account table: each account's cells by header, as text."""
+    text = next(h.proto.body for h in at.get("html") if "mw-accounts" in h.proto.body)
+    heads = [html.unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", text)]
+    rows = {}
+    for name, cells in re.findall(r'<tr data-account="([^"]*)"[^>]*>(.*?)</tr>', text):
+        values = [
+            html.unescape(re.sub(r"<br>", " ", re.sub(r"<(?!br)[^>]+>", "", c)))
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)
+        ]
+        rows[html.unescape(name)] = dict(zip(heads, values, strict=True))
+    return rows
+
+
+def _grid(at: AppTest) -> str:
+    """The position grid's HTML."""
+    return next(h.proto.body for h in at.get("html") if "mw-position-grid" in h.proto.body)
 
 
 def _account(app: AppTest, name: str) -> AppTest:
@@ -351,17 +387,24 @@ def _account(app: AppTest, name: str) -> AppTest:
 def test_overview_shows_the_liquidation_chance_and_the_funding_flag(app: AppTest) -> None:
     app.run()
     _no_exception(app)
-    frame = app.dataframe[0].value.set_index("name")
-    assert frame.loc["bravo", "touch_probability"] == pytest.approx(0.9923, abs=1e-4)
-    assert frame.loc["alpha", "funding"] == "⚠ < 1.5 in 146 h (6.1 d)"
-    assert frame.loc["bravo", "funding"] == "—"  # below 1.5 already: funding is not what crosses it
+    rows = _overview_rows(app)
+    assert rows["bravo"]["Liq. chance 24 h"] == "99.2 %"
+    assert rows["alpha"]["Funding"] == "⚠ < 1.5 in 146 h (6.1 d)"
+    assert rows["bravo"]["Funding"] == "—"  # below 1.5 already: funding is not what crosses it
+    # an action card per account in danger, the worst first: an amount with its currency
+    texts = [m.value.replace("\\", "").replace("\u2060", "") for m in app.markdown]
+    cards = [t for t in texts if "what to do now" in t]
+    assert len(cards) == 3 and "bravo" in cards[0]
+    assert any(re.search(r"(Add|reduce) .*[\d,.]+ USDT", t) for t in texts), texts
 
 
 def test_account_page_shows_touch_probability_priced_remedy_and_liquidation(app: AppTest) -> None:
     _account(app, "bravo")
     assert _metric(app, "Liquidation chance 24 h (highest)") == "99.2 %"
-    positions = _frame(app, "touch_probability").set_index("symbol")
-    assert positions.loc[BTC, "touch_probability"] == pytest.approx(0.9923, abs=1e-4)
+    grid = _grid(app)  # the position grid: venue-native symbol, size in contracts and coins
+    assert "BTCUSDT" in grid and " ct" in grid and "Margin ratio" in grid
+    app.toggle(key="mw_grid_more_account").set_value(True).run()  # the columns a trader needs less
+    assert "99.2 %" in _grid(app)
     events = _frame(app, "detected_at")
     assert list(events["symbol"]) == ["SOL/USDT:USDT"] and events["price"].iloc[0] == 142.5
     history = json.loads(next(c.proto.spec for c in app.get("plotly_chart") if "health (min)" in c.proto.spec))
@@ -388,8 +431,9 @@ def test_account_page_flags_funding_that_crosses_the_warning_level(app: AppTest)
     rates = _frame(app, "funding_rate").set_index("symbol")
     assert rates.loc[BTC, "funding_rate"] == 0.002 and rates.loc[BTC, "predicted_funding_rate"] == 0.003
     # +0.2 %: the BTC long pays; −0.05 %: the ETH short pays too
-    assert rates.loc[BTC, "per_day"] == pytest.approx(-0.002 * 3.2 * 91480.5 * 3)
-    assert rates.loc[ETH, "per_day"] == pytest.approx(-0.0005 * 41.5 * 3242.7 * 3)
+    # shown with its currency (the CSV keeps the number)
+    assert rates.loc[BTC, "per_day"] == f"{-0.002 * 3.2 * 91480.5 * 3:+,.2f} USDT"
+    assert rates.loc[ETH, "per_day"] == f"{-0.0005 * 41.5 * 3242.7 * 3:+,.2f} USDT"
 
 
 def test_risk_page_shows_the_correlated_stress_and_the_owner_rebalancing(app: AppTest) -> None:

@@ -107,7 +107,7 @@ def test_what_ifs_move_the_health_the_right_way() -> None:
 def test_stress_curves_cross_liquidation_where_the_markers_say() -> None:
     snapshot = load(json.dumps({**json.loads(DEMO), "wallet_balance": 23_400.0}))  # health ~1.03
     curves = stress_curves(snapshot, "now")
-    assert set(curves["pool"]) == {"cross", "LTC/USDT:USDT long (isolated)"}
+    assert set(curves["pool"]) == {"cross", "isolated · LTC long"}
     markers = liquidation_markers(snapshot)
     cross = markers[markers["pool"] == "cross"]["shock"]
     assert len(cross) >= 1 and -0.01 < cross.iloc[0] < 0  # a small fall liquidates it

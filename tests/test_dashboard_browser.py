@@ -65,9 +65,11 @@ def _wait_for_snapshots(database: Path, accounts: int, timeout: float, demo: sub
     raise TimeoutError(f"the demo stored no snapshot of {accounts} accounts in {timeout:g} s")
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[str]:
-    """`marginwatch demo` polling every 3 s in tmp_path, with its dashboard; yields its URL."""
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`marginwatch demo` polling every 3 s in a temporary folder, with its dashboard; yields
+    its URL. One demo for the module: every test here only reads it."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     require_system_part(None if CHROMIUM.exists() else f"{CHROMIUM} not found", "Chromium", "apt-get install chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     cli = Path(sys.executable).with_name("marginwatch")
@@ -146,16 +148,17 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             expect.set_options(timeout=30_000)  # a loaded 2-core machine: a first render can take seconds
             page.goto(dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-            for name in names:  # the danger chart's labels: text the page holds, not canvas pixels
-                expect(page.get_by_text(name, exact=False).first).to_be_visible()
+            accounts_table = page.locator("table.mw-accounts")
+            for name in names:  # the accounts table (HTML): every demo account
+                expect(accounts_table.get_by_text(name, exact=False).first).to_be_visible()
             # the first row, worst first, is the critical account, and it is coloured as critical
-            # (the chart follows the table's order; the table itself is drawn on a canvas)
+            # (the chart follows the table's order)
             plot = page.locator(".js-plotly-plot").first
             expect(plot).to_be_visible()
             bars = plot.evaluate("p => ({y: p.data[0].y, colors: p.data[0].marker.color})")
             assert bars["y"][0] == "okx/okx-near-liquidation", bars["y"]
             assert bars["colors"][0] == COLORS[CRITICAL]
-            expect(page.get_by_text("REFUSED").first).to_be_visible()
+            expect(accounts_table.get_by_text("REFUSED").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 
             page.get_by_role("link", name="Account").first.click()
@@ -246,3 +249,95 @@ def test_first_request_to_a_page_of_a_gated_app_gets_the_login(tmp_path: Path) -
                     browser.close()
         finally:
             _stop(app)
+
+
+SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")  # a raw column name such as last_error
+ABSENT = re.compile(r"\b(None|nan|NaN)\b")
+MONEY = re.compile(r"\d[\d,]*(\.\d+)? (USDT|USDC)")
+PAGES = [
+    "",
+    "account?account=okx-near-liquidation",
+    "account?account=hyperliquid-vault",
+    "account?account=binance-withdraw-key",  # refused: no snapshot, no position grid
+    "risk",
+    "alerts",
+    "keys",
+]
+
+
+def _settled(page: Page) -> None:
+    """The page script ran to its end: the footer (drawn after the page) is there, and no
+    run is in progress."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("No login is configured").first).to_be_attached()
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)
+
+
+def _check_text(page: Page, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, where
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    found = ABSENT.search(text)
+    assert found is None, f"{where}: {text[max(0, found.start() - 80) : found.end() + 20]!r}"
+    for frame in page.locator('[data-testid="stDataFrame"]').all():  # canvas tables: their a11y cells
+        heads = frame.locator('[role="columnheader"]').all_inner_texts()
+        assert not [h for h in heads if SNAKE.match(h.strip())], f"{where}: {heads}"
+        cells = frame.locator('[role="gridcell"]').all_inner_texts()
+        assert not [c for c in cells if ABSENT.search(c)], f"{where}: {cells}"
+    heads = page.locator("table.mw-grid th, table.mw-accounts th").all_inner_texts()
+    assert not [h for h in heads if SNAKE.match(h.strip())], f"{where}: {heads}"
+
+
+def _grid_fits(page: Page, where: str) -> None:
+    """Every column of the position grid (and of the accounts table) within the window,
+    the table not scrolled sideways."""
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    for table in page.locator("table.mw-grid, table.mw-accounts").all():
+        table.scroll_into_view_if_needed()
+        rights = table.locator("th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().right)")
+        assert rights and max(rights) <= width, f"{where}: columns end at {max(rights)} px of {width}"
+        scroll = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+        assert scroll[0] <= scroll[1] + 1, f"{where}: scrolls sideways {scroll}"
+
+
+def test_every_page_at_desktop_and_phone_sizes(dashboard: str) -> None:
+    """Issue 17's proof: every page at 1440x900 and 390x844 without an exception, a "None",
+    a "nan" or a raw column name; the position grid whole at 1440 px; the critical demo
+    account's action card gives an amount with its currency; on the phone the accounts
+    come before the tiles."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for width, height in ((1440, 900), (390, 844)):
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.set_default_timeout(30_000)
+                for path in PAGES:
+                    where = f"/{path} at {width}x{height}"
+                    page.goto(f"{dashboard}/{path}")
+                    _settled(page)
+                    _check_text(page, where)
+                    if width == 1440 and (path == "" or path.startswith("account")) and "withdraw" not in path:
+                        expect(page.locator("table.mw-grid").first).to_be_attached()
+                        _grid_fits(page, where)
+                    page.screenshot(path=str(ARTIFACTS / f"walk-{width}-{path.replace('?', '-') or 'overview'}.png"))
+                page.goto(dashboard)
+                _settled(page)
+                if width == 1440:  # the critical account's card: first, with an amount and its currency
+                    card = page.locator('[class*="st-key-mw_action_overview_0"]')
+                    expect(card).to_contain_text("okx-near-liquidation")
+                    expect(card).to_contain_text("CRITICAL")
+                    assert MONEY.search(card.inner_text()), card.inner_text()
+                else:  # the phone: accounts (with the action) before the tiles
+                    cards = page.locator('[data-testid="mw-phone-cards"]')
+                    expect(cards).to_be_visible()
+                    first = cards.locator(".mw-card").first
+                    expect(first).to_contain_text("okx-near-liquidation")
+                    assert MONEY.search(first.inner_text()), first.inner_text()
+                    tile = page.locator('[data-testid="stMetric"]').first
+                    assert cards.bounding_box()["y"] < tile.bounding_box()["y"]  # type: ignore[index]
+                page.close()
+        finally:
+            browser.close()

@@ -81,10 +81,14 @@ def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str) -> di
         "stale_after_seconds": 10,  # a busy machine's slow cycle is not what this test is about
         "alerts": {
             **HEALTH_BANDS_ONLY,  # the health bands alone: 2.0 resolves (at 20x the risk level would not)
+            "recovery_dwell_minutes": 0,  # the dwell counts minutes: this run lasts seconds
             "retry_base_seconds": 0.2,
             "retry_cap_seconds": 0.5,
             "webhooks": [{"name": "ops", "url_env": "MW_MULTI_HOOK", "format": "json", "timeout_seconds": 3}],
         },
+        # the leases are the subject: a streamed crossing's re-poll is a second poll in its
+        # interval by design, which the count below would take for a lease broken
+        "streaming": {"enabled": False},
         "accounts": accounts,
     }
 

@@ -131,7 +131,7 @@ def test_volatility_funding_and_a_confirmed_liquidation(
     write_toml(doc, config_path)
     code, out, err = run_cli("stress", "--config", str(config_path))
     assert code == 0, err
-    assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out
+    assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out, out
     code, out, err = run_cli("rebalance", "--config", str(config_path))
     assert code == 0, err
     assert "fund (USDT)" in out and "okx" in out  # the others lend to the one far under its target

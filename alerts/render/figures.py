@@ -130,13 +130,18 @@ def clock(moment: datetime) -> str:
     return f"{moment:%H:%M:%S} UTC"
 
 
-def as_of(taken_at: datetime | None, now: datetime) -> str:
+def as_of(taken_at: datetime | None, now: datetime, positions_as_of: datetime | None = None) -> str:
     """ "as of 13:02:11 UTC (data age 4 s)": the time of the figures and how old they were
-    when the message was written (a retried delivery can arrive minutes later)."""
+    when the message was written (a retried delivery can arrive minutes later). With
+    `positions_as_of` (figures from a streamed mark price on the last polled positions):
+    "from mark price 13:02:11 UTC; positions as of 13:01:50 UTC (data age 4 s)"."""
     if taken_at is None:
         return f"no data yet · written {now:%Y-%m-%d} {clock(now)}"
     day = "" if taken_at.date() == now.date() else f"{taken_at:%Y-%m-%d} "
-    return f"as of {day}{clock(taken_at)} (data age {duration((now - taken_at).total_seconds())})"
+    age = f"(data age {duration((now - taken_at).total_seconds())})"
+    if positions_as_of is not None:
+        return f"from mark price {day}{clock(taken_at)}; positions as of {clock(positions_as_of)} {age}"
+    return f"as of {day}{clock(taken_at)} {age}"
 
 
 def base_of(symbol: str) -> str:

@@ -44,6 +44,9 @@ def payload_of(inputs: MessageInputs, content: Content, text: str) -> dict[str, 
         "created_at": _time(inputs.now),
         "as_of": _time(inputs.as_of),
         "data_age_seconds": age,
+        # "poll", or "mark_stream": the last poll's positions at a streamed mark price
+        "source": "poll" if inputs.positions_as_of is None else "mark_stream",
+        "positions_as_of": _time(inputs.positions_as_of if inputs.positions_as_of is not None else inputs.as_of),
         "account": {
             "label": inputs.label,
             "exchange": inputs.exchange,

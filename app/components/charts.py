@@ -11,6 +11,7 @@ from statistics import NormalDist
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from app.components import fmt
 from app.components.levels import COLORS, NOT_WATCHED, STALE
@@ -92,11 +93,12 @@ def danger_bars(frame: pd.DataFrame, limits: DangerLimits) -> go.Figure:
     return fig
 
 
-def _bands(fig: go.Figure, critical: float, warning: float) -> None:
-    """The critical and warning bands and the liquidation line, on a log health axis."""
-    fig.add_hrect(y0=0.0001, y1=critical, fillcolor=COLORS["critical"], opacity=0.10, line_width=0)
-    fig.add_hrect(y0=critical, y1=warning, fillcolor=COLORS["warning"], opacity=0.10, line_width=0)
-    fig.add_hline(y=1.0, line_color=LIQUIDATION, line_dash="dash")
+def _bands(fig: go.Figure, critical: float, warning: float, **where: int) -> None:
+    """The critical and warning bands and the liquidation line, on a log health axis
+    (`where`: row and col of a subplot)."""
+    fig.add_hrect(y0=0.0001, y1=critical, fillcolor=COLORS["critical"], opacity=0.10, line_width=0, **where)
+    fig.add_hrect(y0=critical, y1=warning, fillcolor=COLORS["warning"], opacity=0.10, line_width=0, **where)
+    fig.add_hline(y=1.0, line_color=LIQUIDATION, line_dash="dash", **where)
     # placed by hand: on a log axis plotly puts an hline's own annotation at the wrong height
     fig.add_annotation(
         text="liquidation (1)",
@@ -121,6 +123,9 @@ def _log_axis(values: Sequence[float], low: float, high: float, title: str) -> d
     lo = min([low, *finite]) * 0.75
     hi = max([high, *finite]) * 1.1
     ticks = [t for t in NICE_TICKS if lo <= t <= hi]
+    top = max(finite, default=None)
+    if top is not None and ticks and top > ticks[-1] * 1.15:  # the line's own top is labelled, not left above the ticks
+        ticks.append(float(f"{top:.2g}"))
     return {
         "title": title,
         "type": "log",
@@ -139,7 +144,7 @@ def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: 
     axis that carries the hover text (a shape has none)."""
     times = _local(events["occurred_at"], zone)
     for moment in times:
-        fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5)
+        fig.add_vline(x=moment, line_color=LIQUIDATION, line_dash="dot", line_width=1.5, row=1, col=1)
     texts = [svg(f"LIQUIDATED {e.symbol} {e.side} at {fmt.price(e.price)} ({e.source})") for e in events.itertuples()]
     fig.add_trace(
         go.Scatter(
@@ -150,7 +155,9 @@ def _liquidation_marks(fig: go.Figure, events: pd.DataFrame, zone: tzinfo, top: 
             marker={"symbol": "triangle-down", "size": 13, "color": LIQUIDATION},
             text=texts,
             hovertemplate="%{text}<extra></extra>",
-        )
+        ),
+        row=1,
+        col=1,
     )
 
 
@@ -162,50 +169,42 @@ def history_figure(
     collateral: str,
     events: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Health (worst per bucket, log scale) with the warning and critical bands, and the
-    equity on a second axis; a range selector to zoom into the loaded window; liquidation
-    `events` (occurred_at, symbol, side, price, source) as marked vertical lines."""
+    """Two charts on one time axis: health (worst per bucket, log scale) with the warning
+    and critical bands above, the equity below on its own axis (one axis per figure: the
+    equity line never crosses the bands). Liquidation `events` (occurred_at, symbol, side,
+    price, source) as marked vertical lines. The window is the page's one selector."""
     times = _local(frame["at"], zone)
     health = frame["min_health"].clip(lower=0.01)
-    fig = go.Figure()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.06)
     mode = "lines+markers" if len(frame) < 60 else "lines"  # a young account's few points stay visible
     fig.add_trace(
-        go.Scatter(x=times, y=health, name="health (min)", mode=mode, line={"color": "#1f77b4"}, connectgaps=False)
+        go.Scatter(x=times, y=health, name="health (min)", mode=mode, line={"color": "#1f77b4"}, connectgaps=False),
+        row=1,
+        col=1,
     )
     fig.add_trace(
         go.Scatter(
             x=times,
             y=frame["equity"],
             name=f"equity ({svg(collateral)})",
-            mode="lines",
-            line={"color": "#9467bd", "width": 1},
-            yaxis="y2",
-            opacity=0.7,
-        )
+            mode=mode,
+            line={"color": "#9467bd", "width": 1.5},
+        ),
+        row=2,
+        col=1,
     )
-    _bands(fig, critical, warning)
+    _bands(fig, critical, warning, row=1, col=1)
     axis = _log_axis(list(health), 0.9, warning * 1.3, "health")
     if events is not None and len(events):
         _liquidation_marks(fig, events, zone, 10 ** (axis["range"][1] - 0.03))
     fig.update_layout(
-        height=400,
+        height=460,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         hovermode="x unified",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         yaxis=axis,
-        yaxis2={"title": f"equity ({svg(collateral)})", "overlaying": "y", "side": "right", "showgrid": False},
-        xaxis={
-            "rangeselector": {
-                "buttons": [
-                    {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
-                    {"count": 6, "label": "6h", "step": "hour", "stepmode": "backward"},
-                    {"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
-                    {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
-                    {"step": "all", "label": "all"},
-                ]
-            },
-            "type": "date",
-        },
+        yaxis2={"title": f"equity ({svg(collateral)})", "tickformat": ",.0f"},
+        xaxis2={"type": "date"},
     )
     return fig
 

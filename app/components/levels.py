@@ -6,6 +6,7 @@ healthy)."""
 from __future__ import annotations
 
 from readmodels.accounts import CRITICAL, NOT_WATCHED, OK, ORDER, STALE, WARNING, AccountView
+from readmodels.text import age
 
 __all__ = ["ALERT_NAMES", "BACKGROUNDS", "COLORS", "CRITICAL", "NOT_WATCHED", "OK", "ORDER", "STALE", "WARNING"]
 
@@ -21,4 +22,14 @@ def data_label(view: AccountView, age_text: str) -> str:
         return view.state.upper()
     if view.stale:
         return f"STALE {age_text}" if view.age_seconds is not None else "STALE (never polled)"
-    return age_text
+    return age_text + stream_suffix(view)
+
+
+def stream_suffix(view: AccountView) -> str:
+    """ " · mark 1 s" (the newest streamed mark), " · stream STALE" or " · stream DOWN";
+    nothing for an account whose marks are not streamed."""
+    if view.stream is None:
+        return ""
+    if view.stream != "live":
+        return f" · stream {view.stream.upper()}"
+    return "" if view.mark_age_seconds is None else f" · mark {age(view.mark_age_seconds)}"

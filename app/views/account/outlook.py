@@ -49,22 +49,33 @@ def render_outlook(snap: AccountSnapshot, funding: pd.DataFrame, warning: float,
         _rates(tables.localise(funding, ["next_funding_at", "rates_at"], zone))
 
 
+def _quote(symbol: str) -> str:
+    """The currency a symbol's funding is paid in: its quote (BTC/USDT:USDT -> USDT)."""
+    return symbol.partition("/")[2].partition(":")[0] or symbol
+
+
 def _rates(frame: pd.DataFrame) -> None:
     def rate(v: float | None) -> str:
         return fmt.DASH if v is None or pd.isna(v) else f"{v * 100:+.4f} %"
 
-    money = {"per_day": lambda v: fmt.DASH if pd.isna(v) else f"{v:+,.2f}"}
-    styler = frame.style.format(
-        {"funding_rate": rate, "predicted_funding_rate": rate, **money},
-        subset=["funding_rate", "predicted_funding_rate", "per_day"],
-    ).map(lambda v: f"color: {COLORS[CRITICAL]}" if isinstance(v, float) and v < 0 else "", subset=["per_day"])
+    currency = {i: _quote(symbol) for i, symbol in frame["symbol"].items()}
+    per_day = [fmt.DASH if pd.isna(v) else f"{v:+,.2f} {currency[i]}" for i, v in frame["per_day"].items()]
+    money = {"per_day": str}
+    styler = (
+        frame.assign(per_day=per_day)
+        .style.format(
+            {"funding_rate": rate, "predicted_funding_rate": rate, **money},
+            subset=["funding_rate", "predicted_funding_rate", "per_day"],
+        )
+        .map(lambda v: f"color: {COLORS[CRITICAL]}" if str(v).startswith("-") else "", subset=["per_day"])
+    )
     tables.show(
         frame,
         "funding",
         styler=styler,
         key="funding_rates",
         column_config={
-            "margin_mode": st.column_config.TextColumn("mode"),
+            "margin_mode": st.column_config.TextColumn("Mode"),
             "funding_rate": st.column_config.TextColumn("rate now", help="Per funding interval; positive: longs pay."),
             "predicted_funding_rate": st.column_config.TextColumn("predicted", help="The next settlement's rate."),
             "funding_interval_hours": st.column_config.NumberColumn("every (h)", format="%g"),

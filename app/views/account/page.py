@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from app.components import fmt, tables, tz
+from app.components.actions import show_cards
 from app.components.charts import history_figure
 from app.components.context import DashboardContext, context_or_stop
-from app.components.levels import COLORS, CRITICAL
+from app.components.grid import show_grid
 from app.components.safe import md
 from app.views.account.data import (
     WINDOWS,
@@ -25,11 +26,16 @@ from app.views.account.data import (
     positions_frame,
     stored_accounts,
 )
-from app.views.account.outlook import TOUCH_HELP, render_liquidations, render_outlook
+from app.views.account.outlook import render_liquidations, render_outlook
 from app.views.account.remedy import render_remedy
+from app.views.account.streaming import render_alert_prices, render_stream_status
 from app.views.account.whatif import load
 from app.views.account.whatif_panel import render_what_if
 from margin.snapshot import Snapshot, SnapshotError
+from readmodels.accounts import account_views
+from readmodels.actions import books_at_mark, load_action_cards
+from readmodels.alert_prices import alert_price_rows
+from readmodels.positions import GridRow, position_grid
 from readmodels.risk import stored_books
 from store import repo
 from store.freshness import freshness, staleness
@@ -65,17 +71,29 @@ def render(ctx: DashboardContext) -> None:
         account = choose(accounts)
         snap = latest(session, account)
         positions = positions_frame(session, account)
+        views = [v for v in account_views(session, datetime.now(UTC), staleness(ctx.config)) if v.name == account.name]
+        grid = position_grid(session, datetime.now(UTC), staleness(ctx.config), views)
+        actions = load_action_cards(session, views, ctx.config)
         events = liquidations_frame(session, account.id)
         stats = repo.market_stats(session, account.exchange)
         books = stored_books(session, account.exchange)
+        watched_prices = alert_price_rows(session, account.latest_snapshot_id)
     now = datetime.now(UTC)
     zone = tz.current()
     rules = ctx.rules(account.name)
     snapshot, problem = _snapshot(account)
     _status(ctx, account, now)
+    render_stream_status(views[0] if views else None, zone)
+    if views and views[0].key_status == "trade":
+        st.warning(
+            "This account's API key can trade: a monitor needs only reading. Replace it with a read-only key.",
+            icon=":material/key:",
+        )
+    show_cards(actions, "account")
     if snap is not None:
         _figures(snap, account.collateral)
-        _positions(positions, account.collateral)
+        _positions(positions, grid, now, zone)
+        render_alert_prices(watched_prices)
         funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
         render_outlook(snap, funding, rules.warning_below, zone)
     _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)
@@ -84,10 +102,15 @@ def render(ctx: DashboardContext) -> None:
         st.error(problem)
         return
     if snapshot is None:
-        st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
+        if account.state != "active":
+            st.info("This account is not polled, so it has no snapshot: no remedy or what-if to compute.")
+        else:
+            st.info("No snapshot document stored yet: the remedy and what-ifs need one poll.")
         return
     # one target: the configured one, or the one chosen in the remedy panel, for both panels
-    target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone)
+    # a book stored before the mark is moved to it: the cost is then its depth, not the drift
+    books, ages = books_at_mark(books, snapshot, snap.taken_at if snap is not None else None)
+    target = render_remedy(snapshot, ctx.target_health(account.name), account.name, books, zone, ages)
     render_what_if(snapshot, target, rules, account.name)
 
 
@@ -125,39 +148,16 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
     cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
     cols[1].metric("Cross health", fmt.ratio(snap.health))
     cols[2].metric(f"Equity ({md(collateral)})", fmt.amount_in(snap.equity, collateral))
-    cols[3].metric("Maintenance margin", fmt.amount_in(snap.maintenance_margin, collateral))
-    cols[4].metric("Margin ratio", fmt.ratio(snap.margin_ratio))
-    cols[5].metric(f"Top-up to {snap.target_health:g}", fmt.amount_in(snap.topup_to_target, collateral))
-
-
-def _style_positions(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
-    styler = frame.style
-    prices = [
-        "entry_price",
-        "mark_price",
-        "liquidation_price",
-        "liquidation_price_down",
-        "liquidation_price_up",
-        "exchange_liquidation_price",
-    ]
-    for i, row in frame.iterrows():
-        decimals = fmt.price_decimals(row["mark_price"])
-        styler = styler.format(f"{{:,.{decimals}f}}", subset=pd.IndexSlice[[i], prices], na_rep=fmt.DASH)
-        styler = styler.format(
-            f"{{:,.{fmt.step_decimals(row['amount_step'])}f}}", subset=pd.IndexSlice[[i], ["contracts"]]
-        )
-    styler = styler.map(lambda v: f"color: {COLORS[CRITICAL]}; font-weight: bold" if v else "", subset=["disagrees"])
-    # a dict of formatters resets every column it does not name unless given a subset
-    return styler.format(
-        {
-            "disagrees": lambda v: "⚠ differs" if v else "agrees",
-            "distance_sigma": lambda v: fmt.DASH if pd.isna(v) else f"{v:.1f} σ",
-        },
-        subset=["disagrees", "distance_sigma"],
+    cols[3].metric(f"Maintenance margin ({md(collateral)})", fmt.amount_in(snap.maintenance_margin, collateral))
+    cols[4].metric(
+        "Margin ratio", fmt.percent(snap.margin_ratio, 2), help="Maintenance margin / equity; liquidation at 100 %."
+    )
+    cols[5].metric(
+        f"Top-up to health {snap.target_health:g} ({md(collateral)})", fmt.amount_in(snap.topup_to_target, collateral)
     )
 
 
-def _positions(frame: pd.DataFrame, collateral: str = "") -> None:
+def _positions(frame: pd.DataFrame, grid: list[GridRow], now: datetime, zone: tzinfo) -> None:
     st.subheader("Positions")
     if frame.empty:
         st.caption("No open position.")
@@ -165,35 +165,9 @@ def _positions(frame: pd.DataFrame, collateral: str = "") -> None:
     if frame["disagrees"].any():
         st.warning(
             "Our liquidation price differs from the exchange's by more than 0.5 % for the "
-            "flagged positions: check the venue's rules or the snapshot."
+            "flagged positions (⚠): check the venue's rules or the snapshot."
         )
-    money = fmt.money_format(collateral)  # a coin-margined account's money to six decimals
-    config = {
-        "margin_mode": st.column_config.TextColumn("mode"),
-        "entry_price": st.column_config.NumberColumn("entry"),
-        "mark_price": st.column_config.NumberColumn("mark"),
-        "liquidation_price": st.column_config.NumberColumn("liq. price (ours, nearest)"),
-        "liquidation_side": st.column_config.TextColumn("side", help="Which side of the mark the nearest one is."),
-        "liquidation_price_down": st.column_config.NumberColumn("liq. below"),
-        "liquidation_price_up": st.column_config.NumberColumn("liq. above"),
-        "exchange_liquidation_price": st.column_config.NumberColumn("liq. price (exchange)"),
-        "disagrees": st.column_config.TextColumn("ours vs exchange"),
-        "distance": st.column_config.NumberColumn("distance", format="percent"),
-        "distance_sigma": st.column_config.TextColumn("distance (σ)"),
-        "maintenance_margin": st.column_config.NumberColumn("maintenance", format=money),
-        "unrealized_pnl": st.column_config.NumberColumn("unrealized PnL", format=money),
-        "notional": st.column_config.NumberColumn("notional", format=money),
-        "leverage": st.column_config.NumberColumn("leverage", format="%gx"),
-        "isolated_margin": st.column_config.NumberColumn("isolated margin", format=money),
-        "health": st.column_config.NumberColumn("pool health", format="%.2f"),
-        "volatility": st.column_config.NumberColumn(
-            "σ daily", format="percent", help="EWMA realized volatility of daily log returns."
-        ),
-        "touch_probability": st.column_config.NumberColumn("liq. chance 24 h", format="percent", help=TOUCH_HELP),
-    }
-    tables.show(
-        frame, "positions", styler=_style_positions(frame), column_config=config, hide=["amount_step"], key="positions"
-    )
+    show_grid(grid, now, zone, "account")
 
 
 def _history(
@@ -221,11 +195,22 @@ def _history(
         f"{len(frame)} buckets of the worst health and average equity "
         f"({int(frame['samples'].sum()):,} snapshots, read in {elapsed_ms:.0f} ms)."
     )
-    with st.expander("History table"):
+    with st.expander("History table (newest first)"):
+        money = "%,.2f"
         tables.show(
-            tables.localise(frame, ["at"], zone),
+            tables.localise(frame.iloc[::-1].reset_index(drop=True), ["at"], zone),
             f"history-{account.name}",
-            column_config={"at": tables.time_column("bucket start")},
+            column_config={
+                "at": tables.time_column("Bucket start"),
+                "min_health": st.column_config.NumberColumn("Lowest health", format="%.2f"),
+                "max_margin_ratio": st.column_config.NumberColumn("Highest margin ratio", format="percent"),
+                "equity": st.column_config.NumberColumn(f"Equity ({account.collateral})", format=money),
+                "maintenance_margin": st.column_config.NumberColumn(
+                    f"Maintenance ({account.collateral})", format=money
+                ),
+                "samples": st.column_config.NumberColumn("Snapshots", format="%d"),
+                "source": st.column_config.TextColumn("Source"),
+            },
             key="history_table",
         )
 

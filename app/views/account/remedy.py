@@ -26,6 +26,7 @@ def render_remedy(
     name: str,
     books: Mapping[str, StoredBook] | None = None,
     zone: tzinfo | None = None,
+    book_ages: Mapping[str, float] | None = None,
 ) -> float:
     """The panel; returns the target health it shows (the configured one unless changed here)."""
     st.subheader("What restores it")
@@ -64,7 +65,7 @@ def render_remedy(
     with plan:
         _deleverage(report, snapshot, collateral)
     if books is not None and zone is not None:
-        _priced(priced_remedy(snapshot, books, target, slippage_pct / 100), snapshot, zone)
+        _priced(priced_remedy(snapshot, books, target, slippage_pct / 100), snapshot, zone, book_ages or {})
     return float(target)
 
 
@@ -89,9 +90,13 @@ def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
             column_order=["symbol", "side", "contracts_text", "reduce_notional", "fee", "slippage_cost"],
             column_config={
                 "contracts_text": st.column_config.TextColumn("reduce (contracts)"),
-                "reduce_notional": st.column_config.NumberColumn("notional", format=fmt.money_format(collateral)),
-                "fee": st.column_config.NumberColumn("fee", format=fmt.money_format(collateral)),
-                "slippage_cost": st.column_config.NumberColumn("slippage", format=fmt.money_format(collateral)),
+                "reduce_notional": st.column_config.NumberColumn(
+                    f"Notional ({collateral})", format=fmt.money_format(collateral)
+                ),
+                "fee": st.column_config.NumberColumn(f"Fee ({collateral})", format=fmt.money_format(collateral)),
+                "slippage_cost": st.column_config.NumberColumn(
+                    f"Slippage ({collateral})", format=fmt.money_format(collateral)
+                ),
             },
         )
         cols = st.columns(4)
@@ -134,7 +139,7 @@ def fills_frame(priced: PricedPlan, snapshot: Snapshot) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
+def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo, ages: Mapping[str, float]) -> None:
     if not remedy.plan.reductions:
         return
     st.markdown("**The reductions at the order book's prices**")
@@ -163,10 +168,12 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
             "worst_price": st.column_config.NumberColumn("worst level"),
             "mark": st.column_config.NumberColumn("mark"),
             "slippage": st.column_config.NumberColumn(
-                "slippage vs mark", format=money, help="(mark − VWAP) × size for a sale; positive: a cost."
+                f"slippage vs mark ({snapshot.collateral})",
+                format=money,
+                help="(mark − VWAP) × size for a sale; positive: a cost.",
             ),
             "slippage_fraction": st.column_config.NumberColumn("slippage %", format="percent"),
-            "fee": st.column_config.NumberColumn("taker fee", format=money),
+            "fee": st.column_config.NumberColumn(f"taker fee ({snapshot.collateral})", format=money),
             "levels": st.column_config.NumberColumn("levels taken"),
         },
     )
@@ -183,6 +190,13 @@ def _priced(remedy: PricedRemedy, snapshot: Snapshot, zone: tzinfo) -> None:
         st.error(f"The plan is {TOO_LARGE}: " + md(priced.note))
     elif priced.note:
         st.warning(md(priced.note))
+    older = {s: ages[s] for s in remedy.books_at if s in ages}
+    if older:
+        st.warning(
+            f"The order book of {md(', '.join(sorted(older)))} is {fmt.age(max(older.values()))} older than the "
+            "mark: its levels are moved to the mark (its depth kept), so the slippage is the book's depth, not "
+            "the price's move since; it may have thinned since, so take this as an estimate."
+        )
     times = [t for t in remedy.books_at.values() if t is not None]
     if times:
         st.caption(

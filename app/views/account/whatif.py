@@ -5,16 +5,19 @@ shows are the numbers the tests check."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from margin.inverse import contracts_notional
+from margin.liquidation import all_liquidations
 from margin.pools import pool_figures, pools, taker_fee
 from margin.remedies import Reduction, apply_deleverage
 from margin.snapshot import Snapshot, parse_snapshot
 from margin.stress import liquidating_shocks, stress_test
+from readmodels.symbols import pool_name
 
 CURVE_SHOCKS: tuple[float, ...] = tuple(float(s) for s in np.round(np.linspace(-0.5, 0.5, 101), 4))
 
@@ -82,10 +85,51 @@ def cross_figures(snapshot: Snapshot) -> dict[str, float | None]:
 
 
 def _pool_label(snapshot: Snapshot, key: str, indices: tuple[int, ...]) -> str:
+    """ "cross", or "isolated · BTC short"."""
     if key == "cross":
         return "cross"
     pos = snapshot.positions[indices[0]]
-    return f"{pos.symbol} {pos.side} (isolated)"
+    return pool_name("isolated", pos.symbol, pos.side)
+
+
+def shock_range(snapshot: Snapshot) -> float:
+    """The what-if's shock range (a fraction, each way): 2.5 times the nearest liquidating
+    uniform shock, in steps of 5 % (it stays put while marks move a little), between 5 %
+    and 50 %; the useful few % near a liquidation get the width of the chart."""
+    nearest = [abs(s) for found in liquidating_shocks(snapshot) for s in (found.down, found.up) if s is not None]
+    if not nearest:
+        return 0.5
+    steps = math.ceil(min(nearest) * 2.5 / 0.05 - 1e-9)
+    return min(0.5, max(0.05, steps * 0.05))
+
+
+def curve_shocks(limit: float) -> tuple[float, ...]:
+    """201 shocks over ±limit (steps of 0.05 % at ±5 %)."""
+    return tuple(float(s) for s in np.round(np.linspace(-limit, limit, 201), 6))
+
+
+def liquidations_after(snapshot: Snapshot) -> pd.DataFrame:
+    """Each position's nearest liquidation price after a what-if and its distance from
+    the (shocked) mark: symbol, side, mark, liquidation price, side (down | up), distance
+    (fraction of mark)."""
+    rows = []
+    for pos, found in zip(snapshot.positions, all_liquidations(snapshot), strict=True):
+        nearest = found.nearest
+        rows.append(
+            {
+                "symbol": pos.symbol,
+                "side": pos.side,
+                "pool": pool_name(pos.margin_mode, pos.symbol, pos.side),
+                "mark": pos.mark_price,
+                "liquidation_price": nearest,
+                "liquidation_side": found.side,
+                "distance": None if nearest is None else abs(nearest - pos.mark_price) / pos.mark_price,
+                "past": found.past,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["symbol", "side", "pool", "mark", "liquidation_price", "liquidation_side", "distance", "past"]
+    )
 
 
 def stress_curves(snapshot: Snapshot, scenario: str, shocks: tuple[float, ...] = CURVE_SHOCKS) -> pd.DataFrame:

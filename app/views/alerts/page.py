@@ -89,7 +89,8 @@ def _silences(ctx: DashboardContext, zone: tzinfo) -> None:
         names = [a.name for a in repo.accounts(session)]
     with st.form("new_silence", clear_on_submit=True):
         cols = st.columns([2, 1, 3])
-        account = cols[0].selectbox("Account", [ALL, *names])
+        # one account by default: muting every account is a choice, made on purpose
+        account = cols[0].selectbox("Account", [*names, ALL])
         minutes = cols[1].number_input("Minutes", min_value=1, max_value=60 * 24 * 30, value=60, step=15)
         reason = cols[2].text_input("Reason", placeholder="e.g. topping up, deploy")
         if st.form_submit_button("Silence"):

@@ -104,6 +104,7 @@ def render(ctx: DashboardContext) -> None:
     config = {c: tables.time_column(c.replace("_", " ")) for c in TIMES}
     config["target_health"] = st.column_config.NumberColumn("target health", format="%.2f")
     config["failures_in_a_row"] = st.column_config.NumberColumn("failures in a row", format="%d")
+    config["last_error"] = st.column_config.TextColumn("Last error", width="large", help="Hover a cell for all of it.")
     table = shown.drop(columns=["_id"])
     tables.show(
         table,
@@ -137,10 +138,22 @@ def _errors(ctx: DashboardContext, frame: pd.DataFrame, zone: tzinfo) -> None:
             for e in errors
         ]
     )
+    # the same error recorded twice at one time (two calls of one poll) is one row, counted
+    keys = ["occurred_at", "kind", "error_class", "message"]
+    errors_frame = (
+        errors_frame.fillna({"error_class": "", "kind": ""})
+        .groupby(keys, sort=False, dropna=False)
+        .size()
+        .reset_index(name="times")
+    )
     tables.show(
         tables.localise(errors_frame, ["occurred_at"], zone),
         f"errors-{label.replace('/', '-')}",
-        column_config={"occurred_at": tables.time_column("at")},
+        column_config={
+            "occurred_at": tables.time_column("At"),
+            "error_class": st.column_config.TextColumn("Error"),
+            "times": st.column_config.NumberColumn("Times", format="%d"),
+        },
         key="errors_table",
     )
 

@@ -17,6 +17,8 @@ from app.components import fmt
 from app.components.context import DashboardContext
 from app.components.levels import ALERT_NAMES, NOT_WATCHED, ORDER, STALE, data_label
 from readmodels.accounts import account_views
+from readmodels.actions import ActionCard, load_action_cards
+from readmodels.positions import GridRow, position_grid
 from store.freshness import staleness
 from store.schema import AccountSnapshot, AlertState
 
@@ -27,6 +29,8 @@ class Overview:
     counts: dict[str, int]  # accounts per level
     equity: dict[str, float]  # total per collateral currency
     topup: dict[str, float]  # total top-up to target per collateral currency
+    positions: list[GridRow]  # every open position, accounts worst first
+    actions: list[ActionCard]  # one per account in danger, worst first
 
 
 def alert_levels(session: Session) -> dict[int, int]:
@@ -66,6 +70,8 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
         views = account_views(session, now, staleness(ctx.config))
         alerts = alert_levels(session)
         risk = latest_risk(session, [v.snapshot_id for v in views if v.snapshot_id is not None])
+        grid = position_grid(session, now, staleness(ctx.config), views)
+        actions = load_action_cards(session, views, ctx.config)
     silences = active_silences(ctx.sessions, now)
     silence_all = any(s.account is None for s in silences)
     silenced = {s.account for s in silences}
@@ -113,7 +119,7 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return Overview(frame, counts, dict(equity), dict(topup))
+    return Overview(frame, counts, dict(equity), dict(topup), grid, actions)
 
 
 COLUMNS = [

@@ -75,17 +75,18 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
     stress: CorrelatedStress = data.stress
     frame = stress_frame(stress, data.labels)
     shocks = [c for c in frame.columns if c == "now" or c.startswith("BTC ")]
-    config = {c: st.column_config.TextColumn(c) for c in shocks}
+    # every column within 1440 px: shocks labelled by their move alone (the caption says BTC),
+    # the BTC move that liquidates each account is in the "Liquidate first" line below
+    config = {
+        c: st.column_config.TextColumn(c.removeprefix("BTC "), width=60, help=f"Health after a {c} move")
+        for c in shocks
+    }
     config.update(
         {
             "order": st.column_config.TextColumn(
-                "liquidates", help="Order in which the accounts liquidate as BTC moves away from today, either way."
+                "#", width=40, help="Order in which the accounts liquidate as BTC moves away from today, either way."
             ),
-            "account": st.column_config.TextColumn("account", pinned=True),
-            "liquidates_at": st.column_config.TextColumn(
-                "liquidated at",
-                help="The smallest BTC move, down or up, at which one of its pools reaches its requirement.",
-            ),
+            "account": st.column_config.TextColumn("Account", pinned=True, width=150),
         }
     )
     tables.show(
@@ -93,7 +94,7 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
         "correlated-stress",
         styler=_styled_stress(frame, ctx, shocks),
         column_config=config,
-        hide=["name"],
+        hide=["name", "liquidates_at"],
         key="risk_stress",
     )
     order = stress.liquidation_order()
@@ -108,7 +109,8 @@ def _stress(ctx: DashboardContext, data: RiskData) -> None:
         )
     else:
         st.success("No account liquidates for a BTC move from −99 % to +900 %.")
-    left, right = st.columns([3, 2])
+    # one under the other, full width: side by side they cut off columns at 1440 px
+    left, right = st.container(), st.container()
     with left:
         st.markdown("**Collateral needed per shock**")
         totals = shock_totals(stress, data.collateral, data.target_health)
