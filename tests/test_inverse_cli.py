@@ -68,3 +68,24 @@ def test_dashboard_formats_follow_the_collateral() -> None:
 
     assert money_format("USDT") == "%,.2f" and money_format("BTC") == "%,.6f"
     assert amount_in(0.5683, "BTC") == "0.568300" and amount_in(11934.9, "USDT") == "11,934.90"
+
+
+def test_an_action_card_for_a_coin_account_is_priced_at_mark() -> None:
+    """The dashboard's action card prices a cut on the stored book for linear accounts; a
+    coin-margined one's cut is priced at mark in the coin (its book is not walked yet)."""
+    from datetime import UTC, datetime
+
+    from alerts.remedy import Cut
+    from margin.snapshot import parse_snapshot
+    from readmodels.actions import _cost
+    from readmodels.risk import StoredBook
+
+    snapshot = parse_snapshot(json.loads(EXAMPLE.read_text()))
+    pos = snapshot.positions[1]
+    notional = pos.size / 2 / pos.mark_price  # BTC
+    cut = Cut(pos.symbol, pos.side, pos.contracts / 2, pos.size / 2, notional, pos.contract_size, None)
+    book = {"bids": [[pos.mark_price * 0.999, pos.contracts]], "asks": [[pos.mark_price * 1.001, pos.contracts]]}
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    cost, high, basis, age = _cost(snapshot, (cut,), {pos.symbol: StoredBook(book, now)}, now)
+    assert cost == pytest.approx(notional * 0.0005) and high is None and age is None
+    assert basis.startswith("taker fee at mark")
