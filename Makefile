@@ -38,11 +38,13 @@ audit: $(STAMP)
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip-audit|pip-api|pip-requirements-parser|cyclonedx-python-lib|license-expression|boolean\.py|CacheControl|packageurl-python|py-serializable|defusedxml|msgpack|toml|line_profiler)==' > requirements.lock
 
-# ruff (lint and format), the import contract (layers only point down: pyproject.toml)
+# ruff (lint and format), the import contract (layers only point down) and the type
+# checker (mypy), each configured in pyproject.toml; .pre-commit-config.yaml runs the same
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

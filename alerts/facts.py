@@ -47,7 +47,7 @@ def document_of(account: Account) -> Snapshot | None:
 def legs_of(
     positions: Sequence[PositionSnapshot], ticks: Mapping[str, float | None], snapshot: Snapshot | None
 ) -> list[Leg]:
-    steps = {}
+    steps: dict[tuple[str, str, str], float | None] = {}  # (symbol, side, margin mode) as stored
     if snapshot is not None:
         steps = {(p.symbol, p.side, p.margin_mode): p.amount_step for p in snapshot.positions}
     return [
@@ -90,10 +90,10 @@ def worst_of(
 ) -> tuple[float | None, str | None]:
     """(signed distance, the compact danger line) of the position nearest liquidation (past
     it first): one row made a Leg, one tick looked up, so that it is cheap at every poll."""
-    known = [p for p in positions if p.distance is not None]
+    known = [(p.distance, p) for p in positions if p.distance is not None]
     if not known:
         return None, None
-    row = min(known, key=lambda p: p.distance)
+    _, row = min(known, key=lambda pair: pair[0])
     (leg,) = legs_of([row], price_ticks(session, exchange, [row.symbol]), None)
     return leg.distance, lines.danger(leg, collateral, compact=True)
 

@@ -95,6 +95,8 @@ class MessageInputs:
     account: str = ""
     event: str | None = None  # "liquidated": a confirmed liquidation, told as such
     ticks: Mapping[str, float | None] = field(default_factory=dict)  # price ticks beyond the positions'
+    # issue 13: a multi-collateral account's collateral rows (alerts.collateral_lines)
+    collateral_rows: Sequence[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _content(inputs: MessageInputs, level: Level) -> Content:
             "Cross health",
             "n/a (no cross position)" if inputs.health is None else f"{f.health(inputs.health)} (liquidation at 1.00)",
         ),
+        *inputs.collateral_rows,
     ]
     now = inputs.now
     as_of = f.as_of(inputs.as_of, now, inputs.positions_as_of) if now is not None else ""

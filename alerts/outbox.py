@@ -17,14 +17,12 @@ import asyncio
 import functools
 import json
 import logging
-import random
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.channels import Outgoing, channel_keys, send
@@ -32,6 +30,7 @@ from alerts.clean import one_line
 from alerts.identity import domain_of, email_headers
 from alerts.senders import DeliveryError, SmtpSession
 from config.settings import Config
+from connectors.errors import RetryPolicy
 from store.schema import AlertDelivery, AlertNotification
 
 log = logging.getLogger(__name__)
@@ -42,24 +41,20 @@ T = TypeVar("T")
 UNEXPECTED_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base_seconds: float = 5.0
-    cap_seconds: float = 300.0
-
-    def after(self, attempts: int) -> timedelta:
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter
+# After a temporary failure: 2.5-5 s, doubling up to 150-300 s (config.alerts.retry_*_seconds
+# set it in the poller); the same jittered backoff as the exchange calls'.
+DELIVERY_BACKOFF = RetryPolicy(5.0, 300.0)
 
 
 def _claim(session: Session, row: AlertDelivery, now: datetime) -> bool:
     """Compare-and-set: only one sender wins the row."""
-    result = session.execute(
+    claim = (
         update(AlertDelivery)
         .where(AlertDelivery.id == row.id, AlertDelivery.status == row.status, AlertDelivery.attempts == row.attempts)
         .values(status="sending", claimed_at=now, attempts=row.attempts + 1)
         .execution_options(synchronize_session=False)
     )
+    result = cast(CursorResult[Any], session.execute(claim))  # a DML statement's result has the rowcount
     return result.rowcount == 1
 
 
@@ -84,7 +79,7 @@ def _outgoing(config: Config, notification: AlertNotification | None) -> Outgoin
     )
 
 
-def _failure(exc: Exception, attempts: int, now: datetime, backoff: Backoff) -> tuple[str, dict[str, Any]]:
+def _failure(exc: Exception, attempts: int, now: datetime, backoff: RetryPolicy) -> tuple[str, dict[str, Any]]:
     """The row's outcome ("retry" or "failed") and the values that record it."""
     if isinstance(exc, DeliveryError):
         reason, temporary = str(exc), exc.temporary
@@ -94,10 +89,8 @@ def _failure(exc: Exception, attempts: int, now: datetime, backoff: Backoff) -> 
     values: dict[str, Any] = {"last_error": one_line(reason, 1000)}
     if not temporary:
         return "failed", {**values, "status": "failed"}
-    wait = backoff.after(attempts)
     asked = getattr(exc, "retry_after", None)  # a server's Retry-After is honoured
-    if asked is not None:
-        wait = max(wait, timedelta(seconds=asked))
+    wait = timedelta(seconds=backoff.delay(attempts - 1, asked))  # `attempts` counts this one
     return "retry", {**values, "status": "pending", "next_attempt_at": now + wait}
 
 
@@ -105,7 +98,7 @@ def deliver_due(
     sessions: sessionmaker[Session],
     config: Config,
     now: Callable[[], datetime],
-    backoff: Backoff = Backoff(),
+    backoff: RetryPolicy = DELIVERY_BACKOFF,
     limit: int = 100,
     channel: str | None = None,
     skip: Collection[str] = (),
@@ -138,7 +131,7 @@ def _deliver_rows(
     sessions: sessionmaker[Session],
     config: Config,
     now: Callable[[], datetime],
-    backoff: Backoff,
+    backoff: RetryPolicy,
     rows: Sequence[AlertDelivery],
     smtp: SmtpSession,
     outcome: dict[str, int],
@@ -184,7 +177,7 @@ async def run_sender(
     wake: asyncio.Event,
     now: Callable[[], datetime],
     idle_seconds: float = 1.0,
-    backoff: Backoff = Backoff(),
+    backoff: RetryPolicy = DELIVERY_BACKOFF,
 ) -> None:
     """Deliver until `stop`: at once when woken (a new notification), else every
     `idle_seconds` (retries falling due). One worker per channel, each on its own thread;

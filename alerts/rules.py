@@ -86,12 +86,9 @@ def step(rule: Rule, state: RuleState, value: float, now: datetime) -> tuple[Rul
     if level < state.level and rule.dwell > timedelta(0):
         calm_since = state.calm_since or now
         clear_since = (state.clear_since or now) if level == Level.OK else None
-        if level == Level.OK:
-            # falls only once it has fitted OK for the dwell: a run that fitted WARNING
-            # earlier on is past, and would tell a step this poll already contradicts
-            settled = now - clear_since >= rule.dwell
-        else:
-            settled = now - calm_since >= rule.dwell
+        # to OK it falls only once it has fitted OK for the dwell: a run that fitted WARNING
+        # earlier on is past, and would tell a step this poll already contradicts
+        settled = now - (clear_since if clear_since is not None else calm_since) >= rule.dwell
         if not settled:
             held_state = replace(new_state, calm_since=calm_since, clear_since=clear_since)
             return _maybe_repeat(rule, held_state, value, now)

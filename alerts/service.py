@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import facts, identity, incidents
 from alerts.channels import row_channels
+from alerts.collateral_lines import collateral_lines
 from alerts.evaluate import AccountFigures, evaluate, position_subject
 from alerts.levels import limits_for
 from alerts.messages import Identity, Incident, Message, MessageInputs, compose
@@ -215,6 +216,7 @@ def _notify(
             now=now,
             exchange=account.exchange,
             account=account.name,
+            collateral_rows=collateral_lines(document),
         )
     )
     return _store_notification(session, config, account_config, account.id, message, incident, now)

@@ -27,7 +27,7 @@ class FiringView:
     account: str
     subject: str
     level: str
-    since: datetime
+    since: datetime | None  # None only for a row written before `since` was kept
     value: float | None
 
 

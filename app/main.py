@@ -44,7 +44,7 @@ if not gate.allowed(mode):
 
 page = st.navigation(
     [
-        st.Page(script, title=title, icon=icon, default=not path, **({"url_path": path} if path else {}))
+        st.Page(script, title=title, icon=icon, default=not path, url_path=path or None)
         for path, (script, title, icon) in PAGES.items()
     ]
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alerts, dashboard, engine, metrics, poll, risk, stream_alerts, stream_load
+from bench import alerts, cli_risk, collateral, dashboard, engine, metrics, poll, risk, stream_alerts, stream_load
 
 SUITES = {
     "engine": engine.main,
@@ -15,6 +15,8 @@ SUITES = {
     "streams": stream_load.main,
     "stream_alerts": stream_alerts.main,
     "metrics": metrics.main,
+    "cli": cli_risk.main,
+    "collateral": collateral.main,
 }
 
 

@@ -77,7 +77,8 @@ def alerts_list(config: ConfigOption = None) -> None:
     now = datetime.now(UTC)
     rows = firing(sessions)
     for row in rows:
-        print(f"{row.level:<8} {row.account:<30} {one_line(row.subject):<40} since {row.since:%Y-%m-%d %H:%M}")
+        since = "?" if row.since is None else f"{row.since:%Y-%m-%d %H:%M}"
+        print(f"{row.level:<8} {row.account:<30} {one_line(row.subject):<40} since {since}")
     if not rows:
         print("no alert firing")
     for silence in active_silences(sessions, now):

@@ -21,8 +21,10 @@ MAX_SHOCK = 100.0  # +10,000 %: a price beyond it is no stress test, and may lea
 
 
 def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2: how every bad input ends."""
-    print(f"marginwatch: {message}", file=sys.stderr)
+    """One line on stderr for each line of `message` (one a problem), exit 2: how every
+    bad input ends."""
+    for line in message.splitlines() or [""]:
+        print(f"marginwatch: {line}", file=sys.stderr)
     raise typer.Exit(2)
 
 

@@ -46,6 +46,8 @@ def demo_config(scenario: dict[str, Any], base_url: str, database_url: str, inte
             "base_url": base_url,
             **DEMO_SETTINGS.get(account.get("name", ""), {}),
         }
+        if account.get("account_mode") == "portfolio":  # Binance Portfolio Margin: read through papi
+            entry["portfolio_margin"] = True
         if account.get("wallet_address"):  # Hyperliquid: read with the address alone
             os.environ[f"{prefix}_WALLET"] = account["wallet_address"]
             entry["wallet_address_env"] = f"{prefix}_WALLET"

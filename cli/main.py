@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -180,7 +180,7 @@ def watchdog(config: ConfigOption = None) -> None:
 
     # a fresh connection each look (a database replaced or restarted is seen as it is now),
     # and a bounded wait for a server that does not answer
-    connect = {"connect_args": {"connect_timeout": 5}} if "postgres" in settings.database_url else {}
+    connect: dict[str, Any] = {"connect_args": {"connect_timeout": 5}} if "postgres" in settings.database_url else {}
     sessions = session_factory(make_engine(settings.database_url, poolclass=NullPool, **connect))
 
     async def main() -> None:

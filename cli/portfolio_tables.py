@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.report_table import health_style, money, percent, plain, ratio
+from config.settings import AlertRules
 from margin.correlation import CorrelatedStress
 from margin.rebalance import RebalancePlan
 
@@ -25,7 +26,8 @@ def render_stress(
     """`bands`: each account's configured health bands ({"critical_health", "warning_health"});
     `collateral`: each account's collateral currency (the "to survive" rows, one per
     currency: USDT and USDC are not added together)."""
-    default = {"critical_health": 1.15, "warning_health": 1.5}
+    rules = AlertRules()  # an account without bands: the configuration's default levels
+    default = {"critical_health": rules.critical_below, "warning_health": rules.warning_below}
     table = Table(
         title="Correlated stress: BTC shock, each symbol by its beta",
         title_justify="left",

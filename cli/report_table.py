@@ -6,6 +6,7 @@ would raise MarkupError; `[link=...]` would make a link)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +16,15 @@ from rich.text import Text
 
 from readmodels.symbols import pool_name
 from readmodels.text import age as age  # the CLI and the dashboard say "how long ago" alike
+
+# A terminal report stays readable (and fast) on a book of thousands of positions: the
+# positions nearest to liquidation, a few names per stress row, the pools that liquidate on
+# the smallest move. `--format json` keeps everything.
+SHOWN_POSITIONS = 50
+SHOWN_NAMES = 5
+SHOWN_POOLS = 10
+SHOWN_NOTES = 5
+MORE = "… and {n:,} more{what} (all in --format json)"
 
 LEVEL_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow", "ok": "bold green"}
 
@@ -118,6 +128,42 @@ def _market_name(symbol: str) -> str:
     return f"{pair} {expiry}" if expiry else pair
 
 
+def _nearest_first(positions: list[dict[str, Any]]) -> list[int]:
+    """Indices of the positions, nearest to liquidation first (signed distance: those past
+    liquidation come first), those with no liquidation price last."""
+    return sorted(
+        range(len(positions)),
+        key=lambda i: (positions[i]["distance_to_liquidation"] is None, positions[i]["distance_to_liquidation"] or 0.0),
+    )
+
+
+def shown_positions(positions: list[dict[str, Any]], limit: int = SHOWN_POSITIONS) -> list[int]:
+    """The rows of the positions table: all, in the report's order, when they fit; else the
+    `limit` nearest to liquidation."""
+    if len(positions) <= limit:
+        return list(range(len(positions)))
+    return _nearest_first(positions)[:limit]
+
+
+def few_names(names: list[str], limit: int = SHOWN_NAMES) -> str:
+    """`a, b, c and 12 more`: a stress row names a few, not thousands."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
+
+
+def _first_move(shock: dict[str, Any]) -> float:
+    return float("inf") if shock["side"] is None else abs(shock["smallest"])
+
+
+def _sentences(note: str, limit: int = SHOWN_NOTES) -> str:
+    """The first `limit` sentences of a note, and how many more there are."""
+    parts = re.split(r"(?<=\.)\s+(?=\S)", note)
+    if len(parts) <= limit:
+        return note
+    return " ".join(parts[:limit]) + "\n" + MORE.format(n=len(parts) - limit, what="")
+
+
 def render_risk(report: dict[str, Any], console: Console) -> None:
     """Print the account summary, positions, remedy and stress test."""
     acct = report["account"]
@@ -142,7 +188,10 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     )
     console.print(Panel(summary, title=Text(f"{report['exchange']} / {report['account_name']}")))
 
-    table = Table(title="Positions", title_justify="left", pad_edge=False)
+    rows = shown_positions(report["positions"])
+    capped = len(rows) < len(report["positions"])
+    title = f"Positions ({len(rows)} nearest to liquidation of {len(report['positions']):,})" if capped else "Positions"
+    table = Table(title=title, title_justify="left", pad_edge=False)
     columns = (
         "position",
         "size",
@@ -158,7 +207,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     )
     for col in columns:
         table.add_column(col, justify="left" if col == "position" else "right", no_wrap=True)
-    for p in report["positions"]:
+    for p in (report["positions"][i] for i in rows):
         flag = " ⚠" if p["disagrees_with_exchange"] else ""
         distance = p["distance_to_liquidation"]
         style = LEVEL_STYLES.get(p["level"], "") if p["level"] != "ok" else ""
@@ -178,6 +227,8 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             _chance(p["touch_probability_24h"]),
         )
     console.print(table)
+    if capped:
+        console.print(Text(MORE.format(n=len(report["positions"]) - len(rows), what=" positions")))
 
     remedy = report["deleverage"]
     summary_line = report["deleverage_summary"]
@@ -195,7 +246,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
                 f"{_chance(summary_line['touch_probability_24h_after'])}"
             )
         if summary_line["note"]:
-            lines.append(summary_line["note"])
+            lines.append(_sentences(summary_line["note"]))
         console.print(Panel(Text("\n".join(lines)), title="Deleverage plan", title_align="left"))
 
     stress = Table(title="Stress test (uniform price shock, both ways)", title_justify="left")
@@ -205,7 +256,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     stress.add_column("liquidated positions")
     for s in report["stress"]["scenarios"]:
         h = s["account"]["health"]
-        names = ", ".join(report["positions"][i]["symbol"] for i in s["liquidated_positions"])
+        names = few_names([report["positions"][i]["symbol"] for i in s["liquidated_positions"]])
         shown = "past liq." if h is not None and h < 0 else ratio(h)
         stress.add_row(
             percent(s["shock"]),
@@ -214,7 +265,9 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
             Text(names or "—"),
         )
     console.print(stress)
-    for shock in report["stress"]["liquidating_shocks"]:
+    # The pools that liquidate on the smallest move first; those no move in range liquidates last.
+    shocks = sorted(report["stress"]["liquidating_shocks"], key=_first_move)
+    for shock in shocks[:SHOWN_POOLS]:
         pool = pool_label(shock["pool"], report)
         if shock["side"] is None:
             console.print(Text(f"{pool}: no uniform move in range liquidates it"))
@@ -223,3 +276,5 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         other_side = "up" if shock["side"] == "down" else "down"
         rest = "" if other is None else f"; {other_side}: {percent(other)}"
         console.print(Text(f"{pool}: liquidates first on a move of {percent(first)} ({shock['side']}){rest}"))
+    if len(shocks) > SHOWN_POOLS:
+        console.print(Text(MORE.format(n=len(shocks) - SHOWN_POOLS, what=" pools")))

@@ -286,6 +286,9 @@ class AccountConfig(_Strict):
     # Sends every request to this base URL (the exchange simulator), for tests and the demo.
     base_url: str | None = Field(default=None, pattern=r"^https?://")
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_INTERVAL_SECONDS)
+    # Binance only: a Portfolio Margin account, read through the `papi` endpoints (ccxt's
+    # portfolioMargin option); its fapi endpoints do not show the unified account (issue 13)
+    portfolio_margin: bool = False
     alerts: AlertOverrides = Field(default_factory=AlertOverrides)
 
     # a ccxt exchange id; whether ccxt knows it, and which credentials it needs, is checked

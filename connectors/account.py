@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt_async
 
 from config.settings import AccountConfig
+from connectors.client import rest_client
+from connectors.collateral_fetch import CollateralFetcher
 from connectors.errors import ConnectorError, DataError, KeyRefused, classify, with_retries
-from connectors.guards import guard_client, redact
+from connectors.guards import redact
 from connectors.normalise import AccountData
 from connectors.permissions import (
     UNVERIFIED,
@@ -28,7 +30,7 @@ from connectors.permissions import (
     bybit_permissions,
     okx_permissions,
 )
-from connectors.redirect import quiet_ccxt_logger, redirect
+from connectors.redirect import quiet_ccxt_logger
 from connectors.venues import VenueProfile, normalise, profile_for
 
 quiet_ccxt_logger()  # ccxt logs request headers (Binance's API key among them) at DEBUG
@@ -132,6 +134,9 @@ class AccountConnector:
         self._markets_loaded = False
         self._shared_markets = shared_markets
         self.warnings: list[str] = []
+        self._collateral = CollateralFetcher(
+            config.exchange, portfolio=config.portfolio_margin
+        )  # issue 13: multi-collateral extras
 
     @property
     def shared_markets(self) -> SharedMarkets | None:
@@ -143,20 +148,16 @@ class AccountConnector:
             # Reads need only the address. Given a private key too, ccxt's load_markets
             # signs and sends actions (approveBuilderFee, setReferrer) to /exchange.
             credentials = {k: v for k, v in credentials.items() if k == "walletAddress"}
-        cls = getattr(ccxt_async, self.config.exchange)
-        client = cls(
-            {
-                **credentials,
-                "enableRateLimit": True,
-                "timeout": int(self.budget * 1000),
-                "options": self.profile.client_options(self.config.collateral),
-            }
+        return rest_client(
+            self.config.exchange,
+            credentials=credentials,
+            timeout_seconds=self.budget,
+            base_url=self.config.base_url,
+            options={
+                **self.profile.client_options(self.config.collateral),
+                **({"portfolioMargin": True} if self.config.portfolio_margin else {}),
+            },
         )
-        client.verbose = False  # verbose prints request headers, API key included
-        guard_client(client)
-        if self.config.base_url:
-            redirect(client, self.config.base_url)
-        return client
 
     async def close(self) -> None:
         await self.client.close()
@@ -242,11 +243,15 @@ class AccountConnector:
             raise DataError(f"expected a list of positions, got {type(positions).__name__}", "positions")
         symbols = sorted({str(p.get("symbol")) for p in positions if isinstance(p, Mapping)})
         tiers = await self._tiers_for(symbols, deadline)
+        extras = await self._collateral.extras(self.client, balance, lambda make: self._call(make, deadline))
+        self.warnings += [redact(w, self._secrets) for w in self._collateral.warnings]
+        self._collateral.warnings.clear()
         data = AccountData(
             balance=balance,
             positions=positions,
             markets=self.client.markets or {},
             tiers=tiers,
+            extras=extras,
             timestamp=datetime.fromtimestamp(self._wall_clock(), UTC).isoformat(),
         )
         return normalise(self.config.exchange, self.config.name, self.config.collateral, data)

@@ -120,8 +120,14 @@ class RetryPolicy:
     base_seconds: float = 0.25
     cap_seconds: float = 4.0
 
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after attempt `attempt` (0 for the first): base x 2**attempt, capped."""
+        return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt))
+
     def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * 2**attempt)
+        """A wait drawn from [ceiling / 2, ceiling] (the jitter spreads clients that failed
+        together), or the venue's Retry-After when longer."""
+        ceiling = self.ceiling(attempt)
         wait = (rng or random).uniform(ceiling / 2, ceiling)
         return max(wait, retry_after or 0.0)
 

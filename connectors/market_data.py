@@ -6,17 +6,17 @@ poll). Failures never fail a poll: the caller gets what is known and a warning."
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-
+from connectors.client import rest_client
 from connectors.errors import classify, with_retries
-from connectors.guards import guard_client
-from connectors.redirect import quiet_ccxt_logger, redirect
+from connectors.redirect import quiet_ccxt_logger
 from connectors.venues import profile_for
 from margin.funding import FundingRate
 
@@ -53,13 +53,7 @@ class MarketData:
     def __post_init__(self) -> None:
         profile = profile_for(self.exchange_id)
         self.benchmark = self.benchmark or profile.benchmark
-        self.client = getattr(ccxt_async, self.exchange_id)(
-            {"enableRateLimit": True, "timeout": int(self.budget_seconds * 1000), "options": dict(profile.options)}
-        )
-        self.client.verbose = False
-        guard_client(self.client)
-        if self.base_url:
-            redirect(self.client, self.base_url)
+        self.client = rest_client(self.exchange_id, timeout_seconds=self.budget_seconds, base_url=self.base_url)
         self._candles: dict[str, _Cached] = {}
         self._funding: dict[str, _Cached] = {}
         self._books: dict[str, _Cached] = {}
@@ -121,7 +115,7 @@ class MarketData:
         wanted = sorted({*symbols, self.benchmark})
         fetched = await asyncio.gather(
             *(
-                self._fresh(self._candles, f"ohlcv:{s}", CANDLES_TTL, lambda s=s: self._candles_of(s, per_call))
+                self._fresh(self._candles, f"ohlcv:{s}", CANDLES_TTL, functools.partial(self._candles_of, s, per_call))
                 for s in wanted
             )
         )
@@ -146,7 +140,9 @@ class MarketData:
         wanted = sorted(set(symbols))
         fetched = await asyncio.gather(
             *(
-                self._fresh(self._funding, f"funding:{s}", FUNDING_TTL, lambda s=s: self.client.fetch_funding_rate(s))
+                self._fresh(
+                    self._funding, f"funding:{s}", FUNDING_TTL, functools.partial(self.client.fetch_funding_rate, s)
+                )
                 for s in wanted
             )
         )
@@ -160,11 +156,12 @@ class MarketData:
         """Each market's price tick (ccxt's precision.price: the venue's tick size), for
         the symbols whose market is loaded (markets load with the first fetch)."""
         markets = self.client.markets or {}
-        result = {}
+        result: dict[str, float] = {}
         for symbol in set(symbols):
             precision = (markets.get(symbol) or {}).get("precision") or {}
+            raw = precision.get("price")
             try:
-                tick = float(precision.get("price"))
+                tick = float(raw) if raw is not None else math.nan
             except (TypeError, ValueError):
                 continue
             if 0 < tick < float("inf"):
@@ -173,10 +170,13 @@ class MarketData:
 
     async def order_books(self, symbols: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """Order books ({"bids": [[price, amount]], "asks": ...}, amounts in contracts)."""
-        result = {}
+        result: dict[str, Mapping[str, Any]] = {}
         for symbol in sorted(set(symbols)):
             book = await self._fresh(
-                self._books, f"book:{symbol}", BOOK_TTL, lambda s=symbol: self.client.fetch_order_book(s, BOOK_LEVELS)
+                self._books,
+                f"book:{symbol}",
+                BOOK_TTL,
+                functools.partial(self.client.fetch_order_book, symbol, BOOK_LEVELS),
             )
             if isinstance(book, Mapping) and book.get("bids") is not None:
                 result[symbol] = {

@@ -29,6 +29,9 @@ class AccountData:
     tiers: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     taker_fee: float | None = None
     timestamp: str | None = None
+    # venue payloads beyond balance/positions/tiers, by name (connectors.collateral_fetch):
+    # account mode and collateral ratios of multi-collateral accounts
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Normaliser:
@@ -62,11 +65,16 @@ class Normaliser:
             "exchange": self.exchange_id,
             "account": account,
             "collateral": collateral,
-            "wallet_balance": self.cross_wallet(balance, collateral, [p for _, p in open_positions]),
             "taker_fee": data.taker_fee,
             "timestamp": data.timestamp,
             "positions": positions,
         }
+        from connectors.collateral import collateral_fields  # issue 13: multi-collateral accounts
+
+        multi = collateral_fields(self.venue, doc, data, [p for _, p in open_positions])
+        # a multi-collateral account's money is in its assets; its wallet is not read
+        doc["wallet_balance"] = 0.0 if multi else self.cross_wallet(balance, collateral, [p for _, p in open_positions])
+        doc.update(multi)
         try:
             parse_snapshot(doc)
         except SnapshotError as exc:

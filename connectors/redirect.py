@@ -10,9 +10,10 @@ ccxt fills them in when it builds the URL.
 (``urls['api']['ws']``): ``wss://host/path`` becomes ``ws://127.0.0.1:PORT/host/path``, where
 the simulator serves the venue's streams.
 
-`make_client` builds a ccxt.async_support client with the options that keep it on the
-endpoints the simulator serves, then redirects it. It is for tests and the demo: a
-production client is never redirected.
+connectors.client.make_client builds a ccxt.async_support client with the options that
+keep it on the endpoints the simulator serves (VENUE_OPTIONS), then redirects it. It is
+for tests and the demo: a production client is redirected only when its account has a
+`base_url`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,6 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
-
-import ccxt.async_support as ccxt_async
-
-from config import redaction
-from connectors.guards import cap_answers
 
 VENUES = ("binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid")
 
@@ -98,34 +94,6 @@ def _unredirected(original: Callable[[str, str], dict], base: str) -> Callable[[
         return original(url, exact_or_broad)
 
     return get_exceptions_by_url
-
-
-def make_client(
-    venue: str, base_url: str, api_key: str, secret: str, password: str | None = None, **options: Any
-) -> ccxt_async.Exchange:
-    """A ccxt.async_support client for 'binanceusdm', 'bybit', 'okx' or 'hyperliquid'
-    talking to the simulator at `base_url`. For hyperliquid `api_key` is the wallet address
-    and `secret` is ignored: its reads need only the address, and a client holding a
-    private key would sign actions (see connectors.account). `options` are merged over the
-    venue's ccxt options. The caller closes it (``await client.close()``)."""
-    if venue not in VENUES:
-        raise ValueError(f"venue must be one of {', '.join(VENUES)}, got {venue!r}")
-    quiet_ccxt_logger()
-    credentials = {"walletAddress": api_key} if venue == "hyperliquid" else {"apiKey": api_key, "secret": secret}
-    config: dict[str, Any] = {
-        **credentials,
-        "enableRateLimit": True,
-        "options": {**VENUE_OPTIONS[venue], **options},
-    }
-    if password is not None:
-        config["password"] = password
-    exchange = getattr(ccxt_async, venue)(config)
-    exchange.verbose = False  # verbose prints request headers, API key included
-    cap_answers(exchange)  # not reject_unparseable_json: the simulator's tests show raw ccxt
-    redaction.install()
-    redaction.register([api_key, secret, password])
-    redirect(exchange, base_url)
-    return exchange
 
 
 def quiet_ccxt_logger() -> None:

@@ -36,13 +36,14 @@ def _unified_wallets(balance: Mapping[str, Any]) -> Any:
 
 
 def _bybit_wallets(balance: Mapping[str, Any]) -> Any:
-    rows = balance.get("info") if isinstance(balance.get("info"), list) else []
+    info = balance.get("info")
+    rows = info if isinstance(info, list) else []
     return sorted((c.get("coin"), c.get("walletBalance")) for r in rows for c in r.get("coin") or [])
 
 
 def _okx_wallets(balance: Mapping[str, Any]) -> Any:
-    info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
-    rows = info.get("data") or []
+    info = balance.get("info")
+    rows = (info.get("data") if isinstance(info, dict) else None) or []
     return sorted((d.get("ccy"), d.get("cashBal")) for r in rows for d in r.get("details") or [])
 
 

@@ -105,7 +105,7 @@ class Streams:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await asyncio.gather(*(s.close() for s in [*self.marks.values(), *self.accounts.values()]))
+        await asyncio.gather(*(s.close() for s in self.marks.values()), *(a.close() for a in self.accounts.values()))
 
     # --- what to watch (after each poll) ---
 

@@ -17,7 +17,7 @@ mapping is the conditional mean: idiosyncratic moves of each symbol are not simu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -101,10 +101,6 @@ class ShockResult:
     def total_to_survive(self) -> float:
         return float(self.collateral_to_survive.sum())
 
-    @property
-    def total_to_target(self) -> float | None:
-        return None if self.collateral_to_target is None else float(self.collateral_to_target.sum())
-
 
 @dataclass(frozen=True)
 class CorrelatedStress:
@@ -130,6 +126,7 @@ class _ShockedBook:
 
     def __init__(self, snapshots: Sequence[Snapshot], betas: Mapping[str, float], missing_beta: float) -> None:
         self.batch: Batch = batch_from_snapshots(snapshots)
+        self.snapshots, self.betas, self.missing_beta = snapshots, betas, missing_beta
         symbols = row_symbols(snapshots, self.batch)
         self.beta = np.array([betas.get(s, missing_beta) for s in symbols], dtype=float)
         n_pools = self.batch.pool_balance.shape[0]
@@ -139,6 +136,14 @@ class _ShockedBook:
         """Equity and requirement of every pool, each pool at its own BTC shock."""
         marks = shocked_mark(self.batch.mark, self.beta, pool_shock[self.batch.pool])
         result = evaluate(replace(self.batch, mark=marks))
+        if any(s.multi_collateral for s in self.snapshots):  # issue 13: the collateral moves too
+            from margin.collateral_batch import with_shocked_collateral
+
+            def factor_of(pool: int) -> Callable[[str], float]:
+                growth = 1.0 + float(pool_shock[pool])
+                return lambda symbol: growth ** self.betas.get(symbol, self.missing_beta)
+
+            result = with_shocked_collateral(self.batch, result, self.snapshots, factor_of)
         return result.pool_equity, result.pool_maintenance, result
 
     def liquidated(self, pool_shock: FloatArray) -> np.ndarray:

@@ -121,6 +121,10 @@ def all_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Liquidati
     figures at mark are summed once, so the work grows with the number of positions (times
     their tiers), not with its square. With `health`, the prices where the pool's health
     is that instead of 1 (equity = health x requirement; `past`: below it now)."""
+    if snapshot.multi_collateral:  # issue 13: collateral moves with the prices
+        from margin.collateral_liquidation import collateral_liquidations
+
+        return collateral_liquidations(snapshot, health)
     result: list[Liquidation | None] = [None] * len(snapshot.positions)
     rule_of = rule_for(snapshot)
     fee = taker_fee(snapshot)
@@ -143,6 +147,8 @@ def all_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Liquidati
 
 def liquidation_prices(snapshot: Snapshot, index: int) -> Liquidation:
     """Both-side liquidation prices of position `index` (other symbols held at mark)."""
+    if snapshot.multi_collateral:
+        return all_liquidations(snapshot)[index]
     pool = _pool_of(snapshot, index)
     legs = list(hedge_legs(snapshot, index))
     rule = rule_for(snapshot).mode(pool.margin_mode)

@@ -150,6 +150,10 @@ def pools(snapshot: Snapshot) -> list[Pool]:
 def pool_figures(snapshot: Snapshot, pool: Pool, prices: Sequence[float] | None = None) -> PoolFigures:
     """Equity and maintenance requirement of `pool`, at mark or at `prices` (one per
     position of the snapshot)."""
+    if snapshot.multi_collateral and pool.margin_mode == "cross":  # issue 13: the account is the pool
+        from margin.collateral import cross_figures
+
+        return cross_figures(snapshot, pool, prices)
     rule = venue_rule(snapshot.exchange).mode(pool.margin_mode)
     fee = taker_fee(snapshot)
     equity = pool.balance

@@ -55,7 +55,7 @@ def risk_report(
     assessment = assess(risks, {f.pool.key: f.health for f in all_pools if f.pool.indices}, limits)
     day_chances = assessment.chances if limits.horizon_hours == 24.0 else liquidation_chances(risks, 24.0)
 
-    positions = []
+    positions: list[dict[str, Any]] = []
     for i, pos in enumerate(snapshot.positions):
         found = liquidations[i]
         distance = found.distance
@@ -170,6 +170,10 @@ def risk_report(
         },
         "stress": _stress(snapshot, shocks),
     }
+    if snapshot.multi_collateral:  # issue 13: collateral table, venue ratio, wrong-way share
+        from margin.collateral_report import add_collateral_sections
+
+        add_collateral_sections(report, snapshot, target_health)
     return add_usd_values(snapshot, report)
 
 

@@ -73,6 +73,8 @@ Sources, per rule:
   deduction (Hyperliquid docs, "Liquidations" and "Margin tiers");
   liq = price - side x margin_available / size / (1 - rate x side), which is the general rule.
 - Any other ccxt exchange: the general rule (equity(P) = maintenance(P)).
+- Multi-collateral accounts (Bybit UTA, Binance Multi-Assets and Portfolio Margin with its
+  uniMMR 1.05 liquidation level, OKX multi-currency): margin.collateral, sources there.
 
 Inverse (coin-margined) contracts follow the same rules in the coin, on the linear twin in
 u = 1/P (margin.inverse): notional = contracts x contract size / P (coin), PnL = side x

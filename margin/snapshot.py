@@ -7,23 +7,28 @@ fractions (0.004 = 0.4 %). An inverse (coin-margined) position's contract_size i
 currency (100 USD a contract on Binance COIN-M BTCUSD), so its size is in quote currency
 too, and the collateral is its base coin (`settle`); see margin.inverse.
 
-`parse_snapshot` turns a decoded JSON document into frozen dataclasses, or raises
-`SnapshotError` naming the first bad field by its path (``positions[2].entry_price``).
+`parse_snapshot` turns a decoded JSON document into frozen dataclasses, or raises one
+`SnapshotError` listing every problem it found, each naming its field by its path
+(``positions[2].entry_price``), in the order a reader of the document meets them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from margin.assets import ACCOUNT_MODES, Asset, parse_assets
 from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
 ContractType = Literal["linear", "inverse"]
+T = TypeVar("T")
 
 _SNAPSHOT_KEYS = {
     "exchange",
@@ -34,6 +39,12 @@ _SNAPSHOT_KEYS = {
     "positions",
     "info",
     "timestamp",
+    # multi-collateral accounts (margin.assets)
+    "account_mode",
+    "valuation_currency",
+    "assets",
+    "open_order_loss",
+    "exchange_native_ratio",
 }
 _POSITION_KEYS = {
     "symbol",
@@ -65,13 +76,94 @@ _TIER_KEYS = {
 }
 
 
-class SnapshotError(ValueError):
-    """A snapshot document that does not follow the format; `path` names the field."""
+# The range of every number a snapshot may hold (docs/snapshot-format.md, "Bounds"), as
+# (lowest, highest), inclusive. Wide enough for any real account (a price of 1e-12 to
+# 1e12, a wallet of a quadrillion), narrow enough that nothing the engine computes from
+# them (notional, PnL, a liquidation price, a distance in sigma) leaves the finite floats.
+# The signs and rates are checked field by field below; these are the magnitudes.
+MONEY = 1e15
+PRICE = (1e-12, 1e12)
+# Every number is 0 or at least this in size (fields with a larger floor say so): a
+# denormal like 5e-324 as a wallet or a maintenance amount made an infinite margin ratio.
+TINY = 1e-12
+SNAPSHOT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "account": {
+        "wallet_balance": (0.0, MONEY),
+    },
+    "position": {
+        "contracts": (1e-12, 1e15),
+        "contract_size": (1e-12, 1e9),
+        "entry_price": PRICE,
+        "mark_price": PRICE,
+        "isolated_margin": (0.0, MONEY),
+        "leverage": (0.01, 1e4),
+        "maintenance_amount": (0.0, MONEY),  # never negative (refused as a sign first)
+        # 0 means "none" for these two; a positive value must not be a denormal: 1e-313 as
+        # a volatility made a distance of infinite sigmas
+        "exchange_liquidation_price": PRICE,
+        "volatility": (1e-6, 10.0),  # daily standard deviation: from 0.0001 % to 1,000 % a day
+        "amount_step": (1e-12, 1e15),
+    },
+    "tier": {
+        "min_notional": (0.0, 1e30),
+        "max_notional": (TINY, 1e30),  # above its min_notional, so never 0
+        "maintenance_amount": (0.0, MONEY),
+        "max_leverage": (1.0, 1e4),
+    },
+}
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
-        self.message = message
+
+# A message lists this many problems at the most (a hostile document may hold millions).
+MAX_LISTED = 50
+
+
+class SnapshotError(ValueError):
+    """A snapshot document that does not follow the format. `problems`: every problem
+    found, each a SnapshotError of its own whose `path` names the field; for one problem
+    that is the error itself. `path` is the first problem's; for several, `message` lists
+    them ("; " between them, the first MAX_LISTED and how many more)."""
+
+    def __init__(self, path: str, message: str, problems: Sequence[SnapshotError] = ()) -> None:
+        if len(problems) > 1:
+            listed = [str(p) for p in problems[:MAX_LISTED]]
+            if len(problems) > MAX_LISTED:
+                listed.append(f"and {len(problems) - MAX_LISTED} more")
+            path, message = problems[0].path, "; ".join(listed)
+            super().__init__(f"{len(problems)} problems: {message}")
+        else:
+            super().__init__(f"{path}: {message}" if path else message)
+        self.path: str = path
+        self.message: str = message
+        self.problems: tuple[SnapshotError, ...] = tuple(problems) if len(problems) > 1 else (self,)
+
+
+# The problems of the document parse_snapshot is reading, by path in the order found
+# (None: not collecting, raise).
+_found: ContextVar[dict[str, SnapshotError] | None] = ContextVar("snapshot_problems", default=None)
+
+
+def _keep(problem: SnapshotError) -> None:
+    """Note a problem and go on reading, or raise it when nothing collects. A field already
+    named keeps its first problem (a bad value is not also out of range)."""
+    found = _found.get()
+    if found is None:
+        raise problem
+    found.setdefault(problem.path, problem)
+
+
+def _count() -> int:
+    found = _found.get()
+    return 0 if found is None else len(found)
+
+
+@contextmanager
+def _collecting() -> Iterator[dict[str, SnapshotError]]:
+    found: dict[str, SnapshotError] = {}
+    token = _found.set(found)
+    try:
+        yield found
+    finally:
+        _found.reset(token)
 
 
 @dataclass(frozen=True)
@@ -94,6 +186,8 @@ class Position:
     volatility: float | None = None
     amount_step: float | None = None
     contract_type: ContractType = "linear"
+    # the currency its PnL settles in; None: the account's collateral (an inverse position
+    # names its coin)
     settle: str | None = None
 
     @property
@@ -124,28 +218,64 @@ class Snapshot:
     positions: tuple[Position, ...] = field(default_factory=tuple)
     taker_fee: float | None = None
     timestamp: str | None = None
+    # multi-collateral accounts (margin.assets, margin.collateral): money in
+    # `valuation_currency`; single_asset accounts leave these at their defaults
+    account_mode: str = "single_asset"
+    valuation_currency: str = "USD"
+    assets: tuple[Asset, ...] = ()
+    open_order_loss: float = 0.0
+    exchange_native_ratio: float | None = None
+
+    @property
+    def multi_collateral(self) -> bool:
+        """True for multi_asset and portfolio accounts."""
+        return self.account_mode != "single_asset"
 
 
 def parse_snapshot(doc: Any) -> Snapshot:
-    """Validate a decoded JSON document and return the Snapshot it describes."""
+    """Validate a decoded JSON document and return the Snapshot it describes; SnapshotError
+    lists every problem (`problems`), not only the first."""
+    with _collecting() as found:
+        snapshot = _snapshot(doc)
+    problems = list(found.values())
+    if problems:
+        raise SnapshotError("", "", problems) if len(problems) > 1 else problems[0]
+    return snapshot
+
+
+def _snapshot(doc: Any) -> Snapshot:
     _require_mapping(doc, "", "the snapshot")
     _reject_unknown(doc, _SNAPSHOT_KEYS, "")
-    # Fields are checked in the order the format lists them, so the first error is the
-    # first one a reader of the document meets.
+    # Fields are checked in the order the format lists them, so the problems are listed in
+    # the order a reader of the document meets them. A bad field reads as a stand-in value
+    # (nan, "") so that the rest is checked too; checks across fields skip stand-ins.
     exchange = _string(doc, "exchange", "")
     account = _string(doc, "account", "")
+    mode = "single_asset" if doc.get("account_mode") is None else _choice(doc, "account_mode", "", ACCOUNT_MODES)
     collateral = _string(doc, "collateral", "")
-    wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    if mode == "single_asset":
+        wallet_balance = _number(doc, "wallet_balance", "", minimum=0.0)
+    else:
+        # the assets carry the money: a wallet_balance given is checked but not read (the
+        # engine reads Snapshot.wallet_balance as a change to the collateral asset, 0 here)
+        _optional_number(doc, "wallet_balance", "", minimum=0.0)
+        wallet_balance = 0.0
     fee = _optional_number(doc, "taker_fee", "", minimum=0.0, below=1.0)
     timestamp = None if doc.get("timestamp") is None else _string(doc, "timestamp", "")
     positions_doc = doc.get("positions")
+    positions: tuple[Position, ...] = ()
     if positions_doc is None:
-        raise SnapshotError("positions", "missing (use [] for an account with no position)")
-    if not isinstance(positions_doc, Sequence) or isinstance(positions_doc, str | bytes):
-        raise SnapshotError("positions", f"must be a list, got {_kind(positions_doc)}")
-    positions = tuple(_position(p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc))
+        _keep(SnapshotError("positions", "missing (use [] for an account with no position)"))
+    elif not isinstance(positions_doc, Sequence) or isinstance(positions_doc, str | bytes):
+        _keep(SnapshotError("positions", f"must be a list, got {_kind(positions_doc)}"))
+    else:
+        read = (_each(_position, p, f"positions[{i}]", exchange) for i, p in enumerate(positions_doc))
+        positions = tuple(p for p in read if p is not None)
     _check_one_mark_per_symbol(positions)
-    _check_settlement(positions, collateral)
+    valuation = "USD" if doc.get("valuation_currency") is None else _string(doc, "valuation_currency", "")
+    assets = parse_assets(doc, mode)
+    _check_settle_currencies(positions, assets, collateral, valuation, mode)
+    _check_settlement(positions, collateral, mode)
     return Snapshot(
         exchange=exchange,
         account=account,
@@ -154,40 +284,85 @@ def parse_snapshot(doc: Any) -> Snapshot:
         positions=positions,
         taker_fee=fee,
         timestamp=timestamp,
+        account_mode=mode,
+        valuation_currency=valuation,
+        assets=assets,
+        open_order_loss=min(_optional_number(doc, "open_order_loss", "", minimum=0.0) or 0.0, _max_money(doc)),
+        exchange_native_ratio=_optional_number(doc, "exchange_native_ratio", "", minimum=0.0),
     )
+
+
+def _max_money(doc: Mapping[str, Any]) -> float:
+    """open_order_loss is money: refused past 1e15, as the schema says."""
+    value = doc.get("open_order_loss")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1e15:
+        raise SnapshotError("open_order_loss", f"must be <= 1e+15, got {value!r}")
+    return 1e15
+
+
+def _check_settle_currencies(
+    positions: tuple[Position, ...], assets: tuple[Asset, ...], collateral: str, valuation: str, mode: str
+) -> None:
+    """In a multi-collateral account every position settles in an asset the account lists
+    (or in the valuation currency itself), so its PnL and maintenance can be valued."""
+    if mode == "single_asset":
+        return
+    known = {a.asset for a in assets} | {valuation}
+    for i, pos in enumerate(positions):
+        settle = pos.settle or collateral
+        if settle not in known:
+            where = f"positions[{i}].settle" if pos.settle else "collateral"
+            raise SnapshotError(where, f"{settle!r} is neither an asset of the account nor {valuation!r}")
 
 
 def _check_one_mark_per_symbol(positions: tuple[Position, ...]) -> None:
     """Positions of one symbol (hedge legs, or cross beside isolated) share one mark."""
     first: dict[str, int] = {}
     for i, pos in enumerate(positions):
+        if math.isnan(pos.mark_price):  # a bad mark, already named
+            continue
         j = first.setdefault(pos.symbol, i)
         if positions[j].mark_price != pos.mark_price:
-            raise SnapshotError(
-                f"positions[{i}].mark_price",
-                f"{pos.mark_price:g} differs from positions[{j}].mark_price "
-                f"{positions[j].mark_price:g} for the same symbol {pos.symbol}",
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].mark_price",
+                    f"{pos.mark_price:g} differs from positions[{j}].mark_price "
+                    f"{positions[j].mark_price:g} for the same symbol {pos.symbol}",
+                )
             )
 
 
-def _check_settlement(positions: tuple[Position, ...], collateral: str) -> None:
+def _check_settlement(positions: tuple[Position, ...], collateral: str, mode: str) -> None:
     """An inverse position settles in the account's collateral coin, and a single-asset
     account holds either linear or inverse positions: their money is in different
-    currencies (USDT and BTC), so one wallet cannot margin both."""
+    currencies (USDT and BTC), so one wallet cannot margin both. Inverse positions in a
+    multi-collateral account are not read yet (issue 14 covers single-asset coin wallets)."""
     kinds: dict[str, int] = {}
     for i, pos in enumerate(positions):
         kinds.setdefault(pos.contract_type, i)
+        if pos.inverse and mode != "single_asset":
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].contract_type",
+                    "inverse positions are read in single_asset accounts only (one snapshot per coin)",
+                )
+            )
+            continue
         if pos.inverse and pos.settle != collateral:
-            raise SnapshotError(
-                f"positions[{i}].settle",
-                f"an inverse position settles in the collateral {collateral}, got {pos.settle}",
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].settle",
+                    f"an inverse position settles in the collateral {collateral}, got {pos.settle}",
+                )
             )
         other = "linear" if pos.inverse else "inverse"
-        if other in kinds:
-            raise SnapshotError(
-                f"positions[{i}].contract_type",
-                f"{pos.contract_type} beside the {other} positions[{kinds[other]}]: a single-asset "
-                f"snapshot holds linear or inverse positions, not both (one snapshot per collateral)",
+        if other in kinds and mode == "single_asset":
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].contract_type",
+                    f"{pos.contract_type} beside the {other} positions[{kinds[other]}]: a single-asset "
+                    f"snapshot holds linear or inverse positions, not both (one snapshot per collateral)",
+                )
             )
 
 
@@ -206,10 +381,10 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
     )
     settle = None if doc.get("settle") is None else _string(doc, "settle", path)
     if contract_type == "inverse" and settle is None:
-        raise SnapshotError(f"{path}.settle", "required for an inverse position (the coin it settles in)")
+        _keep(SnapshotError(f"{path}.settle", "required for an inverse position (the coin it settles in)"))
     isolated_margin = _optional_number(doc, "isolated_margin", path, minimum=0.0)
     if mode == "isolated" and isolated_margin is None:
-        raise SnapshotError(f"{path}.isolated_margin", "required for an isolated position")
+        _keep(SnapshotError(f"{path}.isolated_margin", "required for an isolated position"))
     return Position(
         symbol=symbol,
         side=side,  # type: ignore[arg-type]
@@ -245,23 +420,34 @@ def _tiers(doc: Mapping[str, Any], path: str, exchange: str, mode: str) -> tuple
 def _table(doc: Mapping[str, Any], path: str, exchange: str) -> tuple[Tier, ...]:
     tiers_doc = doc.get("tiers")
     flat_rate = _optional_number(doc, "maintenance_margin_rate", path, minimum=0.0, below=1.0)
+    # checked with tiers too (then unused), so that no number in the document goes unread
+    flat_amount = _optional_number(doc, "maintenance_amount", path, minimum=0.0) or 0.0
     if tiers_doc is not None and flat_rate is not None:
-        raise SnapshotError(f"{path}.tiers", "give either tiers or maintenance_margin_rate, not both")
+        return _no_table(f"{path}.tiers", "give either tiers or maintenance_margin_rate, not both")
     if tiers_doc is None:
         if flat_rate is None:
-            raise SnapshotError(f"{path}.maintenance_margin_rate", "missing (give tiers or a flat rate)")
-        amount = _optional_number(doc, "maintenance_amount", path, minimum=0.0) or 0.0
-        return (Tier(0.0, math.inf, flat_rate, amount, None),)
+            return _no_table(f"{path}.maintenance_margin_rate", "missing (give tiers or a flat rate)")
+        return (Tier(0.0, math.inf, flat_rate, flat_amount, None),)
     if not isinstance(tiers_doc, Sequence) or isinstance(tiers_doc, str | bytes):
-        raise SnapshotError(f"{path}.tiers", f"must be a list, got {_kind(tiers_doc)}")
+        return _no_table(f"{path}.tiers", f"must be a list, got {_kind(tiers_doc)}")
     if not tiers_doc:
-        raise SnapshotError(f"{path}.tiers", "must hold at least one tier")
-    raw = [_tier(t, f"{path}.tiers[{i}]", exchange) for i, t in enumerate(tiers_doc)]
+        return _no_table(f"{path}.tiers", "must hold at least one tier")
+    before = _count()
+    read = [_each(_tier, t, f"{path}.tiers[{i}]", exchange) for i, t in enumerate(tiers_doc)]
+    raw = [t for t in read if t is not None]
+    if _count() > before:  # a bad tier, already named: the table as a whole is not judged
+        return ()
     _check_no_overlap(raw, f"{path}.tiers")
     try:
         return normalise_tiers(raw)
     except ValueError as exc:
-        raise SnapshotError(f"{path}.tiers", str(exc)) from None
+        return _no_table(f"{path}.tiers", str(exc))
+
+
+def _no_table(where: str, message: str) -> tuple[Tier, ...]:
+    """No tier table (a stand-in) after noting why: the position's other fields are read on."""
+    _keep(SnapshotError(where, message))
+    return ()
 
 
 def _tier(doc: Any, path: str, exchange: str) -> dict[str, float | None]:
@@ -275,12 +461,12 @@ def _tier(doc: Any, path: str, exchange: str) -> dict[str, float | None]:
         if max_leverage is not None and venue_rule(exchange).rate_from_max_leverage:
             rate = 1.0 / (2.0 * max_leverage)
         else:
-            raise SnapshotError(f"{path}.maintenance_margin_rate", "missing")
+            _keep(SnapshotError(f"{path}.maintenance_margin_rate", "missing"))
     min_notional = _number(doc, "min_notional", path, minimum=0.0)
     max_notional = _optional_number(doc, "max_notional", path, minimum=0.0)
-    if max_notional is not None and max_notional <= min_notional:
-        raise SnapshotError(
-            f"{path}.max_notional", f"must be above min_notional {min_notional:g}, got {max_notional:g}"
+    if max_notional is not None and max_notional <= min_notional:  # False for a stand-in (nan)
+        _keep(
+            SnapshotError(f"{path}.max_notional", f"must be above min_notional {min_notional:g}, got {max_notional:g}")
         )
     return {
         "min_notional": min_notional,
@@ -301,13 +487,25 @@ def _check_no_overlap(raw: list[dict[str, float | None]], path: str) -> None:
     for lower, upper in pairwise(order):
         ceiling, floor = raw[lower]["max_notional"], raw[upper]["min_notional"]
         if ceiling is not None and floor is not None and ceiling > floor:
-            raise SnapshotError(
-                f"{path}[{lower}].max_notional",
-                f"{ceiling:g} overlaps tiers[{upper}], which starts at {floor:g}",
+            _keep(
+                SnapshotError(
+                    f"{path}[{lower}].max_notional",
+                    f"{ceiling:g} overlaps tiers[{upper}], which starts at {floor:g}",
+                )
             )
 
 
 # --- field readers: each names the path of what it rejects -------------------------------
+
+
+def _each(read: Callable[..., T], doc: Any, path: str, *args: Any) -> T | None:
+    """One list item read by `read`: None after a problem that stops the item (it is not
+    an object, or its parts cannot be judged together), noted; the next item is read."""
+    try:
+        return read(doc, path, *args)
+    except SnapshotError as problem:
+        _keep(problem)
+        return None
 
 
 def _kind(value: Any) -> str:
@@ -316,6 +514,12 @@ def _kind(value: Any) -> str:
     return {bool: "a boolean", str: "a string", dict: "an object", list: "a list"}.get(
         type(value), type(value).__name__
     )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return f"{value!r}"
 
 
 def _require_mapping(doc: Any, path: str, what: str) -> None:
@@ -327,7 +531,7 @@ def _reject_unknown(doc: Mapping[str, Any], known: set[str], path: str) -> None:
     for key in doc:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise SnapshotError(where, "unknown field")
+            _keep(SnapshotError(where, "unknown field"))
 
 
 def _field_path(path: str, key: str) -> str:
@@ -337,18 +541,22 @@ def _field_path(path: str, key: str) -> str:
 def _string(doc: Mapping[str, Any], key: str, path: str) -> str:
     value = doc.get(key)
     if value is None:
-        raise SnapshotError(_field_path(path, key), "missing")
+        _keep(SnapshotError(_field_path(path, key), "missing"))
+        return ""
     if not isinstance(value, str) or not value.strip():
-        raise SnapshotError(_field_path(path, key), f"must be a non-empty string, got {value!r}")
+        _keep(SnapshotError(_field_path(path, key), f"must be a non-empty string, got {_shown(value)}"))
+        return ""
     return value
 
 
 def _choice(doc: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> str:
     value = doc.get(key)
     if value is None:
-        raise SnapshotError(_field_path(path, key), "missing")
+        _keep(SnapshotError(_field_path(path, key), "missing"))
+        return ""
     if value not in allowed:
-        raise SnapshotError(_field_path(path, key), f"must be one of {', '.join(allowed)}; got {value!r}")
+        _keep(SnapshotError(_field_path(path, key), f"must be one of {', '.join(allowed)}; got {_shown(value)}"))
+        return ""
     return str(value)
 
 
@@ -362,7 +570,8 @@ def _number(
     below: float | None = None,
 ) -> float:
     if doc.get(key) is None:
-        raise SnapshotError(_field_path(path, key), "missing")
+        _keep(SnapshotError(_field_path(path, key), "missing"))
+        return math.nan
     return _checked(doc[key], _field_path(path, key), positive, minimum, below)
 
 
@@ -380,17 +589,48 @@ def _optional_number(
     return _checked(doc[key], _field_path(path, key), positive, minimum, below)
 
 
+# By field name: a name in two levels (maintenance_amount) has the same bounds in both.
+_BOUNDS_BY_NAME = {name: bounds for table in SNAPSHOT_BOUNDS.values() for name, bounds in table.items()}
+assert all(  # noqa: S101 - a table edited out of step fails at import, not in a poll
+    _BOUNDS_BY_NAME[name] == bounds for table in SNAPSHOT_BOUNDS.values() for name, bounds in table.items()
+)
+
+
+def _bounds(where: str) -> tuple[float, float] | None:
+    """The SNAPSHOT_BOUNDS of the field at path `where` (None: the field has none)."""
+    return _BOUNDS_BY_NAME.get(where.rpartition(".")[2])
+
+
 def _checked(value: Any, where: str, positive: bool, minimum: float | None, below: float | None) -> float:
+    """`value` as a float, or math.nan (a stand-in) after noting its problem. Every
+    comparison is made before float(): Python compares an int of any size with a float
+    exactly, so an integer too large for a float is named, not an OverflowError."""
     # bool is an int subclass in Python; `true` is not a number in this format.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SnapshotError(where, f"must be a number, got {_kind(value)} {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise SnapshotError(where, f"must be a finite number, got {value!r}")
-    if positive and number <= 0:
-        raise SnapshotError(where, f"must be > 0, got {value!r}")
-    if minimum is not None and number < minimum:
-        raise SnapshotError(where, f"must be >= {minimum:g}, got {value!r}")
-    if below is not None and number >= below:
-        raise SnapshotError(where, f"must be < {below:g}, got {value!r}")
-    return number
+        return _bad(where, f"must be a number, got {_kind(value)} {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        return _bad(where, f"must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        return _bad(where, f"must be > 0, got {_shown(value)}")
+    if minimum is not None and value < minimum:
+        return _bad(where, f"must be >= {minimum:g}, got {_shown(value)}")
+    if below is not None and value >= below:
+        return _bad(where, f"must be < {below:g}, got {_shown(value)}")
+    bounds = _bounds(where)
+    if bounds is not None:
+        lowest, highest = bounds
+        if value > highest:
+            return _bad(where, f"must be <= {highest:g}, got {_shown(value)}")
+        if value < lowest and not (lowest > 0 and value <= 0):  # 0 where the sign allowed it: "none"
+            return _bad(where, f"must be >= {lowest:g}, got {_shown(value)}")
+        if value != 0 and abs(value) < TINY:
+            return _bad(where, f"must be 0 or at least {TINY:g} in size, got {_shown(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # a field without bounds given an integer beyond the floats
+        return _bad(where, f"must be a finite number, got {_shown(value)}")
+
+
+def _bad(where: str, message: str) -> float:
+    _keep(SnapshotError(where, message))
+    return math.nan

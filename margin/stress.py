@@ -84,6 +84,10 @@ def shocked_prices(snapshot: Snapshot, shock: float) -> list[float]:
 def stress_test(snapshot: Snapshot, shocks: Sequence[float] = DEFAULT_SHOCKS) -> list[Scenario]:
     """Each pool's equity and health under each uniform shock (the vectorised engine's pool
     totals: one pass over the positions per shock)."""
+    if snapshot.multi_collateral:  # issue 13: the collateral moves with the shock
+        from margin.collateral_stress import collateral_stress
+
+        return collateral_stress(snapshot, shocks)
     every = pools(snapshot)
     batch = batch_from_snapshots([snapshot])  # its pools are `every`, in the same order
     result = []
@@ -107,6 +111,10 @@ def liquidating_shocks(snapshot: Snapshot) -> list[LiquidatingShock]:
     The line is kept as running sums, and at each border only the positions that change
     tier there are updated: the work grows with positions x tiers, not with its square.
     """
+    if snapshot.multi_collateral:
+        from margin.collateral_stress import collateral_liquidating_shocks
+
+        return collateral_liquidating_shocks(snapshot, MAX_UPWARD_SHOCK)
     result = []
     fee = taker_fee(snapshot)
     for pool in pools(snapshot):

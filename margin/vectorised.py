@@ -333,12 +333,10 @@ def _sides_without_root(
     eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
     slope_at_mark, intercept_at_mark = line_at_mark
     entry, amount_used = batch.basis_entry, batch.uses_amount
-    # the fee to close is in every tier's intercept (Bybit): without it a side with a root
-    # was ruled out (a long whose wallet just covers its entry value, found by hypothesis)
+    # the fee to close (Bybit's, on the bankruptcy price) is a constant of every line
+    close = batch.fee_to_close
     intercept_at_zero = np.where(
-        entry,
-        intercept_at_mark,
-        health * (np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0) + batch.fee_to_close),
+        entry, intercept_at_mark, health * (np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0) + close)
     )
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
@@ -350,7 +348,7 @@ def _sides_without_root(
     intercept_far_up = np.where(
         entry,
         intercept_at_mark,
-        health * (np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0) + batch.fee_to_close),
+        health * (np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0) + close),
     )
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)

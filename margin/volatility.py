@@ -32,7 +32,6 @@ from margin.snapshot import Snapshot
 from margin.vectorised import Batch
 
 DEFAULT_LAMBDA = 0.99
-RISKMETRICS_DAILY_LAMBDA = 0.94
 HOURS_PER_DAY = 24.0
 DEFAULT_HORIZON_HOURS = 24.0
 
@@ -72,18 +71,6 @@ def ewma_variance(returns: ArrayLike, lam: float = DEFAULT_LAMBDA) -> FloatArray
         return np.full(squared.shape[:-1], np.nan)
     weights = (1.0 - lam) * lam ** np.arange(n - 1, -1, -1, dtype=float)
     return lam**n * squared.mean(axis=-1) + squared @ weights
-
-
-def ewma_variance_path(returns: ArrayLike, lam: float = DEFAULT_LAMBDA) -> FloatArray:
-    """The EWMA variance after each return (same shape as `returns`), for charts; its last
-    column equals `ewma_variance`."""
-    squared = np.square(np.asarray(returns, dtype=float))
-    path = np.empty_like(squared)
-    variance = squared.mean(axis=-1)
-    for t in range(squared.shape[-1]):  # a loop over time, vectorised over series
-        variance = lam * variance + (1.0 - lam) * squared[..., t]
-        path[..., t] = variance
-    return path
 
 
 def realized_volatility(closes: ArrayLike, lam: float = DEFAULT_LAMBDA) -> tuple[FloatArray, FloatArray]:
@@ -130,7 +117,7 @@ def distance_in_sigma(
 
 
 def _floats(*values: ArrayLike) -> list[FloatArray]:
-    return np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))
+    return list(np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values)))
 
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)  # numpy has no erfc and scipy is not a dependency

@@ -5,7 +5,6 @@ the account rows (touch probability, funding outlook) and for the store (market_
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from connectors.market_data import MarketData
 from margin.correlation import betas_to_benchmark
 from margin.funding import FundingRate
+from margin.snapshot import SNAPSHOT_BOUNDS
 from margin.volatility import volatility_by_symbol
 
 
@@ -61,7 +61,11 @@ async def market_view(market: MarketData, symbols: Iterable[str]) -> MarketView:
     """Volatility and betas from 30 days of hourly closes, and current funding."""
     wanted = sorted(set(symbols))
     closes = await market.hourly_closes(wanted)
-    volatility = {s: v.sigma_daily for s, v in volatility_by_symbol(closes).items() if math.isfinite(v.sigma_daily)}
+    # a σ outside the snapshot's bounds (flat or broken candles) is left out: it would fail the poll
+    lowest, highest = SNAPSHOT_BOUNDS["position"]["volatility"]
+    volatility = {
+        s: v.sigma_daily for s, v in volatility_by_symbol(closes).items() if lowest <= v.sigma_daily <= highest
+    }
     try:
         betas = betas_to_benchmark(closes, market.benchmark) if market.benchmark in closes else {}
     except (KeyError, ValueError):

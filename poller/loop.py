@@ -17,6 +17,7 @@ holds the lease of for this interval (poller.membership).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -61,6 +62,7 @@ class Connector(Protocol):
     async def fetch_snapshot(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
     def take_key_check(self) -> KeyPermissions | None: ...
+    async def recent_liquidations(self, symbol: str, since: datetime) -> list[dict[str, Any]]: ...
 
 
 def _document(doc: Mapping[str, Any]) -> str:
@@ -123,15 +125,13 @@ class Poller:
         database = self.database_clock()
         return own if database is None or not self.cap_clock else min(own, database)
 
-    def retry_paused(self) -> None:
-        """Give paused accounts one more try next cycle (as at start: credentials or key
-        permissions may have been fixed since)."""
-        self._retry_paused = True
-
     async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn` on the one writer thread: SQLite takes one writer at a time, and the
         event loop keeps serving fetches meanwhile."""
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    async def _save_market_stats(self, exchange: str, stats: dict[str, Any]) -> Any:
+        return await self.write(repo.upsert_market_stats, self.sessions, exchange, self.clock(), stats)
 
     async def _poll(self, account: AccountConfig) -> tuple[AccountConfig, Polled | ConnectorError, datetime]:
         started = time.monotonic()
@@ -270,9 +270,7 @@ class Poller:
                             account,
                             polled,
                             self.config.account_timeout,
-                            lambda stats, exchange=account.exchange: self.write(
-                                repo.upsert_market_stats, self.sessions, exchange, self.clock(), stats
-                            ),
+                            functools.partial(self._save_market_stats, account.exchange),
                         )
                     )
                 )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.direct import send_direct
 from alerts.monitor import MonitorEvent, compose_monitor, message_key, notify, record_told
 from config.settings import Config
+from connectors.errors import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Outage:
 
     def retry_after(self, interval_seconds: float) -> float:
         """Seconds to the next attempt: doubling from base_seconds, at most one interval."""
-        return min(interval_seconds, self.base_seconds * 2 ** max(0, self.failures - 1))
+        return RetryPolicy(self.base_seconds, interval_seconds).ceiling(self.failures - 1)
 
     async def settle(self) -> None:
         """Wait for the direct sends still on their way (each bounded by its channel's timeout)."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from margin.alert_prices import PRICE_COLUMNS, batch_alert_prices
+from margin.collateral_batch import with_multi_collateral
 from margin.danger import DangerLimits, PositionRisk, assess
 from margin.funding import FundingRate, funding_projection
 from margin.liquidation import disagrees, distance_in_sigma
@@ -47,7 +48,8 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
     if not polled:
         return []
     batch = batch_from_snapshots([p.snapshot for p in polled])
-    result = evaluate(batch)
+    # issue 13: multi-collateral accounts' cross figures come from margin.collateral
+    result = with_multi_collateral(batch, evaluate(batch), [p.snapshot for p in polled])
     sigma = [
         polled[a].snapshot.positions[i].volatility
         for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)
@@ -159,7 +161,7 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
 def _funding_outlook(item: Polled) -> dict[str, float | None]:
     """The cross pool's health after 1, 3 and 7 days of funding at today's rates, and when
     (hours) funding alone takes it below the warning level."""
-    empty = {
+    empty: dict[str, float | None] = {
         "funding_health_1d": None,
         "funding_health_3d": None,
         "funding_health_7d": None,

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alerts.channels import run_bots
-from alerts.outbox import Backoff, run_sender
+from alerts.outbox import run_sender
 from config.secrets import credentials
 from config.settings import Config, ConfigError
 from connectors.account import AccountConnector, SharedMarkets
+from connectors.errors import RetryPolicy
 from connectors.market_data import MarketData
 from connectors.streams import Streams
 from poller.heartbeat import Heartbeat
@@ -151,7 +152,7 @@ async def _run(
         poller.stream_watch = build_stream_watch(config, poller, secrets_file, shared_markets)
         await poller.stream_watch.start()
     sender_stop = asyncio.Event()
-    backoff = Backoff(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
+    backoff = RetryPolicy(config.alerts.retry_base_seconds, config.alerts.retry_cap_seconds)
     sender = asyncio.create_task(
         run_sender(sessions, config, sender_stop, wake, lambda: datetime.now(UTC), backoff=backoff)
     )

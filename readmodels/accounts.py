@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
@@ -158,7 +159,16 @@ def account_views(session: Session, now: datetime, stale: Staleness | float) -> 
     return sorted(views, key=lambda v: v.sort_key)
 
 
-def _streaming(state: StreamState | None, snap: AccountSnapshot | None, now: datetime) -> dict[str, object]:
+class _Streaming(TypedDict):
+    mark_age_seconds: float | None
+    stream: str | None
+    estimate: bool
+    positions_age_seconds: float | None
+
+
+def _streaming(state: StreamState | None, snap: AccountSnapshot | None, now: datetime) -> _Streaming:
+    """The AccountView fields of streaming."""
+
     def age(moment: datetime | None) -> float | None:
         return None if moment is None else max(0.0, (now - moment).total_seconds())
 

@@ -84,6 +84,8 @@ def read_state(
             .where(p.distance.is_not(None))
         )
         for snapshot_id, symbol, side, distance in rows:
+            if distance is None:  # the query leaves none; the row's type allows them
+                continue
             view = by_snapshot[snapshot_id]
             key = (view.exchange, view.name, symbol, side)
             # one series per label set: a symbol held twice on one side (cross and isolated) shows the nearer

@@ -89,24 +89,6 @@ def rebalance_plans(session: Session, config: Config) -> dict[str, RebalancePlan
     }
 
 
-def priced_deleverage(session: Session, name: str, target_health: float, slippage: float = 0.0) -> PricedPlan | None:
-    """The account's deleverage plan priced against the latest stored order books."""
-    found = latest_snapshots(session, [name])
-    if not found:
-        return None
-    snapshot = found[0].snapshot
-    books = {}
-    for stat in repo.market_stats(session, found[0].exchange):
-        if stat.order_book:
-            books[stat.symbol] = json.loads(stat.order_book)
-    plan = deleverage_plan(snapshot, target_health, slippage)
-    if not plan.reductions or not all(r.symbol in books for r in plan.reductions):
-        return None
-    if any(p.inverse for p in snapshot.positions):
-        return None  # coin-margined books are not walked yet (margin.slippage): shown at mark
-    return price_plan(snapshot, plan, books)
-
-
 @dataclass(frozen=True)
 class StoredBook:
     """An order book the poller stored (ccxt's structure, amounts in contracts) and when."""
@@ -142,8 +124,8 @@ class PricedRemedy:
 def priced_remedy(
     snapshot: Snapshot, books: Mapping[str, StoredBook], target_health: float, slippage: float = 0.0
 ) -> PricedRemedy:
-    """Like priced_deleverage for an already parsed snapshot and its venue's stored books,
-    but saying why a plan is not priced (nothing to cut, or which books are missing)."""
+    """The deleverage plan of `snapshot` priced against its venue's stored books, or why it
+    is not priced (nothing to cut, or which books are missing)."""
     plan = deleverage_plan(snapshot, target_health, slippage)
     symbols = sorted({r.symbol for r in plan.reductions})
     missing = tuple(s for s in symbols if s not in books)

@@ -175,7 +175,7 @@ class SimulatorApp:
             return _admin_error(404, str(exc.args[0]))
         except ValueError as exc:
             return _admin_error(400, str(exc))
-        if self.load is not None:
+        if self.load is not None and isinstance(price, int | float):  # always, once set_mark took it
             self.load.anchor(venue, symbol, float(price))
         return web.json_response({"ok": True})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from margin.collateral import AssetFigures
 from simulator.common import (
     Route,
     SimRequest,
@@ -35,6 +36,7 @@ from simulator.state import SimState
 
 FAPI = "fapi.binance.com"
 SPOT = "api.binance.com"
+PAPI = "papi.binance.com"  # Portfolio Margin
 DEFAULT_RECV_WINDOW = 5000  # Binance's default when the request gives none
 UNBOUNDED_CAP = 9_000_000_000  # Binance always publishes a finite last cap
 INTERVALS = {"1h": 1, "2h": 2, "4h": 4, "6h": 6, "8h": 8, "12h": 12, "1d": 24}  # hours; the simulator's
@@ -213,6 +215,15 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         "availableBalance": fixed(available),
         "maxWithdrawAmount": fixed(min(available, fig.wallet_balance)),
     }
+    assets = [{"asset": account.collateral, **money, "marginAvailable": True, "updateTime": updated}]
+    if fig.collateral:  # issue 13: Multi-Assets mode, one row per margin asset, totals in USD
+        assets = [_asset_row(money, row, account, fig, updated) for row in fig.collateral]
+        money = {
+            **money,
+            "maintMargin": fixed(fig.venue_maintenance or 0.0),
+            "marginBalance": fixed(fig.cross_equity),
+            "walletBalance": fixed(sum(r.amount * r.price for r in fig.collateral)),
+        }
     return {
         "totalInitialMargin": money["initialMargin"],
         "totalMaintMargin": money["maintMargin"],
@@ -226,7 +237,7 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
         "availableBalance": money["availableBalance"],
         "maxWithdrawAmount": money["maxWithdrawAmount"],
         # ccxt skips an asset whose updateTime is 0.
-        "assets": [{"asset": account.collateral, **money, "marginAvailable": True, "updateTime": updated}],
+        "assets": assets,
         "positions": [
             {
                 "symbol": market_id(p.spec.symbol),
@@ -243,6 +254,128 @@ def _account(req: SimRequest, account: AccountSpec | None, state: SimState) -> d
             for p in fig.positions
         ],
     }
+
+
+def _asset_row(money: dict, row: AssetFigures, account: AccountSpec, fig: AccountFigures, updated: int) -> dict:
+    """One margin asset in Multi-Assets mode: the settle asset holds the positions' PnL."""
+    settle = row.asset == account.collateral
+    upl = fig.total_upl if settle else 0.0
+    return {
+        **money,
+        "asset": row.asset,
+        "walletBalance": fixed(row.amount),
+        "crossWalletBalance": fixed(row.amount),
+        "unrealizedProfit": fixed(upl),
+        "crossUnPnl": fixed(upl),
+        "marginBalance": fixed(row.amount + upl),
+        "maintMargin": money["maintMargin"] if settle else fixed(0.0),
+        "marginAvailable": True,
+        "updateTime": updated,
+    }
+
+
+def _multi_assets_margin(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /fapi/v1/multiAssetsMargin: whether the account is in Multi-Assets mode."""
+    spec = signed(account)
+    return {"multiAssetsMargin": spec.account_mode == "multi_asset"}
+
+
+def _asset_index(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /fapi/v1/assetIndex: each margin asset's USD index and haircut (bidBuffer) as the
+    scenario's Binance accounts give them (a flat ratio: the first band)."""
+    rows: dict[str, dict] = {}
+    marks = state.marks("binanceusdm")
+    for spec in state.accounts():
+        if spec.venue != "binanceusdm":
+            continue
+        for asset in spec.collateral_assets:
+            price = marks[asset.price_symbol] if asset.price_symbol else float(asset.price or 0.0)
+            buffer = 1.0 - asset.tiers[0][2]
+            rows.setdefault(
+                asset.asset,
+                {
+                    "symbol": f"{asset.asset}USD",
+                    "time": req.now_ms,
+                    "index": fixed(price),
+                    "bidBuffer": fixed(buffer),
+                    "askBuffer": fixed(buffer),
+                    "bidRate": fixed(price * (1 - buffer)),
+                    "askRate": fixed(price * (1 + buffer)),
+                },
+            )
+    return [rows[a] for a in sorted(rows)]
+
+
+def _pm_balance(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /papi/v1/balance: one row per asset of a Portfolio Margin account."""
+    account = signed(account)
+    fig = state.figures(account)
+    rows = []
+    for row in fig.collateral:
+        upl = fig.total_upl if row.asset == account.collateral else 0.0
+        rows.append(
+            {
+                "asset": row.asset,
+                "totalWalletBalance": fixed(row.amount),
+                "crossMarginAsset": "0.0",
+                "crossMarginBorrowed": "0.0",
+                "crossMarginFree": "0.0",
+                "crossMarginInterest": "0.0",
+                "crossMarginLocked": "0.0",
+                "umWalletBalance": fixed(row.amount),
+                "umUnrealizedPNL": fixed(upl),
+                "cmWalletBalance": "0.0",
+                "cmUnrealizedPNL": "0.0",
+                "updateTime": state.started_ms,
+                "negativeBalance": "0.0",
+            }
+        )
+    return rows
+
+
+def _pm_account(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /papi/v1/account: uniMMR = adjusted equity / maintenance (the venue's, before the
+    1.05 liquidation level the engine applies)."""
+    account = signed(account)
+    fig = state.figures(account)
+    venue_mm = fig.venue_maintenance or 0.0
+    return {
+        "uniMMR": fixed(fig.cross_equity / venue_mm) if venue_mm > 0 else "0",
+        "accountEquity": fixed(fig.cross_equity),
+        "actualEquity": fixed(sum(r.value for r in fig.collateral)),
+        "accountInitialMargin": fixed(fig.cross_initial),
+        "accountMaintMargin": fixed(venue_mm),
+        "accountStatus": "NORMAL",
+        "virtualMaxWithdrawAmount": fixed(max(0.0, fig.cross_equity - fig.cross_initial)),
+        "totalAvailableBalance": fixed(max(0.0, fig.cross_equity - fig.cross_initial)),
+        "totalMarginOpenLoss": "0",
+        "updateTime": state.started_ms,
+    }
+
+
+def _pm_assets(state: SimState) -> dict[str, tuple[float, float]]:
+    """asset -> (price, collateral rate) over the scenario's Binance accounts."""
+    marks = state.marks("binanceusdm")
+    result: dict[str, tuple[float, float]] = {}
+    for spec in state.accounts():
+        if spec.venue == "binanceusdm":
+            for asset in spec.collateral_assets:
+                price = marks[asset.price_symbol] if asset.price_symbol else asset.price
+                result.setdefault(asset.asset, (price or 1.0, asset.tiers[0][2]))
+    return result
+
+
+def _pm_collateral_rates(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /sapi/v1/portfolio/collateralRate."""
+    return [{"asset": a, "collateralRate": fixed(r, 4)} for a, (_, r) in sorted(_pm_assets(state).items())]
+
+
+def _pm_index_prices(req: SimRequest, account: AccountSpec | None, state: SimState) -> list:
+    """GET /sapi/v1/portfolio/asset-index-price."""
+    return [
+        {"asset": f"{a}USD", "assetIndexPrice": fixed(p), "time": req.now_ms}
+        for a, (p, _) in sorted(_pm_assets(state).items())
+    ]
 
 
 def _isolated_margin(p: PositionFigures) -> str:
@@ -603,11 +736,19 @@ def _user_trades(req: SimRequest, account: AccountSpec | None, state: SimState) 
 
 VENUE = VenueSpec(
     name="binanceusdm",
-    hosts=(FAPI, SPOT),
+    hosts=(FAPI, SPOT, PAPI),
     routes={
         ("GET", "/fapi/v1/time"): Route(_time, host=FAPI),
         ("GET", "/fapi/v1/exchangeInfo"): Route(_exchange_info, host=FAPI),
         ("GET", "/fapi/v3/account"): Route(_account, signed=True, host=FAPI),
+        ("GET", "/fapi/v1/multiAssetsMargin"): Route(_multi_assets_margin, signed=True, host=FAPI),
+        ("GET", "/papi/v1/balance"): Route(_pm_balance, signed=True, host=PAPI),
+        ("GET", "/papi/v1/account"): Route(_pm_account, signed=True, host=PAPI),
+        ("GET", "/papi/v1/um/positionRisk"): Route(_position_risk, signed=True, host=PAPI),
+        ("GET", "/papi/v1/um/leverageBracket"): Route(_leverage_bracket, signed=True, host=PAPI),
+        ("GET", "/sapi/v1/portfolio/collateralRate"): Route(_pm_collateral_rates, signed=True, host=SPOT),
+        ("GET", "/sapi/v1/portfolio/asset-index-price"): Route(_pm_index_prices, host=SPOT),
+        ("GET", "/fapi/v1/assetIndex"): Route(_asset_index, host=FAPI),
         ("GET", "/fapi/v3/positionRisk"): Route(_position_risk, signed=True, host=FAPI),
         ("GET", "/fapi/v1/leverageBracket"): Route(_leverage_bracket, signed=True, host=FAPI),
         ("GET", "/sapi/v1/account/apiRestrictions"): Route(_api_restrictions, signed=True, host=SPOT),

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
+from margin.collateral import AssetFigures
 from simulator.common import (
     Route,
     SimRequest,
@@ -326,6 +328,13 @@ def wallet_row(account: AccountSpec, fig: AccountFigures) -> dict:
         "coin": account.collateral,
     }
     cross_eq = fig.cross_equity
+    coins: list[dict[str, Any]] = [coin]
+    maintenance = fig.cross_maintenance
+    if fig.collateral:  # issue 13: a unified account holding several collateral coins
+        coins = [_coin_row(coin, row, account, fig) for row in fig.collateral]
+        equity = sum(float(c["usdValue"]) for c in coins)
+        wallet = sum(float(c["walletBalance"]) * row.price for c, row in zip(coins, fig.collateral, strict=True))
+        maintenance = fig.venue_maintenance or 0.0
     return {
         "totalEquity": plain(equity, 8),
         "accountIMRate": plain(fig.cross_initial / cross_eq if cross_eq > 0 else 0, 4),
@@ -333,13 +342,51 @@ def wallet_row(account: AccountSpec, fig: AccountFigures) -> dict:
         "totalInitialMargin": plain(fig.cross_initial, 8),
         "accountType": "UNIFIED",
         "totalAvailableBalance": plain(max(0.0, cross_eq - fig.cross_initial), 8),
-        "accountMMRate": plain(fig.cross_maintenance / cross_eq if cross_eq > 0 else 0, 4),
+        "accountMMRate": plain(maintenance / cross_eq if cross_eq > 0 else 0, 6),
         "totalPerpUPL": plain(fig.total_upl, 8),
         "totalWalletBalance": plain(wallet, 8),
         "accountLTV": "0",
-        "totalMaintenanceMargin": plain(fig.cross_maintenance, 8),
-        "coin": [coin],
+        "totalMaintenanceMargin": plain(maintenance, 8),
+        "coin": coins,
     }
+
+
+def _coin_row(template: dict, row: AssetFigures, account: AccountSpec, fig: AccountFigures) -> dict:
+    """One collateral coin of a multi-collateral unified account: the settle coin's wallet
+    holds the isolated margins and its equity every position's PnL (Bybit's coin equity)."""
+    settle = row.asset == account.collateral
+    wallet = row.amount + (fig.isolated_margin if settle else 0.0)
+    equity = wallet + (fig.total_upl if settle else 0.0)
+    return {
+        **template,
+        "coin": row.asset,
+        "walletBalance": plain(wallet, 8),
+        "equity": plain(equity, 8),
+        "usdValue": plain(equity * row.price, 8),
+        "unrealisedPnl": plain(fig.total_upl if settle else 0.0, 8),
+        "totalPositionMM": template["totalPositionMM"] if settle else "0",
+        "totalPositionIM": template["totalPositionIM"] if settle else "0",
+    }
+
+
+def _collateral_ratios(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /v5/spot-margin-trade/collateral (public): the bands of every collateral coin the
+    scenario's Bybit accounts hold (the first account's, where two give one coin)."""
+    bands: dict[str, list[dict]] = {}
+    for spec in state.accounts():
+        if spec.venue != "bybit":
+            continue
+        for asset in spec.collateral_assets:
+            bands.setdefault(
+                asset.asset,
+                [
+                    {"minQty": plain(lo), "maxQty": "" if hi is None else plain(hi), "collateralRatio": plain(r)}
+                    for lo, hi, r in asset.tiers
+                ],
+            )
+    bands.setdefault("USDT", [{"minQty": "0", "maxQty": "", "collateralRatio": "1"}])
+    rows = [{"currency": c, "collateralRatioList": b} for c, b in sorted(bands.items())]
+    return envelope({"list": rows}, req.now_ms)
 
 
 def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
@@ -633,6 +680,7 @@ VENUE = VenueSpec(
         ("GET", "/v5/user/query-api"): Route(_query_api, signed=True),
         ("GET", "/v5/account/info"): Route(_account_info, signed=True),
         ("GET", "/v5/account/wallet-balance"): Route(_wallet_balance, signed=True),
+        ("GET", "/v5/spot-margin-trade/collateral"): Route(_collateral_ratios),
         ("GET", "/v5/position/list"): Route(_position_list, signed=True),
         ("GET", "/v5/market/kline"): Route(_kline),
         ("GET", "/v5/market/mark-price-kline"): Route(_mark_price_kline),

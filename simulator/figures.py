@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from margin.collateral import AssetFigures
+from margin.collateral import account_figures as collateral_figures
 from margin.inverse import notional as position_notional
 from margin.liquidation import liquidation_price
 from margin.pools import (
@@ -29,7 +31,7 @@ from margin.pools import (
 )
 from margin.snapshot import parse_snapshot
 from margin.tiers import Tier, normalise_tiers, tier_for
-from simulator.scenario import AccountSpec, MarketSpec, PositionSpec
+from simulator.scenario import AccountSpec, CollateralAssetSpec, MarketSpec, PositionSpec
 
 DEFAULT_LEVERAGE = 20.0  # what Binance, Bybit and OKX preset for a new symbol
 
@@ -94,6 +96,10 @@ class AccountFigures:
     isolated_margin: float  # sum of isolated positions' margins
     isolated_upl: float
     hedge_mode: bool  # some symbol is held both long and short
+    # issue 13, multi-collateral accounts: each asset's figures (margin.collateral) and the
+    # venue's maintenance before its liquidation level; cross_equity is the adjusted equity
+    collateral: tuple[AssetFigures, ...] = ()
+    venue_maintenance: float | None = None
 
     @property
     def wallet_balance(self) -> float:
@@ -199,6 +205,11 @@ def account_figures(
             iso_margin += pos.isolated_margin or 0.0
             iso_upl += upl
     cross = pool_figures(snapshot, pools(snapshot)[0])
+    collateral: tuple[AssetFigures, ...] = ()
+    venue_maintenance = None
+    if snapshot.multi_collateral:
+        account = collateral_figures(snapshot, pools(snapshot)[0])
+        collateral, venue_maintenance = account.assets, account.venue_maintenance
     sides: dict[str, set[str]] = {}
     for p in spec.positions:
         sides.setdefault(p.symbol, set()).add(p.side)
@@ -213,6 +224,8 @@ def account_figures(
         isolated_margin=iso_margin,
         isolated_upl=iso_upl,
         hedge_mode=any(len(s) == 2 for s in sides.values()),
+        collateral=collateral,
+        venue_maintenance=venue_maintenance,
     )
 
 
@@ -272,11 +285,27 @@ def _snapshot_doc(
             notional = size / marks[p.symbol] if market.inverse else size * marks[p.symbol]
             doc["leverage"] = served_leverage(p, tier_for(market_tiers(market), notional))
         positions.append(doc)
-    return {
+    doc = {
         "exchange": spec.venue,
         "account": spec.name,
         "collateral": spec.collateral,
         "wallet_balance": spec.wallet_balance,
         "taker_fee": spec.taker_fee,
         "positions": positions,
+    }
+    if spec.account_mode != "single_asset":
+        doc["account_mode"] = spec.account_mode
+        doc["assets"] = [_asset_doc(a, marks) for a in spec.collateral_assets]
+    return doc
+
+
+def _asset_doc(asset: CollateralAssetSpec, marks: dict[str, float]) -> dict:
+    """A scenario asset in the snapshot format, priced at its market's mark when it has one."""
+    price = marks[asset.price_symbol] if asset.price_symbol else asset.price
+    return {
+        "asset": asset.asset,
+        "amount": asset.amount,
+        "price": price,
+        "price_symbol": asset.price_symbol,
+        "collateral_tiers": [{"min_amount": lo, "max_amount": hi, "ratio": r} for lo, hi, r in asset.tiers],
     }

@@ -25,7 +25,7 @@ class MarkLoad:
     """`rate` mark updates per second in total over the markets of `venues`."""
 
     def __init__(
-        self, state: SimState, rate: float, amplitude: float = 0.0005, venues: list[str] | None = None, seed: int = 0
+        self, state: SimState, rate: object, amplitude: object = 0.0005, venues: list[str] | None = None, seed: int = 0
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 100_000:
             raise ValueError(f"rate must be a number of updates per second in (0, 100000], got {rate!r}")

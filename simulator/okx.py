@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import hmac
 
+from margin.collateral import AssetFigures
 from simulator.common import (
     Route,
     SimRequest,
@@ -311,14 +312,21 @@ def balance_row(account: AccountSpec, fig: AccountFigures, now_ms: int) -> dict:
         "upl": plain(fig.total_upl, 8),
         "uplLiab": "",
     }
+    details = [detail]
+    mgn_ratio = _ratio(fig)
+    if fig.collateral:  # issue 13: multi-currency margin (acctLv 3), one detail per currency
+        details = [_detail(detail, row, account, fig) for row in fig.collateral]
+        equity = sum(float(d["eqUsd"]) for d in details)
+        venue_mm = fig.venue_maintenance or 0.0
+        mgn_ratio = plain(fig.cross_equity / venue_mm, 8) if venue_mm > 0 else ""
     return {
         "adjEq": plain(fig.cross_equity, 8),
         "availEq": plain(available, 8),
         "borrowFroz": "",
-        "details": [detail],
+        "details": details,
         "imr": plain(fig.cross_initial, 8),
         "isoEq": plain(iso_eq, 8),
-        "mgnRatio": _ratio(fig),
+        "mgnRatio": mgn_ratio,
         "mmr": plain(cross_mmr, 8),
         "notionalUsd": plain(usd, 8),
         "notionalUsdForBorrow": "",
@@ -421,6 +429,62 @@ def position_row(p: PositionFigures, fig: AccountFigures, state: SimState) -> di
     }
 
 
+def _detail(template: dict, row: AssetFigures, account: AccountSpec, fig: AccountFigures) -> dict:
+    """One currency of a multi-currency account: the settle currency's equity holds the
+    positions' PnL and the isolated equity (OKX's eq), disEq is its value after discount."""
+    settle = row.asset == account.collateral
+    iso_eq = fig.isolated_margin + fig.isolated_upl if settle else 0.0
+    eq = row.equity + iso_eq
+    return {
+        **template,
+        "ccy": row.asset,
+        "eq": plain(eq, 8),
+        "cashBal": plain(row.amount + (fig.isolated_margin if settle else 0.0), 8),
+        "eqUsd": plain(eq * row.price, 8),
+        "disEq": plain(row.adjusted, 8),
+        "isoEq": plain(iso_eq, 8),
+        "upl": plain(fig.total_upl if settle else 0.0, 8),
+    }
+
+
+def _discount_rates(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
+    """GET /api/v5/public/discount-rate-interest-free-quota: each currency's discount bands.
+    The scenario gives them in coin amounts; OKX publishes them in USD, so each band edge is
+    turned into USD once at the scenario's price (its market's initial mark)."""
+    rows: dict[str, dict] = {}
+    for spec in state.accounts():
+        if spec.venue != "okx":
+            continue
+        for asset in spec.collateral_assets:
+            price = asset.price or state.scenario.markets["okx"][str(asset.price_symbol)].mark_price
+            rows.setdefault(
+                asset.asset,
+                {
+                    "ccy": asset.asset,
+                    "amt": "0",
+                    "discountLv": "",
+                    "discountInfo": [
+                        {
+                            "discountRate": plain(r),
+                            "minAmt": plain(lo * price),
+                            "maxAmt": "" if hi is None else plain(hi * price),
+                        }
+                        for lo, hi, r in asset.tiers
+                    ],
+                },
+            )
+    rows.setdefault(
+        "USDT",
+        {
+            "ccy": "USDT",
+            "amt": "0",
+            "discountLv": "",
+            "discountInfo": [{"discountRate": "1", "minAmt": "0", "maxAmt": ""}],
+        },
+    )
+    return envelope([rows[c] for c in sorted(rows)])
+
+
 def _config(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
     fig = state.figures(account)
@@ -431,7 +495,7 @@ def _config(req: SimRequest, account: AccountSpec | None, state: SimState) -> di
     return envelope(
         [
             {
-                "acctLv": "2",
+                "acctLv": "3" if account.collateral_assets else "2",
                 "acctStpMode": "cancel_maker",
                 "autoLoan": False,
                 "ctIsoMode": "automatic",
@@ -759,6 +823,7 @@ VENUE = VenueSpec(
         ("GET", "/api/v5/account/balance"): Route(_balance, signed=True),
         ("GET", "/api/v5/account/positions"): Route(_positions, signed=True),
         ("GET", "/api/v5/account/config"): Route(_config, signed=True),
+        ("GET", "/api/v5/public/discount-rate-interest-free-quota"): Route(_discount_rates),
         ("GET", "/api/v5/market/candles"): Route(_market_candles),
         ("GET", "/api/v5/market/history-candles"): Route(_history_candles),
         ("GET", "/api/v5/market/mark-price-candles"): Route(_mark_price_candles),

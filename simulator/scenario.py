@@ -120,6 +120,22 @@ class AccountSpec:
     positions: tuple[PositionSpec, ...]
     name: str = ""
     taker_fee: float | None = None
+    # issue 13: a multi-collateral account (Bybit UTA, OKX multi-currency): its money is in
+    # `collateral_assets`, each valued at a haircut; `wallet_balance` is not read
+    account_mode: str = "single_asset"
+    collateral_assets: tuple[CollateralAssetSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollateralAssetSpec:
+    """A collateral asset: `price` fixed, or the mark of `price_symbol`; `tiers` are
+    (min_amount, max_amount or None, ratio) bands in asset units."""
+
+    asset: str
+    amount: float
+    price: float | None
+    price_symbol: str | None
+    tiers: tuple[tuple[float, float | None, float], ...]
 
 
 @dataclass(frozen=True)
@@ -374,10 +390,20 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
     if venue == "okx" and not isinstance(passphrase, str):
         raise ScenarioError(f"{path}.passphrase", "OKX keys need a passphrase")
     perms = _mapping(a.get("permissions") or {}, f"{path}.permissions", "permissions")
-    wallet = _number(a, "wallet_balance", path, minimum=0.0)
+    mode = str(a.get("account_mode") or "single_asset")
+    multi = mode != "single_asset"
+    allowed = {"multi_asset": ("binanceusdm", "bybit", "okx"), "portfolio": ("binanceusdm",)}
+    if multi and venue not in allowed.get(mode, ()):
+        raise ScenarioError(
+            f"{path}.account_mode", f"multi_asset on binanceusdm, bybit or okx, portfolio on binanceusdm; got {mode!r}"
+        )
+    wallet = _number(a, "wallet_balance", path, minimum=0.0, default=0.0 if multi else None)
     fee = a.get("taker_fee")
     positions = parse_positions(a.get("positions", []), f"{path}.positions", venue, markets)
+    assets = _collateral_assets(a.get("assets"), f"{path}.assets", markets.get(venue, {})) if multi else ()
     return AccountSpec(
+        account_mode=mode,
+        collateral_assets=assets,
         venue=venue,
         api_key=_string(a, "api_key", path),
         secret=_string(a, "secret", path),
@@ -390,6 +416,39 @@ def _account(doc: Any, path: str, markets: Mapping[str, Mapping[str, MarketSpec]
         name=str(a.get("name") or a.get("api_key")),
         taker_fee=None if fee is None else _number(a, "taker_fee", path, minimum=0.0),
     )
+
+
+def _collateral_assets(doc: Any, path: str, markets: Mapping[str, MarketSpec]) -> tuple[CollateralAssetSpec, ...]:
+    if not isinstance(doc, list) or not doc:
+        raise ScenarioError(path, "a multi_asset account needs a non-empty list of assets")
+    result = []
+    for i, raw in enumerate(doc):
+        where = f"{path}[{i}]"
+        a = _mapping(raw, where, "an asset")
+        symbol = a.get("price_symbol")
+        if symbol is not None and symbol not in markets:
+            raise ScenarioError(f"{where}.price_symbol", f"no market {symbol!r} on this venue")
+        price = None if symbol is not None else _number(a, "price", where, positive=True)
+        if a.get("collateral_ratio") is not None:
+            tiers: tuple[tuple[float, float | None, float], ...] = ((0.0, None, _number(a, "collateral_ratio", where)),)
+        else:
+            bands = a.get("collateral_tiers")
+            if not isinstance(bands, list) or not bands:
+                raise ScenarioError(f"{where}.collateral_tiers", "give collateral_ratio or a list of bands")
+            tiers = tuple(
+                (
+                    _number(b, "min_amount", f"{where}.collateral_tiers[{j}]", minimum=0.0),
+                    None if b.get("max_amount") is None else _number(b, "max_amount", f"{where}.collateral_tiers[{j}]"),
+                    _number(b, "ratio", f"{where}.collateral_tiers[{j}]", minimum=0.0),
+                )
+                for j, b in enumerate(
+                    _mapping(b, f"{where}.collateral_tiers[{k}]", "a band") for k, b in enumerate(bands)
+                )
+            )
+        result.append(
+            CollateralAssetSpec(_string(a, "asset", where), _number(a, "amount", where), price, symbol, tiers)
+        )
+    return tuple(result)
 
 
 def _hyperliquid_account(

@@ -160,7 +160,7 @@ class SimState:
         self._mark_ts[(venue, symbol)] = ts
         return ts
 
-    def repeat_mark(self, venue: str, symbol: str, to: Listener | None = None) -> None:
+    def repeat_mark(self, venue: str, symbol: str, to: Callable[[MarkMoved], None] | None = None) -> None:
         """The unchanged mark again, with a fresh event time, to `to` (a subscription's
         first push) or to every listener (a periodic push). Stamped and handed on under
         the lock, so that no listener ever sees a mark's event times go back."""
@@ -183,8 +183,9 @@ class SimState:
         with self._lock:
             return {s: p for (v, s), p in self._marks.items() if v == venue}
 
-    def set_mark(self, venue: str, symbol: str, price: float) -> None:
-        """Move one mark; a KeyError names an unknown market, ValueError a bad price."""
+    def set_mark(self, venue: str, symbol: str, price: object) -> None:
+        """Move one mark; a KeyError names an unknown market, ValueError a bad price (any
+        value is checked here: it comes from an admin request)."""
         if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price <= 0:
             raise ValueError(f"price must be a positive number, got {price!r}")
         with self._lock:
@@ -249,7 +250,7 @@ class SimState:
         with self._lock:
             return self._funding[(venue, symbol)]
 
-    def set_funding_rate(self, venue: str, symbol: str, rate: float) -> None:
+    def set_funding_rate(self, venue: str, symbol: str, rate: object) -> None:
         """The market's current (and predicted) funding rate per 8 h interval; a KeyError
         names an unknown market, ValueError a bad rate."""
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or abs(rate) >= 1:

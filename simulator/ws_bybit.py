@@ -60,7 +60,8 @@ class BybitSession(StreamSession):
             self.send({"success": False, "ret_msg": "error:request not json", "conn_id": self.conn_id})
             return
         op, req_id = frame.get("op"), frame.get("req_id")
-        args = frame.get("args") if isinstance(frame.get("args"), list) else []
+        raw_args = frame.get("args")
+        args = raw_args if isinstance(raw_args, list) else []
         if op == "ping":
             if self.channel == "public":
                 self.send({"success": True, "ret_msg": "pong", "conn_id": self.conn_id, "req_id": req_id, "op": "ping"})

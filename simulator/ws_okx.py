@@ -21,6 +21,7 @@ text ``ping``, answered ``pong``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -134,7 +135,7 @@ class OkxSession(StreamSession):
             return
         for arg in args:  # snapshots, as OKX sends them after subscribing
             if arg["channel"] == "mark-price":
-                self.hub.push_current(self, markets[arg["instId"]], lambda event, arg=arg: self._push_mark(arg, event))
+                self.hub.push_current(self, markets[arg["instId"]], functools.partial(self._push_mark, arg))
         account = self.hub.state.account(VENUE, self.api_key) if self.api_key else None
         if account is not None and any(a["channel"] != "mark-price" for a in args):
             now = int(time.time() * 1000)

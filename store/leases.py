@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Executable, and_, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.schema import AccountLease, PollerProcess
@@ -72,7 +72,7 @@ def ensure_rows(sessions: sessionmaker[Session], account_ids: Sequence[int]) -> 
                 session.execute(insert(AccountLease), rows)
 
 
-def _ids(session: Session, statement) -> set[int]:  # type: ignore[no-untyped-def]
+def _ids(session: Session, statement: Executable) -> set[int]:
     return set(session.scalars(statement))
 
 

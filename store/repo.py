@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, insert, literal, select, update
+from sqlalchemy import CursorResult, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -156,13 +156,6 @@ def record_failure(
         session.execute(update(Account).where(Account.id == account_id).values(**values))
 
 
-def set_state(sessions: sessionmaker[Session], account_id: int, state: str, reason: str | None, at: datetime) -> None:
-    with sessions.begin() as session:
-        session.execute(
-            update(Account).where(Account.id == account_id).values(state=state, state_reason=reason, state_since=at)
-        )
-
-
 def record_key_check(
     sessions: sessionmaker[Session],
     account_id: int,
@@ -291,7 +284,7 @@ def _roll_up_hour(session: Session, start: datetime, end: datetime) -> int:
     ids = select(raw.id).where(window)
     session.execute(delete(PositionSnapshot).where(PositionSnapshot.snapshot_id.in_(ids)))
     session.execute(update(Account).where(Account.latest_snapshot_id.in_(ids)).values(latest_snapshot_id=None))
-    result = session.execute(delete(raw).where(window))
+    result = cast(CursorResult[Any], session.execute(delete(raw).where(window)))  # a DML statement's result
     return int(result.rowcount or 0)
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from alerts.service import evaluate_account
 from config.settings import Config, parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
@@ -135,7 +136,7 @@ class Desk:
         return evaluate_account(self.sessions, self.config, self.account, self.id, self.now)
 
     def deliver(self) -> dict[str, int]:
-        return deliver_due(self.sessions, self.config, lambda: self.now, Backoff(0.01, 0.02))
+        return deliver_due(self.sessions, self.config, lambda: self.now, RetryPolicy(0.01, 0.02))
 
     def notifications(self) -> list[AlertNotification]:
         with self.sessions() as session:

@@ -4,14 +4,17 @@ health follows the mark price, a poller with alerts to a loopback SMTP server.""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from config.files import write_config
 from config.settings import parse_config
 from margin.snapshot import parse_snapshot
 from margin.stress import price_for_health
+from simulator import ExchangeSimulator
+from tests.receivers import Receiver
 
 SYMBOL = "BTC/USDT:USDT"
 ENTRY = 90_000.0
@@ -68,9 +71,18 @@ HEALTH_BANDS_ONLY = {
 
 
 def config_doc(
-    base_url: str, database_url: str, smtp_port: int, interval: float = 1.0, *, danger: bool = True
+    base_url: str,
+    database_url: str,
+    smtp_port: int,
+    interval: float = 1.0,
+    *,
+    env: pytest.MonkeyPatch,
+    danger: bool = True,
 ) -> dict[str, Any]:
-    os.environ["MW_ALERT_KEY"], os.environ["MW_ALERT_SECRET"] = "alert-key", "alert-secret"
+    """The scenario's config; its account's keys are set in the environment through `env`
+    (undone after the test)."""
+    env.setenv("MW_ALERT_KEY", "alert-key")
+    env.setenv("MW_ALERT_SECRET", "alert-secret")
     return {
         "poll_interval_seconds": interval,
         "database_url": database_url,
@@ -108,3 +120,18 @@ def config_doc(
 def write_toml(doc: dict[str, Any], path: Path) -> Path:
     """A config document as the TOML file the CLI reads (validated on the way)."""
     return write_config(parse_config(doc), path)
+
+
+def outage_config(
+    sim: ExchangeSimulator, receiver: Receiver, db: Path, check: str, env: pytest.MonkeyPatch, interval: float = 0.5
+) -> dict[str, Any]:
+    """A poller config for the outage and heartbeat tests: no email, a webhook and a
+    heartbeat to `receiver` (heartbeat check `check`), short timeouts."""
+    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp_port=1, interval=interval, danger=False, env=env)
+    del doc["alerts"]["email"]
+    env.setenv("MW_OUTAGE_HOOK", f"{receiver.url}/hook/ops")
+    doc["alerts"]["webhooks"] = [{"name": "ops", "url_env": "MW_OUTAGE_HOOK", "format": "json", "timeout_seconds": 3}]
+    doc["accounts"][0]["timeout_seconds"] = 0.4  # a failing account's retries end within the interval
+    doc["database_busy_timeout_seconds"] = 0.5
+    doc["monitor"] = {"heartbeat_url": f"{receiver.url}/ping/{check}", "heartbeat_timeout_seconds": 2}
+    return doc

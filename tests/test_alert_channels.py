@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from alerts.senders import PermanentDeliveryError, TemporaryDeliveryError, post_
 from config.settings import WebhookConfig
 from tests.alert_gallery import Hook
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli
+from tests.helpers import SmtpServer, run_cli
 
 
 @pytest.fixture
@@ -29,8 +28,8 @@ PAYLOAD = channel_test(datetime(2026, 11, 1, 13, 0, tzinfo=UTC), "mw@example.org
 
 
 @pytest.mark.parametrize("fmt", ["slack", "discord", "json"])
-def test_webhook_shapes(hook: Hook, fmt: str) -> None:
-    os.environ["MW_HOOK_URL"] = hook.url
+def test_webhook_shapes(hook: Hook, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MW_HOOK_URL", hook.url)
     post_webhook(WebhookConfig(name="h", url_env="MW_HOOK_URL", format=fmt), PAYLOAD)
     (body,) = hook.bodies
     subject = "TEST · marginwatch · alert channel check"
@@ -43,8 +42,8 @@ def test_webhook_shapes(hook: Hook, fmt: str) -> None:
         assert body == PAYLOAD and body["notification_id"] and body["message_id"].endswith("@example.org>")
 
 
-def test_webhook_failures_are_sorted(hook: Hook) -> None:
-    os.environ["MW_HOOK_URL"] = hook.url
+def test_webhook_failures_are_sorted(hook: Hook, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MW_HOOK_URL", hook.url)
     config = WebhookConfig(name="h", url_env="MW_HOOK_URL")
     hook.status = 503
     with pytest.raises(TemporaryDeliveryError):
@@ -52,19 +51,21 @@ def test_webhook_failures_are_sorted(hook: Hook) -> None:
     hook.status = 404
     with pytest.raises(PermanentDeliveryError):
         post_webhook(config, PAYLOAD)
-    os.environ["MW_HOOK_URL"] = "http://127.0.0.1:9/nothing-listens"
+    monkeypatch.setenv("MW_HOOK_URL", "http://127.0.0.1:9/nothing-listens")
     with pytest.raises(TemporaryDeliveryError):
         post_webhook(config, PAYLOAD)
     received = len(hook.bodies)
     for bad in (hook.url + "\r\nX-Injected: 1", "file:///etc/passwd"):  # never a header, never a file
-        os.environ["MW_HOOK_URL"] = bad
+        monkeypatch.setenv("MW_HOOK_URL", bad)
         with pytest.raises(PermanentDeliveryError, match="not an http"):
             post_webhook(config, PAYLOAD)
     assert len(hook.bodies) == received  # nothing was posted
 
 
-def test_alerts_test_command_and_silences(hook: Hook, smtp_server: SmtpServer, tmp_path: Path) -> None:
-    os.environ["MW_HOOK_URL"] = hook.url
+def test_alerts_test_command_and_silences(
+    hook: Hook, smtp_server: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MW_HOOK_URL", hook.url)
     config_path = tmp_path / "marginwatch.toml"
     write_toml(
         {

@@ -15,7 +15,7 @@ import pytest
 
 from alerts.render.email import COLOURS
 from tests.alert_gallery import gallery
-from tests.conftest import SmtpServer, free_port, require_system_part
+from tests.helpers import SmtpServer, free_port, require_system_part
 from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 PHONE = {"width": 390, "height": 844}

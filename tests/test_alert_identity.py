@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from alerts.service import alert_liquidation
 from store.schema import AlertDelivery, AlertIncident, AlertTransition
 from tests.alert_gallery import BTC, Desk, Hook, config, document
-from tests.conftest import SmtpServer
+from tests.helpers import SmtpServer
 
 JSON_HOOK = [{"name": "json", "url_env": "MW_IDENTITY_HOOK", "format": "json"}]
 

@@ -8,7 +8,6 @@ each channel."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from jsonschema import Draft202012Validator
 from alerts.messages import channel_test
 from alerts.render.webhooks import discord_body, slack_body
 from tests.alert_gallery import T0, Desk, Hook, config, document, gallery
-from tests.conftest import SmtpServer
+from tests.helpers import SmtpServer
 
 ROOT = Path(__file__).parent.parent
 PAYLOAD_SCHEMA = json.loads((ROOT / "docs" / "alert-payload.schema.json").read_text())
@@ -40,10 +39,10 @@ def _valid(schema: dict[str, Any], doc: Any) -> None:
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
     endpoint = Hook()
     for h in HOOKS:
-        os.environ[h["url_env"]] = endpoint.url.replace("/hook", f"/{h['name']}")
+        monkeypatch.setenv(h["url_env"], endpoint.url.replace("/hook", f"/{h['name']}"))
     yield endpoint
     endpoint.server.shutdown()
 

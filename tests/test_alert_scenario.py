@@ -18,15 +18,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from poller.loop import Poller
 from poller.runtime import build_connectors
 from simulator import ExchangeSimulator
 from store.db import make_engine, session_factory, upgrade
 from store.schema import Account, AccountSnapshot, AlertDelivery, AlertTransition
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 
 
 @pytest.fixture
@@ -44,11 +45,11 @@ def _subjects(server: SmtpServer) -> list[str]:
 
 
 def test_walk_to_critical_and_back_tells_exactly_four_things(
-    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A poll a minute (the injected clock): each level is told once, in one thread; a
     step down waits for the 3-minute recovery dwell, and a wobble tells nothing."""
-    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False)
+    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'a.db'}", smtp_server.port, danger=False, env=monkeypatch)
     doc["alerts"]["recovery_dwell_minutes"] = 3  # the injected clock counts the minutes
     config = parse_config(doc)
     clock = [datetime(2026, 11, 1, 12, 0, tzinfo=UTC)]
@@ -70,7 +71,7 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
                 sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, health))
                 report = await poller.cycle()
                 assert report.stored == ["main"], report.failed
-                deliver_due(sessions, config, lambda: clock[0], Backoff(0.01, 0.02))
+                deliver_due(sessions, config, lambda: clock[0], RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
 
@@ -93,11 +94,11 @@ def test_walk_to_critical_and_back_tells_exactly_four_things(
 
 
 def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
-    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 11: at 20x, health 2.0 is 0.4 % from liquidation. The risk level (on by
     default) says CRITICAL on the first poll, and the subject gives the distance."""
-    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'd.db'}", smtp_server.port))
+    config = parse_config(config_doc(sim.base_url, f"sqlite:///{tmp_path / 'd.db'}", smtp_server.port, env=monkeypatch))
 
     async def main() -> None:
         upgrade(config.database_url)
@@ -108,7 +109,7 @@ def test_a_healthy_health_number_near_liquidation_is_critical_at_once(
         try:
             sim.set_mark("binanceusdm", SYMBOL, mark_for_health(document, 2.0))
             assert (await poller.cycle()).stored == ["main"]
-            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+            deliver_due(sessions, config, lambda: datetime.now(UTC), RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
 
@@ -141,11 +142,13 @@ def _wait(condition, timeout: float = 120.0) -> None:  # a guard against a hang,
         time.sleep(0.1)
 
 
-def test_killed_before_sending_the_email_arrives_once_after_restart(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_killed_before_sending_the_email_arrives_once_after_restart(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     smtp = SmtpServer(free_port())  # not started: the first delivery attempts fail
     db = f"sqlite:///{tmp_path / 'k.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    doc = config_doc(sim.base_url, db, smtp.port)
+    doc = config_doc(sim.base_url, db, smtp.port, env=monkeypatch)
     # a send cut off by the kill is taken up again after the lease (above the SMTP timeout)
     doc["alerts"]["delivery_lease_seconds"] = 3
     write_toml(doc, config_path)
@@ -182,12 +185,14 @@ def test_killed_before_sending_the_email_arrives_once_after_restart(sim: Exchang
     assert [t.kind for t in fired] == ["fired"]  # the restart remembered the firing alert
 
 
-def test_smtp_outage_delays_but_does_not_lose_the_email(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_smtp_outage_delays_but_does_not_lose_the_email(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     smtp = SmtpServer(free_port())
     smtp.start()
     db = f"sqlite:///{tmp_path / 'o.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    write_toml(config_doc(sim.base_url, db, smtp.port), config_path)
+    write_toml(config_doc(sim.base_url, db, smtp.port, env=monkeypatch), config_path)
     upgrade(db)
     sessions = session_factory(make_engine(db))
     poller = _poller(config_path)

@@ -9,14 +9,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from alerts.service import evaluate_account
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertTransition, Silence
+from tests.alert_gallery import document
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -49,30 +51,6 @@ def _config(port: int, **alerts):
     )
 
 
-def _document(health: float) -> dict:
-    # 1 BTC-like contract at 100, 10 % maintenance: requirement 10, so wallet = 10 x health
-    return {
-        "exchange": "binanceusdm",
-        "account": "main",
-        "collateral": "USDT",
-        "wallet_balance": 10.0 * health,
-        "taker_fee": 0.0005,
-        "positions": [
-            {
-                "symbol": "BTC/USDT:USDT",
-                "side": "long",
-                "contracts": 1.0,
-                "contract_size": 1.0,
-                "entry_price": 100.0,
-                "mark_price": 100.0,
-                "margin_mode": "cross",
-                "maintenance_margin_rate": 0.1,
-                "amount_step": 0.001,
-            }
-        ],
-    }
-
-
 class Desk:
     def __init__(self, tmp_path: Path, config) -> None:
         url = f"sqlite:///{tmp_path / 'alerts.db'}"
@@ -88,13 +66,13 @@ class Desk:
 
     def poll(self, health: float) -> int | None:
         self.now += timedelta(minutes=1)
-        doc = _document(health)
+        doc = document(health)
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), self.now, 1.5)])
         repo.record_snapshot(self.sessions, self.id, row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.account, self.id, self.now)
 
     def deliver(self) -> dict[str, int]:
-        return deliver_due(self.sessions, self.config, lambda: self.now, Backoff(0.01, 0.02))
+        return deliver_due(self.sessions, self.config, lambda: self.now, RetryPolicy(0.01, 0.02))
 
 
 def test_critical_email_names_the_account_level_and_remedy(tmp_path: Path, smtp_server) -> None:

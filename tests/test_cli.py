@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "examples" / "demo-snapshot.json"
@@ -23,7 +23,7 @@ DEMO = ROOT / "examples" / "demo-snapshot.json"
         ("not json at all", "not valid JSON (line 1, column 1"),
         ('{"a": NaN}', "NaN is not a number"),
         ("[]", "the snapshot must be a JSON object"),
-        ('{"exchange": "binanceusdm"}', "account: missing"),
+        ('{"exchange": "binanceusdm", "collateral": "USDT", "wallet_balance": 1, "positions": []}', "account: missing"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )
@@ -74,12 +74,34 @@ def test_json_output_fields() -> None:
         "unrealized_pnl",
         "maintenance_margin",
         "liquidation_price",
+        "liquidation_price_down",
+        "liquidation_price_up",
+        "liquidation_side",
         "distance_to_liquidation",
+        "distance_sigma",
+        "touch_probability_24h",
+        "level",
         "exchange_liquidation_price",
         "disagrees_with_exchange",
         "health",
     ):
-        assert all(field in p for p in report["positions"])
+        assert all(field in p for p in report["positions"]), field
+    for p in report["positions"]:  # the nearest of the two sides is the headline (issue 11)
+        assert p["liquidation_side"] in ("down", "up")
+        assert p["liquidation_price"] == p[f"liquidation_price_{p['liquidation_side']}"]
+        assert p["liquidation_price_down"] is None or p["liquidation_price_down"] < p["mark_price"]
+        assert p["liquidation_price_up"] is None or p["liquidation_price_up"] > p["mark_price"]
+        assert p["distance_sigma"] > 0 and 0 < p["touch_probability_24h"] < 1
+        assert p["level"] in ("ok", "warning", "critical")
+    assert {p["liquidation_side"] for p in report["positions"]} == {"down", "up"}  # the ETH short: up
+    # the account's level and chance are its worst: the isolated LTC's 47 % chance in 24 h
+    assert account["level"] == "critical"
+    assert account["touch_probability_24h"] == max(p["touch_probability_24h"] for p in report["positions"])
+    summary = report["deleverage_summary"]  # nothing to cut at the default target: after = now
+    assert summary["nearest_distance_after"] == pytest.approx(
+        min(p["distance_to_liquidation"] for p in report["positions"])
+    )
+    assert summary["touch_probability_24h_after"] == pytest.approx(account["touch_probability_24h"])
     assert report["positions"][2]["health"] is not None  # the isolated one
     assert report["positions"][0]["health"] is None
 

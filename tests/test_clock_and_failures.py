@@ -22,7 +22,7 @@ from store.db import make_engine, session_factory, upgrade
 from store.freshness import staleness
 from store.schema import Account, AccountSnapshot, AlertTransition
 from tests.alert_scenario import config_doc, scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 HOUR = timedelta(hours=1)
 
@@ -40,8 +40,10 @@ def _poller(config, now=lambda: datetime.now(UTC)):  # type: ignore[no-untyped-d
     return Poller(config, sessions, connectors, now=now, alerts_wake=asyncio.Event()), sessions
 
 
-def test_a_clock_an_hour_fast_stamps_nothing_in_the_future(sim: ExchangeSimulator, tmp_path: Path) -> None:
-    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'fast.db'}", smtp_port=1, interval=1.0)
+def test_a_clock_an_hour_fast_stamps_nothing_in_the_future(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'fast.db'}", smtp_port=1, interval=1.0, env=monkeypatch)
     del doc["alerts"]["email"]
     config = parse_config(doc)
 
@@ -71,8 +73,10 @@ def test_a_clock_an_hour_fast_stamps_nothing_in_the_future(sim: ExchangeSimulato
         assert later.stale and later.age_seconds is not None and later.age_seconds > config.stale_after
 
 
-def test_consecutive_failed_polls_raise_the_data_alert(sim: ExchangeSimulator, tmp_path: Path) -> None:
-    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'failing.db'}", smtp_port=1, interval=1.0)
+def test_consecutive_failed_polls_raise_the_data_alert(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'failing.db'}", smtp_port=1, interval=1.0, env=monkeypatch)
     del doc["alerts"]["email"]
     doc.update(stale_after_seconds=3600, stale_after_failed_polls=3)  # age alone would wait an hour
     doc["accounts"][0]["timeout_seconds"] = 0.5

@@ -10,7 +10,7 @@ import pytest
 from config.secrets import credentials
 from config.settings import ConfigError, load_config, parse_config
 from connectors.venues import account_problems
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).parent.parent
 

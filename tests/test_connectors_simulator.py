@@ -19,7 +19,7 @@ from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator
 from simulator.hyperliquid_margin import clearinghouse
-from tests.conftest import running_simulator
+from tests.helpers import SIM_KEYS, running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 HYPERLIQUID = json.loads((FIXTURE.parent / "hyperliquid.json").read_text())
@@ -59,12 +59,7 @@ def scenario() -> dict[str, Any]:
 
 
 SCENARIO = scenario()
-CREDS = {
-    "binanceusdm": {"apiKey": "bn-key", "secret": "bn-secret"},
-    "bybit": {"apiKey": "by-key", "secret": "by-secret"},
-    "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
-    "hyperliquid": {"walletAddress": HL_ADDRESS},
-}
+CREDS = {**SIM_KEYS, "hyperliquid": {"walletAddress": HL_ADDRESS}}
 POSITIONS_PATH = {
     "binanceusdm": "/fapi/v3/positionRisk",
     "bybit": "/v5/position/list",

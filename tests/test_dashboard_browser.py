@@ -21,7 +21,7 @@ from app.access.password import hash_password
 from app.components.levels import COLORS, CRITICAL
 from cli.dashboard import start_dashboard, wait_until_up
 from cli.demo import demo_scenario
-from tests.conftest import free_port, require_system_part
+from tests.helpers import free_port, require_system_part
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page

@@ -9,11 +9,9 @@ resolution and the account's own alerts go out again through the outbox."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,8 @@ import pytest
 
 from simulator import ExchangeSimulator
 from store.db import upgrade
-from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import require_system_part, running_simulator
+from tests.alert_scenario import SYMBOL, mark_for_health, outage_config, scenario, write_toml
+from tests.helpers import require_system_part, rows, running_simulator, start_poller
 from tests.receivers import Receiver, wait_for
 
 INTERVAL = 0.5
@@ -33,38 +31,6 @@ INTERVAL = 0.5
 def sim() -> Iterator[ExchangeSimulator]:
     with running_simulator(scenario()) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
-
-
-def outage_config(sim: ExchangeSimulator, receiver: Receiver, db: Path, check: str) -> dict[str, Any]:
-    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp_port=1, interval=INTERVAL, danger=False)
-    del doc["alerts"]["email"]
-    os.environ["MW_OUTAGE_HOOK"] = f"{receiver.url}/hook/ops"
-    doc["alerts"]["webhooks"] = [{"name": "ops", "url_env": "MW_OUTAGE_HOOK", "format": "json", "timeout_seconds": 3}]
-    doc["accounts"][0]["timeout_seconds"] = 0.4  # a failing account's retries end within the interval
-    doc["database_busy_timeout_seconds"] = 0.5
-    doc["monitor"] = {"heartbeat_url": f"{receiver.url}/ping/{check}", "heartbeat_timeout_seconds": 2}
-    return doc
-
-
-def start_poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-
-
-def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return conn.execute(query).fetchall()
 
 
 def _chattr(flag: str, *paths: Path) -> str | None:
@@ -77,10 +43,10 @@ def _chattr(flag: str, *paths: Path) -> str | None:
 
 
 def test_locked_then_read_only_database_poller_lives_tells_once_records_after(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "outage.db"
-    config_path = write_toml(outage_config(sim, receiver, db, "outage"), tmp_path / "marginwatch.toml")
+    config_path = write_toml(outage_config(sim, receiver, db, "outage", monkeypatch), tmp_path / "marginwatch.toml")
     log = tmp_path / "poller.log"
     upgrade(f"sqlite:///{db}")
     poller = start_poller(config_path, log)

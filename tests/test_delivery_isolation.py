@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,19 +19,19 @@ from sqlalchemy import select
 
 from alerts.channels import send_direct
 from alerts.clean import HEADER_LIMIT
-from alerts.outbox import Backoff, deliver_due, run_sender
+from alerts.outbox import deliver_due, run_sender
 from alerts.senders import build_email
 from alerts.service import alert_liquidation, evaluate_account
 from config.settings import Config, EmailConfig, parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification
+from tests.alert_gallery import Hook, document
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli
-from tests.test_alert_channels import Hook
-from tests.test_alerts_delivery import _document
+from tests.helpers import SmtpServer, run_cli
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOSTILE = "502 Bad Gateway\r\nBcc: evil@attacker.example\r\n\r\n<html>\x1b[31mred\x1b[0m\u2028x"
@@ -118,7 +117,7 @@ class Desk:
         self.id = repo.ensure_accounts(self.sessions, [repo.AccountInfo("main", "binanceusdm", "USDT")])["main"]
 
     def poll(self, health: float, at: datetime) -> int | None:
-        doc = _document(health)
+        doc = document(health)
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), at, 1.5)])
         repo.record_snapshot(self.sessions, self.id, row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.config.accounts[0], self.id, at)
@@ -137,8 +136,10 @@ async def _until(condition, seconds: float = 120.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_a_hanging_smtp_server_delays_only_email(tarpit: Tarpit, hook: Hook, tmp_path: Path) -> None:
-    os.environ["MW_ISO_HOOK"] = hook.url
+def test_a_hanging_smtp_server_delays_only_email(
+    tarpit: Tarpit, hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MW_ISO_HOOK", hook.url)
     config = parse_config(
         _doc(f"sqlite:///{tmp_path / 'i.db'}", tarpit.port, webhooks=[{"name": "ops", "url_env": "MW_ISO_HOOK"}])
     )
@@ -159,7 +160,7 @@ def test_a_hanging_smtp_server_delays_only_email(tarpit: Tarpit, hook: Hook, tmp
     async def main() -> None:
         stop, wake = asyncio.Event(), asyncio.Event()
         sender = asyncio.create_task(
-            run_sender(desk.sessions, config, stop, wake, lambda: datetime.now(UTC), 0.2, Backoff(30, 60))
+            run_sender(desk.sessions, config, stop, wake, lambda: datetime.now(UTC), 0.2, RetryPolicy(30, 60))
         )
         wake.set()
         try:
@@ -252,7 +253,7 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
     now = T0 + timedelta(minutes=2)
     outcomes = []
     for _ in range(3):  # an unforeseen exception is retried twice, then fails with its reason
-        outcomes.append(deliver_due(desk.sessions, config, lambda at=now: at, Backoff(0.01, 0.02)))
+        outcomes.append(deliver_due(desk.sessions, config, lambda at=now: at, RetryPolicy(0.01, 0.02)))
         now += timedelta(seconds=1)
     assert outcomes == [
         {"sent": 1, "retry": 1, "failed": 0},
@@ -275,10 +276,10 @@ def test_any_exception_is_the_rows_failure_and_status_is_shown(smtp_server: Smtp
 
 
 def test_send_direct_needs_no_database_and_reports_each_channel(
-    smtp_server: SmtpServer, tarpit: Tarpit, hook: Hook, tmp_path: Path
+    smtp_server: SmtpServer, tarpit: Tarpit, hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    os.environ["MW_ISO_HOOK"] = hook.url
-    os.environ.pop("MW_ISO_MISSING", None)
+    monkeypatch.setenv("MW_ISO_HOOK", hook.url)
+    monkeypatch.delenv("MW_ISO_MISSING", raising=False)
     doc = _doc(
         "postgresql://nobody@127.0.0.1:9/none",  # never opened
         smtp_server.port,

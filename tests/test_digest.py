@@ -17,21 +17,13 @@ from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDigest, AlertNotification
 from tests.alert_scenario import scenario
-from tests.conftest import running_simulator
-from tests.receivers import Receiver
+from tests.helpers import running_simulator
 
 
 @pytest.fixture
 def sim() -> Iterator[ExchangeSimulator]:
     with running_simulator(scenario()) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
 
 
 def test_the_digest_says_all_clear_or_what_needs_attention() -> None:

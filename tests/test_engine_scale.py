@@ -4,16 +4,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import re
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cli.report_table import shown_positions
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 
-MARGIN = str(Path(__file__).parent.parent / "margin")
+ROOT = Path(__file__).parent.parent
+MARGIN = str(ROOT / "margin")
 TIERS = [
     {"min_notional": 0.0, "maintenance_margin_rate": 0.004},
     {"min_notional": 5e4, "maintenance_margin_rate": 0.005},
@@ -74,3 +80,42 @@ def test_the_report_is_linear_in_the_number_of_positions() -> None:
     small, large = _engine_calls(500), _engine_calls(2000)
     # four times the positions: four times the work (quadratic work would be sixteen)
     assert large / small < 5.0, (small, large)
+
+
+def test_the_terminal_report_of_a_large_book_is_bounded(tmp_path: Path) -> None:
+    """`marginwatch risk` on 5,000 positions prints the 50 nearest to liquidation, a few names
+    per stress row, the first notes of the plan and the first pools to liquidate, each with how
+    many more there are; the JSON keeps them all. (Its time is in `python -m bench cli`.)"""
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(_book(5000)))
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+    table = subprocess.run(
+        [sys.executable, "-m", "cli.main", "risk", str(path)], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert table.returncode == 0, table.stderr[-2000:]
+    out = table.stdout
+    assert "Positions (50 nearest to liquidation of 5,000)" in out
+    assert "… and 4,950 more positions (all in --format json)" in out
+    assert len(re.findall(r"^│S\d+/USDT ", out, re.MULTILINE)) == 50
+    assert re.search(r"and [\d,]+ more pools \(all in --format json\)", out)
+    assert out.count("liquidates first on a move of") + out.count("no uniform move in range") == 10
+    assert re.search(r"S\d+/USDT:USDT and [\d,]+ more", out)  # a stress row names a few
+    assert re.search(r"│ … and [\d,]+ more \(all in --format json\)", out)  # the plan's notes: the first 5
+    assert len(out.splitlines()) < 200, len(out.splitlines())
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "risk", str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert len(report["positions"]) == 5000
+    assert len(report["stress"]["liquidating_shocks"]) > 10
+    # the rows shown are the nearest to liquidation (signed: those past it first)
+    shown = set(shown_positions(report["positions"]))
+    distance = [p["distance_to_liquidation"] for p in report["positions"]]
+    assert len(shown) == 50
+    assert max(distance[i] for i in shown) <= min(d for i, d in enumerate(distance) if i not in shown and d is not None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator
 from simulator.scenario import ScenarioError, parse_scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 SCENARIO = json.loads((Path(__file__).parent / "fixtures" / "simulator" / "coinm.json").read_text())
 ACCOUNT = SCENARIO["accounts"][0]
@@ -220,9 +219,10 @@ def test_the_simulator_serves_coin_margined_contracts_on_coinm_only() -> None:
         parse_scenario(doc)
 
 
-def test_the_poller_stores_the_coin_account(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_the_poller_stores_the_coin_account(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Polled through real ccxt, stored, and read back by the account views in the coin."""
-    import os
     from datetime import UTC, datetime
 
     from poller.runtime import run_poller
@@ -230,7 +230,8 @@ def test_the_poller_stores_the_coin_account(sim: ExchangeSimulator, tmp_path: Pa
     from store.db import make_engine, session_factory
 
     sim.reset()
-    os.environ["MW_COINM_KEY"], os.environ["MW_COINM_SECRET"] = ACCOUNT["api_key"], ACCOUNT["secret"]
+    monkeypatch.setenv("MW_COINM_KEY", ACCOUNT["api_key"])
+    monkeypatch.setenv("MW_COINM_SECRET", ACCOUNT["secret"])
     db = f"sqlite:///{tmp_path / 'coinm.db'}"
     config = parse_config(
         {
@@ -375,7 +376,10 @@ def test_an_okx_coin_entry_keeps_the_coin_margined_swaps_and_a_usdt_entry_the_li
         }
 
     positions = [okx("BTC/USD:BTC", 100, "0.0000244"), okx("BTC/USDT:USDT", 0.01, "20")]
-    data = AccountData(balance=balance, positions=positions)
+    # single-currency margin (acctLv 2): each currency its own margin (issue 13 reads the level)
+    data = AccountData(
+        balance=balance, positions=positions, extras={"okx_config": {"code": "0", "data": [{"acctLv": "2"}]}}
+    )
     coin = parse_snapshot(normalise("okx", "coin", "BTC", data))
     usdt = parse_snapshot(normalise("okx", "usdt", "USDT", data))
     assert [(p.symbol, p.contract_type) for p in coin.positions] == [("BTC/USD:BTC", "inverse")]
@@ -384,14 +388,15 @@ def test_an_okx_coin_entry_keeps_the_coin_margined_swaps_and_a_usdt_entry_the_li
 
 
 def test_a_coin_account_near_liquidation_is_alerted_in_its_coin(
-    sim: ExchangeSimulator, smtp_server: Any, tmp_path: Path
+    sim: ExchangeSimulator, smtp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Polled, stored and alerted: the quarterly's mark moved to where the BTC pool's health
     is 1.1, one poll, and the CRITICAL e-mail names the coin amounts to the coin's decimals."""
     import re
     from datetime import UTC, datetime
 
-    from alerts.outbox import Backoff, deliver_due
+    from alerts.outbox import deliver_due
+    from connectors.errors import RetryPolicy
     from margin.stress import price_for_health
     from poller.loop import Poller
     from poller.runtime import build_connectors
@@ -399,8 +404,11 @@ def test_a_coin_account_near_liquidation_is_alerted_in_its_coin(
     from tests.alert_scenario import config_doc
 
     sim.reset()
-    os.environ["MW_COINM_KEY"], os.environ["MW_COINM_SECRET"] = ACCOUNT["api_key"], ACCOUNT["secret"]
-    doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'alerts.db'}", smtp_server.port, danger=False)
+    monkeypatch.setenv("MW_COINM_KEY", ACCOUNT["api_key"])
+    monkeypatch.setenv("MW_COINM_SECRET", ACCOUNT["secret"])
+    doc = config_doc(
+        sim.base_url, f"sqlite:///{tmp_path / 'alerts.db'}", smtp_server.port, env=monkeypatch, danger=False
+    )
     doc["accounts"] = [
         {
             "name": "miner",
@@ -426,7 +434,7 @@ def test_a_coin_account_near_liquidation_is_alerted_in_its_coin(
             assert price is not None
             sim.set_mark("binancecoinm", quarterly, price)
             assert (await poller.cycle()).stored == ["miner"]
-            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+            deliver_due(sessions, config, lambda: datetime.now(UTC), RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
 

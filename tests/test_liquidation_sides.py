@@ -18,7 +18,7 @@ from margin.remedies import apply_deleverage, deleverage_plan
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from margin.vectorised import batch_from_snapshots, evaluate
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from tests.strategies import snapshots
 
 PROPERTY_SETTINGS = settings(max_examples=int(os.environ.get("MARGINWATCH_EXAMPLES", "300")), deadline=None)
@@ -249,3 +249,34 @@ def test_a_requirement_that_jumps_at_the_mark_is_crossed_at_the_mark() -> None:
     assert found.past and found.down == 1.0
     result = evaluate(batch_from_snapshots([snap]))
     assert result.liquidation_price_down[0] == 1.0
+
+
+def test_a_root_near_zero_behind_bybit_s_fee_to_close_is_found_by_both_paths() -> None:
+    """Found by hypothesis (and by the 1M-position bench): a Bybit long at 1x whose only
+    liquidation price is 99.94 % below the mark, where the estimated fee to close (a
+    constant of the requirement) makes the gap negative at zero. The vectorised path ruled
+    the side out by a gap at zero that left the fee out."""
+    doc = {
+        "exchange": "bybit",
+        "account": "a",
+        "collateral": "USDT",
+        "wallet_balance": 50.0,
+        "taker_fee": 0.00055,
+        "positions": [
+            {
+                "symbol": "X/USDT:USDT",
+                "side": "long",
+                "contracts": 50.0,
+                "contract_size": 1.0,
+                "entry_price": 1.0,
+                "mark_price": 1.0,
+                "margin_mode": "cross",
+                "maintenance_margin_rate": 0.125,
+            }
+        ],
+    }
+    snap = parse_snapshot(doc)
+    found = all_liquidations(snap)[0]
+    assert found.down is not None and 0 < found.down < 0.001
+    result = evaluate(batch_from_snapshots([snap]))
+    assert result.liquidation_price_down[0] == pytest.approx(found.down, rel=1e-9)

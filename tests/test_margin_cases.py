@@ -8,7 +8,7 @@ import json
 import pytest
 
 from margin.rules import venue_rule
-from tests.conftest import FIXTURES, get_path, run_cli
+from tests.helpers import FIXTURES, get_path, run_cli
 
 CASES = json.loads((FIXTURES / "margin" / "cases.json").read_text())
 

@@ -27,7 +27,7 @@ from readmodels.exporter import MetricsExporter
 from readmodels.metrics import aged
 from store.db import make_engine, session_factory, upgrade
 from tests.alert_scenario import scenario, write_toml
-from tests.conftest import free_port, run_cli, running_simulator
+from tests.helpers import free_port, run_cli, running_simulator
 from tests.prometheus_server import tool, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,10 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,9 +23,8 @@ import pytest
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import HEALTH_BANDS_ONLY, SYMBOL, mark_for_health, scenario, write_toml
-from tests.conftest import run_cli, running_simulator
+from tests.helpers import rows, run_cli, running_simulator, start_poller
 from tests.receivers import Receiver, wait_for
-from tests.test_database_outage import rows
 
 INTERVAL = 1.0
 ACCOUNTS = [f"acct{i}" for i in range(6)]
@@ -50,18 +46,12 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
-
-
-def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str) -> dict[str, Any]:
-    os.environ["MW_MULTI_HOOK"] = f"{receiver.url}/hook/ops"
+def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str, env: pytest.MonkeyPatch) -> dict[str, Any]:
+    env.setenv("MW_MULTI_HOOK", f"{receiver.url}/hook/ops")
     accounts = []
     for name in ACCOUNTS:
-        os.environ[f"MW_MULTI_{name}_KEY"], os.environ[f"MW_MULTI_{name}_SECRET"] = f"key-{name}", f"secret-{name}"
+        env.setenv(f"MW_MULTI_{name}_KEY", f"key-{name}")
+        env.setenv(f"MW_MULTI_{name}_SECRET", f"secret-{name}")
         accounts.append(
             {
                 "name": name,
@@ -93,19 +83,10 @@ def _config(sim: ExchangeSimulator, receiver: Receiver, database_url: str) -> di
     }
 
 
-def _poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "poll", "--config", str(config_path)],
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-
-
 def test_three_pollers_one_killed_mid_cycle(
-    sim: ExchangeSimulator, receiver: Receiver, postgres_url: str, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config_path = write_toml(_config(sim, receiver, postgres_url), tmp_path / "marginwatch.toml")
+    config_path = write_toml(_config(sim, receiver, postgres_url, monkeypatch), tmp_path / "marginwatch.toml")
     upgrade(postgres_url)
     db = psycopg.connect(postgres_url, autocommit=True)
 
@@ -118,7 +99,7 @@ def test_three_pollers_one_killed_mid_cycle(
     # every poll takes 0.2 s at the exchange: a cycle is long enough to be killed in
     sim.add_fault("binanceusdm", POSITIONS, "delay", seconds=0.2)
     logs = [tmp_path / f"poller{i}.log" for i in range(3)]
-    processes = [_poller(config_path, log) for log in logs]
+    processes = [start_poller(config_path, log) for log in logs]
     figures: dict[str, Any] = {}
     try:
 
@@ -215,14 +196,14 @@ def test_three_pollers_one_killed_mid_cycle(
 
 
 def test_a_second_poller_on_one_sqlite_file_is_refused(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "one.db"
-    doc = _config(sim, receiver, f"sqlite:///{db}")
+    doc = _config(sim, receiver, f"sqlite:///{db}", monkeypatch)
     doc["accounts"] = doc["accounts"][:1]
     config_path = write_toml(doc, tmp_path / "marginwatch.toml")
     upgrade(f"sqlite:///{db}")
-    first = _poller(config_path, tmp_path / "first.log")
+    first = start_poller(config_path, tmp_path / "first.log")
     try:
         # its first cycle done: it holds the lock, and stops cleanly on SIGTERM
         wait_for(lambda: rows(db, "SELECT count(*) FROM account_snapshots")[0][0] > 0, what="its first cycle")

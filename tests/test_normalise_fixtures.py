@@ -14,7 +14,7 @@ from connectors.normalise import AccountData
 from connectors.venues import normalise
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def _recorded(name: str) -> dict[str, Any]:
@@ -84,21 +84,63 @@ def test_binance_spot_balance_is_a_clear_error() -> None:
     assert caught.value.path == "balance.info.assets"
 
 
-def test_bybit_recorded_position_and_unified_balance() -> None:
+# Bybit's collateral value ratio bands (GET /v5/spot-margin-trade/collateral, the shape of
+# bybit-exchange docs "Get Tiered Collateral Ratio"); the ratios are ours, for the test.
+_BYBIT_RATIOS = {"USDT": 1.0, "USDC": 1.0, "BTC": 0.95, "ETH": 0.95, "ADA": 0.8, "XRP": 0.8, "LTC": 0.8}
+
+
+def _bybit_collateral() -> dict[str, Any]:
+    rows = [
+        {
+            "currency": coin,
+            "collateralRatioList": [
+                {"minQty": "0", "maxQty": "1000000", "collateralRatio": str(ratio)},
+                {"minQty": "1000000", "maxQty": "", "collateralRatio": "0"},
+            ],
+        }
+        for coin, ratio in _BYBIT_RATIOS.items()
+    ]
+    return {"retCode": 0, "result": {"list": rows}}
+
+
+def _bybit_recorded(extras: dict[str, Any]) -> AccountData:
     positions_case = _recorded("bybit.fetchPositions")["methods"]["fetchPositions"][0]
     raw = positions_case["httpResponse"]["result"]["list"][0]
     positions = [_with_info(positions_case["parsedResponse"][0], raw)]
     balance_case = _recorded("bybit.fetchBalance")["methods"]["fetchBalance"][0]
     balance = _with_info(balance_case["parsedResponse"], balance_case["httpResponse"])
-    doc = normalise("bybit", "uta", "USDT", AccountData(balance=balance, positions=positions))
+    return AccountData(balance=balance, positions=positions, extras=extras)
+
+
+def test_bybit_recorded_unified_account_with_seven_coins_is_multi_collateral() -> None:
+    """The recorded unified account holds USDC, BTC, ETH, ADA, XRP, USDT and LTC: it is
+    read as a multi_asset account (issue 13), each coin priced by usdValue / equity."""
+    doc = normalise("bybit", "uta", "USDT", _bybit_recorded({"bybit_collateral": _bybit_collateral()}))
     snapshot = parse_snapshot(doc)
-    usdt = next(c for c in balance_case["httpResponse"]["result"]["list"][0]["coin"] if c["coin"] == "USDT")
-    assert snapshot.wallet_balance == float(usdt["walletBalance"])  # no isolated position
+    assert snapshot.account_mode == "multi_asset"
+    assert [a.asset for a in snapshot.assets] == ["USDC", "BTC", "ETH", "ADA", "XRP", "USDT", "LTC"]
+    btc = snapshot.assets[1]
+    assert btc.amount == pytest.approx(0.85581394)
+    assert btc.price == pytest.approx(82669.24739887 / 0.85581394)
+    assert snapshot.exchange_native_ratio == 0.0  # accountMMRate "0" as recorded
     (pos,) = snapshot.positions
     assert (pos.symbol, pos.side, pos.contracts, pos.margin_mode) == ("LTC/USDT:USDT", "long", 1.2, "cross")
     assert pos.exchange_liquidation_price is None  # Bybit sent liqPrice ""
     # no risk-limit table fetched: the rate Bybit applied (positionMM / positionValue)
     assert pos.tiers[0].maintenance_margin_rate == pytest.approx(0.81072399 / 77.519375)
+    report = risk_report(snapshot)
+    # equity: every coin's value at its ratio; the USDT coin's equity (wallet + PnL) is kept
+    usdt = next(r for r in report["account"]["collateral"] if r["asset"] == "USDT")
+    assert usdt["equity"] == pytest.approx(3304.29766609)
+    expected = sum(_BYBIT_RATIOS[r["asset"]] * r["value"] for r in report["account"]["collateral"])
+    assert report["account"]["equity"] == pytest.approx(expected)
+
+
+def test_bybit_unified_account_without_collateral_ratios_is_a_named_error() -> None:
+    """Never read several coins as one: without the ratio bands the poll fails, naming them."""
+    with pytest.raises(DataError) as caught:
+        normalise("bybit", "uta", "USDT", _bybit_recorded({}))
+    assert caught.value.path == "extras.bybit_collateral"
 
 
 def test_bybit_flat_position_is_skipped() -> None:
@@ -106,8 +148,13 @@ def test_bybit_flat_position_is_skipped() -> None:
     flat = _with_info(case["parsedResponse"], case["httpResponse"]["result"]["list"][0])
     balance_case = _recorded("bybit.fetchBalance")["methods"]["fetchBalance"][0]
     balance = _with_info(balance_case["parsedResponse"], balance_case["httpResponse"])
-    doc = normalise("bybit", "uta", "USDT", AccountData(balance=balance, positions=[flat]))
+    data = AccountData(balance=balance, positions=[flat], extras={"bybit_collateral": _bybit_collateral()})
+    doc = normalise("bybit", "uta", "USDT", data)
     assert doc["positions"] == []
+
+
+# GET /api/v5/account/config: acctLv 2 is single-currency margin (issue 13 reads the mode)
+OKX_LEVEL_2 = {"okx_config": {"code": "0", "data": [{"acctLv": "2"}]}}
 
 
 def _okx_position(entry: int) -> dict[str, Any]:
@@ -126,7 +173,8 @@ def test_okx_recorded_linear_position() -> None:
             {"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.0065, "maxLeverage": 50, "info": {}}
         ]
     }
-    doc = normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[pos_doc], tiers=tiers))
+    data = AccountData(balance=OKX_BALANCE, positions=[pos_doc], tiers=tiers, extras=OKX_LEVEL_2)
+    doc = normalise("okx", "swap", "USDT", data)
     snapshot = parse_snapshot(doc)
     (pos,) = snapshot.positions
     assert (pos.symbol, pos.side, pos.contracts, pos.margin_mode) == ("LTC/USDT:USDT", "long", 2, "cross")
@@ -140,7 +188,9 @@ def test_okx_recorded_coin_margined_position() -> None:
     finds OKX's own liqPx 69,536.61: margin + 100 x (1/92,300 - 1/P) = 100 / P x (mmr 0.4 %
     + taker fee 0.05 %), the OKX rule with the fee in the requirement, in the coin."""
     balance = {"info": {"code": "0", "data": [{"details": [{"ccy": "BTC", "eq": "0.5", "isoEq": "0.00036204"}]}]}}
-    doc = normalise("okx", "swap", "BTC", AccountData(balance=balance, positions=[_okx_position(2)]))
+    doc = normalise(
+        "okx", "swap", "BTC", AccountData(balance=balance, positions=[_okx_position(2)], extras=OKX_LEVEL_2)
+    )
     snapshot = parse_snapshot(doc)
     (pos,) = snapshot.positions
     assert (pos.symbol, pos.contract_type, pos.settle, pos.contracts, pos.contract_size) == (
@@ -208,3 +258,28 @@ def test_binance_recorded_coinm_position() -> None:
     assert row["unrealized_pnl"] == pytest.approx(0.00004318, rel=1e-3)  # unRealizedProfit, BTC
     assert row["liquidation_price"] == pytest.approx(72491.16879818, rel=1e-5)
     assert row["disagrees_with_exchange"] is False
+
+
+@pytest.mark.parametrize(
+    ("extras", "path", "words"),
+    [
+        ({}, "extras.okx_config", "acctLv"),
+        ({"okx_config": {"data": [{"acctLv": "4"}]}}, "extras.okx_config.data[0].acctLv", "portfolio margin"),
+        ({"okx_config": {"data": [{"acctLv": "9"}]}}, "extras.okx_config.data[0].acctLv", "unknown"),
+        ({"okx_config": {"data": [{"acctLv": "3"}]}}, "extras.okx_discount", "discount rates"),
+    ],
+)
+def test_okx_mode_that_cannot_be_read_is_a_named_error(extras: dict[str, Any], path: str, words: str) -> None:
+    """Issue 13: with BTC held beside USDT the account level decides single- or
+    multi-currency; never guessed."""
+    balance = copy.deepcopy(OKX_BALANCE)
+    balance["info"]["data"][0]["details"].append({"ccy": "BTC", "eq": "0.5", "eqUsd": "45000", "isoEq": "0"})
+    with pytest.raises(DataError, match=words) as caught:
+        normalise("okx", "swap", "USDT", AccountData(balance=balance, positions=[], extras=extras))
+    assert caught.value.path == path
+
+
+def test_okx_account_holding_only_its_collateral_needs_no_level() -> None:
+    """USDT alone counts the same at every account level: no acctLv needed."""
+    doc = normalise("okx", "swap", "USDT", AccountData(balance=OKX_BALANCE, positions=[]))
+    assert parse_snapshot(doc).account_mode == "single_asset"

@@ -27,7 +27,7 @@ from store import repo
 from store.db import make_engine, session_factory
 from store.schema import AccountSnapshot, PollError
 from tests.alert_scenario import write_toml
-from tests.conftest import running_simulator
+from tests.helpers import keyed_account, running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
@@ -44,37 +44,37 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
-def _config(sim: ExchangeSimulator, db: str, interval: float = 2.0, timeout: float = 1.0) -> dict:
+def _config(
+    sim: ExchangeSimulator, db: str, env: pytest.MonkeyPatch, interval: float = 2.0, timeout: float = 1.0
+) -> dict:
     creds = {
         "binanceusdm": ("bn-key", "bn-secret", None),
         "bybit": ("by-key", "by-secret", None),
         "okx": ("ok-key", "ok-secret", "ok-pass"),
     }
-    accounts = []
-    for venue, (key, secret, passphrase) in creds.items():
-        prefix = f"MW_POLLER_{venue.upper()}"
-        os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
-        account = {
-            "name": venue,
-            "exchange": venue,
-            "key_env": f"{prefix}_KEY",
-            "secret_env": f"{prefix}_SECRET",
-            "base_url": sim.base_url,
-            "timeout_seconds": timeout,
-        }
-        if passphrase:
-            os.environ[f"{prefix}_PASS"] = passphrase
-            account["passphrase_env"] = f"{prefix}_PASS"
-        accounts.append(account)
+    accounts = [
+        keyed_account(
+            env,
+            f"MW_POLLER_{venue.upper()}",
+            *keys,
+            name=venue,
+            exchange=venue,
+            base_url=sim.base_url,
+            timeout_seconds=timeout,
+        )
+        for venue, keys in creds.items()
+    ]
     return {"poll_interval_seconds": interval, "database_url": db, "stale_after_seconds": 6.0, "accounts": accounts}
 
 
-def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_one_broken_account_never_holds_up_the_others(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An exchange that never answers costs its own account its budget and nothing else: the
     others are stored every cycle. (How long a cycle takes is `make bench`'s business: a busy
     machine must not fail this test.)"""
     db = f"sqlite:///{tmp_path / 'poller.db'}"
-    config = parse_config(_config(sim, db, interval=0.5, timeout=4.0))
+    config = parse_config(_config(sim, db, monkeypatch, interval=0.5, timeout=4.0))
     sim.add_fault("okx", "/api/v5/account/positions", "timeout")
     cycles: list[Any] = []
     asyncio.run(run_poller(config, cycles=3, on_cycle=cycles.append, secrets_file={}))
@@ -103,15 +103,12 @@ def test_one_broken_account_never_holds_up_the_others(sim: ExchangeSimulator, tm
     assert not views["binanceusdm"].stale and views["binanceusdm"].health is not None
 
 
-def account_views_first(sessions, config):
-    with sessions() as session:
-        return account_views(session, datetime.now(UTC), config.stale_after)[0]
-
-
-def test_authentication_failure_pauses_the_account(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_authentication_failure_pauses_the_account(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = f"sqlite:///{tmp_path / 'poller.db'}"
-    doc = _config(sim, db)
-    os.environ["MW_POLLER_BYBIT_SECRET"] = "wrong"
+    doc = _config(sim, db, monkeypatch)
+    monkeypatch.setenv("MW_POLLER_BYBIT_SECRET", "wrong")
     config = parse_config(doc)
     cycles: list[Any] = []
     asyncio.run(run_poller(config, cycles=2, on_cycle=cycles.append, secrets_file={}))
@@ -121,10 +118,12 @@ def test_authentication_failure_pauses_the_account(sim: ExchangeSimulator, tmp_p
     assert bybit.state == "paused" and "authentication failed" in bybit.state_reason
 
 
-def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_sigterm_finishes_the_cycle_in_flight(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = f"sqlite:///{tmp_path / 'poller.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    doc = _config(sim, db, interval=30.0, timeout=3.0)
+    doc = _config(sim, db, monkeypatch, interval=30.0, timeout=3.0)
     sim.add_fault("bybit", "/v5/position/list", "delay", seconds=1.5)  # a cycle takes ~1.5 s
     write_toml(doc, config_path)
     process = subprocess.Popen(
@@ -146,14 +145,14 @@ def test_sigterm_finishes_the_cycle_in_flight(sim: ExchangeSimulator, tmp_path: 
         assert all(repo.snapshot_count(session, a.id) == 1 for a in repo.accounts(session))
 
 
-def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`marginwatch snapshot --account` prints a snapshot `marginwatch risk` reads;
     `marginwatch status` lists every account, worst first."""
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     config_path = tmp_path / "marginwatch.toml"
-    write_toml(_config(sim, db), config_path)
+    write_toml(_config(sim, db, monkeypatch), config_path)
     code, out, err = run_cli("snapshot", "--account", "okx", "--config", str(config_path))
     assert code == 0, err
     doc = json.loads(out)
@@ -165,13 +164,15 @@ def test_snapshot_and_status_commands(sim: ExchangeSimulator, tmp_path: Path) ->
     code, _, err = run_cli("snapshot", "--account", "nobody", "--config", str(config_path))
     assert code == 2 and "no account named 'nobody'" in err
 
-    asyncio.run(run_poller(parse_config(_config(sim, db)), cycles=1, secrets_file={}))
+    asyncio.run(run_poller(parse_config(_config(sim, db, monkeypatch)), cycles=1, secrets_file={}))
     code, out, _ = run_cli("status", "--config", str(config_path))
     assert code == 0
     assert all(name in out for name in ("binanceusdm/b", "bybit/bybit", "okx/okx")), out
 
 
-def test_shards_split_the_accounts_between_pollers(sim: ExchangeSimulator, tmp_path: Path) -> None:
+def test_shards_split_the_accounts_between_pollers(
+    sim: ExchangeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two pollers with --shard 1/2 and 2/2 on one database poll every account once."""
     from poller.loop import in_shard, parse_shard
 
@@ -182,7 +183,7 @@ def test_shards_split_the_accounts_between_pollers(sim: ExchangeSimulator, tmp_p
     with pytest.raises(ValueError, match="1 <= i <= n"):
         parse_shard("3/2")
     db = f"sqlite:///{tmp_path / 'shards.db'}"
-    config = parse_config(_config(sim, db))
+    config = parse_config(_config(sim, db, monkeypatch))
     stored: list[str] = []
     for shard in ((1, 2), (2, 2)):
         asyncio.run(

@@ -24,7 +24,7 @@ from cli.metrics import metrics_served, observing
 from config.settings import Config, parse_config
 from poller.runtime import run_poller
 from readmodels.exporter import MetricsExporter
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 from tests.prometheus_server import Prometheus, finite, sample_value, tool, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,10 +45,10 @@ def fast_rules() -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def poller_config(base_url: str, database_url: str, smtp_port: int) -> Config:
+def poller_config(base_url: str, database_url: str, smtp_port: int, env: pytest.MonkeyPatch) -> Config:
     demo = demo_config(demo_scenario(), base_url, database_url, INTERVAL)
     doc = demo.model_dump(mode="json", by_alias=True, exclude_none=True)
-    os.environ.pop(UNSET_WEBHOOK, None)
+    env.delenv(UNSET_WEBHOOK, raising=False)
     doc["alerts"] = {
         "retry_base_seconds": 0.2,
         "retry_cap_seconds": 0.5,
@@ -95,13 +95,13 @@ class PollerThread:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory, module_env: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     tool("prometheus")  # skip (or fail under CI) before starting anything
     tmp = tmp_path_factory.mktemp("prometheus")
     smtp = SmtpServer(free_port())
     smtp.start()
     with running_simulator(demo_scenario()) as sim:
-        config = poller_config(sim.base_url, f"sqlite:///{tmp / 'marginwatch.db'}", smtp.port)
+        config = poller_config(sim.base_url, f"sqlite:///{tmp / 'marginwatch.db'}", smtp.port, module_env)
         with metrics_served(config, None, Console(file=open(os.devnull, "w"))) as exporter:
             assert exporter is not None
             port = exporter.port

@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simulator import ExchangeSimulator
 from store.db import upgrade
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario, write_toml
-from tests.conftest import SmtpServer, free_port
+from tests.helpers import SmtpServer, free_port
 
 KILLS = int(os.environ.get("MARGINWATCH_CRASH_KILLS", "20"))
 ALERTS = 10  # fewer, and the test would not mean much
@@ -54,7 +56,7 @@ def _ids(db: Path, table: str) -> set[int]:
         return set()
 
 
-def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -> None:
+def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(20261126)
     sim = ExchangeSimulator(scenario())
     sim.start()
@@ -63,7 +65,7 @@ def test_twenty_sigkills_lose_nothing_and_tell_each_alert_once(tmp_path: Path) -
     db = tmp_path / "crash.db"
     # the health bands alone: at 20x health 2.0 is 0.4 % from liquidation, critical by the
     # risk level, and the swing would not resolve
-    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp.port, interval=0.3, danger=False)
+    doc = config_doc(sim.base_url, f"sqlite:///{db}", smtp.port, interval=0.3, danger=False, env=monkeypatch)
     # every swing told at once (no recovery dwell): many alerts in a short run
     doc["alerts"].update(
         delivery_lease_seconds=4, retry_base_seconds=0.2, retry_cap_seconds=0.5, recovery_dwell_minutes=0

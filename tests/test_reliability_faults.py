@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from config.settings import parse_config
@@ -125,19 +125,20 @@ def _key_of(account: dict[str, Any]) -> str | None:
     return account.get("api_key") or account.get("wallet_address")
 
 
-def _config(base_url: str, db: str) -> Any:
+def _config(base_url: str, db: str, env: pytest.MonkeyPatch) -> Any:
     accounts = []
     for venue, (key, secret, passphrase) in CREDS.items():
         prefix = f"MW_FAULT_{venue.upper()}"
         entry = {"name": venue, "exchange": venue, "base_url": base_url, "timeout_seconds": BUDGET}
         if secret is None:  # Hyperliquid: the wallet address alone
-            os.environ[f"{prefix}_WALLET"] = key
+            env.setenv(f"{prefix}_WALLET", key)
             entry.update(wallet_address_env=f"{prefix}_WALLET", collateral="USDC")
         else:
-            os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
+            env.setenv(f"{prefix}_KEY", key)
+            env.setenv(f"{prefix}_SECRET", secret)
             entry.update(key_env=f"{prefix}_KEY", secret_env=f"{prefix}_SECRET")
         if passphrase:
-            os.environ[f"{prefix}_PASS"] = passphrase
+            env.setenv(f"{prefix}_PASS", passphrase)
             entry["passphrase_env"] = f"{prefix}_PASS"
         accounts.append(entry)
     return parse_config(
@@ -157,11 +158,11 @@ def _stored(sessions) -> dict[int, tuple]:  # sessions: a sessionmaker
         return {r.id: (r.account_id, r.taken_at, r.equity, r.maintenance_margin, r.health) for r in rows}
 
 
-def test_every_fault_on_every_venue(tmp_path: Path) -> None:
+def test_every_fault_on_every_venue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sim = ExchangeSimulator(copy.deepcopy(_scenario()))
     sim.start()
     db = f"sqlite:///{tmp_path / 'faults.db'}"
-    config = _config(sim.base_url, db)
+    config = _config(sim.base_url, db, monkeypatch)
     upgrade(db)
     sessions = session_factory(make_engine(db))
     results: list[dict[str, Any]] = []
@@ -257,8 +258,14 @@ async def _run(
     if case.kind == "authentication failure midway":
         outcome["after"] = "paused until restart (a bad key is not retried every cycle)"
         check(case.venue in recovered.skipped, "a paused account was polled again")
-        poller.retry_paused()  # what a restart does
-        recovered = await poller.cycle()
+        # a restart: a new poller gives paused accounts one more try (a key may have been fixed)
+        restarted = Poller(
+            config, sessions, poller.connectors, alerts_wake=poller.alerts_wake, now=clock, cap_clock=False
+        )
+        try:
+            recovered = await restarted.cycle()
+        finally:
+            restarted.writer.shutdown(wait=True)  # its connectors are the first poller's, closed with it
     outcome["recovered"] = case.venue in recovered.stored
     check(case.venue in recovered.stored, "no recovery after the fault cleared")
     with sessions() as session:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from config.settings import parse_config
+from connectors.errors import RetryPolicy
 from poller.loop import Poller
 from poller.runtime import build_connectors, build_market_data
 from simulator import ExchangeSimulator
@@ -25,7 +25,7 @@ from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import PositionSnapshot
 from tests.alert_scenario import write_toml
-from tests.conftest import SmtpServer, run_cli, running_simulator
+from tests.helpers import SmtpServer, keyed_account, run_cli, running_simulator
 
 SCENARIO = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 CREDS = {
@@ -41,25 +41,21 @@ def sim() -> Iterator[ExchangeSimulator]:
         yield simulator
 
 
-def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int) -> dict[str, Any]:
-    accounts = []
-    for venue, (key, secret, passphrase) in CREDS.items():
-        prefix = f"MW_RISK_{venue.upper()}"
-        os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = key, secret
-        entry = {
-            "name": venue,
-            "exchange": venue,
-            "key_env": f"{prefix}_KEY",
-            "secret_env": f"{prefix}_SECRET",
-            "base_url": sim.base_url,
-            "timeout_seconds": 5,
-            "owner": "fund",
-            "target_health": 40.0 if venue == "okx" else 1.5,
-        }
-        if passphrase:
-            os.environ[f"{prefix}_PASS"] = passphrase
-            entry["passphrase_env"] = f"{prefix}_PASS"
-        accounts.append(entry)
+def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int, env: pytest.MonkeyPatch) -> dict[str, Any]:
+    accounts = [
+        keyed_account(
+            env,
+            f"MW_RISK_{venue.upper()}",
+            *keys,
+            name=venue,
+            exchange=venue,
+            base_url=sim.base_url,
+            timeout_seconds=5,
+            owner="fund",
+            target_health=40.0 if venue == "okx" else 1.5,
+        )
+        for venue, keys in CREDS.items()
+    ]
     return {
         "database_url": db,
         "accounts": accounts,
@@ -76,10 +72,10 @@ def _config_doc(sim: ExchangeSimulator, db: str, smtp_port: int) -> dict[str, An
 
 
 def test_volatility_funding_and_a_confirmed_liquidation(
-    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path
+    sim: ExchangeSimulator, smtp_server: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = f"sqlite:///{tmp_path / 'risk.db'}"
-    doc = _config_doc(sim, db, smtp_server.port)
+    doc = _config_doc(sim, db, smtp_server.port, monkeypatch)
     config = parse_config(doc)
 
     async def main() -> None:
@@ -95,7 +91,7 @@ def test_volatility_funding_and_a_confirmed_liquidation(
             sim.set_mark("bybit", "BTC/USDT:USDT", 60_000.0)
             second = await poller.cycle()
             assert "bybit" in second.stored, second.failed
-            deliver_due(sessions, config, lambda: datetime.now(UTC), Backoff(0.01, 0.02))
+            deliver_due(sessions, config, lambda: datetime.now(UTC), RetryPolicy(0.01, 0.02))
         finally:
             await poller.close()
             for market in {id(m): m for m in markets.values()}.values():
@@ -132,6 +128,12 @@ def test_volatility_funding_and_a_confirmed_liquidation(
     code, out, err = run_cli("stress", "--config", str(config_path))
     assert code == 0, err
     assert "binanceusdm" in out and "to survive" in out and "-40%" in out and "liquidate first" in out, out
+    assert re.search(r"at BTC [+-]\d+\.\d+% \((down|up)\)", out), out  # the order names the side (issue 11)
+    # prices move both ways: an upward shock is a column of its own, with its healths
+    code, out, err = run_cli("stress", "--config", str(config_path), "--shocks", "-0.4,-0.1,0.1,0.4")
+    assert code == 0, err
+    assert re.search(r"^ account .*-10%\s+\+10%\s+\+40%\s*$", out, re.MULTILINE), out
+    assert re.search(r"^ binanceusdm .*\d\.\d\d\s+\d+\.\d\d\s*$", out, re.MULTILINE), out
     code, out, err = run_cli("rebalance", "--config", str(config_path))
     assert code == 0, err
     assert "fund (USDT)" in out and "okx" in out  # the others lend to the one far under its target

@@ -37,7 +37,7 @@ from cli.dashboard import start_dashboard, wait_until_up
 from config.files import write_config
 from config.settings import parse_config
 from poller.runtime import run_poller
-from tests.conftest import free_port, require_system_part, running_simulator
+from tests.helpers import free_port, keyed_account, require_system_part, running_simulator
 from tests.streamlit_socket import StreamlitSocket
 from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _stop
 
@@ -57,29 +57,27 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store(tmp_path_factory: pytest.TempPathFactory, module_env: pytest.MonkeyPatch) -> Path:
     """A store the real poller wrote: a Binance account, and a Bybit account whose every
     answer was a 503 with hostile text (a markdown link and image, HTML, rich markup)."""
     folder = tmp_path_factory.mktemp("hostile")
     doc = json.loads(SCENARIO.read_text())
     with running_simulator(doc) as sim:
         sim.add_fault("bybit", "*", "error_text")
-        accounts = []
-        for account in doc["accounts"]:
-            if account["api_key"] not in ("bn-key", "by-key"):
-                continue
-            prefix = f"MW_DASH_{account['venue'].upper()}"
-            os.environ[f"{prefix}_KEY"], os.environ[f"{prefix}_SECRET"] = account["api_key"], account["secret"]
-            accounts.append(
-                {
-                    "name": HOSTILE_ACCOUNT if account["venue"] == "bybit" else "binance-main",
-                    "exchange": account["venue"],
-                    "key_env": f"{prefix}_KEY",
-                    "secret_env": f"{prefix}_SECRET",
-                    "base_url": sim.base_url,
-                    "timeout_seconds": 1,
-                }
+        accounts = [
+            keyed_account(
+                module_env,
+                f"MW_DASH_{account['venue'].upper()}",
+                account["api_key"],
+                account["secret"],
+                name=HOSTILE_ACCOUNT if account["venue"] == "bybit" else "binance-main",
+                exchange=account["venue"],
+                base_url=sim.base_url,
+                timeout_seconds=1,
             )
+            for account in doc["accounts"]
+            if account["api_key"] in ("bn-key", "by-key")
+        ]
         config = parse_config(
             {"poll_interval_seconds": 0.3, "database_url": f"sqlite:///{folder / 'store.db'}", "accounts": accounts}
         )

@@ -8,7 +8,6 @@ import copy
 import io
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from config.settings import parse_config
 from poller.runtime import run_poller
 from simulator import ExchangeSimulator
 from tests.alert_scenario import write_toml
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"
 
@@ -44,7 +43,9 @@ def keyed() -> Any:
     simulator.stop()
 
 
-def _configure(sim: Any, accounts: list[dict[str, Any]], database: Path, tag: str) -> tuple[dict[str, Any], list[str]]:
+def _configure(
+    sim: Any, accounts: list[dict[str, Any]], database: Path, tag: str, env: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], list[str]]:
     """A config over every simulator account, its credentials in the environment; the third
     account with a wrong secret (Bybit echoes the signed string, API key included)."""
     config_accounts = []
@@ -53,7 +54,7 @@ def _configure(sim: Any, accounts: list[dict[str, Any]], database: Path, tag: st
         key, secret = account["api_key"], account["secret"]
         if i == 2:
             secret = _secret("WRONGSECRET")  # an auth failure: Bybit echoes the signed string
-        env = {f"MW_{tag}_{i}_KEY": key, f"MW_{tag}_{i}_SECRET": secret}
+        values = {f"MW_{tag}_{i}_KEY": key, f"MW_{tag}_{i}_SECRET": secret}
         entry = {
             "name": f"acct{i}",
             "exchange": account["venue"],
@@ -63,19 +64,22 @@ def _configure(sim: Any, accounts: list[dict[str, Any]], database: Path, tag: st
             "timeout_seconds": 2,
         }
         if account.get("passphrase"):
-            env[f"MW_{tag}_{i}_PASS"] = account["passphrase"]
+            values[f"MW_{tag}_{i}_PASS"] = account["passphrase"]
             entry["passphrase_env"] = f"MW_{tag}_{i}_PASS"
-        os.environ.update(env)
-        every_secret += [*env.values(), account["secret"]]
+        for name, value in values.items():
+            env.setenv(name, value)
+        every_secret += [*values.values(), account["secret"]]
         config_accounts.append(entry)
     doc = {"poll_interval_seconds": 0.5, "database_url": f"sqlite:///{database}", "accounts": config_accounts}
     return doc, every_secret
 
 
-def test_no_secret_in_logs_database_or_messages(keyed: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_logs_database_or_messages(
+    keyed: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sim, accounts = keyed
     database = tmp_path / "secrets.db"
-    doc, every_secret = _configure(sim, accounts, database, "SEC")
+    doc, every_secret = _configure(sim, accounts, database, "SEC", monkeypatch)
     sim.add_fault("okx", "/api/v5/account/positions", "http500", count=3)
     caplog.set_level(logging.DEBUG)  # every logger, ccxt's and aiohttp's included
     asyncio.run(run_poller(parse_config(doc), cycles=3, secrets_file={}))
@@ -137,7 +141,7 @@ def test_no_secret_anywhere_with_ccxts_own_logger_at_debug(
 
     sim, accounts = keyed
     database = tmp_path / "debug.db"
-    doc, every_secret = _configure(sim, accounts, database, "DBG")
+    doc, every_secret = _configure(sim, accounts, database, "DBG", monkeypatch)
     monkeypatch.setattr(redirect, "quiet_ccxt_logger", lambda: None)
     written = io.StringIO()
     handler = logging.StreamHandler(written)

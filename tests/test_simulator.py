@@ -21,14 +21,15 @@ import aiohttp
 import ccxt
 import pytest
 
+from connectors.client import make_client
 from connectors.guards import reject_unparseable_json
-from connectors.redirect import make_client, redirect
+from connectors.redirect import redirect
 from margin.liquidation import liquidation_price
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator, ScenarioError, load_scenario
 from simulator.scenario import parse_scenario
 from simulator.state import SimState
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 ROOT = Path(__file__).parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "scenario.json"

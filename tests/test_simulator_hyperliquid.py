@@ -18,12 +18,13 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from connectors.redirect import make_client, redirect
+from connectors.client import make_client
+from connectors.redirect import redirect
 from simulator import ExchangeSimulator, ScenarioError, hyperliquid, hyperliquid_margin
 from simulator.common import SimRequest
 from simulator.scenario import parse_scenario
 from simulator.state import SimState
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED = json.loads((FIXTURES / "ccxt" / "hyperliquid.fetchPositions.json").read_text())["methods"]

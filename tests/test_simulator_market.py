@@ -18,11 +18,11 @@ import aiohttp
 import ccxt
 import pytest
 
-from connectors.redirect import make_client
+from connectors.client import make_client
 from simulator import ExchangeSimulator, ScenarioError, load_scenario
 from simulator.scenario import parse_scenario
 from simulator.state import SimState
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "simulator" / "market_scenario.json"
 SCENARIO = json.loads(FIXTURE.read_text())

@@ -14,17 +14,13 @@ import aiohttp
 import ccxt
 import pytest
 
-from connectors.redirect import make_client
+from connectors.client import make_client
 from connectors.stream_support import make_stream_client
 from simulator import ExchangeSimulator
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES, SIM_KEYS
 
 SCENARIO = json.loads((FIXTURES / "simulator" / "scenario.json").read_text())
-KEYS = {
-    "binanceusdm": {"apiKey": "bn-key", "secret": "bn-secret"},
-    "bybit": {"apiKey": "by-key", "secret": "by-secret"},
-    "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
-}
+KEYS = SIM_KEYS
 VENUES = tuple(KEYS)
 BTC = "BTC/USDT:USDT"
 DEADLINE = 15.0  # seconds: generous, waited on conditions, never on time

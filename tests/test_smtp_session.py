@@ -8,7 +8,7 @@ from typing import Any
 
 from alerts.senders import SmtpSession, send_email
 from config.settings import EmailConfig
-from tests.conftest import Inbox, SmtpServer, free_port
+from tests.helpers import Inbox, SmtpServer, free_port
 
 
 class PeerInbox(Inbox):

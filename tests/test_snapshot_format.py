@@ -13,7 +13,7 @@ import pytest
 
 from margin.snapshot import SnapshotError, parse_snapshot
 from margin.tiers import normalise_tiers, tier_for
-from tests.conftest import FIXTURES, run_cli
+from tests.helpers import FIXTURES, run_cli
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "snapshot.schema.json").read_text())
@@ -239,7 +239,7 @@ def _schema_refuses(doc: dict) -> bool:
 
 
 def _bounded_fields() -> list[tuple[str, str]]:
-    from cli.inputs import SNAPSHOT_BOUNDS
+    from margin.snapshot import SNAPSHOT_BOUNDS
 
     return [(level, key) for level, table in SNAPSHOT_BOUNDS.items() for key in table]
 
@@ -248,7 +248,7 @@ def _bounded_fields() -> list[tuple[str, str]]:
 def test_the_schema_holds_the_readers_bounds(tmp_path: Path, level: str, key: str) -> None:
     """Just past each bound both refuse; at the bound (and at 0 where 0 means none) the
     schema accepts what the reader accepts."""
-    from cli.inputs import SNAPSHOT_BOUNDS
+    from margin.snapshot import SNAPSHOT_BOUNDS
 
     where = {"account": (), "position": ("positions", 2), "tier": ("positions", 0, "tiers", 0)}[level]
     lowest, highest = SNAPSHOT_BOUNDS[level][key]

@@ -21,7 +21,7 @@ from poller.runtime import run_poller
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AccountSnapshot, AlertNotification, PositionSnapshot, StreamState
 from tests.alert_scenario import SYMBOL, config_doc, scenario
-from tests.conftest import SmtpServer, free_port, running_simulator
+from tests.helpers import SmtpServer, free_port, running_simulator
 
 INTERVAL = 30.0  # the poll interval: every alert here must come from the stream
 DEADLINE = 60.0
@@ -70,7 +70,7 @@ class PollerThread:
 
 
 @pytest.fixture
-def stack(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+def stack(tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     doc = scenario()
     doc["streams"] = {"mark_interval_seconds": 0.2}
     doc["ohlcv_history_days"] = 2
@@ -82,7 +82,7 @@ def stack(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, A
             database = f"sqlite:///{tmp_path / 'stream.db'}"
             config = parse_config(
                 {
-                    **config_doc(sim.base_url, database, smtp.port, interval=INTERVAL),
+                    **config_doc(sim.base_url, database, smtp.port, interval=INTERVAL, env=monkeypatch),
                     "streaming": {"stale_after_seconds": getattr(request, "param", 30.0)},
                 }
             )

@@ -22,14 +22,10 @@ from connectors.account_stream import AccountStream
 from connectors.errors import RetryPolicy
 from connectors.streams import AccountEvent, Crossing, Streams, Watch
 from simulator import ExchangeSimulator
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES, SIM_KEYS
 
 SCENARIO = json.loads((FIXTURES / "simulator" / "scenario.json").read_text())
-KEYS = {
-    "binanceusdm": {"apiKey": "bn-key", "secret": "bn-secret"},
-    "bybit": {"apiKey": "by-key", "secret": "by-secret"},
-    "okx": {"apiKey": "ok-key", "secret": "ok-secret", "password": "ok-pass"},
-}
+KEYS = SIM_KEYS
 VENUES = tuple(KEYS)
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 DEADLINE = 15.0

@@ -17,20 +17,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from alerts.outbox import Backoff, deliver_due
+from alerts.outbox import deliver_due
 from alerts.service import alert_liquidation, evaluate_account
 from alerts.telegram_bot import run_commands
 from config.settings import Config, ConfigError, parse_config
+from connectors.errors import RetryPolicy
 from margin.snapshot import parse_snapshot
 from poller.rows import Polled, account_rows
 from poller.runtime import run_poller
 from store import repo
 from store.db import make_engine, session_factory, upgrade
 from store.schema import AlertDelivery, AlertNotification, AlertState, AlertTransition, Silence
+from tests.alert_gallery import document
 from tests.alert_scenario import SYMBOL, config_doc, mark_for_health, scenario
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 from tests.telegram_api import TOKEN, FakeBotApi
-from tests.test_alerts_delivery import _document
 
 TOKEN_ENV = "MW_TEST_TELEGRAM_TOKEN"
 
@@ -78,13 +79,13 @@ class Store:
         self.ids = repo.ensure_accounts(self.sessions, infos)
 
     def poll(self, name: str, health: float, at: datetime) -> int | None:
-        doc = {**_document(health), "account": name}
+        doc = {**document(health), "account": name}
         ((row, positions),) = account_rows([Polled(parse_snapshot(doc), at, 1.5)])
         repo.record_snapshot(self.sessions, self.ids[name], row, positions, json.dumps(doc))
         return evaluate_account(self.sessions, self.config, self.config.account(name), self.ids[name], at)
 
     def deliver(self, at: datetime) -> dict[str, int]:
-        return deliver_due(self.sessions, self.config, lambda: at, Backoff(0.01, 0.02))
+        return deliver_due(self.sessions, self.config, lambda: at, RetryPolicy(0.01, 0.02))
 
     def rows(self) -> list[AlertDelivery]:
         with self.sessions() as session:
@@ -234,10 +235,12 @@ def test_commands_in_allowed_chats_only(bot_api: FakeBotApi, tmp_path: Path, cap
         assert "CRITICAL → WARNING: cross health 1.30" in session.get(AlertNotification, recovered).body_text
 
 
-def test_poller_runs_the_bot_alerts_and_answers(bot_api: FakeBotApi, tmp_path: Path) -> None:
+def test_poller_runs_the_bot_alerts_and_answers(
+    bot_api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`marginwatch poll`'s runtime: the alert reaches Telegram and /status is answered."""
     with running_simulator(scenario()) as sim:
-        doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'p.db'}", 1)
+        doc = config_doc(sim.base_url, f"sqlite:///{tmp_path / 'p.db'}", 1, env=monkeypatch)
         del doc["alerts"]["email"]
         doc["alerts"]["telegram"] = [
             {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -31,10 +30,9 @@ from poller.watchdog import Watchdog
 from simulator import ExchangeSimulator
 from store import pollers
 from store.db import make_engine, session_factory, upgrade
-from tests.alert_scenario import scenario, write_toml
-from tests.conftest import running_simulator
+from tests.alert_scenario import outage_config, scenario, write_toml
+from tests.helpers import rows, running_simulator, start_poller
 from tests.receivers import Receiver, wait_for
-from tests.test_database_outage import outage_config, rows, start_poller
 
 INTERVAL = 0.5
 
@@ -43,13 +41,6 @@ INTERVAL = 0.5
 def sim() -> Iterator[ExchangeSimulator]:
     with running_simulator(scenario()) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    endpoint = Receiver().start()
-    yield endpoint
-    endpoint.stop()
 
 
 def test_ping_urls_for_both_conventions() -> None:
@@ -68,9 +59,9 @@ def test_ping_urls_for_both_conventions() -> None:
 
 
 def test_uptime_kuma_pushes_up_and_down_and_the_digest_goes_out_once(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    doc = outage_config(sim, receiver, tmp_path / "kuma.db", "unused")
+    doc = outage_config(sim, receiver, tmp_path / "kuma.db", "unused", monkeypatch)
     doc["monitor"] = {
         "heartbeat_url": f"{receiver.url}/api/push/Tok3n",
         "heartbeat_format": "uptime-kuma",
@@ -94,10 +85,10 @@ def test_uptime_kuma_pushes_up_and_down_and_the_digest_goes_out_once(
 
 
 def test_heartbeat_fail_and_the_watchdog_notices_a_killed_poller(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "watched.db"
-    doc = outage_config(sim, receiver, db, "hb")
+    doc = outage_config(sim, receiver, db, "hb", monkeypatch)
     doc["monitor"]["watchdog_after_intervals"] = 3
     config_path = write_toml(doc, tmp_path / "marginwatch.toml")
     upgrade(f"sqlite:///{db}")
@@ -160,10 +151,12 @@ def test_heartbeat_fail_and_the_watchdog_notices_a_killed_poller(
     (Path(__file__).parent / "artifacts" / "watchdog.json").write_text(json.dumps(figures))
 
 
-def test_watchdog_that_cannot_read_the_database_tells_once_and_records_it(receiver: Receiver, tmp_path: Path) -> None:
+def test_watchdog_that_cannot_read_the_database_tells_once_and_records_it(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "dog.db"
     url = f"sqlite:///{db}"
-    os.environ["MW_DOG_HOOK"] = f"{receiver.url}/hook/ops"
+    monkeypatch.setenv("MW_DOG_HOOK", f"{receiver.url}/hook/ops")
     config = parse_config(
         {
             "database_url": url,
@@ -200,14 +193,14 @@ def test_watchdog_that_cannot_read_the_database_tells_once_and_records_it(receiv
 
 
 def test_a_heartbeat_endpoint_that_never_answers_holds_no_cycle(
-    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path
+    sim: ExchangeSimulator, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tarpit (accepts, never answers) as the heartbeat URL, with a 30 s ping timeout:
     the cycles go on at their pace and the poller stops at once."""
     tarpit = socket.socket()
     tarpit.bind(("127.0.0.1", 0))
     tarpit.listen(16)
-    doc = outage_config(sim, receiver, tmp_path / "tarpit.db", "unused")
+    doc = outage_config(sim, receiver, tmp_path / "tarpit.db", "unused", monkeypatch)
     doc["monitor"] = {
         "heartbeat_url": f"http://127.0.0.1:{tarpit.getsockname()[1]}/ping/x",
         "heartbeat_timeout_seconds": 30,

@@ -61,7 +61,7 @@ def login_pages(url_paths: list[str]) -> list[StreamlitPage]:
             login_page()
 
         page.__name__ = f"login_{path or 'home'}"  # Streamlit names a function page by it
-        pages.append(st.Page(page, title="Log in", default=not path, **({"url_path": path} if path else {})))
+        pages.append(st.Page(page, title="Log in", default=not path, url_path=path or None))
     return pages
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, tzinfo
+from typing import TypeGuard
 
 from margin.inverse import money_places
 from readmodels.text import age as age  # re-exported: the CLI and the dashboard say "how long ago" alike
@@ -12,7 +13,7 @@ from readmodels.text import age as age  # re-exported: the CLI and the dashboard
 DASH = "—"
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 

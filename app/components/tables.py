@@ -39,7 +39,7 @@ def human(name: str) -> str:
 
 def number_text(value: object, spec: str | None = None) -> str:
     """One number as its column config would show it ("%,.2f", "percent", "%gx"), "—" when absent."""
-    if value is None or (isinstance(value, float) and value != value) or pd.isna(value):  # type: ignore[arg-type]
+    if value is None or (isinstance(value, float) and value != value) or pd.isna(value):
         return DASH
     number = float(value)  # type: ignore[arg-type]
     if spec == "percent":

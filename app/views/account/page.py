@@ -17,6 +17,7 @@ from app.components.charts import history_figure
 from app.components.context import DashboardContext, context_or_stop
 from app.components.grid import show_grid
 from app.components.safe import md
+from app.views.account.collateral import render_collateral
 from app.views.account.data import (
     WINDOWS,
     funding_frame,
@@ -94,6 +95,8 @@ def render(ctx: DashboardContext) -> None:
         _figures(snap, account.collateral)
         _positions(positions, grid, now, zone)
         render_alert_prices(watched_prices)
+        if snapshot is not None:
+            render_collateral(snapshot, account.name)  # issue 13: multi-collateral accounts
         funding = funding_frame(snapshot, stats) if snapshot is not None else pd.DataFrame()
         render_outlook(snap, funding, rules.warning_below, zone)
     _history(ctx, account, now, zone, rules.critical_below, rules.warning_below, events)

@@ -87,7 +87,7 @@ def load_overview(ctx: DashboardContext, now: datetime) -> Overview:
             equity[v.collateral] += v.equity
         if v.topup_to_target is not None and lvl not in (STALE, NOT_WATCHED):
             topup[v.collateral] += v.topup_to_target
-        touch, breach = risk.get(v.snapshot_id, (None, None))
+        touch, breach = risk.get(v.snapshot_id, (None, None)) if v.snapshot_id is not None else (None, None)
         rows.append(
             {
                 "account_id": v.account_id,

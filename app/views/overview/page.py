@@ -60,11 +60,11 @@ def _totals(overview: Overview) -> None:
     """The counts, then each currency's total equity and top-up on its own tile (one tile
     holding several currencies cuts them off)."""
     counts = overview.counts
-    cols = st.columns(4)
-    cols[0].metric("Critical", counts[CRITICAL])
-    cols[1].metric("Warning", counts[WARNING])
-    cols[2].metric("OK", counts[OK])
-    cols[3].metric("Stale / not watched", counts[STALE] + counts[NOT_WATCHED])
+    counted = st.columns(4)
+    counted[0].metric("Critical", counts[CRITICAL])
+    counted[1].metric("Warning", counts[WARNING])
+    counted[2].metric("OK", counts[OK])
+    counted[3].metric("Stale / not watched", counts[STALE] + counts[NOT_WATCHED])
     currencies = sorted(set(overview.equity) | set(overview.topup))
     if not currencies:
         return

@@ -8,6 +8,9 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,7 +19,8 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-ACCOUNT_COLUMNS = [  # (name, type): all nullable
+Column = tuple[str, Callable[[], sa.types.TypeEngine[Any]]]  # (name, a maker of its type)
+ACCOUNT_COLUMNS: list[Column] = [  # (name, type): all nullable
     ("level", sa.Integer),  # 0 ok, 1 warning, 2 critical (margin.danger)
     ("danger_chance", sa.Float),  # over the configured horizon
     ("nearest_symbol", lambda: sa.String(length=60)),
@@ -25,7 +29,7 @@ ACCOUNT_COLUMNS = [  # (name, type): all nullable
     ("nearest_liquidation_price", sa.Float),
     ("nearest_sigma", sa.Float),
 ]
-POSITION_COLUMNS = [
+POSITION_COLUMNS: list[Column] = [
     ("liquidation_price_down", sa.Float),
     ("liquidation_price_up", sa.Float),
     ("liquidation_side", lambda: sa.String(length=4)),
