@@ -15,8 +15,10 @@ import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from config.settings import Config, parse_config
+from config.secrets import load_secrets_file
+from config.settings import DEMO_PATH, AccountConfig, Config, parse_config
 from simulator import ExchangeSimulator
 
 DEMO_DIR = Path(".marginwatch-demo")
@@ -66,3 +68,36 @@ def demo_config(scenario: dict[str, Any], base_url: str, database_url: str, inte
 def start_simulator(scenario: dict[str, Any], port: int = 0) -> tuple[ExchangeSimulator, str]:
     simulator = ExchangeSimulator(scenario)
     return simulator, simulator.start(port=port)
+
+
+DEMO_SECRETS = DEMO_DIR / "secrets.toml"
+
+
+def write_demo_secrets(settings: Config) -> Path:
+    """The demo's made-up simulator keys, by variable name, in `.marginwatch-demo/secrets.toml`
+    (owner-only): `marginwatch snapshot --account` in another terminal reads them for the
+    demo's config (`demo_secrets`), as a real deployment reads `.streamlit/secrets.toml`."""
+    lines = []
+    for account in settings.accounts:
+        for field in ("key_env", "secret_env", "passphrase_env", "wallet_address_env"):
+            variable = getattr(account, field)
+            if variable and variable in os.environ:
+                lines.append(f"{variable} = {json.dumps(os.environ[variable])}")
+    DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
+    descriptor = os.open(DEMO_SECRETS, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write("# marginwatch demo: the exchange simulator's made-up keys (not real ones)\n")
+        out.write("\n".join(lines) + "\n")
+    return DEMO_SECRETS
+
+
+def demo_secrets(config_file: Path, account: AccountConfig) -> dict[str, Any]:
+    """The demo's keys, for an account of the demo's own config that points at a simulator
+    on this machine; nothing for any other config or account (a real key never comes from
+    here)."""
+    if config_file.resolve() != DEMO_PATH.resolve() or not DEMO_SECRETS.exists():
+        return {}
+    host = urlsplit(account.base_url or "").hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return {}
+    return load_secrets_file(DEMO_SECRETS)

@@ -25,8 +25,8 @@ from cli.db_commands import db_app
 from cli.inputs import InputError, load_snapshot
 from cli.metrics import MetricsPortOption, metrics_served, observing
 from cli.report_table import render_risk
-from config.secrets import credentials
-from config.settings import ConfigError
+from config.secrets import credentials, load_secrets_file
+from config.settings import ConfigError, config_path
 from margin.danger import DangerLimits
 from margin.report import DEFAULT_TARGET_HEALTH, risk_report
 
@@ -104,12 +104,15 @@ def snapshot(
 ) -> None:
     """Print one account's current snapshot (docs/snapshot-format.md) as JSON."""
     settings = load_or_fail(config, polling=True)
+    from cli.demo import demo_secrets
     from connectors.account import AccountConnector  # ccxt is slow to import: only when needed
     from connectors.errors import ConnectorError
 
     try:
         chosen = settings.account(account)
-        creds = credentials(chosen)
+        # the running demo's made-up keys for its own config (cli.demo.demo_secrets)
+        demo = demo_secrets(config_path(config), chosen)
+        creds = credentials(chosen, {**load_secrets_file(), **demo} if demo else None)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"marginwatch: {problem}", file=sys.stderr)
@@ -267,7 +270,7 @@ def demo(
 ) -> None:
     """The product on the built-in exchange simulator, with the dashboard: no API keys needed."""
 
-    from cli.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator
+    from cli.demo import DEMO_DIR, demo_config, demo_scenario, start_simulator, write_demo_secrets
     from cli.status_table import render_status
     from config.files import write_config
     from poller.runtime import run_poller
@@ -286,6 +289,7 @@ def demo(
     prepare_store(settings)
     # the CLI in another terminal finds this config by itself (config.settings.config_path)
     config_file = write_config(settings, DEMO_DIR / "marginwatch.toml")
+    write_demo_secrets(settings)  # `marginwatch snapshot --account` in another terminal
     console = Console()
     # the watchdog beside the poller, as in production: it tells when the poller goes silent
     watchdog_process = subprocess.Popen(  # noqa: S603 - our own CLI, with our config
@@ -307,8 +311,8 @@ def demo(
             f"exchange simulator: {base_url}   database: {database}   "
             f"polling {len(settings.accounts)} accounts every {interval:g} s, watchdog on (Ctrl-C stops)\n"
             f"In another terminal, from this folder: .venv/bin/marginwatch status (or alerts list, "
-            f"stress, rebalance, risk examples/demo-snapshot.json); they find {config_file} by themselves "
-            f"(or give --config {config_file})"
+            f"stress, rebalance, snapshot --account binance-main, risk examples/demo-snapshot.json); "
+            f"they find {config_file} by themselves (or give --config {config_file})"
         )
     )
     engine = make_engine(settings.database_url)

@@ -18,7 +18,7 @@ from connectors.errors import DataError
 from margin.report import risk_report
 from margin.snapshot import parse_snapshot
 from simulator import ExchangeSimulator
-from tests.conftest import running_simulator
+from tests.helpers import running_simulator
 from tests.test_connectors_simulator import SCENARIO
 
 BTC_BANDS = [
