@@ -20,6 +20,7 @@ from alerts.rules import Level
 from alerts.silences import acknowledge, active_silences, create_silence, end_silences
 from alerts.telegram_text import MESSAGE_LIMIT, escape
 from config.settings import Config
+from margin.inverse import money_places
 from store import repo
 from store.freshness import is_stale, staleness
 from store.levels import display_level, order_key
@@ -79,7 +80,8 @@ def status_html(sessions: sessionmaker[Session], config: Config, now: datetime) 
         figures = "no snapshot yet"
         if snapshot is not None:
             health = "n/a" if snapshot.worst_health is None else f"{snapshot.worst_health:.2f}"
-            figures = f"health {health}, equity {snapshot.equity:,.2f} {escape(account.collateral)}"
+            places = money_places(account.collateral, snapshot.equity)  # a coin to six decimals
+            figures = f"health {health}, equity {snapshot.equity:,.{places}f} {escape(account.collateral)}"
             if snapshot.nearest_distance is not None:
                 sigma = "" if snapshot.nearest_sigma is None else f" ({abs(snapshot.nearest_sigma):.1f} σ)"
                 chance = (

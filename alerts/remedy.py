@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from margin.danger import liquidation_chance
+from margin.inverse import contracts_notional
 from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import pool_figures, pools, taker_fee
 from margin.remedies import Reduction, apply_deleverage, deleverage_plan, max_chance, nearest_distance
@@ -250,7 +251,7 @@ def _danger_cut(snapshot: Snapshot, aim: Aim, legs: list[int], cross: tuple[int,
         for i in indices:
             pos = source.positions[i]
             contracts = _round_up(pos.contracts * fraction, pos.amount_step, pos.contracts)
-            notional = contracts * pos.contract_size * pos.mark_price
+            notional = contracts_notional(pos, contracts)  # quote, or the coin (inverse)
             cut.append(Reduction(i, pos.symbol, pos.side, contracts, notional, notional * fee, 0.0))
         return cut
 

@@ -3,6 +3,9 @@ plain per-position Python loop (the scalar engine) on the same inputs.
 
 Goal (issue "margin engine", both sides since issue 11): vectorised <= 0.5 s and >= 50x the
 loop; the prices below and above the mark equal the scalar engine's on a sample.
+
+The batch is mixed (issue 14): a share of the accounts (BENCH_INVERSE_SHARE, default 0.2)
+are coin-margined, with BTCUSD inverse perpetuals and quarterlies margined in BTC.
 """
 
 from __future__ import annotations
@@ -59,8 +62,62 @@ TABLES = {
 MARKS = {"BTC/USDT:USDT": 91_000.0, "ETH/USDT:USDT": 3_200.0, "LTC/USDT:USDT": 98.0}
 VENUES = ["binanceusdm", "bybit", "okx", "hyperliquid"]
 
+# Coin-margined BTCUSD brackets (floor in BTC, rate), shaped like Binance's COIN-M table.
+COIN_TABLE = [
+    (0, 0.004),
+    (5, 0.005),
+    (10, 0.01),
+    (20, 0.025),
+    (50, 0.05),
+    (100, 0.1),
+    (200, 0.125),
+    (400, 0.15),
+    (1000, 0.25),
+    (1500, 0.5),
+]
+COIN_SYMBOLS = {"BTC/USD:BTC": 91_000.0, "BTC/USD:BTC-261225": 91_800.0, "BTC/USD:BTC-270326": 92_900.0}
+COIN_VENUES = ["binancecoinm", "bybit", "okx"]
 
-def random_snapshots(n_positions: int, per_account: int = 5, seed: int = 7) -> list[Snapshot]:
+
+def coin_snapshot(rng: random.Random, name: str, per_account: int) -> Snapshot:
+    """One coin-margined account: inverse BTCUSD contracts (100 USD each), money in BTC."""
+    tiers = normalise_tiers(
+        {"min_notional": f, "max_notional": None, "maintenance_margin_rate": r} for f, r in COIN_TABLE
+    )
+    scale = rng.uniform(0.9, 1.1)
+    positions = []
+    for _ in range(per_account):
+        symbol = rng.choice(list(COIN_SYMBOLS))
+        mark = COIN_SYMBOLS[symbol] * scale
+        coins = 10 ** rng.uniform(-2, 2)  # notional in BTC
+        isolated = rng.random() < 0.2
+        positions.append(
+            Position(
+                symbol=symbol,
+                side=rng.choice(("long", "short")),
+                contracts=coins * mark / 100.0,
+                contract_size=100.0,
+                entry_price=mark * rng.uniform(0.85, 1.15),
+                mark_price=mark,
+                margin_mode="isolated" if isolated else "cross",
+                tiers=tiers,
+                isolated_margin=coins * rng.uniform(0.05, 0.5) if isolated else None,
+                contract_type="inverse",
+                settle="BTC",
+            )
+        )
+    return Snapshot(
+        exchange=rng.choice(COIN_VENUES),
+        account=name,
+        collateral="BTC",
+        wallet_balance=sum(p.size / p.mark_price for p in positions) * rng.uniform(0.05, 0.6),
+        positions=tuple(positions),
+    )
+
+
+def random_snapshots(
+    n_positions: int, per_account: int = 5, seed: int = 7, inverse_share: float = 0.0
+) -> list[Snapshot]:
     rng = random.Random(seed)
     tiers = {
         s: normalise_tiers({"min_notional": f, "max_notional": None, "maintenance_margin_rate": r} for f, r in t)
@@ -69,6 +126,9 @@ def random_snapshots(n_positions: int, per_account: int = 5, seed: int = 7) -> l
     symbols = list(TABLES)
     snapshots = []
     for a in range(n_positions // per_account):
+        if rng.random() < inverse_share:
+            snapshots.append(coin_snapshot(rng, f"coin{a}", per_account))
+            continue
         positions = []
         marks = {s: MARKS[s] * rng.uniform(0.9, 1.1) for s in symbols}
         for _ in range(per_account):
@@ -130,7 +190,8 @@ def both_sides_agree(
 
 def main() -> None:
     n = int(os.environ.get("BENCH_POSITIONS", "1000000"))
-    snapshots = random_snapshots(n)
+    inverse_share = float(os.environ.get("BENCH_INVERSE_SHARE", "0.2"))
+    snapshots = random_snapshots(n, inverse_share=inverse_share)
     started = time.perf_counter()
     batch = batch_from_snapshots(snapshots)
     build = time.perf_counter() - started
@@ -151,12 +212,15 @@ def main() -> None:
     flat = np.array([np.nan if p is None else p for p in prices])
     expected = flat[offsets[batch.account] + batch.index]
     same = np.allclose(result.liquidation_price, expected, rtol=1e-9, equal_nan=True)
+    inverse = batch.inverse if batch.inverse is not None else np.zeros(batch.size.shape[0], dtype=bool)
+    same_inverse = np.allclose(result.liquidation_price[inverse], expected[inverse], rtol=1e-9, equal_nan=True)
 
     print(f"positions                       {batch.size.shape[0]:,} in {len(snapshots):,} accounts")
     print(f"build arrays from snapshots     {build:8.3f} s")
     print(f"vectorised engine (best of 3)   {vectorised:8.3f} s   (goal <= 0.5 s)")
     print(f"per-position Python loop        {loop:8.3f} s")
     print(f"speed-up                        {loop / vectorised:8.1f} x   (goal >= 50 x)")
-    print(f"liquidation prices identical    {same}")
+    print(f"of which coin-margined          {int(inverse.sum()):,} (BENCH_INVERSE_SHARE {inverse_share:g})")
+    print(f"liquidation prices identical    {same} (coin-margined: {same_inverse})")
     sides, sampled = both_sides_agree(snapshots, batch, result)
     print(f"down / up identical to scalar   {sides}   ({sampled:,} positions sampled)")

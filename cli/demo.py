@@ -3,6 +3,7 @@
 Starts the simulator on 127.0.0.1 with the demo scenario (a Binance cross account with
 several positions, a Bybit isolated position, an OKX account near its liquidation price,
 a Hyperliquid account read by its wallet address with cross and isolated positions, a
+Binance COIN-M account margined in BTC (a short perpetual beside a long quarterly), a
 withdraw-enabled key that is refused), points a config at it, and runs the poller (and the
 dashboard, when asked) until stopped.
 """

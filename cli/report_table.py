@@ -51,6 +51,33 @@ def money(value: float | None, currency: str = "") -> str:
     return f"{value:,.2f}{' ' + currency if currency else ''}"
 
 
+def coin(value: float | None, currency: str, usd: float | None = None, valuation: str = "USD") -> str:
+    """A coin amount (a coin-margined account's money) with its coin, to the satoshi's
+    neighbourhood, and its value in the valuation currency when given:
+    "0.020862 BTC (1,210.00 USD)"."""
+    if value is None:
+        return "—"
+    digits = 6 if abs(value) < 100 else 4
+    shown = f"{value:,.{digits}f} {currency}"
+    return shown if usd is None else f"{shown} ({usd:,.2f} {valuation})"
+
+
+def amounts(report: dict[str, Any]) -> Any:
+    """How the report's money is written: collateral with 2 decimals (USDT, USDC), or for a
+    coin-margined report (it has a `valuation_currency`) the coin and, where the row has
+    `<field>_usd`, the USD value beside it."""
+    ccy = report["collateral"]
+    valuation = report.get("valuation_currency")
+
+    def show(row: dict[str, Any], key: str, with_usd: bool = True, unit: bool = True) -> str:
+        if valuation is None:
+            return money(row.get(key), ccy if unit else "")
+        usd = row.get(f"{key}_usd") if with_usd else None
+        return coin(row.get(key), ccy, usd, valuation)
+
+    return show
+
+
 def price(value: float | None) -> str:
     if value is None:
         return "—"
@@ -93,6 +120,14 @@ def _nearest(nearest: dict[str, Any] | None) -> str:
     )
 
 
+def _market_name(symbol: str) -> str:
+    """BTC/USDT:USDT -> BTC/USDT; a dated contract keeps its expiry (BTC/USD:BTC-261225 ->
+    BTC/USD 261225), so a quarterly is told from the perpetual beside it."""
+    pair, _, settle = symbol.partition(":")
+    expiry = settle.partition("-")[2]
+    return f"{pair} {expiry}" if expiry else pair
+
+
 def _nearest_first(positions: list[dict[str, Any]]) -> list[int]:
     """Indices of the positions, nearest to liquidation first (signed distance: those past
     liquidation come first), those with no liquidation price last."""
@@ -132,8 +167,9 @@ def _sentences(note: str, limit: int = SHOWN_NOTES) -> str:
 def render_risk(report: dict[str, Any], console: Console) -> None:
     """Print the account summary, positions, remedy and stress test."""
     acct = report["account"]
-    ccy = report["collateral"]
     limits = report["limits"]
+    show = amounts(report)
+    inverse = report.get("valuation_currency") is not None
     health = acct["health"]
     summary = Text.assemble(
         (f" {acct['level'].upper()} ", LEVEL_STYLES[acct["level"]]),
@@ -143,10 +179,10 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         (ratio(acct["health"]), health_style(health, limits)),
         f"   worst pool {ratio(acct['worst_health'])}",
         f"   margin ratio {percent(acct['margin_ratio']).lstrip('+')}",
-        f"\nequity {money(acct['equity'], ccy)}   maintenance {money(acct['maintenance_margin'], ccy)}",
-        f"   deficit {money(acct['deficit'], ccy)}",
+        f"\nequity {show(acct, 'equity')}   maintenance {show(acct, 'maintenance_margin')}",
+        f"   deficit {show(acct, 'deficit')}",
         (
-            f"\ntop up {money(acct['topup_to_target'], ccy)} to reach health {report['target_health']:g}",
+            f"\ntop up {show(acct, 'topup_to_target')} to reach health {report['target_health']:g}",
             "bold yellow" if acct["topup_to_target"] > 0 else "green",
         ),
     )
@@ -178,11 +214,11 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         mode = " iso" if p["margin_mode"] == "isolated" else ""
         side = {"down": " ↓", "up": " ↑"}.get(p["liquidation_side"], "")
         table.add_row(
-            Text(f"{p['symbol'].split(':')[0]} {p['side']}{mode}"),
-            f"{p['size']:g}",
+            Text(f"{_market_name(p['symbol'])} {p['side']}{mode}"),
+            f"{p['size']:g} {report['valuation_currency']}" if inverse else f"{p['size']:g}",
             price(p["mark_price"]),
-            money(p["unrealized_pnl"]),
-            money(p["maintenance_margin"]),
+            show(p, "unrealized_pnl", with_usd=False, unit=False),
+            show(p, "maintenance_margin", with_usd=False, unit=False),
             price(p["liquidation_price_down"]),
             price(p["liquidation_price_up"]),
             price(p["exchange_liquidation_price"]) + flag,
@@ -199,7 +235,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
     if remedy or summary_line["note"]:
         lines = [
             f"reduce {r['symbol']} {r['side']} by {r['reduce_contracts']:g} contracts "
-            f"({money(r['reduce_notional'], ccy)}, cost {money(r['fee'] + r['slippage_cost'], ccy)})"
+            f"({show(r, 'reduce_notional')}, cost {show({'c': r['fee'] + r['slippage_cost']}, 'c')})"
             for r in remedy
         ]
         if remedy:
@@ -215,7 +251,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
 
     stress = Table(title="Stress test (uniform price shock, both ways)", title_justify="left")
     stress.add_column("shock", justify="right")
-    stress.add_column("equity", justify="right")
+    stress.add_column("equity", justify="right", no_wrap=True)
     stress.add_column("health", justify="right")
     stress.add_column("liquidated positions")
     for s in report["stress"]["scenarios"]:
@@ -224,7 +260,7 @@ def render_risk(report: dict[str, Any], console: Console) -> None:
         shown = "past liq." if h is not None and h < 0 else ratio(h)
         stress.add_row(
             percent(s["shock"]),
-            money(s["account"]["equity"]),
+            show(s["account"], "equity", unit=False),
             Text(shown, style=health_style(h, limits)),
             Text(names or "—"),
         )

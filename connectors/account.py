@@ -154,7 +154,7 @@ class AccountConnector:
             timeout_seconds=self.budget,
             base_url=self.config.base_url,
             options={
-                **self.profile.options,
+                **self.profile.client_options(self.config.collateral),
                 **({"portfolioMargin": True} if self.config.portfolio_margin else {}),
             },
         )
@@ -217,7 +217,10 @@ class AccountConnector:
         if self._shared_markets is None:
             await load()
         else:
-            await self._shared_markets.load(f"{self.config.exchange} {self.config.base_url}", self.client, load)
+            # a coin account's client may load other market types (Bybit inverse)
+            options = self.profile.client_options(self.config.collateral)
+            key = f"{self.config.exchange} {self.config.base_url} {options.get('fetchMarkets')}"
+            await self._shared_markets.load(key, self.client, load)
         self._markets_loaded = True
 
     # --- the poll ----------------------------------------------------------------------
@@ -233,7 +236,7 @@ class AccountConnector:
         await self._load_markets(deadline)
         balance = await self._call(lambda: self.client.fetch_balance(dict(self.profile.fetch_balance_params)), deadline)
         positions = await self._call(
-            lambda: self.client.fetch_positions(None, dict(self.profile.fetch_positions_params)),
+            lambda: self.client.fetch_positions(None, self.profile.positions_params(self.config.collateral)),
             deadline,
         )
         if not isinstance(positions, list):

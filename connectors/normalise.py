@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors.errors import DataError
 from connectors.fields import mapping, optional, required, text
+from margin.inverse import money_places
 from margin.snapshot import SnapshotError, parse_snapshot
 
 
@@ -54,6 +55,10 @@ class Normaliser:
             contracts = optional(pos, "contracts", f"positions[{i}]")
             if not contracts:  # ccxt lists flat positions on some venues; they hold nothing
                 continue
+            if self.other_coin(pos, collateral, data):
+                # a coin-margined account has one wallet per coin: this account entry
+                # watches the contracts settled in its collateral (docs/snapshot-format.md)
+                continue
             open_positions.append((i, pos))
         positions = [self.position(pos, f"positions[{i}]", data) for i, pos in open_positions]
         doc = {
@@ -78,10 +83,6 @@ class Normaliser:
 
     def position(self, pos: Mapping[str, Any], path: str, data: AccountData) -> dict[str, Any]:
         symbol = text(pos, "symbol", path)
-        base_quote, _, settle = symbol.partition(":")
-        if settle and settle != base_quote.partition("/")[2]:
-            # inverse (coin-margined) contracts: PnL in the base coin, outside the format
-            raise DataError(f"{symbol} is an inverse contract; only linear contracts are supported", f"{path}.symbol")
         side = pos.get("side")
         if side not in ("long", "short"):
             raise DataError(f"expected 'long' or 'short', got {side!r}", f"{path}.side")
@@ -110,8 +111,23 @@ class Normaliser:
             "amount_step": _precision(market, "amount"),
             "info": pos.get("info"),
         }
+        settle = inverse_settle(symbol, market)
+        if settle is not None:
+            # coin-margined: contract_size in USD (ccxt's contractSize), money in the coin
+            doc["contract_type"] = "inverse"
+            doc["settle"] = settle
         doc.update(self.maintenance(pos, path, contracts, contract_size * contracts, data))
         return doc
+
+    def other_coin(self, pos: Mapping[str, Any], collateral: str, data: AccountData) -> bool:
+        """A position another account entry watches: an inverse one settled in another coin
+        than the collateral, or a linear one in an account whose collateral is a coin (OKX
+        lists BTC-USD-SWAP beside BTC-USDT-SWAP; the coin's entry keeps the first)."""
+        symbol = str(pos.get("symbol") or "")
+        settle = inverse_settle(symbol, data.markets.get(symbol, {}))
+        if settle is None:
+            return money_places(collateral) > 2
+        return settle != collateral
 
     # --- what differs per venue -------------------------------------------------------
 
@@ -156,10 +172,24 @@ class Normaliser:
         return {"maintenance_margin_rate": rate, "maintenance_amount": 0.0}
 
 
+def inverse_settle(symbol: str, market: Mapping[str, Any]) -> str | None:
+    """The settlement coin of an inverse (coin-margined) contract, None for a linear one:
+    ccxt's market `inverse` flag, or a unified symbol settled in its base
+    (BTC/USD:BTC, BTC/USD:BTC-261225)."""
+    base_quote, _, settle = symbol.partition(":")
+    settle = settle.partition("-")[0]
+    if market.get("inverse") is True:
+        return str(market.get("settle") or settle or base_quote.partition("/")[0])
+    if settle and settle == base_quote.partition("/")[0] and settle != base_quote.partition("/")[2]:
+        return settle
+    return None
+
+
 def notional_tiers(
     tiers: Sequence[Mapping[str, Any]], path: str, amount_key: str | None = None
 ) -> list[dict[str, Any]]:
-    """ccxt leverage tiers (bounds in quote notional) -> snapshot tiers. The maintenance
+    """ccxt leverage tiers (bounds in quote notional; in the coin for coin-margined
+    contracts, as Binance COIN-M's qtyFloor / qtyCap) -> snapshot tiers. The maintenance
     amount comes from the tier's raw `info` under `amount_key` when the venue sends it;
     otherwise the engine derives it from the table."""
     result = []

@@ -23,13 +23,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-VENUES = ("binanceusdm", "bybit", "okx", "hyperliquid")
+VENUES = ("binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid")
 
 # Without these ccxt asks for endpoints the simulator (and marginwatch) do not use:
 # Binance's sapi currency list on load_markets, Bybit's and OKX's spot/option/future lists,
 # Hyperliquid's spot markets and builder-deployed (HIP-3) perp dexes.
 VENUE_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceusdm": {"fetchCurrencies": False},
+    "binancecoinm": {"fetchCurrencies": False},
     "bybit": {"fetchMarkets": {"types": ["linear"]}},
     "okx": {"fetchMarkets": {"types": ["swap"]}},
     "hyperliquid": {"fetchMarkets": {"types": ["swap"]}},

@@ -28,6 +28,7 @@ from connectors.errors import RetryPolicy
 from connectors.mark_stream import MarkStream
 from connectors.stream_support import StreamState, stream_venue
 from connectors.triggers import Crossing, Watch
+from connectors.venues import is_coin
 
 __all__ = ["AccountEvent", "Crossing", "StreamState", "Streams", "Watch"]
 
@@ -61,8 +62,8 @@ class Streams:
         backoff = RetryPolicy(settings.reconnect_base_seconds, settings.reconnect_cap_seconds)
         for account in accounts:
             venue = stream_venue(account.exchange)
-            if venue is None:
-                continue
+            if venue is None or is_coin(account.collateral):
+                continue  # coin-margined accounts are polled only (their streams are not tested)
             key = (account.exchange, account.base_url)
             if key not in self.marks:
                 self.marks[key] = MarkStream(

@@ -4,6 +4,8 @@ venue's payload differs from ccxt's unified fields.
 Field sources (each venue's REST v5/v3 documentation, as ccxt 4.5 returns them in `info`):
 - Binance USD-M `/fapi/v3/account` assets[].crossWalletBalance; `/fapi/v3/positionRisk`
   isolatedWallet, liquidationPrice; leverage brackets' `cum` (maintenance amount).
+  Binance COIN-M the same from `/dapi/v1/account`, `/dapi/v1/positionRisk` and
+  `/dapi/v2/leverageBracket` (qtyFloor / qtyCap and cum in the coin).
 - Bybit v5 unified `/v5/account/wallet-balance` coin[].walletBalance (includes isolated
   position margin); `/v5/position/list` tradeMode (0 cross, 1 isolated), positionBalance,
   liqPrice; `/v5/market/risk-limit` mmDeduction.
@@ -26,6 +28,7 @@ from typing import Any
 from connectors.errors import DataError
 from connectors.fields import mapping, optional, required
 from connectors.normalise import AccountData, Normaliser, notional_tiers
+from margin.inverse import money_places
 
 
 def _info(pos: Mapping[str, Any], path: str) -> Mapping[str, Any]:
@@ -71,6 +74,13 @@ class BinanceNormaliser(Normaliser):
         if data.tiers.get(symbol):
             return {"tiers": notional_tiers(data.tiers[symbol], f"tiers.{symbol}", amount_key="cum")}
         return super().maintenance(pos, path, contracts, size, data)
+
+
+class BinanceCoinmNormaliser(BinanceNormaliser):
+    """Binance COIN-M (`/dapi`): the same payload shapes as USD-M, money in the coin;
+    brackets bounded in the coin (qtyFloor / qtyCap) with their `cum` in the coin."""
+
+    venue = "binancecoinm"
 
 
 class BybitNormaliser(Normaliser):
@@ -222,6 +232,31 @@ class VenueProfile:
     # subType 104-107 mark a liquidation; None: the venue shows none
     liquidation_history: str | None = "liquidations"
     benchmark: str = "BTC/USDT:USDT"  # the market betas are measured against
+    # an account whose collateral is a coin (BTC, ETH) watches the venue's coin-margined
+    # (inverse) contracts settled in it: these options and position params replace the
+    # linear ones ("{coin}" is the collateral); None: the venue's profile serves both as is
+    coin_options: Mapping[str, Any] | None = None
+    coin_positions_params: Mapping[str, Any] | None = None
+
+    def client_options(self, collateral: str) -> dict[str, Any]:
+        """ccxt options for an account with `collateral`."""
+        if is_coin(collateral) and self.coin_options is not None:
+            return {**self.options, **self.coin_options}
+        return dict(self.options)
+
+    def positions_params(self, collateral: str) -> dict[str, Any]:
+        """fetch_positions params for an account with `collateral`."""
+        if is_coin(collateral) and self.coin_positions_params is not None:
+            return {
+                k: (v.format(coin=collateral) if isinstance(v, str) else v)
+                for k, v in self.coin_positions_params.items()
+            }
+        return dict(self.fetch_positions_params)
+
+
+def is_coin(collateral: str) -> bool:
+    """A coin collateral (BTC, ETH): money shown to more than cents (margin.inverse)."""
+    return money_places(collateral) > 2
 
 
 PROFILES: dict[str, VenueProfile] = {
@@ -231,6 +266,14 @@ PROFILES: dict[str, VenueProfile] = {
         options={"fetchCurrencies": False, "adjustForTimeDifference": True},
         permission_check="binance",
         tiers="all",
+    ),
+    "binancecoinm": VenueProfile(
+        "binancecoinm",
+        BinanceCoinmNormaliser,
+        options={"fetchCurrencies": False, "adjustForTimeDifference": True},
+        permission_check="binance",
+        tiers="all",
+        benchmark="BTC/USD:BTC",
     ),
     "bybit": VenueProfile(
         "bybit",
@@ -244,6 +287,9 @@ PROFILES: dict[str, VenueProfile] = {
         permission_check="bybit",
         tiers="per_market",
         fetch_positions_params={"settleCoin": "USDT", "category": "linear"},
+        # Bybit inverse (BTCUSD perpetual and dated contracts), margined in the coin
+        coin_options={"fetchMarkets": {"types": ["inverse"]}, "defaultSubType": "inverse"},
+        coin_positions_params={"subType": "inverse", "settleCoin": "{coin}"},
     ),
     "okx": VenueProfile(
         "okx",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from margin.inverse import notional as position_notional
 from margin.pools import pool_figures, pools
 from margin.snapshot import Position, Snapshot
 
@@ -55,8 +56,9 @@ class FundingRate:
 
 
 def funding_payment(position: Position, rate: float) -> float:
-    """What `position` receives at one settlement at `rate` (negative: it pays), quote."""
-    return -position.sign * rate * position.size * position.mark_price
+    """What `position` receives at one settlement at `rate` (negative: it pays), in the
+    collateral: quote currency, or the coin of an inverse contract (rate x its coin notional)."""
+    return -position.sign * rate * position_notional(position)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ is one division. Tiers change with the notional, so each side is walked from the
 tier segment at a time, stepping each leg's tier as the price crosses its floor, and
 solved on the segment that holds the root: the tier is the one at the notional at the
 liquidation price (Binance: "if the notional at the liquidation price falls into another
-bracket, recalculate with that bracket"). Venues without a maintenance amount (OKX, Gate)
-have a requirement that jumps at tier borders; there the liquidation price can be the
-border itself, where the jump carries the pool below its requirement.
+bracket, recalculate with that bracket"). An inverse (coin-margined) symbol is solved the
+same way in u = 1/P, where its PnL and requirement are linear (margin.inverse). Venues
+without a maintenance amount (OKX, Gate) have a requirement that jumps at tier borders;
+there the liquidation price can be the border itself, where the jump carries the pool
+below its requirement.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from margin.inverse import from_twin_price, linear_twin
 from margin.pools import (
     Pool,
     maintenance_requirement,
@@ -186,18 +189,23 @@ def _solve(
     """Both sides for the legs `leg_indices` of one symbol in one pool, where `fixed` is the
     pool's gap without them (balance + the other positions at mark); the gap is equity −
     health x requirement (health 1: liquidation)."""
-    legs = _Legs([snapshot.positions[i] for i in leg_indices], rule, fee, fixed, health)
+    first = snapshot.positions[leg_indices[0]]
+    # inverse legs are solved as their linear twins in u = 1/P (margin.inverse), where the
+    # gap is linear on each tier segment; the twin's side above its mark is ours below it
+    legs = _Legs([linear_twin(snapshot.positions[i]) for i in leg_indices], rule, fee, fixed, health)
     mark = legs.positions[0].mark_price
     gap_at_mark = legs.line([tier_column(p, rule, mark) for p in legs.positions])
     at_mark = gap_at_mark[0] + gap_at_mark[1] * mark
     if at_mark == 0.0:
-        return Liquidation(mark, mark, mark, past)
+        return Liquidation(first.mark_price, first.mark_price, first.mark_price, past)
     down = up = None
     ruled_out_down, ruled_out_up = _sides_without_root(legs, mark, at_mark)
     if not ruled_out_down:
         down = _walk(legs, mark, at_mark, -1)
     if not ruled_out_up:
         up = _walk(legs, mark, at_mark, 1)
+    if first.inverse:
+        return Liquidation(first.mark_price, from_twin_price(first, up), from_twin_price(first, down), past)
     return Liquidation(mark, down, up, past)
 
 

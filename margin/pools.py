@@ -5,6 +5,11 @@ sign x size x (mark - entry). A margin pool is the cross pool (the wallet plus e
 position) or one isolated position with its own margin. Its equity is the pool's balance
 plus the unrealized PnL of its positions.
 
+An inverse (coin-margined) position's PnL and requirement are in its coin, from its
+linear twin in 1/price (margin.inverse): the functions taking a price take it in quote
+currency; `tier_column`, `requirement_line` and `fee_to_close` work on linear positions,
+so callers pass them an inverse position's `linear_twin` (and its price 1/P).
+
 health = equity / maintenance requirement: the venue liquidates the pool at 1.
 margin ratio = maintenance requirement / equity (Binance's convention): liquidation at 1.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from margin.inverse import linear_twin, twin_price
 from margin.rules import ModeRule, VenueRule, venue_rule
 from margin.snapshot import Position, Snapshot
 from margin.tiers import tier_index
@@ -39,7 +45,10 @@ def fee_to_close(pos: Position, fee: float) -> float:
     the bankruptcy price, size x entry x (1 - side / leverage) x fee. Without a leverage,
     an isolated position's comes from its margin (1 / leverage = isolated margin / entry
     value) and a cross position's is taken as unbounded (the fee at entry). Constant in
-    the price (margin.rules, Bybit)."""
+    the price (margin.rules, Bybit). An inverse position's is its twin's, in the coin:
+    size / entry x (1 + side / leverage) x fee, the taker fee at its bankruptcy price
+    entry x leverage / (leverage +/- 1) (Bybit inverse)."""
+    pos = linear_twin(pos)
     entry_value = pos.size * pos.entry_price
     if pos.leverage is not None:
         margin_rate = 1.0 / pos.leverage
@@ -69,13 +78,19 @@ def requirement_line(pos: Position, rule: ModeRule, fee: float, column: int) -> 
 
 
 def maintenance_requirement(pos: Position, rule: ModeRule, fee: float, price: float) -> float:
-    """Maintenance requirement of `pos` (quote currency) when its mark is `price`."""
+    """Maintenance requirement of `pos` (collateral currency: quote, or the coin of an
+    inverse position) when its mark is `price` (quote currency)."""
+    if pos.inverse:
+        pos, price = linear_twin(pos), twin_price(pos, price)
     slope, intercept = requirement_line(pos, rule, fee, tier_column(pos, rule, price))
     return slope * price + intercept
 
 
 def unrealized_pnl(pos: Position, price: float) -> float:
-    """Unrealized PnL (quote currency) at `price`."""
+    """Unrealized PnL at `price`: sign x size x (price - entry) in quote currency, or for an
+    inverse position sign x size x (1/entry - 1/price) in its coin."""
+    if pos.inverse:
+        return pos.sign * pos.size * (1.0 / pos.entry_price - 1.0 / price)
     return pos.sign * pos.size * (price - pos.entry_price)
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from margin.danger import PositionRisk, liquidation_chances
+from margin.inverse import linear_twin
+from margin.inverse import notional as position_notional
 from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import (
     maintenance_requirement,
@@ -129,7 +131,7 @@ def deleverage_plan(
         return freed / sum(snapshot.positions[i].size for i in legs)
 
     def notional(legs: list[int]) -> float:
-        return sum(snapshot.positions[i].size * snapshot.positions[i].mark_price for i in legs)
+        return sum(position_notional(snapshot.positions[i]) for i in legs)
 
     order = sorted(groups.values(), key=lambda legs: (-marginal_rate(legs), -notional(legs)))
     equity = before.equity
@@ -197,6 +199,9 @@ def max_chance(snapshot: Snapshot, liquidations: Sequence[Liquidation], horizon_
 
 
 def _slope(pos: Position, rule: ModeRule, fee: float) -> float:
+    """Requirement freed per unit of price x size at mark (an inverse position's, per unit
+    of its twin's price 1/P: the marginal rate on its coin notional)."""
+    pos = linear_twin(pos)
     slope, _ = requirement_line(pos, rule, fee, tier_column(pos, rule, pos.mark_price))
     return slope
 
@@ -231,7 +236,7 @@ def _gap_after_cut(
     position of `group`."""
 
     def gap(f: float) -> float:
-        cost = sum(f * p.size * p.mark_price for p in group) * cost_rate
+        cost = sum(f * position_notional(p) for p in group) * cost_rate
         left = sum(_requirement_left(p, p.contracts * f, rule, fee) for p in group)
         return (equity - cost) - target_health * (requirement_of_others + left)
 
@@ -249,10 +254,10 @@ def _smallest_fraction(group: list[Position], gap: Callable[[float], float]) -> 
         return 0.0
     kinks = sorted(
         {
-            1.0 - t.min_notional / (p.size * p.mark_price)
+            1.0 - t.min_notional / position_notional(p)
             for p in group
             for t in p.tiers
-            if 0 < t.min_notional < p.size * p.mark_price
+            if 0 < t.min_notional < position_notional(p)
         }
     )
     points = [0.0, *kinks, 1.0]
@@ -282,7 +287,8 @@ def _round_up(f: float, gap: Callable[[float], float], limit: float) -> float:
 
 
 def _reduction(i: int, pos: Position, x: float, fee: float, slippage: float) -> Reduction:
-    notional = x * pos.contract_size * pos.mark_price
+    # in the collateral: quote currency, or the coin of an inverse contract
+    notional = x * pos.contract_size / pos.mark_price if pos.inverse else x * pos.contract_size * pos.mark_price
     return Reduction(i, pos.symbol, pos.side, x, notional, notional * fee, notional * slippage)
 
 

@@ -2,7 +2,8 @@
 
 This is the document `marginwatch risk --format json` prints (its fields are listed in
 docs/snapshot-format.md, "Risk report"). Money in the collateral currency, prices in
-quote currency, distances and shocks as fractions.
+quote currency, distances and shocks as fractions. A coin-margined (inverse) snapshot's
+money is in its coin, and each money field is repeated in USD (margin.inverse_report).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from margin.danger import DangerLimits, PositionRisk, assess, liquidation_chances
+from margin.inverse import notional as position_notional
+from margin.inverse_report import add_usd_values
 from margin.liquidation import agrees_with_either, all_liquidations, distance_in_sigma
 from margin.pools import (
     PoolFigures,
@@ -59,12 +62,14 @@ def risk_report(
         chance = day_chances[i]
         requirement = maintenance_requirement(pos, rule.mode(pos.margin_mode), fee, pos.mark_price)
         isolated = by_position.get(i)
-        notional = pos.size * pos.mark_price
+        notional = position_notional(pos)
         positions.append(
             {
                 "symbol": pos.symbol,
                 "side": pos.side,
                 "margin_mode": pos.margin_mode,
+                "contract_type": pos.contract_type,
+                "settle": pos.settle,
                 "contracts": pos.contracts,
                 "size": pos.size,
                 "entry_price": pos.entry_price,
@@ -169,7 +174,7 @@ def risk_report(
         from margin.collateral_report import add_collateral_sections
 
         add_collateral_sections(report, snapshot, target_health)
-    return report
+    return add_usd_values(snapshot, report)
 
 
 def _nearest(positions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

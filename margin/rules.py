@@ -75,6 +75,38 @@ Sources, per rule:
 - Any other ccxt exchange: the general rule (equity(P) = maintenance(P)).
 - Multi-collateral accounts (Bybit UTA, Binance Multi-Assets and Portfolio Margin with its
   uniMMR 1.05 liquidation level, OKX multi-currency): margin.collateral, sources there.
+
+Inverse (coin-margined) contracts follow the same rules in the coin, on the linear twin in
+u = 1/P (margin.inverse): notional = contracts x contract size / P (coin), PnL = side x
+contracts x contract size x (1/entry - 1/P), tiers and maintenance amounts in the coin.
+
+- Binance COIN-M (ccxt ``binancecoinm``), cross and isolated, one-way and hedge: "How to
+  Calculate Liquidation Price of COIN-M Futures Contracts" (binance.com/en/support/faq/
+  ceccfcfb4e3a45e3b48b0b1bb1a8ae46, 2021-02-05, as revised): LP = [N_B x MMR_B + N_L x
+  MMR_L + N_S x MMR_S + side_B x N_B + N_L - N_S] / [WB - TMM1 + UPNL1 + cum_B + cum_L +
+  cum_S + side_B x N_B / EP_B + N_L / EP_L - N_S / EP_S], N = contracts x contract size
+  (USD), i.e. equity(u) = maintenance(u) in the coin with other contracts at mark;
+  maintenance = notional (coin) x MMR - maintenance amount (coin), the bracket at the
+  notional at the liquidation price ("if the position notional at the liquidation price
+  and the assumed level differ, recalculate with that level's MMR and amount"). Worked
+  figures: the FAQ's "100 contracts at mark 25,000: notional 0.4 BTC, MM = 0.0016 BTC", and
+  Binance's calculator on dev.binance.vision thread 6292 (WB 101 BTC, long 100,000
+  contracts at 45,000, bracket 12.5 % / 11.605 BTC -> 33,599.40).
+- Bybit inverse (BTCUSD perpetual and expiry), isolated: "Liquidation Price Calculation
+  under Isolated Mode (Unified Trading Account)" (bybit.com help centre, revision
+  2026-05-27): LP(long) = [Size x (MMR + 1)] / [Size / Entry + Size / Entry / Leverage +
+  Extra / (1 + taker) + MM deduction], LP(short) = [Size x (1 - MMR)] / [Size / Entry -
+  Size / Entry / Leverage - Extra / (1 - taker) - MM deduction], with Position Value =
+  Size / Mark, IM = Position Value / Leverage + EFC, MM = Position Value x MMR - deduction +
+  EFC: the Bybit rule above in the coin (EFC = Size / bankruptcy price x taker fee, the
+  twin's fee to close), with the same 1 / (1 -/+ taker) credit of extra margin left out.
+  Cross: the same requirement, pooled ("How to calculate Liquidation Price (Inverse
+  Contract)", help.bybit.com 360039261334, cross formula with MM and the fee at the
+  bankruptcy price).
+- OKX coin-margined swaps (BTC-USD-SWAP, contract value 100 USD): margin and PnL in the
+  coin, maintenance = notional (coin) x MMR from the coin-margined position tiers, and the
+  liquidation fee in the requirement as for OKX linear swaps; margin ratio = adjusted
+  equity / (maintenance + liquidation fee) (OKX help "Margin ratio", coin-margined).
 """
 
 from __future__ import annotations
@@ -119,6 +151,7 @@ _BYBIT_MODE = ModeRule(fee_to_close=True)
 
 VENUES: dict[str, VenueRule] = {
     "binanceusdm": VenueRule(name="binanceusdm", default_taker_fee=0.0005, native_ratio_name="marginRatio"),
+    "binancecoinm": VenueRule(name="binancecoinm", default_taker_fee=0.0005, native_ratio_name="marginRatio"),
     "bybit": VenueRule(
         name="bybit",
         cross=_BYBIT_MODE,

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from margin.pools import pool_figures, pools, taker_fee
+from margin.pools import pool_figures, pools, taker_fee, unrealized_pnl
 from margin.remedies import DeleveragePlan, Reduction
 from margin.snapshot import Snapshot
 
@@ -126,6 +126,13 @@ def price_plan(
     """Fill each reduction of `plan` against `books` (by symbol) and the health reached
     after paying slippage and the taker fee (`fee_rate`, default the snapshot's)."""
     fee = taker_fee(snapshot) if fee_rate is None else fee_rate
+    for r in plan.reductions:
+        if snapshot.positions[r.index].inverse:
+            # a coin-margined book's amounts are USD contracts and its fills' value is
+            # amount / price: not walked here yet (issue 14)
+            raise ValueError(
+                f"{r.symbol}: pricing a reduction against the order book is not supported for inverse contracts"
+            )
     left: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     fills = []
     for r in plan.reductions:
@@ -189,7 +196,7 @@ def apply_fills(snapshot: Snapshot, fills: Sequence[Fill]) -> Snapshot:
         if f.vwap is None:
             continue
         pos = positions[f.reduction.index]
-        wallet += pos.sign * f.filled_contracts * pos.contract_size * (f.vwap - pos.entry_price) - f.fee
+        wallet += unrealized_pnl(replace(pos, contracts=f.filled_contracts), f.vwap) - f.fee
         positions[f.reduction.index] = replace(pos, contracts=pos.contracts - f.filled_contracts)
     kept = tuple(p for p in positions if p.contracts > 0)
     return replace(snapshot, wallet_balance=wallet, positions=kept)

@@ -3,7 +3,9 @@
 The format is a public interface (see docs/snapshot-format.md and
 docs/snapshot.schema.json). Units: prices in quote currency per base unit, sizes in base
 units (size = contracts x contract_size), money in the collateral currency, rates as
-fractions (0.004 = 0.4 %).
+fractions (0.004 = 0.4 %). An inverse (coin-margined) position's contract_size is in quote
+currency (100 USD a contract on Binance COIN-M BTCUSD), so its size is in quote currency
+too, and the collateral is its base coin (`settle`); see margin.inverse.
 
 `parse_snapshot` turns a decoded JSON document into frozen dataclasses, or raises one
 `SnapshotError` listing every problem it found, each naming its field by its path
@@ -25,6 +27,7 @@ from margin.tiers import Tier, never_negative, normalise_tiers
 
 Side = Literal["long", "short"]
 MarginMode = Literal["cross", "isolated"]
+ContractType = Literal["linear", "inverse"]
 T = TypeVar("T")
 
 _SNAPSHOT_KEYS = {
@@ -59,6 +62,7 @@ _POSITION_KEYS = {
     "exchange_liquidation_price",
     "volatility",
     "amount_step",
+    "contract_type",
     "settle",
     "info",
 }
@@ -164,7 +168,9 @@ def _collecting() -> Iterator[dict[str, SnapshotError]]:
 
 @dataclass(frozen=True)
 class Position:
-    """One position. `contracts` x `contract_size` = size in base units (> 0)."""
+    """One position. `contracts` x `contract_size` = size (> 0): in base units for a linear
+    contract, in quote currency for an inverse one (`contract_type` "inverse", settled in
+    the coin `settle`; its notional, PnL and margin are in that coin, see margin.inverse)."""
 
     symbol: str
     side: Side
@@ -179,11 +185,19 @@ class Position:
     exchange_liquidation_price: float | None = None
     volatility: float | None = None
     amount_step: float | None = None
-    settle: str | None = None  # the currency its PnL settles in; None: the account's collateral
+    contract_type: ContractType = "linear"
+    # the currency its PnL settles in; None: the account's collateral (an inverse position
+    # names its coin)
+    settle: str | None = None
+
+    @property
+    def inverse(self) -> bool:
+        """True for a coin-margined (inverse) contract."""
+        return self.contract_type == "inverse"
 
     @property
     def size(self) -> float:
-        """Size in base units."""
+        """Size: base units (linear), quote currency (inverse)."""
         return self.contracts * self.contract_size
 
     @property
@@ -261,6 +275,7 @@ def _snapshot(doc: Any) -> Snapshot:
     valuation = "USD" if doc.get("valuation_currency") is None else _string(doc, "valuation_currency", "")
     assets = parse_assets(doc, mode)
     _check_settle_currencies(positions, assets, collateral, valuation, mode)
+    _check_settlement(positions, collateral, mode)
     return Snapshot(
         exchange=exchange,
         account=account,
@@ -317,6 +332,40 @@ def _check_one_mark_per_symbol(positions: tuple[Position, ...]) -> None:
             )
 
 
+def _check_settlement(positions: tuple[Position, ...], collateral: str, mode: str) -> None:
+    """An inverse position settles in the account's collateral coin, and a single-asset
+    account holds either linear or inverse positions: their money is in different
+    currencies (USDT and BTC), so one wallet cannot margin both. Inverse positions in a
+    multi-collateral account are not read yet (issue 14 covers single-asset coin wallets)."""
+    kinds: dict[str, int] = {}
+    for i, pos in enumerate(positions):
+        kinds.setdefault(pos.contract_type, i)
+        if pos.inverse and mode != "single_asset":
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].contract_type",
+                    "inverse positions are read in single_asset accounts only (one snapshot per coin)",
+                )
+            )
+            continue
+        if pos.inverse and pos.settle != collateral:
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].settle",
+                    f"an inverse position settles in the collateral {collateral}, got {pos.settle}",
+                )
+            )
+        other = "linear" if pos.inverse else "inverse"
+        if other in kinds and mode == "single_asset":
+            _keep(
+                SnapshotError(
+                    f"positions[{i}].contract_type",
+                    f"{pos.contract_type} beside the {other} positions[{kinds[other]}]: a single-asset "
+                    f"snapshot holds linear or inverse positions, not both (one snapshot per collateral)",
+                )
+            )
+
+
 def _position(doc: Any, path: str, exchange: str) -> Position:
     _require_mapping(doc, path, "a position")
     _reject_unknown(doc, _POSITION_KEYS, path)
@@ -327,6 +376,12 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
     entry_price = _number(doc, "entry_price", path, positive=True)
     mark_price = _number(doc, "mark_price", path, positive=True)
     mode = _choice(doc, "margin_mode", path, ("cross", "isolated"))
+    contract_type = (
+        "linear" if doc.get("contract_type") is None else _choice(doc, "contract_type", path, ("linear", "inverse"))
+    )
+    settle = None if doc.get("settle") is None else _string(doc, "settle", path)
+    if contract_type == "inverse" and settle is None:
+        _keep(SnapshotError(f"{path}.settle", "required for an inverse position (the coin it settles in)"))
     isolated_margin = _optional_number(doc, "isolated_margin", path, minimum=0.0)
     if mode == "isolated" and isolated_margin is None:
         _keep(SnapshotError(f"{path}.isolated_margin", "required for an isolated position"))
@@ -344,7 +399,8 @@ def _position(doc: Any, path: str, exchange: str) -> Position:
         exchange_liquidation_price=_optional_number(doc, "exchange_liquidation_price", path, minimum=0.0),
         volatility=_optional_number(doc, "volatility", path, minimum=0.0),
         amount_step=_optional_number(doc, "amount_step", path, positive=True),
-        settle=None if doc.get("settle") is None else _string(doc, "settle", path),
+        contract_type=contract_type,  # type: ignore[arg-type]
+        settle=settle,
     )
 
 

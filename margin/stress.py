@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from margin.inverse import linear_twin
 from margin.pools import (
     Pool,
     pool_figures,
@@ -120,15 +121,33 @@ def liquidating_shocks(snapshot: Snapshot) -> list[LiquidatingShock]:
         if not pool.indices:
             continue
         rule = rule_for(snapshot).mode(pool.margin_mode)
-        positions = [snapshot.positions[i] for i in pool.indices]
+        inverse = snapshot.positions[pool.indices[0]].inverse
+        # an inverse pool is walked as its linear twins (margin.inverse), where a shock s of
+        # the price is the shock 1/(1+s) - 1 of the twin's, so the directions swap
+        positions = [linear_twin(snapshot.positions[i]) for i in pool.indices]
         at_zero = _PoolLine(positions, rule, fee, pool.balance, [tier_column(p, rule, p.mark_price) for p in positions])
         if at_zero.constant <= 0:
             result.append(LiquidatingShock(pool, 0.0, 0.0))
+            continue
+        if inverse:
+            twin_up = _walk(positions, rule, fee, pool.balance, 1, _TWIN_LIMIT)
+            twin_down = _walk(positions, rule, fee, pool.balance, -1, 1.0 / (1.0 + MAX_UPWARD_SHOCK) - 1.0)
+            result.append(LiquidatingShock(pool, _from_twin_shock(twin_up), _from_twin_shock(twin_down)))
             continue
         down = _walk(positions, rule, fee, pool.balance, -1, -1.0)
         up = _walk(positions, rule, fee, pool.balance, 1, MAX_UPWARD_SHOCK)
         result.append(LiquidatingShock(pool, down, up))
     return result
+
+
+# The twin's upward walk (the price falling toward 0) stops where the price is 1e-12 of its
+# mark: a pool still standing there has no downward liquidation.
+_TWIN_LIMIT = 1e12
+
+
+def _from_twin_shock(shock: float | None) -> float | None:
+    """A shock of an inverse pool's twin prices as a shock of the prices: 1/(1+s) - 1."""
+    return None if shock is None else 1.0 / (1.0 + shock) - 1.0
 
 
 class _PoolLine:

@@ -4,12 +4,17 @@ positions of many accounts at once (numpy arrays), used by the poller and the be
 Layout: n positions, m pools, k accounts, g hedge groups (positions of one symbol in one
 pool, which share a liquidation price), and the distinct tier tables (one per market,
 shared by every position in it) padded to T columns with floors of +inf.
+
+Inverse (coin-margined) rows keep their real entry and mark in the Batch (callers shock and
+read them in quote currency); each function works on their linear twins in u = 1/P
+(margin.inverse: side flipped, entry 1/E, mark 1/P) and maps prices back, as the scalar
+path does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +57,7 @@ class Batch:
     pool_account: IntArray
     pool_is_cross: np.ndarray
     n_accounts: int
+    inverse: np.ndarray | None = None  # per position: coin-margined (None: none is)
 
     @property
     def n_groups(self) -> int:
@@ -112,9 +118,47 @@ def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) ->
     return slope, intercept
 
 
+def _twin(batch: Batch) -> Batch:
+    """The batch with its inverse rows as their linear twins (margin.inverse.linear_twin)."""
+    inv = batch.inverse
+    if inv is None or not inv.any():
+        return batch
+    return replace(
+        batch,
+        sign=np.where(inv, -batch.sign, batch.sign),
+        entry=np.where(inv, 1.0 / batch.entry, batch.entry),
+        mark=np.where(inv, 1.0 / batch.mark, batch.mark),
+    )
+
+
+def _twin_prices(batch: Batch, prices: FloatArray) -> FloatArray:
+    if batch.inverse is None or not batch.inverse.any():
+        return prices
+    with np.errstate(divide="ignore"):
+        return np.where(batch.inverse, 1.0 / prices, prices)
+
+
+def _from_twin(batch: Batch, twin_mark: FloatArray, down: FloatArray, up: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Both sides back in quote currency: an inverse row's side below its mark is its twin's
+    above (margin.inverse.from_twin_price: the twin's mark maps to the mark exactly)."""
+    inv = batch.inverse
+    if inv is None or not inv.any():
+        return down, up
+
+    def back(u: FloatArray) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(u == twin_mark, batch.mark, 1.0 / u)
+
+    return np.where(inv, back(up), down), np.where(inv, back(down), up)
+
+
 def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Every pool's equity and maintenance requirement with the positions at `marks` (no
-    liquidation prices: what a stress scenario needs)."""
+    """Every pool's equity and maintenance requirement with the positions at `marks` (quote
+    currency; no liquidation prices: what a stress scenario needs)."""
+    return _pool_totals(_twin(batch), _twin_prices(batch, marks))
+
+
+def _pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
     n_pools = batch.pool_balance.shape[0]
     columns, _ = _columns(batch, marks)
     slope, intercept = _requirement_line(batch, slice(None), columns)
@@ -126,6 +170,12 @@ def health_prices(batch: Batch, health: float) -> tuple[FloatArray, FloatArray]:
     """Per position, the prices of its symbol (the rest of its pool at mark) where its pool's
     health is `health`, below and above the mark (nan: none): margin.liquidation.
     all_liquidations(snapshot, health) for every position at once."""
+    twin = _twin(batch)
+    down, up = _health_prices(twin, health)
+    return _from_twin(batch, twin.mark, down, up)
+
+
+def _health_prices(batch: Batch, health: float) -> tuple[FloatArray, FloatArray]:
     n_pools = batch.pool_balance.shape[0]
     upnl = batch.sign * batch.size * (batch.mark - batch.entry)
     columns, columns_below = _columns(batch, batch.mark)
@@ -137,6 +187,8 @@ def health_prices(batch: Batch, health: float) -> tuple[FloatArray, FloatArray]:
 
 def evaluate(batch: Batch) -> BatchResult:
     """Health, requirement and liquidation price of every position, pool and account."""
+    real = batch
+    batch = _twin(batch)
     n_pools = batch.pool_balance.shape[0]
     everything = slice(None)
     notional = batch.size * batch.mark
@@ -152,13 +204,17 @@ def evaluate(batch: Batch) -> BatchResult:
         pool_health = np.where((pool_count > 0) & (pool_req > 0), pool_equity / pool_req, np.nan)
 
     down, up = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
+    down, up = _from_twin(real, batch.mark, down, up)
+    down[~np.isfinite(down) | (down <= 0.0)] = np.nan
+    up[~np.isfinite(up) | (up <= 0.0)] = np.nan
+    mark = real.mark
     # the nearest side; a tie goes down, as in margin.liquidation.Liquidation.side
-    to_down = np.where(np.isnan(down), np.inf, batch.mark - down)
-    to_up = np.where(np.isnan(up), np.inf, up - batch.mark)
+    to_down = np.where(np.isnan(down), np.inf, mark - down)
+    to_up = np.where(np.isnan(up), np.inf, up - mark)
     side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
     liq = np.where(side < 0, down, np.where(side > 0, up, np.nan))
     healthy = (pool_equity >= pool_req)[batch.pool]
-    gap = np.abs(batch.mark - liq) / batch.mark
+    gap = np.abs(mark - liq) / mark
     distance = np.where(healthy, gap, -gap)
 
     account_health = np.full(batch.n_accounts, np.nan)
@@ -418,6 +474,7 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
         "fee",
         "fee_to_close",
         "table",
+        "inverse",
     )
     rows: dict[str, list] = {k: [] for k in columns}
     pool_balance: list[float] = []
@@ -450,6 +507,7 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
                 rows["fee"].append(fee)
                 rows["fee_to_close"].append(fee_to_close(pos, fee) if mode.fee_to_close else 0.0)
                 rows["table"].append(tables.setdefault(pos.tiers, len(tables)))
+                rows["inverse"].append(pos.inverse)
     width = max((len(t) for t in tables), default=1)
     floor = np.full((max(len(tables), 1), width), np.inf)
     rate = np.zeros_like(floor)
@@ -491,4 +549,5 @@ def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
         pool_account=np.asarray(pool_account, dtype=np.int64),
         pool_is_cross=np.asarray(pool_is_cross, dtype=bool),
         n_accounts=len(snapshots),
+        inverse=flags("inverse") if any(rows["inverse"]) else None,
     )

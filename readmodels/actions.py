@@ -79,6 +79,8 @@ def _cost(
     symbols = {r.symbol for r in reductions}
     if not all(s in books for s in symbols):
         return at_mark, None, "taker fee at mark (no order book stored: slippage not included)", None
+    if any(p.inverse for p in snapshot.positions):  # margin.slippage walks linear books only
+        return at_mark, None, "taker fee at mark (coin-margined: order-book slippage not included)", None
     moved, ages = books_at_mark({s: books[s] for s in symbols}, snapshot, mark_at)
     age = max(ages.values()) if ages else None
     used = {s: moved[s].book for s in symbols}

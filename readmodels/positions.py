@@ -23,7 +23,8 @@ from store.schema import PositionSnapshot
 
 @dataclass(frozen=True)
 class GridRow:
-    """One position. Prices and money in the market's quote currency (`currency`);
+    """One position. Prices in the market's quote currency, money in `currency` (the quote,
+    or the coin of a coin-margined contract, whose size `base_size` is then in USD);
     `distance` a fraction of mark toward `liquidation_side` (down | up); `margin_ratio`
     its pool's maintenance / equity (the cross pool's for a cross position); funding as
     a fraction per interval, `funding_received` what the position receives at the next
@@ -112,7 +113,10 @@ def position_grid(
         snap = snapshots.get(sid)
         account_rows = []
         for i, p in enumerate(positions[sid]):
-            base, quote, _settle, _expiry = symbol_parts(p.symbol)
+            base, quote, settle, _expiry = symbol_parts(p.symbol)
+            if settle and settle == base != quote:
+                # coin-margined: the size is in the quote currency (USD), money in the coin
+                base, quote = quote, settle
             stat = stats.get((view.exchange, p.symbol))
             rate = stat.funding_rate if stat else None
             next_at = None

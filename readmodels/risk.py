@@ -130,6 +130,6 @@ def priced_remedy(
     symbols = sorted({r.symbol for r in plan.reductions})
     missing = tuple(s for s in symbols if s not in books)
     priced = None
-    if symbols and not missing:
+    if symbols and not missing and not any(p.inverse for p in snapshot.positions):
         priced = price_plan(snapshot, plan, {s: books[s].book for s in symbols})
     return PricedRemedy(plan, priced, missing, {s: books[s].at for s in symbols if s in books})

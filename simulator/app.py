@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import binance, bybit, hyperliquid, okx, ws_binance, ws_bybit, ws_okx
+from simulator import binance, binance_coinm, bybit, hyperliquid, okx, ws_binance, ws_bybit, ws_okx
 from simulator.common import SimRequest, VenueError, VenueSpec
 from simulator.faults import FAULT_KINDS, HOSTILE_TEXT, HUGE_BODY_BYTES, Fault, FaultBook, drop_fields, retype_fields
 from simulator.load import MarkLoad
@@ -24,7 +24,9 @@ from simulator.state import SimState
 from simulator.ws_common import StreamHub, StreamSession
 from simulator.ws_faults import CHANNELS
 
-VENUES: dict[str, VenueSpec] = {v.name: v for v in (binance.VENUE, bybit.VENUE, okx.VENUE, hyperliquid.VENUE)}
+VENUES: dict[str, VenueSpec] = {
+    v.name: v for v in (binance.VENUE, binance_coinm.VENUE, bybit.VENUE, okx.VENUE, hyperliquid.VENUE)
+}
 HOSTS: dict[str, VenueSpec] = {host: v for v in VENUES.values() for host in v.hosts}
 STREAM_PROTOCOLS: dict[str, type[StreamSession]] = {
     ws_binance.HOST: ws_binance.BinanceSession,

@@ -76,11 +76,18 @@ def error(kind: str, req: SimRequest) -> VenueError:
 
 def authenticate(req: SimRequest, state: SimState) -> AccountSpec:
     """Check key, timestamp window and signature like Binance (codes -2014, -2015, -1102,
-    -1021, -1022)."""
+    -1021, -1022). The spot host's key check answers for COIN-M keys too (one Binance
+    key reaches every Binance API)."""
+    venues = ("binanceusdm", "binancecoinm") if req.host == SPOT else ("binanceusdm",)
+    return authenticate_on(req, state, venues)
+
+
+def authenticate_on(req: SimRequest, state: SimState, venues: tuple[str, ...]) -> AccountSpec:
+    """Binance's key, timestamp and signature checks for an account of one of `venues`."""
     key = req.headers.get("X-MBX-APIKEY", "")
     if not key:
         raise _error(401, -2014, "API-key format invalid.")
-    account = state.account("binanceusdm", key)
+    account = next((a for v in venues if (a := state.account(v, key)) is not None), None)
     if account is None:
         raise _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
     try:

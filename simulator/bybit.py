@@ -114,16 +114,17 @@ def _time(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict
 def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     category = req.query.get("category", "")
     items = []
-    # Only Trading linear perpetuals exist here: a PreLaunch query answers an empty list.
-    if category == "linear" and req.query.get("status", "Trading") == "Trading":
-        for market in state.markets.get("bybit", {}).values():
+    # Only Trading perpetuals exist here (linear, and inverse ones settled in their base):
+    # a PreLaunch query answers an empty list.
+    if category in ("linear", "inverse") and req.query.get("status", "Trading") == "Trading":
+        for market in _of_category(state, category):
             if req.query.get("symbol") not in (None, market_id(market.symbol)):
                 continue
             tick, step = plain(market.price_tick), plain(market.amount_step)
             items.append(
                 {
                     "symbol": market_id(market.symbol),
-                    "contractType": "LinearPerpetual",
+                    "contractType": "InversePerpetual" if market.inverse else "LinearPerpetual",
                     "status": "Trading",
                     "baseCoin": market.base,
                     "quoteCoin": market.quote,
@@ -147,7 +148,7 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
                     },
                     "unifiedMarginTrade": True,
                     "fundingInterval": 480,
-                    "settleCoin": market.quote,
+                    "settleCoin": market.base if market.inverse else market.quote,
                     "copyTrading": "both",
                     "upperFundingRate": "0.00375",
                     "lowerFundingRate": "-0.00375",
@@ -161,9 +162,15 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
     return envelope({"category": category, "list": items, "nextPageCursor": ""}, req.now_ms)
 
 
+def _of_category(state: SimState, category: str) -> list[MarketSpec]:
+    """The venue's markets of a v5 category: "inverse" (settled in the coin, riskLimitValue
+    and money in the coin) or "linear"."""
+    return [m for m in state.markets.get("bybit", {}).values() if m.inverse == (category == "inverse")]
+
+
 def _risk_limit(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     rows = []
-    for market in state.markets.get("bybit", {}).values():
+    for market in _of_category(state, req.query.get("category", "linear")):
         if req.query.get("symbol") not in (None, market_id(market.symbol)):
             continue
         for i, t in enumerate(market_tiers(market)):
@@ -384,18 +391,21 @@ def _collateral_ratios(req: SimRequest, account: AccountSpec | None, state: SimS
 
 def _position_list(req: SimRequest, account: AccountSpec | None, state: SimState) -> dict:
     account = signed(account)
-    if req.query.get("category") != "linear":
-        raise _error(200, 10001, "params error: category only support linear", req)
+    category = req.query.get("category")
+    if category not in ("linear", "inverse"):
+        raise _error(200, 10001, "params error: category only support linear or inverse", req)
     symbol, settle = req.query.get("symbol"), req.query.get("settleCoin")
-    if not symbol and not settle:
+    if category == "linear" and not symbol and not settle:  # Bybit: inverse needs neither
         raise _error(200, 10001, "Missing some parameters that must filled in, symbol or settleCoin", req)
     fig = state.figures(account)
     items = [
         position_row(p, fig.hedge_mode, state.started_ms)
         for p in fig.positions
-        if symbol in (None, market_id(p.spec.symbol)) and settle in (None, account.collateral)
+        if symbol in (None, market_id(p.spec.symbol))
+        and settle in (None, account.collateral)
+        and p.market.inverse == (category == "inverse")
     ]
-    return envelope({"nextPageCursor": "", "category": "linear", "list": items}, req.now_ms)
+    return envelope({"nextPageCursor": "", "category": category, "list": items}, req.now_ms)
 
 
 def position_row(p: PositionFigures, hedge_mode: bool, created: int) -> dict:
@@ -448,13 +458,14 @@ def _params_error(req: SimRequest, what: str) -> VenueError:
 
 
 def _market(req: SimRequest, state: SimState) -> MarketSpec | None:
-    """The linear market of `symbol`, None without one (category must be linear)."""
-    if req.query.get("category") != "linear":
-        raise _params_error(req, "category only support linear")
+    """The market of `symbol` in the request's category (linear or inverse), None without one."""
+    category = req.query.get("category")
+    if category not in ("linear", "inverse"):
+        raise _params_error(req, "category only support linear or inverse")
     wanted = req.query.get("symbol")
     if not wanted:
         return None
-    for market in state.markets.get("bybit", {}).values():
+    for market in _of_category(state, category):
         if market_id(market.symbol) == wanted:
             return market
     raise _params_error(req, "symbol invalid")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from margin.collateral import AssetFigures
 from margin.collateral import account_figures as collateral_figures
+from margin.inverse import notional as position_notional
 from margin.liquidation import liquidation_price
 from margin.pools import (
     maintenance_requirement,
@@ -54,9 +55,9 @@ class PositionFigures:
     spec: PositionSpec
     market: MarketSpec
     mark: float
-    size: float  # base units: contracts x contract_size
-    notional: float  # size x mark
-    entry_value: float  # size x entry
+    size: float  # base units: contracts x contract_size (inverse: quote currency)
+    notional: float  # size x mark (inverse: size / mark, in the coin)
+    entry_value: float  # size x entry (inverse: size / entry)
     unrealized_pnl: float
     maintenance_margin: float  # the engine's requirement (OKX: with the closing fee; Bybit: with the fee to close)
     closing_fee: float  # the part of maintenance_margin that is the closing fee
@@ -123,7 +124,10 @@ def okx_contract_tiers(market: MarketSpec) -> tuple[ContractTier, ...]:
     """The market's tiers in contracts, as OKX publishes them: each notional bound is
     turned into contracts once, at the scenario's initial mark, rounded to whole contracts
     (or lots, when a lot is larger) as OKX's tables are."""
-    per_contract = market.contract_size * market.mark_price
+    # a contract's notional at the initial mark: base units x price, or (inverse) USD / price
+    per_contract = (
+        market.contract_size / market.mark_price if market.inverse else market.contract_size * market.mark_price
+    )
     unit = max(1.0, market.amount_step)
     tiers: list[ContractTier] = []
     floor = 0.0
@@ -161,11 +165,16 @@ def account_figures(
         column = tier_column(pos, mode_rule, pos.mark_price)
         tier = pos.tiers[column]
         pool = pool_figures(snapshot, pool_of(snapshot, i))
-        notional = pos.size * pos.mark_price
+        notional = position_notional(pos)
         upl = unrealized_pnl(pos, pos.mark_price)
         leverage = pos.leverage or served_leverage(pspec, tier)
         balance = pool.pool.balance
-        bust = pos.mark_price - pos.sign * (pool.equity if pos.margin_mode == "cross" else balance + upl) / pos.size
+        equity = pool.equity if pos.margin_mode == "cross" else balance + upl
+        if pos.inverse:  # equity(P) = equity + side x size x (1/mark - 1/P) = 0
+            inverse_bust = 1.0 / pos.mark_price + pos.sign * equity / pos.size
+            bust = 1.0 / inverse_bust if inverse_bust > 0 else -1.0
+        else:
+            bust = pos.mark_price - pos.sign * equity / pos.size
         positions.append(
             PositionFigures(
                 index=i,
@@ -174,7 +183,7 @@ def account_figures(
                 mark=pos.mark_price,
                 size=pos.size,
                 notional=notional,
-                entry_value=pos.size * pos.entry_price,
+                entry_value=position_notional(pos, pos.entry_price),
                 unrealized_pnl=upl,
                 maintenance_margin=maintenance_requirement(pos, mode_rule, fee, pos.mark_price),
                 closing_fee=notional * fee if mode_rule.fee_in_requirement else 0.0,
@@ -264,12 +273,16 @@ def _snapshot_doc(
             "isolated_margin": p.isolated_margin,
             "leverage": p.leverage,
         }
+        if market.inverse:
+            doc["contract_type"] = "inverse"
+            doc["settle"] = market.base
         if spec.venue == "okx":
             tier = okx_tier_for(okx_tiers[p.symbol], p.contracts)
             doc["maintenance_margin_rate"] = tier.mmr
         else:
             doc["tiers"] = [{k: v for k, v in row.items() if v is not None} for row in _tier_rows(market)]
-            notional = p.contracts * market.contract_size * marks[p.symbol]
+            size = p.contracts * market.contract_size
+            notional = size / marks[p.symbol] if market.inverse else size * marks[p.symbol]
             doc["leverage"] = served_leverage(p, tier_for(market_tiers(market), notional))
         positions.append(doc)
     doc = {

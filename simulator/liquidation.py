@@ -140,8 +140,10 @@ def settle(
     ordered = sorted(pools, key=lambda pool: pool[0] != "isolated")
     for k, (mode, indices) in enumerate(ordered):
         positions = [fig.positions[i] for i in indices]
-        pnl = {p.index: p.sign * p.size * (prices[p.index] - p.spec.entry_price) for p in positions}
-        notional = {p.index: p.size * prices[p.index] for p in positions}
+        pnl = {p.index: _pnl(p, prices[p.index]) for p in positions}
+        notional = {
+            p.index: p.size / prices[p.index] if p.market.inverse else p.size * prices[p.index] for p in positions
+        }
         balance = wallet if mode == "cross" else (positions[0].spec.isolated_margin or 0.0)
         equity = balance + sum(pnl.values())
         fee = sum(p.market.liquidation_fee_rate * notional[p.index] for p in positions)
@@ -178,3 +180,14 @@ def settle(
         closed.update(indices)
     remaining = tuple(p for i, p in enumerate(spec.positions) if i not in closed)
     return dataclasses.replace(spec, wallet_balance=wallet, positions=remaining), records
+
+
+def _pnl(p: PositionFigures, price: float) -> float:
+    """PnL closing at `price`: quote currency, or the coin of an inverse contract."""
+    if p.market.inverse:
+        return p.sign * p.size * (1.0 / p.spec.entry_price - 1.0 / price)
+    return p.sign * p.size * (price - p.spec.entry_price)
+
+
+def _notional(p: PositionFigures, price: float) -> float:
+    return p.size / price if p.market.inverse else p.size * price

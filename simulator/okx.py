@@ -149,9 +149,9 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
                 "baseCcy": "",
                 "category": "1",
                 "ctMult": "1",
-                "ctType": "linear",
+                "ctType": "inverse" if market.inverse else "linear",
                 "ctVal": plain(market.contract_size),
-                "ctValCcy": market.base,
+                "ctValCcy": market.quote if market.inverse else market.base,
                 "expTime": "",
                 "instFamily": family,
                 "instId": inst_id(market.symbol),
@@ -172,7 +172,7 @@ def _instruments(req: SimRequest, account: AccountSpec | None, state: SimState) 
                 "optType": "",
                 "quoteCcy": "",
                 "ruleType": "normal",
-                "settleCcy": market.quote,
+                "settleCcy": market.base if market.inverse else market.quote,
                 "state": "live",
                 "stk": "",
                 "tickSz": tick,
@@ -273,7 +273,8 @@ def balance_row(account: AccountSpec, fig: AccountFigures, now_ms: int) -> dict:
     equity = cash + fig.total_upl
     iso_eq = fig.isolated_margin + fig.isolated_upl
     available = max(0.0, fig.cross_equity - fig.cross_initial)
-    notional = sum(p.notional for p in fig.positions)
+    notional = sum(p.notional for p in fig.positions)  # the collateral's (a coin's for inverse swaps)
+    usd = sum(p.size if p.market.inverse else p.notional for p in fig.positions)
     now = str(now_ms)
     detail = {
         "accAvgPx": "",
@@ -327,11 +328,11 @@ def balance_row(account: AccountSpec, fig: AccountFigures, now_ms: int) -> dict:
         "isoEq": plain(iso_eq, 8),
         "mgnRatio": mgn_ratio,
         "mmr": plain(cross_mmr, 8),
-        "notionalUsd": plain(notional, 8),
+        "notionalUsd": plain(usd, 8),
         "notionalUsdForBorrow": "",
         "notionalUsdForFutures": "0",
         "notionalUsdForOption": "0",
-        "notionalUsdForSwap": plain(notional, 8),
+        "notionalUsdForSwap": plain(usd, 8),
         "ordFroz": "",
         "totalEq": plain(equity, 8),
         "uTime": now,
@@ -399,7 +400,7 @@ def position_row(p: PositionFigures, fig: AccountFigures, state: SimState) -> di
         "mgnRatio": "" if ratio is None else plain(ratio, 8),
         "mmr": plain(p.maintenance_margin - p.closing_fee, 8),
         "nonSettleAvgPx": "",
-        "notionalUsd": plain(p.notional, 8),
+        "notionalUsd": plain(p.size if p.market.inverse else p.notional, 8),  # inverse: contracts x ctVal USD
         "optVal": "",
         "pendingCloseOrdLiabVal": "",
         "pnl": "0",

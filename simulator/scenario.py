@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VENUES = ("binanceusdm", "bybit", "okx", "hyperliquid")
+VENUES = ("binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid")
+COINM = "binancecoinm"  # Binance COIN-M: inverse contracts, contract size in USD, money in the coin
 HYPERLIQUID = "hyperliquid"
 WALLET_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")  # an EVM address: a Hyperliquid account
 
@@ -33,7 +34,13 @@ DEFAULT_HISTORY_DAYS = 30
 # Liquidation fee as a fraction of the closed notional. Binance publishes 0.0125
 # (exchangeInfo `liquidationFee`); Bybit and OKX publish no single figure; Hyperliquid
 # publishes no liquidation fee: its market liquidation order pays the base taker fee.
-DEFAULT_LIQUIDATION_FEE = {"binanceusdm": 0.0125, "bybit": 0.005, "okx": 0.005, "hyperliquid": 0.00045}
+DEFAULT_LIQUIDATION_FEE = {
+    "binanceusdm": 0.0125,
+    "binancecoinm": 0.015,
+    "bybit": 0.005,
+    "okx": 0.005,
+    "hyperliquid": 0.00045,
+}
 
 
 class ScenarioError(ValueError):
@@ -56,7 +63,9 @@ class TierSpec:
 
 @dataclass(frozen=True)
 class MarketSpec:
-    """A linear perpetual. `contract_size` is base units per contract (OKX ctVal)."""
+    """A linear perpetual: `contract_size` is base units per contract (OKX ctVal). Or, with
+    `inverse`, a coin-margined contract (BTC/USD:BTC, BTC/USD:BTC-261225): `contract_size`
+    in quote currency (100 USD), tier bounds in the coin."""
 
     symbol: str
     base: str
@@ -75,6 +84,7 @@ class MarketSpec:
     book_level_size: float = 1.0  # contracts at the best level (the scenario default is computed)
     book_level_ticks: int = 1  # ticks between two levels
     liquidation_fee_rate: float = 0.005
+    inverse: bool = False
 
     @property
     def is_factor(self) -> bool:
@@ -277,14 +287,23 @@ def parse_positions(
     return positions
 
 
-def split_symbol(symbol: str, path: str) -> tuple[str, str]:
-    """("BTC", "USDT") from the ccxt symbol "BTC/USDT:USDT"; only linear swaps are served."""
+def split_symbol(symbol: str, path: str, venue: str = "") -> tuple[str, str]:
+    """("BTC", "USDT") from the ccxt symbol "BTC/USDT:USDT"; linear swaps everywhere, and
+    on Binance COIN-M inverse contracts settled in the base (BTC/USD:BTC, with an expiry
+    BTC/USD:BTC-261225)."""
     try:
         pair, settle = symbol.split(":")
         base, quote = pair.split("/")
     except ValueError:
         raise ScenarioError(path, f"must look like BASE/QUOTE:SETTLE, got {symbol!r}") from None
-    if settle != quote or not base or not quote:
+    if not base or not quote:
+        raise ScenarioError(path, f"must look like BASE/QUOTE:SETTLE, got {symbol!r}")
+    if venue == COINM:
+        if settle.partition("-")[0] != base:
+            raise ScenarioError(path, f"Binance COIN-M contracts settle in their base (BASE/USD:BASE), got {symbol!r}")
+    elif venue in ("bybit", "okx") and settle == base:
+        pass  # an inverse perpetual: Bybit BTC/USD:BTC (1 USD a contract), OKX BTC-USD-SWAP (ctVal USD)
+    elif settle != quote:
         raise ScenarioError(path, f"only linear swaps (settle = quote) are simulated, got {symbol!r}")
     return base, quote
 
@@ -292,9 +311,9 @@ def split_symbol(symbol: str, path: str) -> tuple[str, str]:
 def _market(doc: Any, path: str, venue: str) -> MarketSpec:
     m = _mapping(doc, path, "a market")
     symbol = _string(m, "symbol", path)
-    base, quote = split_symbol(symbol, f"{path}.symbol")
-    contract_size = _number(m, "contract_size", path, default=1.0, positive=True)
-    if venue != "okx" and contract_size != 1.0:
+    base, quote = split_symbol(symbol, f"{path}.symbol", venue)
+    contract_size = _number(m, "contract_size", path, default=100.0 if venue == COINM else 1.0, positive=True)
+    if venue not in ("okx", COINM) and contract_size != 1.0:
         # Binance USD-M, Bybit linear and Hyperliquid contracts are one base unit each.
         raise ScenarioError(f"{path}.contract_size", f"must be 1 on {venue}, got {contract_size:g}")
     if venue == HYPERLIQUID and quote != "USDC":
@@ -338,7 +357,8 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
     fee = _number(m, "liquidation_fee_rate", path, default=DEFAULT_LIQUIDATION_FEE[venue], minimum=0.0)
     if fee >= 1.0:
         raise ScenarioError(f"{path}.liquidation_fee_rate", f"must be < 1, got {fee:g}")
-    default_size = max(step, round(DEFAULT_LEVEL_NOTIONAL / (mark * contract_size) / step) * step)
+    per_contract = contract_size if venue == COINM else mark * contract_size  # quote value of one contract
+    default_size = max(step, round(DEFAULT_LEVEL_NOTIONAL / per_contract / step) * step)
     return MarketSpec(
         symbol=symbol,
         base=base,
@@ -355,6 +375,7 @@ def _market(doc: Any, path: str, venue: str) -> MarketSpec:
         book_level_size=_number(m, "book_level_size", path, default=default_size, positive=True),
         book_level_ticks=_integer(m, "book_level_ticks", path, default=1, minimum=1, maximum=1_000_000),
         liquidation_fee_rate=fee,
+        inverse=venue == COINM or symbol.partition(":")[2] == base,
     )
 
 

@@ -177,8 +177,15 @@ def test_overview_account_what_if_and_risk_in_chromium(dashboard: str) -> None:
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "account-what-if.png"))
 
-            # the Risk page: every demo account under a correlated BTC crash
+            # a coin-margined account's page: its money in BTC, to the coin's decimals (issue 14)
             page.set_viewport_size({"width": 1500, "height": 1400})
+            page.goto(f"{dashboard}/account?account=binance-coinm-miner")
+            expect(page.get_by_text("Equity (BTC)", exact=True).first).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^0\.\d{6}$")).first).to_be_visible()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(ARTIFACTS / "account-coinm.png"), full_page=True)
+
+            # the Risk page: every demo account under a correlated BTC crash
             page.get_by_role("link", name="Risk").first.click()
             expect(page.get_by_role("heading", name="Risk")).to_be_visible()
             expect(page.get_by_text("Correlated stress: BTC moves both ways")).to_be_visible()

@@ -182,11 +182,30 @@ def test_okx_recorded_linear_position() -> None:
     assert snapshot.wallet_balance == pytest.approx(100 - 0.03731)  # eq - cross upl
 
 
-def test_okx_recorded_inverse_position_is_refused_clearly() -> None:
-    with pytest.raises(DataError, match="inverse contract") as caught:
-        data = AccountData(balance=OKX_BALANCE, positions=[_okx_position(2)], extras=OKX_LEVEL_2)
-        normalise("okx", "swap", "BTC", data)
-    assert caught.value.path == "positions[0].symbol"
+def test_okx_recorded_coin_margined_position() -> None:
+    """OKX's recorded BTC-USD-SWAP position (1 contract of 100 USD, isolated, 3x, margin
+    0.00036114 BTC) normalised as an inverse position margined in BTC (issue 14); the engine
+    finds OKX's own liqPx 69,536.61: margin + 100 x (1/92,300 - 1/P) = 100 / P x (mmr 0.4 %
+    + taker fee 0.05 %), the OKX rule with the fee in the requirement, in the coin."""
+    balance = {"info": {"code": "0", "data": [{"details": [{"ccy": "BTC", "eq": "0.5", "isoEq": "0.00036204"}]}]}}
+    doc = normalise(
+        "okx", "swap", "BTC", AccountData(balance=balance, positions=[_okx_position(2)], extras=OKX_LEVEL_2)
+    )
+    snapshot = parse_snapshot(doc)
+    (pos,) = snapshot.positions
+    assert (pos.symbol, pos.contract_type, pos.settle, pos.contracts, pos.contract_size) == (
+        "BTC/USD:BTC",
+        "inverse",
+        "BTC",
+        1,
+        100,
+    )
+    assert pos.isolated_margin == pytest.approx(0.0003611412062116)
+    assert snapshot.wallet_balance == pytest.approx(0.5 - 0.00036204)
+    report = risk_report(snapshot)
+    # ours is 69,536.5125: OKX's figure is exactly one tick (0.1) above it
+    assert report["positions"][0]["liquidation_price"] == pytest.approx(69536.6125000014, abs=0.11)
+    assert report["positions"][0]["disagrees_with_exchange"] is False
 
 
 @pytest.mark.parametrize(
@@ -206,6 +225,39 @@ def test_broken_recorded_payload_names_the_field(field: str, value: Any, path: s
     with pytest.raises(DataError) as caught:
         normalise("binanceusdm", "main", "USDT", data)
     assert caught.value.path == path
+
+
+def test_binance_recorded_coinm_position() -> None:
+    """Binance COIN-M's recorded positionRisk (ccxt's binance.fetchPositions, "inverse
+    positions"): short 3 BTCUSD_PERP (100 USD each) at 68,911, mark 68,234.2, cross,
+    liquidationPrice 72,491.17; the flat BCHUSD_241227 row is skipped. The recording holds
+    no COIN-M balance: the cross wallet here is the one Binance's COIN-M formula gives for
+    that price (what ccxt derives as the position's collateral, 0.00023156 BTC), so the
+    engine on the normalised snapshot must land on Binance's price."""
+    case = _recorded("binance.fetchPositions")["methods"]["fetchPositions"][3]
+    (parsed,) = case["parsedResponse"]  # ccxt dropped the flat row
+    flat = {"symbol": "BCH/USD:BCH-241227", "contracts": 0, "info": case["httpResponse"][1]}
+    positions = [_with_info(parsed, case["httpResponse"][0]), flat]
+    balance = {"info": {"assets": [{"asset": "BTC", "crossWalletBalance": "0.00023156"}]}}
+    tiers = {"BTC/USD:BTC": [{"minNotional": 0, "maxNotional": 5, "maintenanceMarginRate": 0.004, "info": {"cum": 0}}]}
+    doc = normalise("binancecoinm", "coinm", "BTC", AccountData(balance=balance, positions=positions, tiers=tiers))
+    snapshot = parse_snapshot(doc)
+    (pos,) = snapshot.positions
+    assert (pos.symbol, pos.side, pos.contracts, pos.contract_size, pos.contract_type, pos.settle) == (
+        "BTC/USD:BTC",
+        "short",
+        3,
+        100,
+        "inverse",
+        "BTC",
+    )
+    assert pos.margin_mode == "cross" and pos.exchange_liquidation_price == pytest.approx(72491.16879818)
+    report = risk_report(snapshot)
+    (row,) = report["positions"]
+    assert row["notional"] == pytest.approx(0.00439662, rel=1e-6)  # Binance's notionalValue, BTC
+    assert row["unrealized_pnl"] == pytest.approx(0.00004318, rel=1e-3)  # unRealizedProfit, BTC
+    assert row["liquidation_price"] == pytest.approx(72491.16879818, rel=1e-5)
+    assert row["disagrees_with_exchange"] is False
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,7 @@ def test_the_critical_demo_account_is_level_2(stack: dict[str, Any]) -> None:
 def test_distance_series_exist_for_every_venue(stack: dict[str, Any]) -> None:
     prometheus: Prometheus = stack["prometheus"]
     venues = {a["venue"] for a in demo_scenario()["accounts"] if a.get("positions")}
-    assert venues == {"binanceusdm", "bybit", "okx", "hyperliquid"}
+    assert venues == {"binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid"}
 
     def by_venue(metric: str) -> set[str]:
         return {s["metric"]["exchange"] for s in prometheus.query(f"count by (exchange) ({metric})")}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from margin.inverse import money_places
+
 NA = "n/a"
 
 
@@ -49,15 +51,18 @@ def amount(value: float, step: float | None = None) -> str:
 
 
 def money(value: float | None, currency: str) -> str:
-    """An account figure: 12,345.67 USDT."""
+    """An account figure: 12,345.67 USDT; 0.020862 BTC in a coin-margined account."""
     if value is None or not math.isfinite(value):
         return NA
-    return f"{value:,.2f} {currency}"
+    return f"{value:,.{money_places(currency, value)}f} {currency}"
 
 
 def money_up(value: float, currency: str) -> str:
     """An amount to add, rounded up so that it is enough: three significant figures from
     100 up (529.3 -> 530), cents below (4.195 -> 4.20)."""
+    places = money_places(currency, value)
+    if places > 2:  # a coin: up to its last shown decimal
+        return f"{math.ceil(value * 10**places - 1e-9) / 10**places:,.{places}f} {currency}"
     if value >= 100:
         scale = 10 ** (math.floor(math.log10(value)) - 2)
         return f"{math.ceil(value / scale - 1e-9) * scale:,.0f} {currency}"
@@ -69,7 +74,7 @@ def about(value: float, currency: str) -> str:
     if abs(value) >= 1000:
         scale = 10 ** (math.floor(math.log10(abs(value))) - 2)
         return f"≈ {round(value / scale) * scale:,.0f} {currency}"
-    return f"≈ {value:,.2f} {currency}"
+    return f"≈ {value:,.{money_places(currency, value)}f} {currency}"
 
 
 def percent(fraction: float) -> str:
@@ -144,11 +149,22 @@ def base_of(symbol: str) -> str:
     return symbol.partition("/")[0] if "/" in symbol else symbol
 
 
+def is_inverse_symbol(symbol: str) -> bool:
+    """A coin-margined contract: settled in its base (BTC/USD:BTC, BTC/USD:BTC-261225)."""
+    pair, _, settle = symbol.partition(":")
+    return "/" in pair and settle.partition("-")[0] == pair.partition("/")[0]
+
+
 def short_symbol(symbol: str, collateral: str) -> str:
-    """BTC/USDT:USDT -> BTC when it settles in the account's collateral, else BTC/USDC."""
+    """BTC/USDT:USDT -> BTC when it settles in the account's collateral, else BTC/USDC; a
+    dated coin-margined contract keeps its expiry (BTC/USD 261225), so the quarterly is told
+    from the perpetual."""
     if "/" not in symbol:
         return symbol
     pair, _, settle = symbol.partition(":")
+    if is_inverse_symbol(symbol):
+        expiry = settle.partition("-")[2]
+        return f"{pair} {expiry}" if expiry else pair
     base, _, quote = pair.partition("/")
     if (settle or quote) == collateral and quote == collateral:
         return base

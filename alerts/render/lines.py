@@ -54,10 +54,11 @@ def name(leg: Leg, collateral: str, with_side: bool = True) -> str:
     return f"{short} {leg.side}{mode}" if with_side else short
 
 
-def size(leg: Leg) -> str:
-    """ "2.97 ETH (29.7 contracts)", or "0.281 BTC" where a contract is one coin."""
+def size(leg: Leg, collateral: str = "") -> str:
+    """ "2.97 ETH (29.7 contracts)", or "0.281 BTC" where a contract is one coin; a
+    coin-margined contract's size is in its quote currency: "40,000 USD (400 contracts)"."""
     contracts = leg.contracts
-    coin = f.base_of(leg.symbol)
+    coin = f.quote_of(leg.symbol, collateral) if f.is_inverse_symbol(leg.symbol) else f.base_of(leg.symbol)
     step = None if leg.amount_step is None else leg.amount_step * leg.contract_size
     coins = f"{f.amount(contracts * leg.contract_size, step)} {coin}"
     if leg.contract_size == 1:
@@ -111,7 +112,8 @@ def leg_lines(leg: Leg, collateral: str) -> tuple[str, list[str]]:
             f"{currency}{side}{chance}"
         )
     lines.append(
-        f"mark {f.price(leg.mark_price, leg.price_tick)} {currency} · {size(leg)} {f.about(leg.notional, currency)}"
+        f"mark {f.price(leg.mark_price, leg.price_tick)} {currency} · {size(leg, collateral)} "
+        f"{f.about(leg.notional, _notional_currency(leg.symbol, currency, collateral))}"
     )
     if leg.margin_mode == "isolated":
         lines.append(f"isolated health {f.health(leg.health)}")
@@ -213,11 +215,17 @@ def _topup_line(t: TopUp, legs: Mapping[tuple[str, str], Leg], collateral: str) 
     return f"add {f.money_up(t.amount, collateral)}{where} → {', '.join(after)}"
 
 
+def _notional_currency(symbol: str, currency: str, collateral: str) -> str:
+    """A notional's currency: the quote, or for a coin-margined contract the collateral coin."""
+    return collateral if f.is_inverse_symbol(symbol) and collateral else currency
+
+
 def _cut_words(c: Cut, collateral: str) -> str:
     short = f.short_symbol(c.symbol, collateral)
     currency = f.quote_of(c.symbol, collateral)
-    coin = f.base_of(c.symbol)
+    coin = currency if f.is_inverse_symbol(c.symbol) else f.base_of(c.symbol)
     step = None if c.amount_step is None else c.amount_step * c.contract_size
     coins = f"{f.amount(c.coins, step)} {coin}"
     contracts = "" if c.contract_size == 1 else f"{f.amount(c.contracts, c.amount_step)} contracts, "
-    return f"{short} {c.side} by {coins} ({contracts}{f.about(c.notional, currency)})"
+    notional = f.about(c.notional, _notional_currency(c.symbol, currency, collateral))
+    return f"{short} {c.side} by {coins} ({contracts}{notional})"

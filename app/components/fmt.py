@@ -7,6 +7,7 @@ import math
 from datetime import datetime, tzinfo
 from typing import TypeGuard
 
+from margin.inverse import money_places
 from readmodels.text import age as age  # re-exported: the CLI and the dashboard say "how long ago" alike
 
 DASH = "—"
@@ -17,10 +18,25 @@ def _finite(value: float | None) -> TypeGuard[float]:
 
 
 def money(value: float | None, currency: str = "") -> str:
+    """To cents in dollars and stablecoins; a coin (a coin-margined account's BTC) to six
+    decimals (margin.inverse.money_places)."""
     if not _finite(value):
         return DASH
-    text = f"{value:,.2f}"
+    text = f"{value:,.{money_places(currency, value)}f}"
     return f"{text} {currency}" if currency else text
+
+
+def amount_in(value: float | None, currency: str) -> str:
+    """`value` with `currency`'s decimals (six for a coin), without naming the currency (for
+    a figure whose label names it)."""
+    if not _finite(value):
+        return DASH
+    return f"{value:,.{money_places(currency, value)}f}"
+
+
+def money_format(currency: str) -> str:
+    """A table column's number format for money in `currency` ("%,.2f"; a coin "%,.6f")."""
+    return f"%,.{money_places(currency)}f"
 
 
 def ratio(value: float | None) -> str:

@@ -50,8 +50,13 @@ def render_outlook(snap: AccountSnapshot, funding: pd.DataFrame, warning: float,
 
 
 def _quote(symbol: str) -> str:
-    """The currency a symbol's funding is paid in: its quote (BTC/USDT:USDT -> USDT)."""
-    return symbol.partition("/")[2].partition(":")[0] or symbol
+    """The currency a symbol's funding is paid in: its quote (BTC/USDT:USDT -> USDT), or a
+    coin-margined contract's coin (BTC/USD:BTC -> BTC)."""
+    pair, _, settle = symbol.partition(":")
+    coin = settle.partition("-")[0]
+    if coin and coin == pair.partition("/")[0]:
+        return coin
+    return pair.partition("/")[2] or symbol
 
 
 def _rates(frame: pd.DataFrame) -> None:
@@ -59,7 +64,10 @@ def _rates(frame: pd.DataFrame) -> None:
         return fmt.DASH if v is None or pd.isna(v) else f"{v * 100:+.4f} %"
 
     currency = {i: _quote(symbol) for i, symbol in frame["symbol"].items()}
-    per_day = [fmt.DASH if pd.isna(v) else f"{v:+,.2f} {currency[i]}" for i, v in frame["per_day"].items()]
+    per_day = [
+        fmt.DASH if pd.isna(v) else f"{'+' if v >= 0 else '-'}{fmt.money(abs(v), currency[i])}"
+        for i, v in frame["per_day"].items()
+    ]
     money = {"per_day": str}
     styler = (
         frame.assign(per_day=per_day)

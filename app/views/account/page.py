@@ -150,12 +150,14 @@ def _figures(snap: AccountSnapshot, collateral: str) -> None:
     cols = st.columns(6)
     cols[0].metric("Health (worst pool)", fmt.ratio(snap.worst_health))
     cols[1].metric("Cross health", fmt.ratio(snap.health))
-    cols[2].metric(f"Equity ({md(collateral)})", fmt.money(snap.equity))
-    cols[3].metric(f"Maintenance margin ({md(collateral)})", fmt.money(snap.maintenance_margin))
+    cols[2].metric(f"Equity ({md(collateral)})", fmt.amount_in(snap.equity, collateral))
+    cols[3].metric(f"Maintenance margin ({md(collateral)})", fmt.amount_in(snap.maintenance_margin, collateral))
     cols[4].metric(
         "Margin ratio", fmt.percent(snap.margin_ratio, 2), help="Maintenance margin / equity; liquidation at 100 %."
     )
-    cols[5].metric(f"Top-up to health {snap.target_health:g} ({md(collateral)})", fmt.money(snap.topup_to_target))
+    cols[5].metric(
+        f"Top-up to health {snap.target_health:g} ({md(collateral)})", fmt.amount_in(snap.topup_to_target, collateral)
+    )
 
 
 def _positions(frame: pd.DataFrame, grid: list[GridRow], now: datetime, zone: tzinfo) -> None:

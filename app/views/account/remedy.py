@@ -90,9 +90,13 @@ def _deleverage(report: dict, snapshot: Snapshot, collateral: str) -> None:
             column_order=["symbol", "side", "contracts_text", "reduce_notional", "fee", "slippage_cost"],
             column_config={
                 "contracts_text": st.column_config.TextColumn("reduce (contracts)"),
-                "reduce_notional": st.column_config.NumberColumn(f"Notional ({collateral})", format="%,.2f"),
-                "fee": st.column_config.NumberColumn(f"Fee ({collateral})", format="%,.2f"),
-                "slippage_cost": st.column_config.NumberColumn(f"Slippage ({collateral})", format="%,.2f"),
+                "reduce_notional": st.column_config.NumberColumn(
+                    f"Notional ({collateral})", format=fmt.money_format(collateral)
+                ),
+                "fee": st.column_config.NumberColumn(f"Fee ({collateral})", format=fmt.money_format(collateral)),
+                "slippage_cost": st.column_config.NumberColumn(
+                    f"Slippage ({collateral})", format=fmt.money_format(collateral)
+                ),
             },
         )
         cols = st.columns(4)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from margin.inverse import contracts_notional
 from margin.liquidation import all_liquidations
 from margin.pools import pool_figures, pools, taker_fee
 from margin.remedies import Reduction, apply_deleverage
@@ -47,7 +48,7 @@ def apply(snapshot: Snapshot, what_if: WhatIf) -> Snapshot:
     if what_if.reduce_index is not None and what_if.reduce_contracts > 0:
         pos = result.positions[what_if.reduce_index]
         cut = min(what_if.reduce_contracts, pos.contracts)
-        notional = cut * pos.contract_size * pos.mark_price
+        notional = contracts_notional(pos, cut)  # quote, or the coin (inverse)
         fee = taker_fee(result)
         reduction = Reduction(
             what_if.reduce_index, pos.symbol, pos.side, cut, notional, notional * fee, notional * what_if.slippage
