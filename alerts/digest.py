@@ -14,14 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.direct import direct_channels, monitor_recipients
 from alerts.messages import Message
-from alerts.monitor import LABEL
+from alerts.monitor import LABEL, queue_monitor_message
 from alerts.rules import Level
 from config.settings import Config
 from store import repo
 from store.freshness import freshness, staleness
-from store.schema import Account, AlertDelivery, AlertDigest, AlertNotification, AlertState, PositionSnapshot
+from store.schema import Account, AlertDigest, AlertNotification, AlertState, PositionSnapshot
 
 
 @dataclass(frozen=True)
@@ -149,29 +148,7 @@ def send_digest_if_due(sessions: sessionmaker[Session], config: Config, now: dat
             session.add(digest)
             session.flush()  # a second poller stops here (the day is taken)
             message = compose_digest(digest_figures(session, config, now))
-            notification = AlertNotification(
-                account_id=None,
-                created_at=now,
-                level=int(Level.OK),
-                subject_line=message.subject,
-                body_text=message.text,
-                body_html=message.html,
-                payload=message.payload,
-                recipients=monitor_recipients(config),
-            )
-            session.add(notification)
-            session.flush()
-            for channel in direct_channels(config):
-                session.add(
-                    AlertDelivery(
-                        notification_id=notification.id,
-                        channel=channel,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                    )
-                )
-            digest.notification_id = int(notification.id)
-            return int(notification.id)
+            digest.notification_id = queue_monitor_message(session, config, message, now)
+            return digest.notification_id
     except IntegrityError:
         return None

@@ -124,11 +124,10 @@ def record_told(session: Session, config: Config, event: MonitorEvent, outcome: 
     return int(notification.id)
 
 
-def notify(session: Session, config: Config, event: MonitorEvent) -> int:
-    """Store an event and queue it in the outbox (the database works: the sender delivers
-    it). Returns the notification id."""
-    message = compose_monitor(event)
-    notification = _notification(config, message, event.at)
+def queue_monitor_message(session: Session, config: Config, message: Message, at: datetime) -> int:
+    """A message of the monitor itself (no account: a monitor alert, the digest) stored
+    and queued on every channel that takes the monitor's messages. Returns its id."""
+    notification = _notification(config, message, at)
     session.add(notification)
     session.flush()
     for channel in direct_channels(config):
@@ -138,11 +137,18 @@ def notify(session: Session, config: Config, event: MonitorEvent) -> int:
                 channel=channel,
                 status="pending",
                 attempts=0,
-                next_attempt_at=event.at,
+                next_attempt_at=at,
             )
         )
-    session.add(_transition(event, int(notification.id)))
     return int(notification.id)
+
+
+def notify(session: Session, config: Config, event: MonitorEvent) -> int:
+    """Store an event and queue it in the outbox (the database works: the sender delivers
+    it). Returns the notification id."""
+    notification_id = queue_monitor_message(session, config, compose_monitor(event), event.at)
+    session.add(_transition(event, notification_id))
+    return notification_id
 
 
 def last_kind(sessions: sessionmaker[Session], subject: str) -> str | None:
