@@ -93,6 +93,8 @@ def main() -> None:
             {
                 "poll_interval_seconds": 1.0,
                 "database_url": database_url,
+                # the poll's path alone (the streamed path: python -m bench stream_alerts)
+                "streaming": {"enabled": False},
                 "alerts": {
                     "recovery_dwell_minutes": 0,  # each swing told at once: one message per breach
                     "email": {
