@@ -217,9 +217,15 @@ def test_hostile_text_in_every_answer_leaves_the_demo_polling(tmp_path: Path) ->
     assert "could not be shown" not in shown
 
 
+def _reader(database: Path) -> sqlite3.Connection:
+    """Read only, never creating the file: a test that looked before the demo made its
+    database would otherwise create it itself, with the default mode, before the demo can."""
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
 def _count(database: Path) -> int:
     try:
-        with sqlite3.connect(database) as conn:
+        with _reader(database) as conn:
             return conn.execute("SELECT count(*) FROM account_snapshots").fetchone()[0]
     except sqlite3.Error:
         return 0
@@ -227,7 +233,7 @@ def _count(database: Path) -> int:
 
 def _last_error(database: Path, name: str) -> str | None:
     try:
-        with sqlite3.connect(database) as conn:
+        with _reader(database) as conn:
             row = conn.execute("SELECT last_error FROM accounts WHERE name = ?", (name,)).fetchone()
     except sqlite3.Error:
         return None
