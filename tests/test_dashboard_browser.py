@@ -290,13 +290,20 @@ def _check_text(page: Page, where: str) -> None:
 
 def _grid_fits(page: Page, where: str) -> None:
     """Every column of the position grid (and of the accounts table) within the window,
-    the table not scrolled sideways."""
+    the table not scrolled sideways. Measured in one script run: the Overview redraws its
+    fragment every 2 s (marks streamed), and a table found in one call may be replaced
+    before the next."""
     width = page.viewport_size["width"] if page.viewport_size else 0
-    for table in page.locator("table.mw-grid, table.mw-accounts").all():
-        table.scroll_into_view_if_needed()
-        rights = table.locator("th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().right)")
+    tables = page.evaluate(
+        """() => Array.from(document.querySelectorAll('table.mw-grid, table.mw-accounts')).map(t => ({
+            rights: Array.from(t.querySelectorAll('th')).map(h => h.getBoundingClientRect().right),
+            scroll: [t.parentElement.scrollWidth, t.parentElement.clientWidth],
+        }))"""
+    )
+    assert tables, f"{where}: no table"
+    for table in tables:
+        rights, scroll = table["rights"], table["scroll"]
         assert rights and max(rights) <= width, f"{where}: columns end at {max(rights)} px of {width}"
-        scroll = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
         assert scroll[0] <= scroll[1] + 1, f"{where}: scrolls sideways {scroll}"
 
 
