@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from alerts.clean import one_line
 from alerts.senders import DeliveryError, PermanentDeliveryError, SmtpSession, post_webhook, send_email
 from alerts.telegram_text import alert_html
 from config.settings import Config
+from store.schema import AlertDelivery, AlertNotification
 
 
 @dataclass(frozen=True)
@@ -165,3 +167,17 @@ async def run_bots(sessions: sessionmaker[Session], config: Config, stop: asynci
     from alerts.telegram_bot import run_commands
 
     await asyncio.gather(*(run_commands(sessions, config, b, stop) for b in bots))
+
+
+def enqueue(session: Session, notification: AlertNotification, channels: Sequence[str], at: datetime) -> int:
+    """Store `notification` and one pending outbox row per channel, due `at`, in the
+    caller's transaction. Returns the notification's id."""
+    session.add(notification)
+    session.flush()
+    for channel in channels:
+        session.add(
+            AlertDelivery(
+                notification_id=notification.id, channel=channel, status="pending", attempts=0, next_attempt_at=at
+            )
+        )
+    return int(notification.id)

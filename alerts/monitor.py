@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.channels import enqueue
 from alerts.direct import direct_channels, monitor_recipients
 from alerts.messages import Message
 from alerts.rules import Level
@@ -127,20 +128,7 @@ def record_told(session: Session, config: Config, event: MonitorEvent, outcome: 
 def queue_monitor_message(session: Session, config: Config, message: Message, at: datetime) -> int:
     """A message of the monitor itself (no account: a monitor alert, the digest) stored
     and queued on every channel that takes the monitor's messages. Returns its id."""
-    notification = _notification(config, message, at)
-    session.add(notification)
-    session.flush()
-    for channel in direct_channels(config):
-        session.add(
-            AlertDelivery(
-                notification_id=notification.id,
-                channel=channel,
-                status="pending",
-                attempts=0,
-                next_attempt_at=at,
-            )
-        )
-    return int(notification.id)
+    return enqueue(session, _notification(config, message, at), direct_channels(config), at)
 
 
 def notify(session: Session, config: Config, event: MonitorEvent) -> int:

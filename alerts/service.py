@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import facts, identity, incidents
-from alerts.channels import row_channels
+from alerts.channels import enqueue, row_channels
 from alerts.collateral_lines import collateral_lines
 from alerts.evaluate import AccountFigures, evaluate, position_subject
 from alerts.levels import limits_for
@@ -25,7 +25,6 @@ from store.freshness import is_stale, staleness
 from store.schema import (
     Account,
     AccountSnapshot,
-    AlertDelivery,
     AlertIncident,
     AlertNotification,
     AlertState,
@@ -264,15 +263,7 @@ def _store_notification(
         incident_id=incident.id if incident is not None else None,
         thread_id=ids["thread_id"],
     )
-    session.add(notification)
-    session.flush()
-    for channel in row_channels(config):
-        session.add(
-            AlertDelivery(
-                notification_id=notification.id, channel=channel, status="pending", attempts=0, next_attempt_at=now
-            )
-        )
-    return int(notification.id)
+    return enqueue(session, notification, row_channels(config), now)
 
 
 def alert_liquidation(

@@ -146,22 +146,12 @@ def _bybit_tiers(payload: Any) -> dict[str, list[dict[str, Any]]]:
     rows = result.get("list")
     if not isinstance(rows, list):
         raise DataError("expected a list", "extras.bybit_collateral.result.list")
-    tiers: dict[str, list[dict[str, Any]]] = {}
-    for i, raw in enumerate(rows):
-        path = f"extras.bybit_collateral.result.list[{i}]"
-        row = mapping(raw, path)
-        bands = row.get("collateralRatioList")
-        if not isinstance(bands, list) or not bands:
-            raise DataError("expected a non-empty list", f"{path}.collateralRatioList")
-        tiers[text(row, "currency", path)] = [
-            {
-                "min_amount": required(mapping(b, f"{path}.collateralRatioList[{j}]"), "minQty", path),
-                "max_amount": optional(b, "maxQty", f"{path}.collateralRatioList[{j}]"),
-                "ratio": required(b, "collateralRatio", f"{path}.collateralRatioList[{j}]"),
-            }
-            for j, b in enumerate(bands)
-        ]
-    return tiers
+    return _band_tables(
+        rows,
+        "extras.bybit_collateral.result.list",
+        ("currency", "collateralRatioList"),
+        {"min_amount": "minQty", "max_amount": "maxQty", "ratio": "collateralRatio"},
+    )
 
 
 def _okx(doc: dict[str, Any], data: Any, positions: Sequence[Mapping[str, Any]]) -> dict:
@@ -244,18 +234,34 @@ def _okx_tiers(payload: Any) -> dict[str, list[dict[str, Any]]]:
     rows = mapping(payload, "extras.okx_discount").get("data")
     if not isinstance(rows, list):
         raise DataError("expected a list", "extras.okx_discount.data")
+    return _band_tables(
+        rows,
+        "extras.okx_discount.data",
+        ("ccy", "discountInfo"),
+        {"min_value": "minAmt", "max_value": "maxAmt", "ratio": "discountRate"},
+    )
+
+
+def _band_tables(
+    rows: list[Any], where: str, keys: tuple[str, str], fields: Mapping[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per currency, its haircut bands as the venue lists them: `keys` are the row's
+    currency and band-list keys; `fields` our band field -> the venue's (a lower bound
+    first, then an optional upper bound, then the ratio)."""
+    currency_key, bands_key = keys
+    (low, low_key), (high, high_key), (ratio, ratio_key) = fields.items()
     tiers: dict[str, list[dict[str, Any]]] = {}
     for i, raw in enumerate(rows):
-        path = f"extras.okx_discount.data[{i}]"
+        path = f"{where}[{i}]"
         row = mapping(raw, path)
-        bands = row.get("discountInfo")
+        bands = row.get(bands_key)
         if not isinstance(bands, list) or not bands:
-            raise DataError("expected a non-empty list", f"{path}.discountInfo")
-        tiers[text(row, "ccy", path)] = [
+            raise DataError("expected a non-empty list", f"{path}.{bands_key}")
+        tiers[text(row, currency_key, path)] = [
             {
-                "min_value": required(mapping(b, f"{path}.discountInfo[{j}]"), "minAmt", path),
-                "max_value": optional(b, "maxAmt", f"{path}.discountInfo[{j}]"),
-                "ratio": required(b, "discountRate", f"{path}.discountInfo[{j}]"),
+                low: required(mapping(b, f"{path}.{bands_key}[{j}]"), low_key, path),
+                high: optional(b, high_key, f"{path}.{bands_key}[{j}]"),
+                ratio: required(b, ratio_key, f"{path}.{bands_key}[{j}]"),
             }
             for j, b in enumerate(bands)
         ]
