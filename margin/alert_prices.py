@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from margin.collateral_prices import collateral_health_prices
+from margin.collateral_vectorised import CollateralBatch
 from margin.danger import DangerLimits
 from margin.liquidation import Liquidation, all_liquidations
 from margin.pools import pools
@@ -210,14 +212,34 @@ PRICE_COLUMNS = ("warning_price_down", "warning_price_up", "critical_price_down"
 
 
 def batch_alert_prices(
-    batch: Batch, result: BatchResult, sigma: np.ndarray, limits: Sequence[DangerLimits]
+    batch: Batch,
+    result: BatchResult,
+    sigma: np.ndarray,
+    limits: Sequence[DangerLimits],
+    collateral: CollateralBatch | None = None,
 ) -> dict[str, np.ndarray]:
     """from_prices for every position of an evaluated batch at once (nan: none): per
     position, the prices of its symbol where its pool enters warning and critical, below
     and above the mark. `sigma`: each position's daily σ (nan: unknown); `limits`: each
-    account's thresholds. One vectorised pass per distinct set of thresholds."""
+    account's thresholds; `collateral`: the batch's multi-collateral assets (margin.
+    collateral_vectorised), whose cross positions' prices move the collateral too. One
+    vectorised pass per distinct health threshold."""
     n = batch.size.shape[0]
     out = {name: np.full(n, np.nan) for name in PRICE_COLUMNS}
+    solved: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def prices_at(health: float) -> tuple[np.ndarray, np.ndarray]:
+        if health not in solved:
+            down, up = health_prices(batch, health)
+            if collateral is not None:
+                on_assets = collateral.settle >= 0
+                c_down, c_up = collateral_health_prices(
+                    collateral, batch, result.unrealized_pnl, result.maintenance_margin, health
+                )
+                down, up = np.where(on_assets, c_down, down), np.where(on_assets, c_up, up)
+            solved[health] = (down, up)
+        return solved[health]
+
     by_limits: dict[DangerLimits, list[int]] = {}
     for account, account_limits in enumerate(limits):
         by_limits.setdefault(account_limits, []).append(account)
@@ -234,7 +256,7 @@ def batch_alert_prices(
                 account_limits.critical_distance,
             ),
         ):
-            by_health = health_prices(batch, health)
+            by_health = prices_at(health)
             by_danger = danger_prices(
                 batch.mark[rows],
                 result.liquidation_price_down[rows],

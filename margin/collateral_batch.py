@@ -1,10 +1,11 @@
 """The vectorised results (margin.vectorised) corrected for multi-collateral accounts.
 
 The vectorised engine values a cross pool as wallet + PnL; a multi-collateral account's
-cross pool is its assets after haircut, moving with their prices (margin.collateral). Such
-accounts are few next to the positions a cycle evaluates, so their cross figures and the
-liquidation prices of their cross positions are taken from the scalar engine and written
-over the batch's: one source of truth for the poller, the report and the alerts.
+cross pool is its assets after haircut, moving with their prices (margin.collateral). Their
+cross figures and the liquidation prices of their cross positions come from the vectorised
+collateral engine (margin.collateral_vectorised, margin.collateral_prices: the scalar
+engine's numbers, all accounts at once) and are written over the batch's: one source of
+truth for the poller, the report and the alerts.
 """
 
 from __future__ import annotations
@@ -16,61 +17,64 @@ from dataclasses import replace
 import numpy as np
 
 from margin.collateral import account_figures
-from margin.liquidation import all_liquidations
-from margin.pools import pool_figures, pools
+from margin.collateral_prices import collateral_health_prices
+from margin.collateral_vectorised import CollateralBatch, collateral_batch, collateral_figures
+from margin.pools import pools
 from margin.snapshot import Snapshot
 from margin.vectorised import Batch, BatchResult
 
 
-def with_multi_collateral(batch: Batch, result: BatchResult, snapshots: Sequence[Snapshot]) -> BatchResult:
-    """`result` with every multi-collateral account's cross pool and cross positions taken
-    from margin.collateral (unchanged, the same object, when there is none)."""
-    multi = [a for a, s in enumerate(snapshots) if s.multi_collateral]
-    if not multi:
+def with_multi_collateral(
+    batch: Batch, result: BatchResult, snapshots: Sequence[Snapshot], collateral: CollateralBatch | None = None
+) -> BatchResult:
+    """`result` with every multi-collateral account's cross pool valued by its assets and
+    its cross positions' liquidation prices moving the collateral (margin.
+    collateral_vectorised, margin.collateral_prices); unchanged, the same object, when there
+    is none. `collateral`: the batch's asset rows when the caller has built them."""
+    cb = collateral if collateral is not None else collateral_batch(batch, snapshots)
+    if cb is None:
         return result
-    arrays = {name: np.array(getattr(result, name), copy=True) for name in result.__dataclass_fields__}
-    # one pass to group rows and pools by account (not a scan per account)
-    wanted = set(multi)
-    cross_of = {
-        int(batch.pool_account[k]): int(k)
-        for k in np.flatnonzero(batch.pool_is_cross)
-        if batch.pool_account[k] in wanted
-    }
-    pools_of: dict[int, list[int]] = {}
-    for k, owner in enumerate(batch.pool_account.tolist()):
-        if owner in wanted:
-            pools_of.setdefault(owner, []).append(k)
-    rows_of: dict[int, list[int]] = {}
-    for r, (owner, pool) in enumerate(zip(batch.account.tolist(), batch.pool.tolist(), strict=True)):
-        if owner in wanted and pool == cross_of.get(owner):
-            rows_of.setdefault(owner, []).append(r)
-    for a in multi:
-        snap = snapshots[a]
-        if a not in cross_of:
-            continue
-        p = cross_of[a]
-        figures = pool_figures(snap, pools(snap)[0])
-        arrays["pool_equity"][p] = figures.equity
-        arrays["pool_maintenance"][p] = figures.maintenance_margin
-        health = figures.health
-        arrays["pool_health"][p] = math.nan if health is None else health
-        arrays["account_health"][a] = arrays["pool_health"][p]
-        found = all_liquidations(snap)
-        for r in rows_of.get(a, []):
-            liquidation = found[int(batch.index[r])]
-            arrays["liquidation_price_down"][r] = _nan(liquidation.down)
-            arrays["liquidation_price_up"][r] = _nan(liquidation.up)
-            arrays["liquidation_price"][r] = _nan(liquidation.nearest)
-            arrays["liquidation_side"][r] = {"down": -1, "up": 1, None: 0}[liquidation.side]
-            arrays["distance"][r] = _nan(liquidation.distance)
-        own = arrays["pool_health"][pools_of[a]]
-        known = own[~np.isnan(own)]
-        arrays["account_worst_health"][a] = known.min() if known.size else math.nan
-    return replace(result, **arrays)
+    figures = collateral_figures(cb, result.unrealized_pnl, result.maintenance_margin)
+    multi = cb.pool_multi
+    n_pools = multi.shape[0]
+    held = np.bincount(batch.pool, minlength=n_pools) > 0
+    equity = np.where(multi, figures.equity, result.pool_equity)
+    maintenance = np.where(multi, figures.maintenance_margin, result.pool_maintenance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own_health = np.where(held & (maintenance > 0), equity / maintenance, np.nan)
+    health = np.where(multi, own_health, result.pool_health)
+    account_health = result.account_health.copy()
+    account_health[batch.pool_account[multi]] = health[multi]
+    # the worst pool of each multi-collateral account, again with its cross pool's new health
+    accounts = np.unique(batch.pool_account[multi])
+    mine = np.isin(batch.pool_account, accounts)
+    worst = result.account_worst_health.copy()
+    lowest = np.full(batch.n_accounts, np.inf)
+    np.minimum.at(lowest, batch.pool_account[mine], np.where(np.isnan(health[mine]), np.inf, health[mine]))
+    worst[accounts] = np.where(np.isinf(lowest[accounts]), np.nan, lowest[accounts])
 
-
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else value
+    rows = cb.settle >= 0
+    down, up = collateral_health_prices(cb, batch, result.unrealized_pnl, result.maintenance_margin)
+    mark = batch.mark
+    to_down = np.where(np.isnan(down), np.inf, mark - down)
+    to_up = np.where(np.isnan(up), np.inf, up - mark)
+    side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
+    nearest = np.where(side < 0, down, np.where(side > 0, up, np.nan))
+    gap = np.abs(mark - nearest) / mark
+    distance = np.where((equity >= maintenance)[batch.pool], gap, -gap)
+    return replace(
+        result,
+        pool_equity=equity,
+        pool_maintenance=maintenance,
+        pool_health=health,
+        account_health=account_health,
+        account_worst_health=worst,
+        liquidation_price_down=np.where(rows, down, result.liquidation_price_down),
+        liquidation_price_up=np.where(rows, up, result.liquidation_price_up),
+        liquidation_price=np.where(rows, nearest, result.liquidation_price),
+        liquidation_side=np.where(rows, side, result.liquidation_side).astype(np.int8),
+        distance=np.where(rows, distance, result.distance),
+    )
 
 
 def with_shocked_collateral(

@@ -28,9 +28,9 @@ from margin.pools import Pool, maintenance_requirement, pools, taker_fee, unreal
 from margin.rules import venue_rule
 from margin.snapshot import Snapshot
 
-_STEP = 1.25  # the grid only guards quadratic pieces: every known border is a point too
-_LOWEST = 1e-6
-_HIGHEST = 1e3
+GRID_STEP = 1.25  # the grid only guards quadratic pieces: every known border is a point too
+GRID_LOWEST = 1e-6
+GRID_HIGHEST = 1e3
 
 
 def collateral_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Liquidation, ...]:
@@ -137,7 +137,7 @@ def _solve(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], health:
     borders, quadratic = _borders(snapshot, pool, symbol, legs, mark)
     # between borders the gap is linear (one evaluation per border finds a root) unless an
     # asset both moves with the symbol and holds its PnL: then the grid guards the curve
-    below = {p for p in borders if p < mark} | ({*_grid(mark, -1)} if quadratic else {mark * _LOWEST})
+    below = {p for p in borders if p < mark} | ({*_grid(mark, -1)} if quadratic else {mark * GRID_LOWEST})
     above = {p for p in borders if p > mark} | ({*_grid(mark, 1)} if quadratic else set())
     down = _first_root(gap, mark, at_mark, sorted(below), -1)
     up = _first_root(gap, mark, at_mark, sorted(above), 1)
@@ -145,8 +145,8 @@ def _solve(snapshot: Snapshot, pool: Pool, symbol: str, legs: list[int], health:
 
 
 def _grid(mark: float, direction: int) -> list[float]:
-    steps = int(math.log(1 / _LOWEST if direction < 0 else _HIGHEST) / math.log(_STEP)) + 1
-    return [mark * _STEP ** (direction * k) for k in range(1, steps + 1)]
+    steps = int(math.log(1 / GRID_LOWEST if direction < 0 else GRID_HIGHEST) / math.log(GRID_STEP)) + 1
+    return [mark * GRID_STEP ** (direction * k) for k in range(1, steps + 1)]
 
 
 def _first_root(

@@ -13,6 +13,7 @@ import numpy as np
 
 from margin.alert_prices import PRICE_COLUMNS, batch_alert_prices
 from margin.collateral_batch import with_multi_collateral
+from margin.collateral_vectorised import collateral_batch
 from margin.danger import DangerLimits, PositionRisk, assess
 from margin.funding import FundingRate, funding_projection
 from margin.liquidation import disagrees, distance_in_sigma
@@ -47,15 +48,19 @@ def account_rows(polled: Sequence[Polled]) -> list[tuple[dict[str, Any], list[di
     """For each polled account, its account-snapshot row and its position rows."""
     if not polled:
         return []
-    batch = batch_from_snapshots([p.snapshot for p in polled])
-    # issue 13: multi-collateral accounts' cross figures come from margin.collateral
-    result = with_multi_collateral(batch, evaluate(batch), [p.snapshot for p in polled])
+    snapshots = [p.snapshot for p in polled]
+    batch = batch_from_snapshots(snapshots)
+    # issue 13: multi-collateral accounts' cross figures and prices move their collateral
+    collateral = collateral_batch(batch, snapshots)
+    result = with_multi_collateral(batch, evaluate(batch), snapshots, collateral)
     sigma = [
         polled[a].snapshot.positions[i].volatility
         for a, i in zip(batch.account.tolist(), batch.index.tolist(), strict=True)
     ]
     sigma_array = [math.nan if s is None else s for s in sigma]
-    watch_prices = batch_alert_prices(batch, result, np.array(sigma_array, dtype=float), [p.limits for p in polled])
+    watch_prices = batch_alert_prices(
+        batch, result, np.array(sigma_array, dtype=float), [p.limits for p in polled], collateral
+    )
     # the 24 h chance of touching either side (union bound, capped: margin.danger.liquidation_chance)
     touch = np.minimum(
         1.0,
