@@ -10,16 +10,13 @@ truth for the poller, the report and the alerts.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from margin.collateral import account_figures
 from margin.collateral_prices import collateral_health_prices
 from margin.collateral_vectorised import CollateralBatch, collateral_batch, collateral_figures
-from margin.pools import pools
 from margin.snapshot import Snapshot
 from margin.vectorised import Batch, BatchResult
 
@@ -74,51 +71,4 @@ def with_multi_collateral(
         liquidation_price=np.where(rows, nearest, result.liquidation_price),
         liquidation_side=np.where(rows, side, result.liquidation_side).astype(np.int8),
         distance=np.where(rows, distance, result.distance),
-    )
-
-
-def with_shocked_collateral(
-    batch: Batch,
-    result: BatchResult,
-    snapshots: Sequence[Snapshot],
-    factor_of: Callable[[int], Callable[[str], float]],
-) -> BatchResult:
-    """`result` at shocked prices with every multi-collateral account's cross pool valued by
-    margin.collateral, each symbol and each collateral asset moved by `factor_of(pool)`
-    (margin.correlation's BTC shock with betas: BTC collateral falls with BTC even where the
-    account holds no BTC position)."""
-    multi = [a for a, s in enumerate(snapshots) if s.multi_collateral]
-    if not multi:
-        return result
-    equity = np.array(result.pool_equity, copy=True)
-    requirement = np.array(result.pool_maintenance, copy=True)
-    health = np.array(result.pool_health, copy=True)
-    account_health = np.array(result.account_health, copy=True)
-    worst = np.array(result.account_worst_health, copy=True)
-    wanted = set(multi)
-    cross_of = {
-        int(batch.pool_account[k]): int(k)
-        for k in np.flatnonzero(batch.pool_is_cross)
-        if batch.pool_account[k] in wanted
-    }
-    for a in multi:
-        if a not in cross_of:
-            continue
-        p = cross_of[a]
-        snap = snapshots[a]
-        figures = account_figures(snap, pools(snap)[0], factor=factor_of(p))
-        equity[p], requirement[p] = figures.equity, figures.maintenance_margin
-        has = bool(np.any(batch.pool == p)) and figures.maintenance_margin > 0
-        health[p] = figures.equity / figures.maintenance_margin if has else math.nan
-        account_health[a] = health[p]
-        own = health[batch.pool_account == a]
-        known = own[~np.isnan(own)]
-        worst[a] = known.min() if known.size else math.nan
-    return replace(
-        result,
-        pool_equity=equity,
-        pool_maintenance=requirement,
-        pool_health=health,
-        account_health=account_health,
-        account_worst_health=worst,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from margin.collateral_liquidation import GRID_HIGHEST, GRID_LOWEST, GRID_STEP
-from margin.collateral_vectorised import CollateralBatch, collateral_figures, haircut_values
+from margin.collateral_vectorised import CollateralBatch, CollateralFigures, collateral_figures, haircut_values
 from margin.vectorised import Batch, FloatArray, IntArray
 
 
@@ -71,6 +71,20 @@ class _Legs:
         column = np.maximum((self.floor[legs] <= notional[:, None]).sum(axis=1) - 1, 0)
         slope, intercept = self.slope[legs, column], self.intercept[legs, column]
         return self.signed_size[legs] * (price - self.entry[legs]), slope * price + intercept
+
+
+def shocked_figures(
+    cb: CollateralBatch, batch: Batch, marks: FloatArray, asset_factor: FloatArray
+) -> CollateralFigures:
+    """margin.collateral.account_figures of every multi-collateral cross pool with each
+    position at `marks` (quote currency) and each asset's price times `asset_factor` (a
+    stress shock: BTC collateral falls with BTC even where no BTC position is held)."""
+    n = batch.size.shape[0]
+    rows = np.flatnonzero(cb.settle >= 0)
+    pnl, owed = _Legs.of(batch, rows).terms(np.arange(rows.shape[0]), marks[rows])
+    upnl, requirement = np.zeros(n), np.zeros(n)
+    upnl[rows], requirement[rows] = pnl, owed
+    return collateral_figures(cb, upnl, requirement, asset_factor)
 
 
 def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:

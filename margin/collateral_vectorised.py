@@ -64,6 +64,7 @@ class CollateralBatch:
     pool_level: FloatArray
     pool_order_loss: FloatArray
     pool_multi: np.ndarray
+    symbol_names: tuple[str, ...] = ()  # the symbol of each code in `moves` and `symbol`
 
 
 def collateral_batch(batch: Batch, snapshots: Sequence[Snapshot]) -> CollateralBatch | None:
@@ -153,6 +154,7 @@ def collateral_batch(batch: Batch, snapshots: Sequence[Snapshot]) -> CollateralB
         pool_level=pool_level,
         pool_order_loss=pool_order_loss,
         pool_multi=pool_multi,
+        symbol_names=tuple(symbols),
     )
 
 

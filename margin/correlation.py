@@ -17,14 +17,16 @@ mapping is the conditional mean: idiosyncratic moves of each symbol are not simu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from margin.collateral_prices import shocked_figures
+from margin.collateral_vectorised import collateral_batch
 from margin.snapshot import Snapshot
-from margin.vectorised import Batch, BatchResult, batch_from_snapshots, evaluate
+from margin.vectorised import Batch, batch_from_snapshots, pool_totals
 from margin.volatility import log_returns, row_symbols
 
 BENCHMARK = "BTC/USDT:USDT"
@@ -122,32 +124,52 @@ class CorrelatedStress:
 
 
 class _ShockedBook:
-    """The Batch built once; each evaluation only replaces the marks."""
+    """The Batch built once; each evaluation only replaces the marks (pool totals only: a
+    scenario needs no liquidation price)."""
 
     def __init__(self, snapshots: Sequence[Snapshot], betas: Mapping[str, float], missing_beta: float) -> None:
         self.batch: Batch = batch_from_snapshots(snapshots)
-        self.snapshots, self.betas, self.missing_beta = snapshots, betas, missing_beta
         symbols = row_symbols(snapshots, self.batch)
         self.beta = np.array([betas.get(s, missing_beta) for s in symbols], dtype=float)
         n_pools = self.batch.pool_balance.shape[0]
         self.has_positions = np.bincount(self.batch.pool, minlength=n_pools) > 0
+        # issue 13: multi-collateral accounts' assets move with the shock too
+        self.collateral = collateral_batch(self.batch, snapshots)
+        if self.collateral is not None:
+            names = self.collateral.symbol_names
+            moves = self.collateral.moves
+            self.asset_beta = np.array(
+                [betas.get(names[m], missing_beta) if m >= 0 else 0.0 for m in moves.tolist()], dtype=float
+            )
 
-    def pools_at(self, pool_shock: FloatArray) -> tuple[FloatArray, FloatArray, BatchResult]:
+    def pools_at(self, pool_shock: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Equity and requirement of every pool, each pool at its own BTC shock."""
-        marks = shocked_mark(self.batch.mark, self.beta, pool_shock[self.batch.pool])
-        result = evaluate(replace(self.batch, mark=marks))
-        if any(s.multi_collateral for s in self.snapshots):  # issue 13: the collateral moves too
-            from margin.collateral_batch import with_shocked_collateral
+        batch = self.batch
+        marks = shocked_mark(batch.mark, self.beta, pool_shock[batch.pool])
+        equity, requirement = pool_totals(batch, marks)
+        if self.collateral is not None:
+            cb = self.collateral
+            factor = (1.0 + pool_shock[cb.pool]) ** self.asset_beta
+            figures = shocked_figures(cb, batch, marks, factor)
+            equity = np.where(cb.pool_multi, figures.equity, equity)
+            requirement = np.where(cb.pool_multi, figures.maintenance_margin, requirement)
+        return equity, requirement
 
-            def factor_of(pool: int) -> Callable[[str], float]:
-                growth = 1.0 + float(pool_shock[pool])
-                return lambda symbol: growth ** self.betas.get(symbol, self.missing_beta)
-
-            result = with_shocked_collateral(self.batch, result, self.snapshots, factor_of)
-        return result.pool_equity, result.pool_maintenance, result
+    def account_health(self, equity: FloatArray, requirement: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per account, the cross pool's health and the worst pool's (nan: none), as
+        margin.vectorised.evaluate gives them."""
+        batch = self.batch
+        with np.errstate(divide="ignore", invalid="ignore"):
+            health = np.where(self.has_positions & (requirement > 0), equity / requirement, np.nan)
+        cross = np.full(batch.n_accounts, np.nan)
+        cross[batch.pool_account[batch.pool_is_cross]] = health[batch.pool_is_cross]
+        worst = np.full(batch.n_accounts, np.inf)
+        np.minimum.at(worst, batch.pool_account, np.where(np.isnan(health), np.inf, health))
+        worst[np.isinf(worst)] = np.nan
+        return cross, worst
 
     def liquidated(self, pool_shock: FloatArray) -> np.ndarray:
-        equity, requirement, _ = self.pools_at(pool_shock)
+        equity, requirement = self.pools_at(pool_shock)
         return self.has_positions & (equity <= requirement)
 
 
@@ -169,7 +191,8 @@ def correlated_stress(
     n_pools = batch.pool_balance.shape[0]
     scenarios = []
     for shock in shocks:
-        equity, requirement, result = book.pools_at(np.full(n_pools, float(shock)))
+        equity, requirement = book.pools_at(np.full(n_pools, float(shock)))
+        account_health, worst_health = book.account_health(equity, requirement)
         to_survive = np.where(book.has_positions, np.maximum(0.0, requirement - equity), 0.0)
         to_target = None
         if target_health is not None:
@@ -179,8 +202,8 @@ def correlated_stress(
         scenarios.append(
             ShockResult(
                 btc_shock=float(shock),
-                account_health=result.account_health,
-                worst_health=result.account_worst_health,
+                account_health=account_health,
+                worst_health=worst_health,
                 liquidated=np.bincount(batch.pool_account, liquidated, batch.n_accounts) > 0,
                 collateral_to_survive=np.bincount(batch.pool_account, to_survive, batch.n_accounts),
                 collateral_to_target=to_target,

@@ -196,3 +196,32 @@ def test_the_stored_alert_prices_of_multi_collateral_accounts_move_the_collatera
         for level in ("warning", "critical"):
             for side, value in zip(("down", "up"), mine.level_prices(level), strict=True):
                 assert _same(np.array([got[f"{level}_price_{side}"][k]]), np.array([_nan(value)])), (level, side)
+
+
+@settings(SETTINGS, max_examples=max(10, SETTINGS.max_examples // 3))
+@given(
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=3).flatmap(lambda ks: st.tuples(*(_account(k) for k in ks))),
+    st.floats(-0.6, 0.6),
+    st.sampled_from([0.0, 0.5, 1.0, 1.4]),
+)
+def test_a_btc_shock_values_the_collateral_as_the_scalar_engine(
+    docs: tuple[dict[str, Any], ...], shock: float, eth_beta: float
+) -> None:
+    """margin.correlation's scenarios (the vectorised pool totals and shocked collateral)
+    give each account the health margin.collateral gives it with every symbol and every
+    collateral asset moved by (1 + shock) ^ beta."""
+    from margin.collateral import account_figures
+    from margin.correlation import correlated_stress
+
+    betas = {"BTC/USDT:USDT": 1.0, "ETH/USDT:USDT": eth_beta, "SOL/USDT:USDT": 1.2}
+    snapshots = [parse_snapshot(d) for d in docs]
+    (scenario,) = correlated_stress(snapshots, betas, shocks=(shock,)).scenarios
+
+    def factor(symbol: str) -> float:
+        return float((1.0 + shock) ** betas[symbol])
+
+    for a, snap in enumerate(snapshots):
+        cross = pools(snap)[0]
+        figures = account_figures(snap, cross, factor=factor)
+        want = figures.equity / figures.maintenance_margin if cross.indices and figures.maintenance_margin > 0 else None
+        assert _same(np.array([scenario.account_health[a]]), np.array([_nan(want)]))
