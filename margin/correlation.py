@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from margin.collateral_prices import shocked_figures
+from margin.collateral_groups import shocked_figures
 from margin.collateral_vectorised import collateral_batch
 from margin.snapshot import Snapshot
 from margin.vectorised import Batch, batch_from_snapshots, pool_totals
