@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from margin import walk
 from margin.pools import fee_to_close, pools, taker_fee
 from margin.rules import venue_rule
 from margin.snapshot import Snapshot
@@ -240,16 +241,6 @@ def evaluate(batch: Batch) -> BatchResult:
     )
 
 
-def _leg_borders(batch: Batch, rows: IntArray, column: IntArray, up: np.ndarray) -> FloatArray:
-    """Price at which each position leaves its tier (margin.liquidation.leg_border): the
-    next floor going up (+inf if none), this tier's floor going down (-inf if none)."""
-    n_columns = batch.table_floor.shape[1]
-    target = np.where(up, column + 1, column)
-    exists = np.where(up, target < n_columns, column > 0) & ~batch.basis_entry[rows]
-    floor = batch.table_floor[batch.table[rows], np.minimum(target, n_columns - 1)]
-    return np.where(exists, floor / batch.size[rows], np.where(up, np.inf, -np.inf))
-
-
 def _liquidation_prices(
     batch: Batch,
     upnl: FloatArray,
@@ -284,13 +275,16 @@ def _liquidation_prices(
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
     skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, (slope, intercept), health)
-    walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark, health)
-    # a downward walk starts in the tier below for a leg exactly on a tier floor (rare): the
-    # mark's line serves every group without such a leg
-    on_floor = columns_at_mark[1] != columns_at_mark[0]
-    down_line = None if on_floor.any() else (constant, coefficient)
-    down = walk.run(columns_at_mark[1], -1, down_line, skip_down)
-    up = walk.run(columns_at_mark[0], 1, (constant, coefficient), skip_up)
+    legs = _legs(batch)
+    groups = walk.Groups(fixed, side_term, mark, gap_at_mark, health)
+    up = walk.run(legs, groups, walk.start(legs, columns_at_mark[0], slope, intercept, True), 1, skip_up)
+    # a downward walk starts in the tier below for a leg exactly on a tier floor (rare)
+    on_floor = np.flatnonzero(columns_at_mark[1] != columns_at_mark[0])
+    if on_floor.size:
+        slope, intercept = slope.copy(), intercept.copy()
+        below_slope, below_intercept = _requirement_line(batch, on_floor, columns_at_mark[1][on_floor])
+        slope[on_floor], intercept[on_floor] = below_slope * health, below_intercept * health
+    down = walk.run(legs, groups, walk.start(legs, columns_at_mark[1], slope, intercept, False), -1, skip_down)
     at_mark = gap_at_mark == 0.0
     down[at_mark] = mark[at_mark]
     up[at_mark] = mark[at_mark]
@@ -298,6 +292,25 @@ def _liquidation_prices(
     down[~np.isfinite(down) | (down <= 0.0)] = np.nan
     up[~np.isfinite(up) | (up <= 0.0)] = np.nan
     return down, up
+
+
+def _legs(batch: Batch) -> walk.Legs:
+    """The walks' view of the batch: flattened tier tables, rows laid out by hedge group."""
+    n_columns = batch.table_floor.shape[1]
+    return walk.Legs(
+        batch.table * n_columns,
+        batch.size,
+        batch.basis_entry,
+        batch.fee_in_requirement,
+        batch.uses_amount,
+        batch.fee,
+        batch.fee_to_close,
+        batch.table_floor.ravel(),
+        batch.table_rate.ravel(),
+        batch.table_amount.ravel(),
+        n_columns,
+        walk.layout(batch.group, batch.n_groups),
+    )
 
 
 def _table_shapes(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -355,106 +368,6 @@ def _sides_without_root(
     without_amount = np.bincount(group, amount_used, n_groups) == 0
     above = (coefficient >= 0) & (~without_amount | (constant + coefficient * mark >= 0))
     return eligible & (gap_at_zero >= 0), eligible & above
-
-
-@dataclass(frozen=True)
-class _SideWalk:
-    """One side's walk (margin.liquidation._walk) for every hedge group at once. Most groups
-    stop on their first segment; each later step works only on the groups (and their
-    positions) still walking."""
-
-    batch: Batch
-    fixed: FloatArray  # per group: the pool's gap without the group, + -side x size x entry
-    side_term: FloatArray  # per group: sum of side x size
-    mark: FloatArray  # per group
-    gap_at_mark: FloatArray  # per group
-    health: float = 1.0  # the gap is equity - health x requirement
-
-    def line(
-        self, columns: IntArray, groups: IntArray, rows: IntArray, local: IntArray
-    ) -> tuple[FloatArray, FloatArray]:
-        """gap = constant + coefficient x P for `groups`, from their positions `rows`
-        (`local`: each row's index into `groups`)."""
-        slope, intercept = _requirement_line(self.batch, rows, columns[rows])
-        if self.health != 1.0:
-            slope, intercept = slope * self.health, intercept * self.health
-        count = groups.shape[0]
-        constant = self.fixed[groups] - np.bincount(local, intercept, count)
-        return constant, self.side_term[groups] - np.bincount(local, slope, count)
-
-    def run(
-        self,
-        start_columns: IntArray,
-        direction: int,
-        line_at_start: tuple[FloatArray, FloatArray] | None,
-        skip: np.ndarray,
-    ) -> FloatArray:
-        """The first root in `direction` per group (nan: none); groups in `skip` are known to
-        have none. `line_at_start`, when the start columns are the mark's, saves recomputing
-        the first segment's line."""
-        batch, group = self.batch, self.batch.group
-        n_groups = self.mark.shape[0]
-        result = np.full(n_groups, np.nan)
-        columns = start_columns.copy()
-        walks = (self.gap_at_mark != 0.0) & ~skip
-        walking = np.flatnonzero(walks)
-        rows = np.flatnonzero(walks[group])
-        local_of = np.full(n_groups, -1, dtype=np.int64)
-        local_of[walking] = np.arange(walking.size)
-        if line_at_start is not None:
-            constant, coefficient = line_at_start[0][walking], line_at_start[1][walking]
-        else:
-            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
-        price = self.mark.copy()
-        # a leg exactly on a tier floor: where the requirement jumps there, the gap crosses
-        # 0 at the mark itself (margin.liquidation._walk)
-        at_start = (constant + coefficient * price[walking]) * self.gap_at_mark[walking] <= 0
-        if at_start.any():
-            result[walking[at_start]] = price[walking[at_start]]
-            keep = ~at_start
-            local_of[walking] = np.arange(walking.size)
-            rows = rows[keep[local_of[group[rows]]]]
-            walking, constant, coefficient = walking[keep], constant[keep], coefficient[keep]
-        up = direction > 0
-        most_legs = int(np.bincount(group).max()) if group.size else 0
-        for _ in range(batch.table_floor.shape[1] * most_legs + 2):  # as many borders as there are
-            if walking.size == 0:
-                break
-            local_of[walking] = np.arange(walking.size)
-            local = local_of[group[rows]]
-            leg = _leg_borders(batch, rows, columns[rows], np.full(rows.shape[0], up))
-            if up:
-                border = np.full(walking.size, np.inf)  # +inf: no border
-                np.minimum.at(border, local, leg)
-            else:
-                border = np.full(walking.size, -np.inf)
-                np.maximum.at(border, local, leg)
-                border = np.maximum(border, 0.0)
-            here = price[walking]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                root = -constant / coefficient
-            inside = (
-                (coefficient != 0.0)
-                & ((root - here) * direction >= 0)
-                & (np.isinf(border) | ((border - root) * direction >= 0))
-            )
-            result[walking[inside]] = np.where(root[inside] > 0.0, root[inside], np.nan)
-            going_on = ~inside & np.isfinite(border) & (border > 0.0)
-            crossing = going_on[local] & (leg == border[local])
-            columns[rows[crossing]] += direction
-
-            # Step across the border; where the requirement jumps, the gap may cross 0 there.
-            # The line of the new segment is also where the next step starts.
-            walking, border, kept = walking[going_on], border[going_on], going_on[local]
-            rows = rows[kept]
-            local_of[walking] = np.arange(walking.size)
-            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
-            jump = (constant + coefficient * border) * self.gap_at_mark[walking] <= 0
-            result[walking[jump]] = border[jump]
-            price[walking] = border
-            rows = rows[~jump[local_of[group[rows]]]]
-            walking, constant, coefficient = walking[~jump], constant[~jump], coefficient[~jump]
-        return result
 
 
 def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
