@@ -296,18 +296,18 @@ def _liquidation_prices(
 
 def _legs(batch: Batch) -> walk.Legs:
     """The walks' view of the batch: flattened tier tables, rows laid out by hedge group."""
-    n_columns = batch.table_floor.shape[1]
+    n_tables, n_columns = batch.table_floor.shape
+    base = batch.table * n_columns
     return walk.Legs(
-        batch.table * n_columns,
+        base,
+        np.where(batch.uses_amount, base, base + n_tables * n_columns),
         batch.size,
         batch.basis_entry,
-        batch.fee_in_requirement,
-        batch.uses_amount,
-        batch.fee,
+        np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0),
         batch.fee_to_close,
         batch.table_floor.ravel(),
         batch.table_rate.ravel(),
-        batch.table_amount.ravel(),
+        np.concatenate([batch.table_amount.ravel(), np.zeros(n_tables * n_columns)]),
         n_columns,
         walk.layout(batch.group, batch.n_groups),
     )

@@ -21,16 +21,18 @@ IntArray = np.ndarray
 @dataclass(frozen=True)
 class Legs:
     """What the walks need per position (n): offset of its tier table in the flattened
-    tables (table x T + column), size (base units), rule flags, fee rate and fee to close
-    (quote); the flattened tables (floor, rate, amount) of T columns; and `classes`, per
-    class the group ids (w) and the k x w matrix of their rows (n pads a shorter group)."""
+    tables (table x T + column), the same into the amounts (past the end, into zeros, where
+    the venue does not count the amount), size (base units), whether the tier is on entry
+    value, the fee's slope (size x fee where counted, else 0) and the fee to close (quote);
+    the flattened floor and rate (tables x T) and amounts (then as many zeros); T; and
+    `classes`, per class the group ids (w) and the k x w matrix of their rows (n pads a
+    shorter group)."""
 
     base: IntArray
+    amount_base: IntArray
     size: FloatArray
     basis_entry: np.ndarray
-    fee_in_requirement: np.ndarray
-    uses_amount: np.ndarray
-    fee: FloatArray
+    fee_slope: FloatArray
     fee_to_close: FloatArray
     floor: FloatArray
     rate: FloatArray
@@ -49,22 +51,24 @@ def layout(group: IntArray, n_groups: int) -> list[tuple[IntArray, IntArray]]:
     """The classes of `Legs`: every group's rows in their order, padded with n."""
     n = group.shape[0]
     counts = np.bincount(group, minlength=n_groups)
-    order = np.argsort(group, kind="stable")
-    slot = np.empty(n, dtype=np.int64)  # each row's place among its group's rows
-    slot[order] = np.arange(n) - (np.cumsum(counts) - counts)[group[order]]
+    order = np.argsort(group, kind="stable")  # by group, then row (fast: mostly in order)
     width_of = counts.copy()
     big = counts > 8
     if big.any():
         width_of[big] = [_width(int(c)) for c in counts[big]]
-    widths = np.unique(width_of[counts > 0])
-    local = np.empty(n_groups, dtype=np.int64)
+    width_in_order = width_of[group[order]]
     classes = []
-    for k in widths.tolist():
+    widths = np.flatnonzero(np.bincount(width_of[counts > 0])).tolist()
+    for k in widths:
         ids = np.flatnonzero(width_of == k)
-        local[ids] = np.arange(ids.size)
-        rows = np.full((k, ids.size), n, dtype=np.int64)
-        mine = np.arange(n) if widths.size == 1 else np.flatnonzero(width_of[group] == k)
-        rows[slot[mine], local[group[mine]]] = mine
+        mine = order if len(widths) == 1 else order[width_in_order == k]
+        if k <= 8:  # every group of the class has k legs
+            rows = np.ascontiguousarray(mine.reshape(ids.size, k).T)
+        else:
+            legs = counts[ids]
+            slot = np.arange(mine.size) - np.repeat(np.cumsum(legs) - legs, legs)
+            rows = np.full((k, ids.size), n, dtype=np.int64)
+            rows[slot, np.repeat(np.arange(ids.size), legs)] = mine
         classes.append((ids, rows))
     return classes
 
@@ -79,16 +83,22 @@ def leg_borders(legs: Legs, rows: IntArray | slice, column: IntArray, up: bool) 
     return np.where(exists, floor / legs.size[rows], np.inf if up else -np.inf)
 
 
-def _mark_lines(legs: Legs, rows: IntArray, column: IntArray, health: float) -> tuple[FloatArray, FloatArray]:
-    """Requirement line (slope, intercept) of positions on mark value (the only ones that
-    cross borders) in tiers `column`: margin.vectorised._requirement_line's additions."""
+def _crossed(legs: Legs, rows: IntArray, column: IntArray, up: bool, health: float) -> tuple[FloatArray, ...]:
+    """Requirement line (slope, intercept; x health) and next border of positions that have
+    just crossed into tiers `column`: always on mark value (an entry-value tier has no
+    border). The additions of margin.vectorised._requirement_line and leg_borders."""
     at = legs.base[rows] + column
     size = legs.size[rows]
-    slope = size * legs.rate[at] + np.where(legs.fee_in_requirement[rows], size * legs.fee[rows], 0.0)
-    intercept = (0.0 - np.where(legs.uses_amount[rows], legs.amount[at], 0.0)) + legs.fee_to_close[rows]
+    slope = size * legs.rate[at] + legs.fee_slope[rows]
+    intercept = (0.0 - legs.amount[legs.amount_base[rows] + column]) + legs.fee_to_close[rows]
     if health != 1.0:
         slope, intercept = slope * health, intercept * health
-    return slope, intercept
+    if up:
+        last = legs.n_columns - 1
+        border = np.where(column < last, legs.floor[np.minimum(at + 1, at - column + last)] / size, np.inf)
+    else:
+        border = np.where(column > 0, legs.floor[at] / size, -np.inf)
+    return slope, intercept, border
 
 
 @dataclass(frozen=True)
@@ -139,64 +149,108 @@ def run(legs: Legs, groups: Groups, begin: Start, direction: int, skip: np.ndarr
     result = np.full(groups.mark.shape[0], np.nan)
     walks = (groups.gap_at_mark != 0.0) & ~skip
     for ids, rows in legs.classes:
-        _run_class(legs, groups, begin, direction, ids[walks[ids]], rows[:, walks[ids]], result)
+        chosen = walks[ids]
+        walk = _run_single if rows.shape[0] == 1 else _run_class
+        walk(legs, groups, begin, direction, ids[chosen], rows[:, chosen], result)
     return result
 
 
-def _run_class(
-    legs: Legs, groups: Groups, begin: Start, direction: int, ids: IntArray, rows: IntArray, result: FloatArray
-) -> None:
-    """`run` for the groups `ids` of one class (their rows: k x w)."""
-    if ids.size == 0:
-        return
-    up = direction > 0
+def _first_step(
+    groups: Groups, begin: Start, ids: IntArray, rows: IntArray, result: FloatArray
+) -> tuple[FloatArray, ...]:
+    """The walk's start for groups `ids` (rows k x w): each leg's column, line and border,
+    the groups' line, and which go on. A leg exactly on a tier floor: where the requirement
+    jumps there, the gap crosses 0 at the mark itself (margin.liquidation._walk)."""
     column, slope, intercept, leg = begin.column[rows], begin.slope[rows], begin.intercept[rows], begin.border[rows]
     constant = groups.fixed[ids] - _sum(intercept)
     coefficient = groups.side_term[ids] - _sum(slope)
     price = groups.mark[ids]
-    gap_at_mark = groups.gap_at_mark[ids]
-    # a leg exactly on a tier floor: where the requirement jumps there, the gap crosses 0 at
-    # the mark itself (margin.liquidation._walk)
-    alive = ~((constant + coefficient * price) * gap_at_mark <= 0)
+    alive = ~((constant + coefficient * price) * groups.gap_at_mark[ids] <= 0)
     result[ids[~alive]] = price[~alive]
-    for _ in range(legs.n_columns * rows.shape[0] + 2):  # as many borders as there are
-        if up:
-            border = leg.min(axis=0)  # +inf: no border
-        else:
-            border = np.maximum(leg.max(axis=0), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            root = -constant / coefficient
-        inside = (
-            alive
-            & (coefficient != 0.0)
-            & ((root - price) * direction >= 0)
-            & (np.isinf(border) | ((border - root) * direction >= 0))
-        )
+    return column, slope, intercept, leg, constant, coefficient, price, alive
+
+
+def _roots(
+    direction: int, constant: FloatArray, coefficient: FloatArray, price: FloatArray, border: FloatArray
+) -> tuple[FloatArray, np.ndarray]:
+    """Each group's root and whether it lies on its segment from `price` to `border`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = -constant / coefficient
+    inside = (
+        (coefficient != 0.0)
+        & ((root - price) * direction >= 0)
+        & (np.isinf(border) | ((border - root) * direction >= 0))
+    )
+    return root, inside
+
+
+def _run_single(
+    legs: Legs, groups: Groups, begin: Start, direction: int, ids: IntArray, rows: IntArray, result: FloatArray
+) -> None:
+    """`run` for single-leg groups: every step, every group still walking crosses."""
+    if ids.size == 0:
+        return
+    up = direction > 0
+    column, _, _, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
+    column, row, border, gap_at_mark = column[0], rows[0], leg[0], groups.gap_at_mark[ids]
+    for _ in range(legs.n_columns + 2):  # as many borders as there are
+        if not up:
+            border = np.maximum(border, 0.0)
+        root, inside = _roots(direction, constant, coefficient, price, border)
+        inside &= alive
         found = root[inside]
         result[ids[inside]] = np.where(found > 0.0, found, np.nan)
         going_on = np.flatnonzero(alive & ~inside & np.isfinite(border) & (border > 0.0))
         if going_on.size == 0:
             return
-        if going_on.size < ids.size:
-            ids, rows, border, gap_at_mark = ids[going_on], rows[:, going_on], border[going_on], gap_at_mark[going_on]
-            column, slope, intercept, leg = (
-                column[:, going_on],
-                slope[:, going_on],
-                intercept[:, going_on],
-                leg[:, going_on],
-            )
+        ids, row, border, gap_at_mark = ids[going_on], row[going_on], border[going_on], gap_at_mark[going_on]
+        column = column[going_on] + direction
+        slope, intercept, next_border = _crossed(legs, row, column, up, groups.health)
+        constant = groups.fixed[ids] - intercept
+        coefficient = groups.side_term[ids] - slope
+        jump = (constant + coefficient * border) * gap_at_mark <= 0
+        result[ids[jump]] = border[jump]
+        price, border, alive = border, next_border, ~jump
+
+
+def _run_class(
+    legs: Legs, groups: Groups, begin: Start, direction: int, ids: IntArray, rows: IntArray, result: FloatArray
+) -> None:
+    """`run` for the groups `ids` of one class (their rows: k x w). Groups that stop stay in
+    the arrays (their border nan: nothing crosses) until they are a good share of them."""
+    if ids.size == 0:
+        return
+    up = direction > 0
+    column, slope, intercept, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
+    gap_at_mark, fixed, side_term = groups.gap_at_mark[ids], groups.fixed[ids], groups.side_term[ids]
+    for _ in range(legs.n_columns * rows.shape[0] + 2):  # as many borders as there are
+        border = leg.min(axis=0) if up else np.maximum(leg.max(axis=0), 0.0)  # up: +inf, no border
+        root, inside = _roots(direction, constant, coefficient, price, border)
+        inside &= alive
+        found = root[inside]
+        result[ids[inside]] = np.where(found > 0.0, found, np.nan)
+        going_on = alive & ~inside & np.isfinite(border) & (border > 0.0)
+        count = np.count_nonzero(going_on)
+        if count == 0:
+            return
+        if count < 0.6 * ids.size:
+            keep = np.flatnonzero(going_on)
+            ids, rows, border, gap_at_mark = ids[keep], rows[:, keep], border[keep], gap_at_mark[keep]
+            fixed, side_term = fixed[keep], side_term[keep]
+            column, slope, intercept, leg = column[:, keep], slope[:, keep], intercept[:, keep], leg[:, keep]
+            going_on = np.ones(keep.size, dtype=bool)
+        else:
+            border[~going_on] = np.nan
 
         # Step across the border; where the requirement jumps, the gap may cross 0 there.
         # The line of the new segment is also where the next step starts.
         crossing = np.nonzero(leg == border)
-        moved = rows[crossing]
         to = column[crossing] + direction
         column[crossing] = to
-        slope[crossing], intercept[crossing] = _mark_lines(legs, moved, to, groups.health)
-        leg[crossing] = leg_borders(legs, moved, to, up)
-        constant = groups.fixed[ids] - _sum(intercept)
-        coefficient = groups.side_term[ids] - _sum(slope)
+        slope[crossing], intercept[crossing], leg[crossing] = _crossed(legs, rows[crossing], to, up, groups.health)
+        constant = fixed - _sum(intercept)
+        coefficient = side_term - _sum(slope)
         jump = (constant + coefficient * border) * gap_at_mark <= 0
         result[ids[jump]] = border[jump]
         price = border
-        alive = ~jump
+        alive = going_on & ~jump
