@@ -94,21 +94,22 @@ def _columns(batch: Batch, price: FloatArray) -> tuple[IntArray, IntArray]:
     just below it (the segment a downward walk from exactly a tier floor enters)."""
     entry_basis = batch.basis_entry
     notional = batch.size * np.where(entry_basis, batch.entry, np.maximum(price, 0.0))
-    count = np.zeros(notional.shape[0], dtype=np.int64)
-    for column in range(batch.table_floor.shape[1]):  # T passes over n beat one n x T array
-        count += batch.table_floor[batch.table, column] <= notional
-    at_or_below = np.maximum(count - 1, 0)
+    n_columns = batch.table_floor.shape[1]
+    count: IntArray = np.zeros(notional.shape[0], dtype=np.uint8 if n_columns < 256 else np.int64)
+    for column in range(n_columns):  # T passes over n, each a gather from T floors, beat n x T
+        np.add(count, np.take(np.ascontiguousarray(batch.table_floor[:, column]), batch.table) <= notional, out=count)
+    at_or_below = np.maximum(count.astype(np.int64) - 1, 0)
     # floors are distinct: only a notional exactly on its tier's floor has a lower segment
-    on_floor = (batch.table_floor[batch.table, at_or_below] == notional) & ~entry_basis
+    on_floor = (batch.table_floor.ravel()[batch.table * n_columns + at_or_below] == notional) & ~entry_basis
     return at_or_below, np.maximum(at_or_below - on_floor, 0)
 
 
 def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) -> tuple[FloatArray, FloatArray]:
     """Requirement of the positions `rows` in tiers `column`: slope x price + intercept
     (margin.pools.requirement_line)."""
-    table = batch.table[rows]
-    rate = batch.table_rate[table, column]
-    amount = batch.table_amount[table, column]
+    at = batch.table[rows] * batch.table_rate.shape[1] + column  # into the flattened tables
+    rate = batch.table_rate.ravel()[at]
+    amount = batch.table_amount.ravel()[at]
     size = batch.size[rows]
     entry_basis = batch.basis_entry[rows]
     slope = np.where(entry_basis, 0.0, size * rate)
@@ -274,8 +275,11 @@ def _liquidation_prices(
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
-    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, (slope, intercept), health)
-    legs = _legs(batch)
+    # size x fee where the venue counts the fee in the requirement (quote per unit of price)
+    fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
+    lines = (slope, intercept)
+    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, lines, fee_slope, health)
+    legs = _legs(batch, fee_slope)
     groups = walk.Groups(fixed, side_term, mark, gap_at_mark, health)
     up = walk.run(legs, groups, walk.start(legs, columns_at_mark[0], slope, intercept, True), 1, skip_up)
     # a downward walk starts in the tier below for a leg exactly on a tier floor (rare)
@@ -294,22 +298,18 @@ def _liquidation_prices(
     return down, up
 
 
-def _legs(batch: Batch) -> walk.Legs:
+def _legs(batch: Batch, fee_slope: FloatArray) -> walk.Legs:
     """The walks' view of the batch: flattened tier tables, rows laid out by hedge group."""
-    n_tables, n_columns = batch.table_floor.shape
-    base = batch.table * n_columns
-    return walk.Legs(
-        base,
-        np.where(batch.uses_amount, base, base + n_tables * n_columns),
+    return walk.legs(
+        batch.table,
+        batch.uses_amount,
         batch.size,
         batch.basis_entry,
-        np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0),
+        fee_slope,
         batch.fee_to_close,
-        batch.table_floor.ravel(),
-        batch.table_rate.ravel(),
-        np.concatenate([batch.table_amount.ravel(), np.zeros(n_tables * n_columns)]),
-        n_columns,
-        walk.layout(batch.group, batch.n_groups),
+        (batch.table_floor, batch.table_rate, batch.table_amount),
+        batch.group,
+        batch.n_groups,
     )
 
 
@@ -335,34 +335,29 @@ def _sides_without_root(
     mark: FloatArray,
     gap_at_mark: FloatArray,
     line_at_mark: tuple[FloatArray, FloatArray],
+    fee_slope: FloatArray,
     health: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group, the sides ruled out without a walk: margin.liquidation._sides_without_root
     for every group at once. A tier on entry value does not move with the price; on mark
     value the tier at 0 is the first and far up the last, so the lines there are gathers."""
-    group, n_groups = batch.group, gap_at_mark.shape[0]
+    group, n_groups, table = batch.group, gap_at_mark.shape[0], batch.table
     rising, continuous = _table_shapes(batch)
-    row_ok = rising[batch.table] & (continuous[batch.table] | ~batch.uses_amount)
-    eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
+    row_bad = np.take(~rising, table) | (np.take(~continuous, table) & batch.uses_amount)
+    eligible = (np.bincount(group, row_bad, n_groups) == 0) & (gap_at_mark > 0)
     slope_at_mark, intercept_at_mark = line_at_mark
     entry, amount_used = batch.basis_entry, batch.uses_amount
     # the fee to close (Bybit's, on the bankruptcy price) is a constant of every line
     close = batch.fee_to_close
-    intercept_at_zero = np.where(
-        entry, intercept_at_mark, health * (np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0) + close)
-    )
+    at_zero = np.take(-batch.table_amount[:, 0], table)
+    intercept_at_zero = np.where(entry, intercept_at_mark, health * (np.where(amount_used, at_zero, 0.0) + close))
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
+    tables = np.arange(batch.table_floor.shape[0])
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
-    table_last = last[batch.table]
-    fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
-    slope_far_up = np.where(
-        entry, slope_at_mark, health * (batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
-    )
-    intercept_far_up = np.where(
-        entry,
-        intercept_at_mark,
-        health * (np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0) + close),
-    )
+    rate_far_up = np.take(batch.table_rate[tables, last], table)
+    amount_far_up = np.take(-batch.table_amount[tables, last], table)
+    slope_far_up = np.where(entry, slope_at_mark, health * (batch.size * rate_far_up + fee_slope))
+    intercept_far_up = np.where(entry, intercept_at_mark, health * (np.where(amount_used, amount_far_up, 0.0) + close))
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)
     without_amount = np.bincount(group, amount_used, n_groups) == 0

@@ -21,24 +21,60 @@ IntArray = np.ndarray
 @dataclass(frozen=True)
 class Legs:
     """What the walks need per position (n): offset of its tier table in the flattened
-    tables (table x T + column), the same into the amounts (past the end, into zeros, where
-    the venue does not count the amount), size (base units), whether the tier is on entry
-    value, the fee's slope (size x fee where counted, else 0) and the fee to close (quote);
-    the flattened floor and rate (tables x T) and amounts (then as many zeros); T; and
-    `classes`, per class the group ids (w) and the k x w matrix of their rows (n pads a
+    tables (`tables`), size (base units), whether its tier is on entry value, the fee's
+    slope (size x fee where counted, else 0) and the fee to close (quote); T; the tables;
+    and `classes`, per class the group ids (w) and the k x w matrix of their rows (n pads a
     shorter group)."""
 
     base: IntArray
-    amount_base: IntArray
     size: FloatArray
     basis_entry: np.ndarray
     fee_slope: FloatArray
     fee_to_close: FloatArray
-    floor: FloatArray
+    n_columns: int
+    tables: Tables
+    classes: list[tuple[IntArray, IntArray]]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The tier tables flattened (table x T + column) for one gather per leg and quantity:
+    the rate, the amount, the border up (the next tier's floor, +inf past the last) and the
+    border down (the tier's own floor, -inf for the first); twice, the second copy with
+    the amounts 0 for the positions whose venue does not count them."""
+
     rate: FloatArray
     amount: FloatArray
-    n_columns: int
-    classes: list[tuple[IntArray, IntArray]]
+    border_up: FloatArray
+    border_down: FloatArray
+
+
+def legs(
+    table: IntArray,
+    uses_amount: np.ndarray,
+    size: FloatArray,
+    basis_entry: np.ndarray,
+    fee_slope: FloatArray,
+    fee_to_close: FloatArray,
+    tier_tables: tuple[FloatArray, FloatArray, FloatArray],
+    group: IntArray,
+    n_groups: int,
+) -> Legs:
+    """`Legs` from per-position arrays and the tables' floor, rate and amount (tables x T)."""
+    floor, rate, amount = tier_tables
+    n_tables, n_columns = floor.shape
+    up = np.full_like(floor, np.inf)
+    up[:, :-1] = floor[:, 1:]
+    down = floor.copy()
+    down[:, 0] = -np.inf
+    flat = Tables(
+        np.tile(rate.ravel(), 2),
+        np.concatenate([amount.ravel(), np.zeros(amount.size)]),
+        np.tile(up.ravel(), 2),
+        np.tile(down.ravel(), 2),
+    )
+    base = table * n_columns + np.where(uses_amount, 0, n_tables * n_columns)
+    return Legs(base, size, basis_entry, fee_slope, fee_to_close, n_columns, flat, layout(group, n_groups))
 
 
 def _width(legs: int) -> int:
@@ -73,31 +109,17 @@ def layout(group: IntArray, n_groups: int) -> list[tuple[IntArray, IntArray]]:
     return classes
 
 
-def leg_borders(legs: Legs, rows: IntArray | slice, column: IntArray, up: bool) -> FloatArray:
-    """Price at which each position leaves its tier (margin.liquidation.leg_border): the
-    next floor going up (+inf if none), this tier's floor going down (-inf if none)."""
-    last = legs.n_columns - 1
-    target = column + 1 if up else column
-    exists = (target <= last if up else column > 0) & ~legs.basis_entry[rows]
-    floor = legs.floor[legs.base[rows] + np.minimum(target, last)]
-    return np.where(exists, floor / legs.size[rows], np.inf if up else -np.inf)
-
-
 def _crossed(legs: Legs, rows: IntArray, column: IntArray, up: bool, health: float) -> tuple[FloatArray, ...]:
     """Requirement line (slope, intercept; x health) and next border of positions that have
     just crossed into tiers `column`: always on mark value (an entry-value tier has no
-    border). The additions of margin.vectorised._requirement_line and leg_borders."""
+    border). The additions of margin.vectorised._requirement_line and leg_border."""
     at = legs.base[rows] + column
     size = legs.size[rows]
-    slope = size * legs.rate[at] + legs.fee_slope[rows]
-    intercept = (0.0 - legs.amount[legs.amount_base[rows] + column]) + legs.fee_to_close[rows]
+    slope = size * legs.tables.rate[at] + legs.fee_slope[rows]
+    intercept = (0.0 - legs.tables.amount[at]) + legs.fee_to_close[rows]
     if health != 1.0:
         slope, intercept = slope * health, intercept * health
-    if up:
-        last = legs.n_columns - 1
-        border = np.where(column < last, legs.floor[np.minimum(at + 1, at - column + last)] / size, np.inf)
-    else:
-        border = np.where(column > 0, legs.floor[at] / size, -np.inf)
+    border = (legs.tables.border_up if up else legs.tables.border_down)[at] / size
     return slope, intercept, border
 
 
@@ -113,14 +135,16 @@ class Start:
 
 
 def start(legs: Legs, column: IntArray, slope: FloatArray, intercept: FloatArray, up: bool) -> Start:
-    """A side's `Start` from every position's column and line (the pad: no line, no border)."""
-    border = leg_borders(legs, slice(None), column, up)
-    return Start(
-        np.append(column, 0),
-        np.append(slope, 0.0),
-        np.append(intercept, 0.0),
-        np.append(border, np.inf if up else -np.inf),
-    )
+    """A side's `Start` from every position's column and line (the pad: no line, no border).
+    The border: margin.liquidation.leg_border, the next floor going up (+inf if none), this
+    tier's floor going down (-inf if none; none on entry value)."""
+    n = column.shape[0]
+    none = np.inf if up else -np.inf
+    border = np.empty(n + 1)
+    np.divide((legs.tables.border_up if up else legs.tables.border_down)[legs.base + column], legs.size, out=border[:n])
+    border[:n][legs.basis_entry] = none
+    border[n] = none
+    return Start(np.append(column, 0), np.append(slope, 0.0), np.append(intercept, 0.0), border)
 
 
 @dataclass(frozen=True)
@@ -168,6 +192,15 @@ def _first_step(
     alive = ~((constant + coefficient * price) * groups.gap_at_mark[ids] <= 0)
     result[ids[~alive]] = price[~alive]
     return column, slope, intercept, leg, constant, coefficient, price, alive
+
+
+def _nearest(leg: FloatArray, up: bool) -> FloatArray:
+    """Each group's next border: the nearest of its legs' (+inf: none up; 0: none down)."""
+    border = leg[0].copy() if up else np.maximum(leg[0], 0.0)
+    pick = np.minimum if up else np.maximum
+    for i in range(1, leg.shape[0]):
+        pick(border, leg[i], out=border)
+    return border
 
 
 def _roots(
@@ -224,7 +257,7 @@ def _run_class(
     column, slope, intercept, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
     gap_at_mark, fixed, side_term = groups.gap_at_mark[ids], groups.fixed[ids], groups.side_term[ids]
     for _ in range(legs.n_columns * rows.shape[0] + 2):  # as many borders as there are
-        border = leg.min(axis=0) if up else np.maximum(leg.max(axis=0), 0.0)  # up: +inf, no border
+        border = _nearest(leg, up)
         root, inside = _roots(direction, constant, coefficient, price, border)
         inside &= alive
         found = root[inside]
@@ -244,10 +277,13 @@ def _run_class(
 
         # Step across the border; where the requirement jumps, the gap may cross 0 there.
         # The line of the new segment is also where the next step starts.
-        crossing = np.nonzero(leg == border)
-        to = column[crossing] + direction
-        column[crossing] = to
-        slope[crossing], intercept[crossing], leg[crossing] = _crossed(legs, rows[crossing], to, up, groups.health)
+        crossing = np.flatnonzero(leg == border)  # into the k x w arrays, flattened
+        to = column.take(crossing) + direction
+        column.put(crossing, to)
+        crossed_slope, crossed_intercept, crossed_border = _crossed(legs, rows.take(crossing), to, up, groups.health)
+        slope.put(crossing, crossed_slope)
+        intercept.put(crossing, crossed_intercept)
+        leg.put(crossing, crossed_border)
         constant = fixed - _sum(intercept)
         coefficient = side_term - _sum(slope)
         jump = (constant + coefficient * border) * gap_at_mark <= 0
