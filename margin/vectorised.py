@@ -146,12 +146,16 @@ def _from_twin(batch: Batch, twin_mark: FloatArray, down: FloatArray, up: FloatA
     inv = batch.inverse
     if inv is None or not inv.any():
         return down, up
+    rows = np.flatnonzero(inv)
 
     def back(u: FloatArray) -> FloatArray:
+        u = u[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(u == twin_mark, batch.mark, 1.0 / u)
+            return np.where(u == twin_mark[rows], batch.mark[rows], 1.0 / u)
 
-    return np.where(inv, back(up), down), np.where(inv, back(down), up)
+    real_down, real_up = down.copy(), up.copy()
+    real_down[rows], real_up[rows] = back(up), back(down)
+    return real_down, real_up
 
 
 def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -207,14 +211,22 @@ def evaluate(batch: Batch) -> BatchResult:
 
     down, up = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
     down, up = _from_twin(real, batch.mark, down, up)
-    down[~np.isfinite(down) | (down <= 0.0)] = np.nan
-    up[~np.isfinite(up) | (up <= 0.0)] = np.nan
+    if real.inverse is not None:  # the other rows' prices are finite and positive or nan
+        for prices in (down, up):
+            inverse = prices[real.inverse]
+            prices[real.inverse] = np.where(np.isfinite(inverse) & (inverse > 0.0), inverse, np.nan)
     mark = real.mark
     # the nearest side; a tie goes down, as in margin.liquidation.Liquidation.side
-    to_down = np.where(np.isnan(down), np.inf, mark - down)
-    to_up = np.where(np.isnan(up), np.inf, up - mark)
-    side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
-    liq = np.where(side < 0, down, np.where(side > 0, up, np.nan))
+    to_down = mark - down
+    to_down[np.isnan(down)] = np.inf
+    to_up = up - mark
+    to_up[np.isnan(up)] = np.inf
+    nearer_down = to_down <= to_up
+    neither = np.isinf(to_down) & np.isinf(to_up)
+    side = np.where(nearer_down, np.int8(-1), np.int8(1))
+    side[neither] = 0
+    liq = np.where(nearer_down, down, up)
+    liq[neither] = np.nan
     healthy = (pool_equity >= pool_req)[batch.pool]
     gap = np.abs(mark - liq) / mark
     distance = np.where(healthy, gap, -gap)
@@ -232,7 +244,7 @@ def evaluate(batch: Batch) -> BatchResult:
         down,
         up,
         liq,
-        side.astype(np.int8),
+        side,
         distance,
         pool_equity,
         pool_req,
@@ -281,21 +293,25 @@ def _liquidation_prices(
     skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, lines, fee_slope, health)
     legs = _legs(batch, fee_slope)
     groups = walk.Groups(fixed, side_term, mark, gap_at_mark, health)
-    up = walk.run(legs, groups, walk.start(legs, columns_at_mark[0], slope, intercept, True), 1, skip_up)
+    begin = walk.start(legs, columns_at_mark[0], lines, (constant, coefficient), True)
+    up = walk.run(legs, groups, begin, 1, skip_up)
     # a downward walk starts in the tier below for a leg exactly on a tier floor (rare)
     on_floor = np.flatnonzero(columns_at_mark[1] != columns_at_mark[0])
     if on_floor.size:
         slope, intercept = slope.copy(), intercept.copy()
         below_slope, below_intercept = _requirement_line(batch, on_floor, columns_at_mark[1][on_floor])
         slope[on_floor], intercept[on_floor] = below_slope * health, below_intercept * health
-    down = walk.run(legs, groups, walk.start(legs, columns_at_mark[1], slope, intercept, False), -1, skip_down)
+        lines = (slope, intercept)
+        constant = fixed - np.bincount(group, intercept, n_groups)
+        coefficient = side_term - np.bincount(group, slope, n_groups)
+    begin = walk.start(legs, columns_at_mark[1], lines, (constant, coefficient), False)
+    down = walk.run(legs, groups, begin, -1, skip_down)
     at_mark = gap_at_mark == 0.0
     down[at_mark] = mark[at_mark]
     up[at_mark] = mark[at_mark]
-    down, up = down[group], up[group]
     down[~np.isfinite(down) | (down <= 0.0)] = np.nan
     up[~np.isfinite(up) | (up <= 0.0)] = np.nan
-    return down, up
+    return down[group], up[group]
 
 
 def _legs(batch: Batch, fee_slope: FloatArray) -> walk.Legs:

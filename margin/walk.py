@@ -92,12 +92,17 @@ def layout(group: IntArray, n_groups: int) -> list[tuple[IntArray, IntArray]]:
     big = counts > 8
     if big.any():
         width_of[big] = [_width(int(c)) for c in counts[big]]
-    width_in_order = width_of[group[order]]
+    widths = np.flatnonzero(np.bincount(width_of[counts > 0]))
+    if widths.size > 1:  # then by class (a radix sort on a small key)
+        class_of = np.zeros(widths[-1] + 1, dtype=np.uint8 if widths.size < 256 else np.int64)
+        class_of[widths] = np.arange(widths.size)
+        order = order[np.argsort(class_of[width_of][group[order]], kind="stable")]
     classes = []
-    widths = np.flatnonzero(np.bincount(width_of[counts > 0])).tolist()
-    for k in widths:
+    end = 0
+    for k in widths.tolist():
         ids = np.flatnonzero(width_of == k)
-        mine = order if len(widths) == 1 else order[width_in_order == k]
+        begin, end = end, end + int(counts[ids].sum())
+        mine = order[begin:end]
         if k <= 8:  # every group of the class has k legs
             rows = np.ascontiguousarray(mine.reshape(ids.size, k).T)
         else:
@@ -125,26 +130,33 @@ def _crossed(legs: Legs, rows: IntArray, column: IntArray, up: bool, health: flo
 
 @dataclass(frozen=True)
 class Start:
-    """Where one side's walk starts, per position (n + 1, the last a pad): tier column, the
-    requirement line there (x health) and the border to the next segment."""
+    """Where one side's walk starts: per position (n + 1, the last a pad) the tier column,
+    the requirement line there (x health) and the border to the next segment; per group
+    the gap's line there, constant + coefficient x price."""
 
     column: IntArray
     slope: FloatArray
     intercept: FloatArray
     border: FloatArray
+    constant: FloatArray
+    coefficient: FloatArray
 
 
-def start(legs: Legs, column: IntArray, slope: FloatArray, intercept: FloatArray, up: bool) -> Start:
-    """A side's `Start` from every position's column and line (the pad: no line, no border).
-    The border: margin.liquidation.leg_border, the next floor going up (+inf if none), this
-    tier's floor going down (-inf if none; none on entry value)."""
+def start(
+    legs: Legs, column: IntArray, lines: tuple[FloatArray, FloatArray], gap: tuple[FloatArray, FloatArray], up: bool
+) -> Start:
+    """A side's `Start` from every position's column and line (slope, intercept) and every
+    group's gap line (the pad: no line, no border). The border: margin.liquidation.
+    leg_border, the next floor going up (+inf if none), this tier's floor going down (-inf
+    if none; none on entry value)."""
     n = column.shape[0]
     none = np.inf if up else -np.inf
     border = np.empty(n + 1)
     np.divide((legs.tables.border_up if up else legs.tables.border_down)[legs.base + column], legs.size, out=border[:n])
     border[:n][legs.basis_entry] = none
     border[n] = none
-    return Start(np.append(column, 0), np.append(slope, 0.0), np.append(intercept, 0.0), border)
+    slope, intercept = np.append(lines[0], 0.0), np.append(lines[1], 0.0)
+    return Start(np.append(column, 0), slope, intercept, border, gap[0], gap[1])
 
 
 @dataclass(frozen=True)
@@ -182,16 +194,13 @@ def run(legs: Legs, groups: Groups, begin: Start, direction: int, skip: np.ndarr
 def _first_step(
     groups: Groups, begin: Start, ids: IntArray, rows: IntArray, result: FloatArray
 ) -> tuple[FloatArray, ...]:
-    """The walk's start for groups `ids` (rows k x w): each leg's column, line and border,
-    the groups' line, and which go on. A leg exactly on a tier floor: where the requirement
+    """The walk's start for groups `ids` (rows k x w): each leg's column and border, the
+    groups' line, and which go on. A leg exactly on a tier floor: where the requirement
     jumps there, the gap crosses 0 at the mark itself (margin.liquidation._walk)."""
-    column, slope, intercept, leg = begin.column[rows], begin.slope[rows], begin.intercept[rows], begin.border[rows]
-    constant = groups.fixed[ids] - _sum(intercept)
-    coefficient = groups.side_term[ids] - _sum(slope)
-    price = groups.mark[ids]
+    constant, coefficient, price = begin.constant[ids], begin.coefficient[ids], groups.mark[ids]
     alive = ~((constant + coefficient * price) * groups.gap_at_mark[ids] <= 0)
     result[ids[~alive]] = price[~alive]
-    return column, slope, intercept, leg, constant, coefficient, price, alive
+    return begin.column[rows], begin.border[rows], constant, coefficient, price, alive
 
 
 def _nearest(leg: FloatArray, up: bool) -> FloatArray:
@@ -224,7 +233,7 @@ def _run_single(
     if ids.size == 0:
         return
     up = direction > 0
-    column, _, _, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
+    column, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
     column, row, border, gap_at_mark = column[0], rows[0], leg[0], groups.gap_at_mark[ids]
     for _ in range(legs.n_columns + 2):  # as many borders as there are
         if not up:
@@ -254,7 +263,8 @@ def _run_class(
     if ids.size == 0:
         return
     up = direction > 0
-    column, slope, intercept, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
+    column, leg, constant, coefficient, price, alive = _first_step(groups, begin, ids, rows, result)
+    slope, intercept = begin.slope[rows], begin.intercept[rows]
     gap_at_mark, fixed, side_term = groups.gap_at_mark[ids], groups.fixed[ids], groups.side_term[ids]
     for _ in range(legs.n_columns * rows.shape[0] + 2):  # as many borders as there are
         border = _nearest(leg, up)
