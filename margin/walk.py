@@ -106,10 +106,10 @@ def layout(group: IntArray, n_groups: int) -> list[tuple[IntArray, IntArray]]:
         if k <= 8:  # every group of the class has k legs
             rows = np.ascontiguousarray(mine.reshape(ids.size, k).T)
         else:
-            legs = counts[ids]
-            slot = np.arange(mine.size) - np.repeat(np.cumsum(legs) - legs, legs)
+            sizes = counts[ids]
+            slot = np.arange(mine.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # place in its group
             rows = np.full((k, ids.size), n, dtype=np.int64)
-            rows[slot, np.repeat(np.arange(ids.size), legs)] = mine
+            rows[slot, np.repeat(np.arange(ids.size), sizes)] = mine
         classes.append((ids, rows))
     return classes
 
