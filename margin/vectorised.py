@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from margin import walk
 from margin.pools import fee_to_close, pools, taker_fee
 from margin.rules import venue_rule
 from margin.snapshot import Snapshot
@@ -93,21 +94,22 @@ def _columns(batch: Batch, price: FloatArray) -> tuple[IntArray, IntArray]:
     just below it (the segment a downward walk from exactly a tier floor enters)."""
     entry_basis = batch.basis_entry
     notional = batch.size * np.where(entry_basis, batch.entry, np.maximum(price, 0.0))
-    count = np.zeros(notional.shape[0], dtype=np.int64)
-    for column in range(batch.table_floor.shape[1]):  # T passes over n beat one n x T array
-        count += batch.table_floor[batch.table, column] <= notional
-    at_or_below = np.maximum(count - 1, 0)
+    n_columns = batch.table_floor.shape[1]
+    count: IntArray = np.zeros(notional.shape[0], dtype=np.uint8 if n_columns < 256 else np.int64)
+    for column in range(n_columns):  # T passes over n, each a gather from T floors, beat n x T
+        np.add(count, np.take(np.ascontiguousarray(batch.table_floor[:, column]), batch.table) <= notional, out=count)
+    at_or_below = np.maximum(count.astype(np.int64) - 1, 0)
     # floors are distinct: only a notional exactly on its tier's floor has a lower segment
-    on_floor = (batch.table_floor[batch.table, at_or_below] == notional) & ~entry_basis
+    on_floor = (batch.table_floor.ravel()[batch.table * n_columns + at_or_below] == notional) & ~entry_basis
     return at_or_below, np.maximum(at_or_below - on_floor, 0)
 
 
 def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) -> tuple[FloatArray, FloatArray]:
     """Requirement of the positions `rows` in tiers `column`: slope x price + intercept
     (margin.pools.requirement_line)."""
-    table = batch.table[rows]
-    rate = batch.table_rate[table, column]
-    amount = batch.table_amount[table, column]
+    at = batch.table[rows] * batch.table_rate.shape[1] + column  # into the flattened tables
+    rate = batch.table_rate.ravel()[at]
+    amount = batch.table_amount.ravel()[at]
     size = batch.size[rows]
     entry_basis = batch.basis_entry[rows]
     slope = np.where(entry_basis, 0.0, size * rate)
@@ -144,12 +146,16 @@ def _from_twin(batch: Batch, twin_mark: FloatArray, down: FloatArray, up: FloatA
     inv = batch.inverse
     if inv is None or not inv.any():
         return down, up
+    rows = np.flatnonzero(inv)
 
     def back(u: FloatArray) -> FloatArray:
+        u = u[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(u == twin_mark, batch.mark, 1.0 / u)
+            return np.where(u == twin_mark[rows], batch.mark[rows], 1.0 / u)
 
-    return np.where(inv, back(up), down), np.where(inv, back(down), up)
+    real_down, real_up = down.copy(), up.copy()
+    real_down[rows], real_up[rows] = back(up), back(down)
+    return real_down, real_up
 
 
 def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -205,14 +211,22 @@ def evaluate(batch: Batch) -> BatchResult:
 
     down, up = _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req)
     down, up = _from_twin(real, batch.mark, down, up)
-    down[~np.isfinite(down) | (down <= 0.0)] = np.nan
-    up[~np.isfinite(up) | (up <= 0.0)] = np.nan
+    if real.inverse is not None:  # the other rows' prices are finite and positive or nan
+        for prices in (down, up):
+            inverse = prices[real.inverse]
+            prices[real.inverse] = np.where(np.isfinite(inverse) & (inverse > 0.0), inverse, np.nan)
     mark = real.mark
     # the nearest side; a tie goes down, as in margin.liquidation.Liquidation.side
-    to_down = np.where(np.isnan(down), np.inf, mark - down)
-    to_up = np.where(np.isnan(up), np.inf, up - mark)
-    side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
-    liq = np.where(side < 0, down, np.where(side > 0, up, np.nan))
+    to_down = mark - down
+    to_down[np.isnan(down)] = np.inf
+    to_up = up - mark
+    to_up[np.isnan(up)] = np.inf
+    nearer_down = to_down <= to_up
+    neither = np.isinf(to_down) & np.isinf(to_up)
+    side = np.where(nearer_down, np.int8(-1), np.int8(1))
+    side[neither] = 0
+    liq = np.where(nearer_down, down, up)
+    liq[neither] = np.nan
     healthy = (pool_equity >= pool_req)[batch.pool]
     gap = np.abs(mark - liq) / mark
     distance = np.where(healthy, gap, -gap)
@@ -230,7 +244,7 @@ def evaluate(batch: Batch) -> BatchResult:
         down,
         up,
         liq,
-        side.astype(np.int8),
+        side,
         distance,
         pool_equity,
         pool_req,
@@ -238,16 +252,6 @@ def evaluate(batch: Batch) -> BatchResult:
         account_health,
         worst,
     )
-
-
-def _leg_borders(batch: Batch, rows: IntArray, column: IntArray, up: np.ndarray) -> FloatArray:
-    """Price at which each position leaves its tier (margin.liquidation.leg_border): the
-    next floor going up (+inf if none), this tier's floor going down (-inf if none)."""
-    n_columns = batch.table_floor.shape[1]
-    target = np.where(up, column + 1, column)
-    exists = np.where(up, target < n_columns, column > 0) & ~batch.basis_entry[rows]
-    floor = batch.table_floor[batch.table[rows], np.minimum(target, n_columns - 1)]
-    return np.where(exists, floor / batch.size[rows], np.where(up, np.inf, -np.inf))
 
 
 def _liquidation_prices(
@@ -283,21 +287,46 @@ def _liquidation_prices(
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
     gap_at_mark = constant + coefficient * mark
-    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, (slope, intercept), health)
-    walk = _SideWalk(batch, fixed, side_term, mark, gap_at_mark, health)
-    # a downward walk starts in the tier below for a leg exactly on a tier floor (rare): the
-    # mark's line serves every group without such a leg
-    on_floor = columns_at_mark[1] != columns_at_mark[0]
-    down_line = None if on_floor.any() else (constant, coefficient)
-    down = walk.run(columns_at_mark[1], -1, down_line, skip_down)
-    up = walk.run(columns_at_mark[0], 1, (constant, coefficient), skip_up)
+    # size x fee where the venue counts the fee in the requirement (quote per unit of price)
+    fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
+    lines = (slope, intercept)
+    skip_down, skip_up = _sides_without_root(batch, fixed, side_term, mark, gap_at_mark, lines, fee_slope, health)
+    legs = _legs(batch, fee_slope)
+    groups = walk.Groups(fixed, side_term, mark, gap_at_mark, health)
+    begin = walk.start(legs, columns_at_mark[0], lines, (constant, coefficient), True)
+    up = walk.run(legs, groups, begin, 1, skip_up)
+    # a downward walk starts in the tier below for a leg exactly on a tier floor (rare)
+    on_floor = np.flatnonzero(columns_at_mark[1] != columns_at_mark[0])
+    if on_floor.size:
+        slope, intercept = slope.copy(), intercept.copy()
+        below_slope, below_intercept = _requirement_line(batch, on_floor, columns_at_mark[1][on_floor])
+        slope[on_floor], intercept[on_floor] = below_slope * health, below_intercept * health
+        lines = (slope, intercept)
+        constant = fixed - np.bincount(group, intercept, n_groups)
+        coefficient = side_term - np.bincount(group, slope, n_groups)
+    begin = walk.start(legs, columns_at_mark[1], lines, (constant, coefficient), False)
+    down = walk.run(legs, groups, begin, -1, skip_down)
     at_mark = gap_at_mark == 0.0
     down[at_mark] = mark[at_mark]
     up[at_mark] = mark[at_mark]
-    down, up = down[group], up[group]
     down[~np.isfinite(down) | (down <= 0.0)] = np.nan
     up[~np.isfinite(up) | (up <= 0.0)] = np.nan
-    return down, up
+    return down[group], up[group]
+
+
+def _legs(batch: Batch, fee_slope: FloatArray) -> walk.Legs:
+    """The walks' view of the batch: flattened tier tables, rows laid out by hedge group."""
+    return walk.legs(
+        batch.table,
+        batch.uses_amount,
+        batch.size,
+        batch.basis_entry,
+        fee_slope,
+        batch.fee_to_close,
+        (batch.table_floor, batch.table_rate, batch.table_amount),
+        batch.group,
+        batch.n_groups,
+    )
 
 
 def _table_shapes(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -322,139 +351,34 @@ def _sides_without_root(
     mark: FloatArray,
     gap_at_mark: FloatArray,
     line_at_mark: tuple[FloatArray, FloatArray],
+    fee_slope: FloatArray,
     health: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group, the sides ruled out without a walk: margin.liquidation._sides_without_root
     for every group at once. A tier on entry value does not move with the price; on mark
     value the tier at 0 is the first and far up the last, so the lines there are gathers."""
-    group, n_groups = batch.group, gap_at_mark.shape[0]
+    group, n_groups, table = batch.group, gap_at_mark.shape[0], batch.table
     rising, continuous = _table_shapes(batch)
-    row_ok = rising[batch.table] & (continuous[batch.table] | ~batch.uses_amount)
-    eligible = (np.bincount(group, ~row_ok, n_groups) == 0) & (gap_at_mark > 0)
+    row_bad = np.take(~rising, table) | (np.take(~continuous, table) & batch.uses_amount)
+    eligible = (np.bincount(group, row_bad, n_groups) == 0) & (gap_at_mark > 0)
     slope_at_mark, intercept_at_mark = line_at_mark
     entry, amount_used = batch.basis_entry, batch.uses_amount
     # the fee to close (Bybit's, on the bankruptcy price) is a constant of every line
     close = batch.fee_to_close
-    intercept_at_zero = np.where(
-        entry, intercept_at_mark, health * (np.where(amount_used, -batch.table_amount[batch.table, 0], 0.0) + close)
-    )
+    at_zero = np.take(-batch.table_amount[:, 0], table)
+    intercept_at_zero = np.where(entry, intercept_at_mark, health * (np.where(amount_used, at_zero, 0.0) + close))
     gap_at_zero = fixed - np.bincount(group, intercept_at_zero, n_groups)
+    tables = np.arange(batch.table_floor.shape[0])
     last = np.isfinite(batch.table_floor).sum(axis=1) - 1
-    table_last = last[batch.table]
-    fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
-    slope_far_up = np.where(
-        entry, slope_at_mark, health * (batch.size * batch.table_rate[batch.table, table_last] + fee_slope)
-    )
-    intercept_far_up = np.where(
-        entry,
-        intercept_at_mark,
-        health * (np.where(amount_used, -batch.table_amount[batch.table, table_last], 0.0) + close),
-    )
+    rate_far_up = np.take(batch.table_rate[tables, last], table)
+    amount_far_up = np.take(-batch.table_amount[tables, last], table)
+    slope_far_up = np.where(entry, slope_at_mark, health * (batch.size * rate_far_up + fee_slope))
+    intercept_far_up = np.where(entry, intercept_at_mark, health * (np.where(amount_used, amount_far_up, 0.0) + close))
     coefficient = side_term - np.bincount(group, slope_far_up, n_groups)
     constant = fixed - np.bincount(group, intercept_far_up, n_groups)
     without_amount = np.bincount(group, amount_used, n_groups) == 0
     above = (coefficient >= 0) & (~without_amount | (constant + coefficient * mark >= 0))
     return eligible & (gap_at_zero >= 0), eligible & above
-
-
-@dataclass(frozen=True)
-class _SideWalk:
-    """One side's walk (margin.liquidation._walk) for every hedge group at once. Most groups
-    stop on their first segment; each later step works only on the groups (and their
-    positions) still walking."""
-
-    batch: Batch
-    fixed: FloatArray  # per group: the pool's gap without the group, + -side x size x entry
-    side_term: FloatArray  # per group: sum of side x size
-    mark: FloatArray  # per group
-    gap_at_mark: FloatArray  # per group
-    health: float = 1.0  # the gap is equity - health x requirement
-
-    def line(
-        self, columns: IntArray, groups: IntArray, rows: IntArray, local: IntArray
-    ) -> tuple[FloatArray, FloatArray]:
-        """gap = constant + coefficient x P for `groups`, from their positions `rows`
-        (`local`: each row's index into `groups`)."""
-        slope, intercept = _requirement_line(self.batch, rows, columns[rows])
-        if self.health != 1.0:
-            slope, intercept = slope * self.health, intercept * self.health
-        count = groups.shape[0]
-        constant = self.fixed[groups] - np.bincount(local, intercept, count)
-        return constant, self.side_term[groups] - np.bincount(local, slope, count)
-
-    def run(
-        self,
-        start_columns: IntArray,
-        direction: int,
-        line_at_start: tuple[FloatArray, FloatArray] | None,
-        skip: np.ndarray,
-    ) -> FloatArray:
-        """The first root in `direction` per group (nan: none); groups in `skip` are known to
-        have none. `line_at_start`, when the start columns are the mark's, saves recomputing
-        the first segment's line."""
-        batch, group = self.batch, self.batch.group
-        n_groups = self.mark.shape[0]
-        result = np.full(n_groups, np.nan)
-        columns = start_columns.copy()
-        walks = (self.gap_at_mark != 0.0) & ~skip
-        walking = np.flatnonzero(walks)
-        rows = np.flatnonzero(walks[group])
-        local_of = np.full(n_groups, -1, dtype=np.int64)
-        local_of[walking] = np.arange(walking.size)
-        if line_at_start is not None:
-            constant, coefficient = line_at_start[0][walking], line_at_start[1][walking]
-        else:
-            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
-        price = self.mark.copy()
-        # a leg exactly on a tier floor: where the requirement jumps there, the gap crosses
-        # 0 at the mark itself (margin.liquidation._walk)
-        at_start = (constant + coefficient * price[walking]) * self.gap_at_mark[walking] <= 0
-        if at_start.any():
-            result[walking[at_start]] = price[walking[at_start]]
-            keep = ~at_start
-            local_of[walking] = np.arange(walking.size)
-            rows = rows[keep[local_of[group[rows]]]]
-            walking, constant, coefficient = walking[keep], constant[keep], coefficient[keep]
-        up = direction > 0
-        most_legs = int(np.bincount(group).max()) if group.size else 0
-        for _ in range(batch.table_floor.shape[1] * most_legs + 2):  # as many borders as there are
-            if walking.size == 0:
-                break
-            local_of[walking] = np.arange(walking.size)
-            local = local_of[group[rows]]
-            leg = _leg_borders(batch, rows, columns[rows], np.full(rows.shape[0], up))
-            if up:
-                border = np.full(walking.size, np.inf)  # +inf: no border
-                np.minimum.at(border, local, leg)
-            else:
-                border = np.full(walking.size, -np.inf)
-                np.maximum.at(border, local, leg)
-                border = np.maximum(border, 0.0)
-            here = price[walking]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                root = -constant / coefficient
-            inside = (
-                (coefficient != 0.0)
-                & ((root - here) * direction >= 0)
-                & (np.isinf(border) | ((border - root) * direction >= 0))
-            )
-            result[walking[inside]] = np.where(root[inside] > 0.0, root[inside], np.nan)
-            going_on = ~inside & np.isfinite(border) & (border > 0.0)
-            crossing = going_on[local] & (leg == border[local])
-            columns[rows[crossing]] += direction
-
-            # Step across the border; where the requirement jumps, the gap may cross 0 there.
-            # The line of the new segment is also where the next step starts.
-            walking, border, kept = walking[going_on], border[going_on], going_on[local]
-            rows = rows[kept]
-            local_of[walking] = np.arange(walking.size)
-            constant, coefficient = self.line(columns, walking, rows, local_of[group[rows]])
-            jump = (constant + coefficient * border) * self.gap_at_mark[walking] <= 0
-            result[walking[jump]] = border[jump]
-            price[walking] = border
-            rows = rows[~jump[local_of[group[rows]]]]
-            walking, constant, coefficient = walking[~jump], constant[~jump], coefficient[~jump]
-        return result
 
 
 def batch_from_snapshots(snapshots: Sequence[Snapshot]) -> Batch:
