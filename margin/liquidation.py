@@ -132,14 +132,12 @@ def all_liquidations(snapshot: Snapshot, health: float = 1.0) -> tuple[Liquidati
         if not pool.indices:
             continue
         rule = rule_of.mode(pool.margin_mode)
-        own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee, health) for i in pool.indices}
-        pool_gap = pool.balance + sum(own.values())
+        own = _PoolAtMark.of(snapshot, pool, rule, fee, health)
         groups: dict[str, list[int]] = {}
         for i in pool.indices:
             groups.setdefault(snapshot.positions[i].symbol, []).append(i)
         for legs in groups.values():
-            fixed = pool_gap - sum(own[i] for i in legs)
-            found = _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0, health)
+            found = _solve(snapshot, legs, rule, fee, own.without(legs), own.gap, health)
             for i in legs:
                 result[i] = found
     return tuple(r for r in result if r is not None)
@@ -153,10 +151,8 @@ def liquidation_prices(snapshot: Snapshot, index: int) -> Liquidation:
     legs = list(hedge_legs(snapshot, index))
     rule = rule_for(snapshot).mode(pool.margin_mode)
     fee = taker_fee(snapshot)
-    own = {i: _gap_term_at_mark(snapshot.positions[i], rule, fee) for i in pool.indices}
-    pool_gap = pool.balance + sum(own.values())
-    fixed = pool_gap - sum(own[i] for i in legs)
-    return _solve(snapshot, legs, rule, fee, fixed, pool_gap < 0)
+    own = _PoolAtMark.of(snapshot, pool, rule, fee)
+    return _solve(snapshot, legs, rule, fee, own.without(legs), own.gap)
 
 
 def liquidation_price(snapshot: Snapshot, index: int) -> float | None:
@@ -172,9 +168,37 @@ def _pool_of(snapshot: Snapshot, index: int) -> Pool:
     return Pool("cross", "cross", cross, snapshot.wallet_balance)
 
 
-def _gap_term_at_mark(pos: Position, rule: ModeRule, fee: float, health: float = 1.0) -> float:
-    """A position's share of the pool's gap (equity − health x requirement) at its mark."""
-    return unrealized_pnl(pos, pos.mark_price) - health * maintenance_requirement(pos, rule, fee, pos.mark_price)
+@dataclass(frozen=True)
+class _PoolAtMark:
+    """A pool at mark: its equity and requirement, and each position's PnL and
+    requirement. Equity and requirement are kept apart (as the vectorised engine keeps
+    them) so that taking some positions out of the totals cancels exactly where they were
+    all there is."""
+
+    equity: float
+    requirement: float
+    pnl: dict[int, float]
+    owed: dict[int, float]
+    health: float
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, pool: Pool, rule: ModeRule, fee: float, health: float = 1.0) -> _PoolAtMark:
+        positions = {i: snapshot.positions[i] for i in pool.indices}
+        pnl = {i: unrealized_pnl(p, p.mark_price) for i, p in positions.items()}
+        owed = {i: maintenance_requirement(p, rule, fee, p.mark_price) for i, p in positions.items()}
+        return cls(pool.balance + sum(pnl.values()), sum(owed.values()), pnl, owed, health)
+
+    @property
+    def gap(self) -> float:
+        """equity − health x requirement at mark (below 0: past it)."""
+        return self.equity - self.health * self.requirement
+
+    def without(self, legs: Sequence[int]) -> float:
+        """The gap (equity − health x requirement) of the rest of the pool, from the totals
+        less the legs (linear time over all groups)."""
+        equity = self.equity - sum(self.pnl[i] for i in legs)
+        requirement = self.requirement - sum(self.owed[i] for i in legs)
+        return equity - self.health * requirement
 
 
 def _solve(
@@ -183,7 +207,7 @@ def _solve(
     rule: ModeRule,
     fee: float,
     fixed: float,
-    past: bool,
+    pool_gap: float,
     health: float = 1.0,
 ) -> Liquidation:
     """Both sides for the legs `leg_indices` of one symbol in one pool, where `fixed` is the
@@ -194,8 +218,9 @@ def _solve(
     # gap is linear on each tier segment; the twin's side above its mark is ours below it
     legs = _Legs([linear_twin(snapshot.positions[i]) for i in leg_indices], rule, fee, fixed, health)
     mark = legs.positions[0].mark_price
-    gap_at_mark = legs.line([tier_column(p, rule, mark) for p in legs.positions])
-    at_mark = gap_at_mark[0] + gap_at_mark[1] * mark
+    # the pool's gap at mark (from its totals, as margin.pools computes health) is the sign
+    # every walk keeps: near 0, a line's own value at the mark can round to the other side
+    at_mark, past = pool_gap, pool_gap < 0
     if at_mark == 0.0:
         return Liquidation(first.mark_price, first.mark_price, first.mark_price, past)
     down = up = None
@@ -221,13 +246,18 @@ class _Legs:
     health: float = 1.0
 
     def line(self, columns: list[int]) -> tuple[float, float]:
-        """The pool's gap as constant + coefficient x P, with the legs in tiers `columns`."""
-        constant, coefficient = self.fixed, 0.0
+        """The pool's gap as constant + coefficient x P, with the legs in tiers `columns`.
+        The legs' entry terms are summed before the rest of the pool is added: a perfect
+        hedge's cancel exactly there, instead of losing the rest's small digits (as the
+        vectorised engine sums them)."""
+        entries = requirement = slopes = sides = 0.0
         for p, column in zip(self.positions, columns, strict=True):
             slope, intercept = requirement_line(p, self.rule, self.fee, column)
-            constant += -p.sign * p.size * p.entry_price - self.health * intercept
-            coefficient += p.sign * p.size - self.health * slope
-        return constant, coefficient
+            entries += -p.sign * p.size * p.entry_price
+            requirement += self.health * intercept
+            sides += p.sign * p.size
+            slopes += self.health * slope
+        return self.fixed + entries - requirement, sides - slopes
 
 
 def _sides_without_root(legs: _Legs, mark: float, at_mark: float) -> tuple[bool, bool]:
@@ -277,10 +307,9 @@ def _walk(legs: _Legs, mark: float, at_mark: float, direction: int) -> float | N
     for _ in range(sum(len(p.tiers) for p in positions) + 2):
         constant, coefficient = legs.line(columns)
         border = tier_border(positions, columns, rule, direction)
-        if coefficient != 0.0:
-            root = -constant / coefficient
-            if (root - price) * direction >= 0 and (border is None or (border - root) * direction >= 0):
-                return root if root > 0.0 else None
+        root = _segment_root(constant, coefficient, price, direction, at_mark)
+        if root is not None and (border is None or (border - root) * direction >= 0):
+            return root if root > 0.0 else None
         if border is None or border <= 0.0:
             return None
         columns = [
@@ -294,6 +323,17 @@ def _walk(legs: _Legs, mark: float, at_mark: float, direction: int) -> float | N
             return border
         price = border
     return None
+
+
+def _segment_root(constant: float, coefficient: float, price: float, direction: int, at_mark: float) -> float | None:
+    """The root of the segment's line from `price` on in `direction`, where the gap has the
+    sign of `at_mark`: only if the line heads for 0 that way. A root that rounding put just
+    behind `price` (a pool within a rounding error of its requirement) is `price` itself,
+    so the side is the one the line's slope says, not the one the last digit says."""
+    if coefficient * direction * at_mark >= 0:
+        return None
+    root = -constant / coefficient
+    return price if (root - price) * direction < 0 else root
 
 
 def leg_border(pos: Position, column: int, rule: ModeRule, direction: int) -> float | None:

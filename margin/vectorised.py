@@ -270,15 +270,15 @@ def _liquidation_prices(
     n_groups = batch.n_groups
     group = batch.group
     slope, intercept = line_at_mark[0] * health, line_at_mark[1] * health
-    pool_req = pool_req * health
-    requirement = slope * batch.mark + intercept
+    requirement = line_at_mark[0] * batch.mark + line_at_mark[1]
     group_pool = np.zeros(n_groups, dtype=np.int64)
     group_pool[group] = batch.pool
-    # balance + the other positions' PnL - their requirement, + the legs' -side x size x entry
+    # balance + the other positions' PnL - health x their requirement, + the legs' -side x
+    # size x entry; equity and requirement less the group's apart, then scaled (as margin.
+    # liquidation: where the group is the whole pool they cancel exactly)
     fixed = (
-        pool_equity[group_pool]
-        - np.bincount(group, upnl, n_groups)
-        - (pool_req[group_pool] - np.bincount(group, requirement, n_groups))
+        (pool_equity[group_pool] - np.bincount(group, upnl, n_groups))
+        - health * (pool_req[group_pool] - np.bincount(group, requirement, n_groups))
         + np.bincount(group, -batch.sign * batch.size * batch.entry, n_groups)
     )
     side_term = np.bincount(group, batch.sign * batch.size, n_groups)
@@ -286,7 +286,9 @@ def _liquidation_prices(
     mark[group] = batch.mark
     constant = fixed - np.bincount(group, intercept, n_groups)
     coefficient = side_term - np.bincount(group, slope, n_groups)
-    gap_at_mark = constant + coefficient * mark
+    # the pool's gap at mark from its totals is the sign every walk keeps (margin.liquidation.
+    # _solve: near 0, a line's own value at the mark can round to the other side)
+    gap_at_mark = (pool_equity - health * pool_req)[group_pool]
     # size x fee where the venue counts the fee in the requirement (quote per unit of price)
     fee_slope = np.where(batch.fee_in_requirement, batch.size * batch.fee, 0.0)
     lines = (slope, intercept)

@@ -213,16 +213,20 @@ def _nearest(leg: FloatArray, up: bool) -> FloatArray:
 
 
 def _roots(
-    direction: int, constant: FloatArray, coefficient: FloatArray, price: FloatArray, border: FloatArray
+    direction: int,
+    constant: FloatArray,
+    coefficient: FloatArray,
+    price: FloatArray,
+    border: FloatArray,
+    gap_at_mark: FloatArray,
 ) -> tuple[FloatArray, np.ndarray]:
-    """Each group's root and whether it lies on its segment from `price` to `border`."""
+    """Each group's root and whether it lies on its segment from `price` to `border`
+    (margin.liquidation._segment_root: the line heads for 0 this way; a root that rounding
+    put behind the start is the start)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         root = -constant / coefficient
-    inside = (
-        (coefficient != 0.0)
-        & ((root - price) * direction >= 0)
-        & (np.isinf(border) | ((border - root) * direction >= 0))
-    )
+    root = np.where((root - price) * direction < 0, price, root)
+    inside = (coefficient * direction * gap_at_mark < 0) & (np.isinf(border) | ((border - root) * direction >= 0))
     return root, inside
 
 
@@ -238,7 +242,7 @@ def _run_single(
     for _ in range(legs.n_columns + 2):  # as many borders as there are
         if not up:
             border = np.maximum(border, 0.0)
-        root, inside = _roots(direction, constant, coefficient, price, border)
+        root, inside = _roots(direction, constant, coefficient, price, border, gap_at_mark)
         inside &= alive
         found = root[inside]
         result[ids[inside]] = np.where(found > 0.0, found, np.nan)
@@ -268,7 +272,7 @@ def _run_class(
     gap_at_mark, fixed, side_term = groups.gap_at_mark[ids], groups.fixed[ids], groups.side_term[ids]
     for _ in range(legs.n_columns * rows.shape[0] + 2):  # as many borders as there are
         border = _nearest(leg, up)
-        root, inside = _roots(direction, constant, coefficient, price, border)
+        root, inside = _roots(direction, constant, coefficient, price, border, gap_at_mark)
         inside &= alive
         found = root[inside]
         result[ids[inside]] = np.where(found > 0.0, found, np.nan)
