@@ -18,7 +18,7 @@ import numpy as np
 from margin.collateral_prices import collateral_health_prices
 from margin.collateral_vectorised import CollateralBatch, collateral_batch, collateral_figures
 from margin.snapshot import Snapshot
-from margin.vectorised import Batch, BatchResult
+from margin.vectorised import Batch, BatchResult, nearest_side
 
 
 def with_multi_collateral(
@@ -52,13 +52,7 @@ def with_multi_collateral(
 
     rows = cb.settle >= 0
     down, up = collateral_health_prices(cb, batch, result.unrealized_pnl, result.maintenance_margin)
-    mark = batch.mark
-    to_down = np.where(np.isnan(down), np.inf, mark - down)
-    to_up = np.where(np.isnan(up), np.inf, up - mark)
-    side = np.where(np.isinf(to_down) & np.isinf(to_up), 0, np.where(to_down <= to_up, -1, 1))
-    nearest = np.where(side < 0, down, np.where(side > 0, up, np.nan))
-    gap = np.abs(mark - nearest) / mark
-    distance = np.where((equity >= maintenance)[batch.pool], gap, -gap)
+    nearest, side, distance = nearest_side(batch.mark, down, up, (equity >= maintenance)[batch.pool])
     return replace(
         result,
         pool_equity=equity,
@@ -69,6 +63,6 @@ def with_multi_collateral(
         liquidation_price_down=np.where(rows, down, result.liquidation_price_down),
         liquidation_price_up=np.where(rows, up, result.liquidation_price_up),
         liquidation_price=np.where(rows, nearest, result.liquidation_price),
-        liquidation_side=np.where(rows, side, result.liquidation_side).astype(np.int8),
+        liquidation_side=np.where(rows, side, result.liquidation_side),
         distance=np.where(rows, distance, result.distance),
     )

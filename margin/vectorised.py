@@ -215,21 +215,7 @@ def evaluate(batch: Batch) -> BatchResult:
         for prices in (down, up):
             inverse = prices[real.inverse]
             prices[real.inverse] = np.where(np.isfinite(inverse) & (inverse > 0.0), inverse, np.nan)
-    mark = real.mark
-    # the nearest side; a tie goes down, as in margin.liquidation.Liquidation.side
-    to_down = mark - down
-    to_down[np.isnan(down)] = np.inf
-    to_up = up - mark
-    to_up[np.isnan(up)] = np.inf
-    nearer_down = to_down <= to_up
-    neither = np.isinf(to_down) & np.isinf(to_up)
-    side = np.where(nearer_down, np.int8(-1), np.int8(1))
-    side[neither] = 0
-    liq = np.where(nearer_down, down, up)
-    liq[neither] = np.nan
-    healthy = (pool_equity >= pool_req)[batch.pool]
-    gap = np.abs(mark - liq) / mark
-    distance = np.where(healthy, gap, -gap)
+    liq, side, distance = nearest_side(real.mark, down, up, (pool_equity >= pool_req)[batch.pool])
 
     account_health = np.full(batch.n_accounts, np.nan)
     cross = batch.pool_is_cross
@@ -252,6 +238,26 @@ def evaluate(batch: Batch) -> BatchResult:
         account_health,
         worst,
     )
+
+
+def nearest_side(
+    mark: FloatArray, down: FloatArray, up: FloatArray, healthy: np.ndarray
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Per position, the liquidation price nearest the mark (nan: none), its side (-1 down,
+    +1 up, 0 none; a tie goes down, as margin.liquidation.Liquidation.side) and the signed
+    distance to it (fraction of the mark, negative where the pool is not `healthy`)."""
+    to_down = mark - down
+    to_down[np.isnan(down)] = np.inf
+    to_up = up - mark
+    to_up[np.isnan(up)] = np.inf
+    nearer_down = to_down <= to_up
+    neither = np.isinf(to_down) & np.isinf(to_up)
+    side = np.where(nearer_down, np.int8(-1), np.int8(1))
+    side[neither] = 0
+    liq = np.where(nearer_down, down, up)
+    liq[neither] = np.nan
+    gap = np.abs(mark - liq) / mark
+    return liq, side, np.where(healthy, gap, -gap)
 
 
 def _liquidation_prices(
