@@ -150,3 +150,25 @@ def start_poller(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
 def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db, timeout=30) as conn:
         return conn.execute(query).fetchall()
+
+
+def scalar_alert_prices(snap: Any, index: int, limits: Any) -> dict[str, float | None]:
+    """The scalar engine's watch prices of position `index` (margin.alert_prices.from_prices,
+    its symbol in its pool): `warning_price_down` … `critical_price_up`, None where none."""
+    from margin.alert_prices import from_prices
+    from margin.liquidation import all_liquidations
+    from margin.pools import pool_of
+
+    found = from_prices(
+        snap,
+        limits,
+        all_liquidations(snap),
+        all_liquidations(snap, limits.warning_health),
+        all_liquidations(snap, limits.critical_health),
+    )
+    [mine] = [a for a in found if a.symbol == snap.positions[index].symbol and a.pool == pool_of(snap, index).key]
+    return {
+        f"{level}_price_{side}": value
+        for level in ("warning", "critical")
+        for side, value in zip(("down", "up"), mine.level_prices(level), strict=True)
+    }

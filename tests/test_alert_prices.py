@@ -18,6 +18,7 @@ from margin.pools import pool_figures, pool_of
 from margin.snapshot import parse_snapshot
 from margin.vectorised import batch_from_snapshots, health_prices
 from margin.volatility import touch_probability
+from tests.helpers import scalar_alert_prices
 from tests.strategies import snapshots
 
 PROPERTY_SETTINGS = settings(max_examples=int(os.environ.get("MARGINWATCH_EXAMPLES", "200")), deadline=None)
@@ -143,7 +144,7 @@ def test_a_chance_watch_fires_before_the_level_is_reached_on_either_side(
 def test_the_stored_alert_prices_are_the_scalar_engine_s(docs: list[dict], sigma: float | None) -> None:
     """The poller stores batch_alert_prices with each position: the same prices as
     alert_prices (one symbol's, the rest of its pool at mark) for every position."""
-    from margin.alert_prices import batch_alert_prices, from_prices
+    from margin.alert_prices import batch_alert_prices
     from margin.vectorised import evaluate
 
     for doc in docs:
@@ -157,18 +158,9 @@ def test_the_stored_alert_prices_are_the_scalar_engine_s(docs: list[dict], sigma
     )
     for k in range(batch.size.shape[0]):
         snap, i = snaps[batch.account[k]], int(batch.index[k])
-        expected = from_prices(
-            snap,
-            limits,
-            all_liquidations(snap),
-            all_liquidations(snap, limits.warning_health),
-            all_liquidations(snap, limits.critical_health),
-        )
-        [mine] = [a for a in expected if a.symbol == snap.positions[i].symbol and a.pool == pool_of(snap, i).key]
-        for level in ("warning", "critical"):
-            for side, value in zip(("down", "up"), mine.level_prices(level), strict=True):
-                stored = got[f"{level}_price_{side}"][k]
-                if value is None:
-                    assert math.isnan(stored), (level, side)
-                else:
-                    assert stored == pytest.approx(value, rel=1e-9), (level, side)
+        for column, value in scalar_alert_prices(snap, i, limits).items():
+            stored = got[column][k]
+            if value is None:
+                assert math.isnan(stored), column
+            else:
+                assert stored == pytest.approx(value, rel=1e-9), column

@@ -14,15 +14,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from margin.alert_prices import batch_alert_prices, from_prices
+from margin.alert_prices import batch_alert_prices
 from margin.collateral_batch import with_multi_collateral
 from margin.collateral_prices import collateral_health_prices
 from margin.collateral_vectorised import collateral_batch
 from margin.danger import DangerLimits
 from margin.liquidation import all_liquidations
-from margin.pools import pool_figures, pool_of, pools
+from margin.pools import pool_figures, pools
 from margin.snapshot import Snapshot, parse_snapshot
 from margin.vectorised import batch_from_snapshots, evaluate
+from tests.helpers import scalar_alert_prices
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("MARGINWATCH_EXAMPLES", "300")),
@@ -185,17 +186,8 @@ def test_the_stored_alert_prices_of_multi_collateral_accounts_move_the_collatera
     got = batch_alert_prices(batch, result, np.full(batch.size.shape[0], np.nan), [limits] * len(snapshots), cb)
     for k in range(batch.size.shape[0]):
         snap, i = snapshots[batch.account[k]], int(batch.index[k])
-        expected = from_prices(
-            snap,
-            limits,
-            all_liquidations(snap),
-            all_liquidations(snap, limits.warning_health),
-            all_liquidations(snap, limits.critical_health),
-        )
-        [mine] = [a for a in expected if a.symbol == snap.positions[i].symbol and a.pool == pool_of(snap, i).key]
-        for level in ("warning", "critical"):
-            for side, value in zip(("down", "up"), mine.level_prices(level), strict=True):
-                assert _same(np.array([got[f"{level}_price_{side}"][k]]), np.array([_nan(value)])), (level, side)
+        for column, value in scalar_alert_prices(snap, i, limits).items():
+            assert _same(np.array([got[column][k]]), np.array([_nan(value)])), column
 
 
 @settings(SETTINGS, max_examples=max(10, SETTINGS.max_examples // 3))
