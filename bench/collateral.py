@@ -5,9 +5,10 @@ margin.collateral_prices), all accounts at once. Prints the time for 1,000,000 p
 and checks the prices against the scalar engine on a sample.
 
 Accounts: MW_BENCH_ACCOUNTS (default 100,000) of MW_BENCH_POSITIONS positions (default 10;
-BTC, ETH and other symbols, some short), on Bybit UTA, Binance Multi-Assets and Portfolio
-Margin and OKX multi-currency, each holding USDT, BTC (bands by amount, moving with BTC)
-and ETH (flat ratio, moving with ETH) collateral, some with a USDT loan.
+BTC, ETH and other symbols, some short), on every venue mode margin.collateral has a rule
+for (Bybit UTA, Binance Multi-Assets and Portfolio Margin, OKX multi-currency), each
+holding USDT, BTC (bands by amount, moving with BTC) and ETH (flat ratio, moving with ETH)
+collateral, some with a USDT loan.
 """
 
 from __future__ import annotations
@@ -18,18 +19,14 @@ import time
 
 import numpy as np
 
+from margin.collateral import MULTI_COLLATERAL_MODES
 from margin.collateral_batch import with_multi_collateral
 from margin.collateral_vectorised import collateral_batch
 from margin.liquidation import all_liquidations
 from margin.snapshot import Snapshot, parse_snapshot
 from margin.vectorised import Batch, BatchResult, batch_from_snapshots, evaluate
 
-VENUES = [
-    ("bybit", "multi_asset"),
-    ("binanceusdm", "multi_asset"),
-    ("binanceusdm", "portfolio"),
-    ("okx", "multi_asset"),
-]
+VENUES = MULTI_COLLATERAL_MODES
 TIERS = [
     {"min_notional": 0, "maintenance_margin_rate": 0.005, "maintenance_amount": 0},
     {"min_notional": 250000, "maintenance_margin_rate": 0.01, "maintenance_amount": 1250},

@@ -75,6 +75,10 @@ _ACCOUNT_RULES: dict[tuple[str, str], AccountRule] = {
 }
 
 
+# every (venue, mode) with a rule of its own: the multi-collateral accounts we value
+MULTI_COLLATERAL_MODES: tuple[tuple[str, str], ...] = tuple(_ACCOUNT_RULES)
+
+
 def account_rule(snapshot: Snapshot) -> AccountRule:
     """The account-level rule of the snapshot's venue and mode (sources: module docstring)."""
     name = venue_rule(snapshot.exchange).name

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from margin.collateral_vectorised import CollateralBatch, CollateralFigures, collateral_figures, haircut_values
-from margin.vectorised import Batch, FloatArray, IntArray
+from margin.vectorised import Batch, FloatArray, IntArray, requirement_lines
 
 
 @dataclass(frozen=True)
@@ -39,26 +39,21 @@ class Legs:
     @classmethod
     def of(cls, batch: Batch, rows: IntArray) -> Legs:
         size, entry, table = batch.size[rows], batch.entry[rows], batch.table[rows]
-        rate, amount, floor = batch.table_rate[table], batch.table_amount[table], batch.table_floor[table]
-        # as margin.pools.requirement_line, in its order of operations
-        slope = size[:, None] * rate
-        fee_in = batch.fee_in_requirement[rows]
-        if fee_in.any():
-            slope += np.where(fee_in, size * batch.fee[rows], 0.0)[:, None]
-        intercept = -np.where(batch.uses_amount[rows][:, None], amount, 0.0) + batch.fee_to_close[rows][:, None]
-        border = floor[:, 1:] / size[:, None]
+        floor = batch.table_floor[table]
+        # every column's line (margin.vectorised.requirement_lines); an entry-basis leg's
+        # is its entry tier's in every column, and its floors leave it in column 0
+        n_columns = floor.shape[1]
+        column = np.zeros(rows.shape[0], dtype=np.int64)
         on_entry = np.flatnonzero(batch.basis_entry[rows])
-        if on_entry.size:  # the tier of the entry value, whatever the price: one line
-            e_size, e_entry = size[on_entry], entry[on_entry]
-            column = np.maximum((floor[on_entry] <= (e_size * e_entry)[:, None]).sum(axis=1) - 1, 0)
-            e_rate = rate[on_entry, column]
-            e_intercept = e_size * e_entry * e_rate
-            e_intercept -= np.where(batch.uses_amount[rows][on_entry], amount[on_entry, column], 0.0)
-            e_intercept += batch.fee_to_close[rows][on_entry]
-            slope[on_entry] = np.where(fee_in[on_entry], e_size * batch.fee[rows][on_entry], 0.0)[:, None]
-            intercept[on_entry] = e_intercept[:, None]
+        if on_entry.size:
+            at_entry = floor[on_entry] <= (size[on_entry] * entry[on_entry])[:, None]
+            column[on_entry] = np.maximum(at_entry.sum(axis=1) - 1, 0)
             floor = floor.copy()
-            floor[on_entry] = np.where(np.arange(floor.shape[1]) == 0, 0.0, np.inf)
+            floor[on_entry] = np.where(np.arange(n_columns) == 0, 0.0, np.inf)
+        lines = [requirement_lines(batch, rows, np.where(batch.basis_entry[rows], column, c)) for c in range(n_columns)]
+        slope = np.column_stack([line[0] for line in lines])
+        intercept = np.column_stack([line[1] for line in lines])
+        border = batch.table_floor[table, 1:] / size[:, None]
         return cls(rows, batch.sign[rows] * size, entry, batch.mark[rows], size, border, floor, slope, intercept)
 
     def terms(self, legs: IntArray, price: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -210,7 +210,6 @@ def _crossing(
             outside[searched],
             g_in[searched],
             g_out[searched],
-            groups.at_mark[group[searched]] > 0,
         )
     return result
 
@@ -222,10 +221,10 @@ def _illinois(
     outside: FloatArray,
     g_in: FloatArray,
     g_out: FloatArray,
-    positive: np.ndarray,
 ) -> FloatArray:
     """margin.collateral_liquidation._bisect for many brackets at once: false position with
     the Illinois step, each bracket stopping where the scalar loop would."""
+    positive = groups.at_mark[group] > 0
     result = outside.copy()
     inside, outside, g_in, g_out = inside.copy(), outside.copy(), g_in.copy(), g_out.copy()
     side = np.zeros(group.shape[0], dtype=np.int8)

@@ -104,7 +104,7 @@ def _columns(batch: Batch, price: FloatArray) -> tuple[IntArray, IntArray]:
     return at_or_below, np.maximum(at_or_below - on_floor, 0)
 
 
-def _requirement_line(batch: Batch, rows: IntArray | slice, column: IntArray) -> tuple[FloatArray, FloatArray]:
+def requirement_lines(batch: Batch, rows: IntArray | slice, column: IntArray) -> tuple[FloatArray, FloatArray]:
     """Requirement of the positions `rows` in tiers `column`: slope x price + intercept
     (margin.pools.requirement_line)."""
     at = batch.table[rows] * batch.table_rate.shape[1] + column  # into the flattened tables
@@ -167,7 +167,7 @@ def pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray
 def _pool_totals(batch: Batch, marks: FloatArray) -> tuple[FloatArray, FloatArray]:
     n_pools = batch.pool_balance.shape[0]
     columns, _ = _columns(batch, marks)
-    slope, intercept = _requirement_line(batch, slice(None), columns)
+    slope, intercept = requirement_lines(batch, slice(None), columns)
     equity = batch.pool_balance + np.bincount(batch.pool, batch.sign * batch.size * (marks - batch.entry), n_pools)
     return equity, np.bincount(batch.pool, slope * marks + intercept, n_pools)
 
@@ -185,7 +185,7 @@ def _health_prices(batch: Batch, health: float) -> tuple[FloatArray, FloatArray]
     n_pools = batch.pool_balance.shape[0]
     upnl = batch.sign * batch.size * (batch.mark - batch.entry)
     columns, columns_below = _columns(batch, batch.mark)
-    slope, intercept = _requirement_line(batch, slice(None), columns)
+    slope, intercept = requirement_lines(batch, slice(None), columns)
     pool_equity = batch.pool_balance + np.bincount(batch.pool, upnl, n_pools)
     pool_req = np.bincount(batch.pool, slope * batch.mark + intercept, n_pools)
     return _liquidation_prices(batch, upnl, (slope, intercept), (columns, columns_below), pool_equity, pool_req, health)
@@ -200,7 +200,7 @@ def evaluate(batch: Batch) -> BatchResult:
     notional = batch.size * batch.mark
     upnl = batch.sign * batch.size * (batch.mark - batch.entry)
     columns, columns_below = _columns(batch, batch.mark)
-    slope, intercept = _requirement_line(batch, everything, columns)
+    slope, intercept = requirement_lines(batch, everything, columns)
     requirement = slope * batch.mark + intercept
 
     pool_equity = batch.pool_balance + np.bincount(batch.pool, upnl, n_pools)
@@ -307,7 +307,7 @@ def _liquidation_prices(
     on_floor = np.flatnonzero(columns_at_mark[1] != columns_at_mark[0])
     if on_floor.size:
         slope, intercept = slope.copy(), intercept.copy()
-        below_slope, below_intercept = _requirement_line(batch, on_floor, columns_at_mark[1][on_floor])
+        below_slope, below_intercept = requirement_lines(batch, on_floor, columns_at_mark[1][on_floor])
         slope[on_floor], intercept[on_floor] = below_slope * health, below_intercept * health
         lines = (slope, intercept)
         constant = fixed - np.bincount(group, intercept, n_groups)

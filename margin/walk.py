@@ -117,7 +117,7 @@ def layout(group: IntArray, n_groups: int) -> list[tuple[IntArray, IntArray]]:
 def _crossed(legs: Legs, rows: IntArray, column: IntArray, up: bool, health: float) -> tuple[FloatArray, ...]:
     """Requirement line (slope, intercept; x health) and next border of positions that have
     just crossed into tiers `column`: always on mark value (an entry-value tier has no
-    border). The additions of margin.vectorised._requirement_line and leg_border."""
+    border). The additions of margin.vectorised.requirement_lines and leg_border."""
     at = legs.base[rows] + column
     size = legs.size[rows]
     slope = size * legs.tables.rate[at] + legs.fee_slope[rows]

@@ -172,3 +172,16 @@ def scalar_alert_prices(snap: Any, index: int, limits: Any) -> dict[str, float |
         for level in ("warning", "critical")
         for side, value in zip(("down", "up"), mine.level_prices(level), strict=True)
     }
+
+
+def assert_same_price(got: float, expected: float | None, mark: float) -> None:
+    """A vectorised price (nan: none) against the scalar engine's (None: none), to 1e-9; a
+    price of ~0 or ~inf (1e-12 or 1e12 x the mark) stands for none on either side."""
+    import math
+
+    if expected is None:
+        assert math.isnan(got) or got <= 1e-12 * mark or got >= 1e12 * mark
+    elif math.isnan(got):
+        assert expected <= 1e-12 * mark or expected >= 1e12 * mark
+    else:
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)

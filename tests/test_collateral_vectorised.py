@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from margin.alert_prices import batch_alert_prices
+from margin.collateral import MULTI_COLLATERAL_MODES
 from margin.collateral_batch import with_multi_collateral
 from margin.collateral_prices import collateral_health_prices
 from margin.collateral_vectorised import collateral_batch
@@ -31,12 +32,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 MARKS = {"BTC/USDT:USDT": 90_000.0, "ETH/USDT:USDT": 3_000.0, "SOL/USDT:USDT": 150.0}
-VENUES = [
-    ("bybit", "multi_asset"),
-    ("binanceusdm", "multi_asset"),
-    ("binanceusdm", "portfolio"),
-    ("okx", "multi_asset"),
-]
+VENUES = MULTI_COLLATERAL_MODES
 TIERS = [
     {"min_notional": 0, "maintenance_margin_rate": 0.005, "maintenance_amount": 0},
     {"min_notional": 50_000, "maintenance_margin_rate": 0.01, "maintenance_amount": 250},

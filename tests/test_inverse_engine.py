@@ -20,6 +20,7 @@ from margin.rules import venue_rule
 from margin.snapshot import parse_snapshot
 from margin.stress import liquidating_shocks, shocked_prices, stress_test
 from margin.vectorised import batch_from_snapshots, evaluate, health_prices
+from tests.helpers import assert_same_price
 from tests.inverse_strategies import inverse_snapshots
 from tests.strategies import snapshots
 
@@ -237,15 +238,6 @@ def test_stress_scenarios_equal_the_scalar_figures(doc: dict, shock: float) -> N
         assert stressed.maintenance_margin == pytest.approx(scalar.maintenance_margin, rel=1e-9, abs=1e-12)
 
 
-def _same(got: float, expected: float | None, mark: float) -> None:
-    if expected is None:
-        assert math.isnan(got) or got <= 1e-12 * mark or got >= 1e12 * mark
-    elif math.isnan(got):
-        assert expected <= 1e-12 * mark or expected >= 1e12 * mark
-    else:
-        assert got == pytest.approx(expected, rel=1e-9)
-
-
 @SETTINGS
 @given(st.lists(st.one_of(inverse_snapshots(), snapshots()), min_size=1, max_size=4))
 def test_vectorised_equals_scalar_on_mixed_batches(docs: list[dict]) -> None:
@@ -258,16 +250,16 @@ def test_vectorised_equals_scalar_on_mixed_batches(docs: list[dict]) -> None:
         snap, i = snaps[batch.account[k]], int(batch.index[k])
         pos = snap.positions[i]
         found = liquidation_prices(snap, i)
-        _same(result.liquidation_price_down[k], found.down, pos.mark_price)
-        _same(result.liquidation_price_up[k], found.up, pos.mark_price)
-        _same(result.liquidation_price[k], found.nearest, pos.mark_price)
+        assert_same_price(result.liquidation_price_down[k], found.down, pos.mark_price)
+        assert_same_price(result.liquidation_price_up[k], found.up, pos.mark_price)
+        assert_same_price(result.liquidation_price[k], found.nearest, pos.mark_price)
         assert result.notional[k] == pytest.approx(notional(pos), rel=1e-12)
         assert result.unrealized_pnl[k] == pytest.approx(unrealized_pnl(pos, pos.mark_price), rel=1e-9, abs=1e-12)
         if found.distance is not None and not math.isnan(result.distance[k]):
             assert result.distance[k] == pytest.approx(found.distance, rel=1e-9, abs=1e-12)
         scalar = all_liquidations(snap, 1.5)[i]
-        _same(at_health[0][k], scalar.down, pos.mark_price)
-        _same(at_health[1][k], scalar.up, pos.mark_price)
+        assert_same_price(at_health[0][k], scalar.down, pos.mark_price)
+        assert_same_price(at_health[1][k], scalar.up, pos.mark_price)
     for pool_id in range(batch.pool_balance.shape[0]):
         snap = snaps[batch.pool_account[pool_id]]
         members = sorted(batch.index[batch.pool == pool_id].tolist())

@@ -4,11 +4,9 @@ scalar engine finds, on both sides and at a health other than 1."""
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +14,7 @@ from margin.liquidation import all_liquidations
 from margin.snapshot import parse_snapshot
 from margin.vectorised import batch_from_snapshots, evaluate, health_prices
 from margin.walk import layout
+from tests.helpers import assert_same_price
 from tests.inverse_strategies import inverse_snapshots
 from tests.strategies import snapshots
 
@@ -41,16 +40,6 @@ def big_hedge_books(draw: st.DrawFn) -> dict:
     return {**book, "positions": [*book["positions"], *legs]}
 
 
-def _same(got: float, expected: float | None, mark: float) -> None:
-    """As the scalar engine, a price of ~0 or ~inf standing for none (tests.test_inverse_engine)."""
-    if expected is None:
-        assert math.isnan(got) or got <= 1e-12 * mark or got >= 1e12 * mark
-    elif math.isnan(got):
-        assert expected <= 1e-12 * mark or expected >= 1e12 * mark
-    else:
-        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
-
-
 @SETTINGS
 @given(st.lists(big_hedge_books(), min_size=1, max_size=3))
 def test_many_legged_groups_equal_the_scalar_engine(docs: list[dict]) -> None:
@@ -62,11 +51,11 @@ def test_many_legged_groups_equal_the_scalar_engine(docs: list[dict]) -> None:
         snap, i = snaps[batch.account[k]], int(batch.index[k])
         mark = snap.positions[i].mark_price
         found = all_liquidations(snap)[i]
-        _same(result.liquidation_price_down[k], found.down, mark)
-        _same(result.liquidation_price_up[k], found.up, mark)
+        assert_same_price(result.liquidation_price_down[k], found.down, mark)
+        assert_same_price(result.liquidation_price_up[k], found.up, mark)
         scalar = all_liquidations(snap, 1.5)[i]
-        _same(at_health[0][k], scalar.down, mark)
-        _same(at_health[1][k], scalar.up, mark)
+        assert_same_price(at_health[0][k], scalar.down, mark)
+        assert_same_price(at_health[1][k], scalar.up, mark)
 
 
 def test_the_layout_keeps_each_group_s_rows_in_order_and_pads_big_groups() -> None:
